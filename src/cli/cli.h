@@ -1,0 +1,25 @@
+/* The subcommand table. Each cmd_*.c defines one `int cmd_NAME(int argc, char **argv)` (argv[0] is the
+ * command name) and gets one row here. Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted. */
+#ifndef PL_CLI_H
+#define PL_CLI_H
+
+#include "plinth.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} pl_command;
+
+int cmd_train(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+
+#define PL_CLI_COMMANDS \
+    {"train", cmd_train, "pre-train a small GPT on a text file"}, \
+    {"run", cmd_run, "generate text from a model or checkpoint"}, \
+    {"info", cmd_info, "describe a GGUF, safetensors file or model directory"}, \
+    {"tokenize", cmd_tokenize, "encode text with a model's tokenizer; --stats for a density report"},
+
+#endif

@@ -1,0 +1,39 @@
+/* Shared internals: error reporting, allocation helpers, small macros. Every module includes this.
+ * Errors from outside input go through pl_error(), which keeps a per-thread message for pl_last_error(). */
+#ifndef PL_COMMON_H
+#define PL_COMMON_H
+
+#include "plinth.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Leave a printf-style message for pl_last_error(); returns `status` so callers can `return pl_error(...)`. */
+int pl_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* As pl_error, but returns NULL, for functions that return pointers. */
+void *pl_error_null(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pl_clear_error(void);
+
+/* malloc/calloc/realloc that leave an error message on failure (return NULL). */
+void *pl_malloc(size_t n);
+void *pl_calloc(size_t n, size_t size);
+void *pl_realloc(void *p, size_t n);
+char *pl_strdup(const char *s);
+
+/* Read a whole file into a NUL-terminated buffer (*len excludes the NUL). NULL + message on failure. */
+char *pl_read_file(const char *path, size_t *len);
+/* Write a file atomically: write PATH.tmp.PID, fsync, rename over PATH. Nothing is left under PATH on failure. */
+int pl_write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Valid UTF-8? (rejects overlongs, surrogates, > U+10FFFF) */
+int pl_utf8_valid(const char *s, size_t len);
+
+#define PL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define PL_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define PL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define PL_UNUSED(x) (void)(x)
+
+double pl_time_s(void); /* monotonic seconds */
+
+#endif
