@@ -1,0 +1,97 @@
+/* f32 dot / axpy / scale: scalar reference, AVX2+FMA and AVX-512 variants compiled with target attributes
+ * (no global -m flags) and chosen at first use from pl_cpu_isa(). */
+#include "backend/cpu/vec.h"
+#include "core/cpu.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+float pl_vec_dot_f32_scalar(int64_t n, const float *x, const float *y) {
+    float acc[8] = {0}; /* eight partial sums, like the SIMD lanes, so rounding is comparable */
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += x[i + j] * y[i + j];
+    float s = 0;
+    for (int j = 0; j < 8; j++) s += acc[j];
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) float pl_vec_dot_f32_avx2(int64_t n, const float *x, const float *y) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    a0 = _mm256_add_ps(a0, a1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float s = _mm_cvtss_f32(h);
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+__attribute__((target("avx512f"))) float pl_vec_dot_f32_avx512(int64_t n, const float *x, const float *y) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+void pl_vec_axpy_f32_scalar(int64_t n, float a, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+__attribute__((target("avx2,fma"))) void pl_vec_axpy_f32_avx2(int64_t n, float a, const float *x, float *y) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+__attribute__((target("avx512f"))) void pl_vec_axpy_f32_avx512(int64_t n, float a, const float *x, float *y) {
+    __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+typedef float (*dot_fn)(int64_t, const float *, const float *);
+typedef void (*axpy_fn)(int64_t, float, const float *, float *);
+static dot_fn g_dot;
+static axpy_fn g_axpy;
+
+static void pick(void) {
+    pl_isa isa = pl_cpu_isa();
+    g_dot = isa >= PL_ISA_AVX512 ? pl_vec_dot_f32_avx512 : isa >= PL_ISA_AVX2 ? pl_vec_dot_f32_avx2 : pl_vec_dot_f32_scalar;
+    g_axpy = isa >= PL_ISA_AVX512 ? pl_vec_axpy_f32_avx512 : isa >= PL_ISA_AVX2 ? pl_vec_axpy_f32_avx2 : pl_vec_axpy_f32_scalar;
+}
+
+float pl_vec_dot_f32(int64_t n, const float *x, const float *y) {
+    if (!g_dot) pick();
+    return g_dot(n, x, y);
+}
+void pl_vec_axpy_f32(int64_t n, float a, const float *x, float *y) {
+    if (!g_axpy) pick();
+    g_axpy(n, a, x, y);
+}
+void pl_vec_scale_f32(int64_t n, float a, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] *= a;
+}
+float pl_vec_max_f32(int64_t n, const float *x) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}

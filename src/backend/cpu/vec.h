@@ -1,0 +1,21 @@
+/* The f32 vector kernels on the hot paths (dot, axpy, scale), each a scalar reference plus AVX2 and
+ * AVX-512 variants; the pl_vec_* entry points dispatch once on the CPU's features (core/cpu.h). */
+#ifndef PL_VEC_H
+#define PL_VEC_H
+
+#include <stdint.h>
+
+float pl_vec_dot_f32(int64_t n, const float *x, const float *y);
+void pl_vec_axpy_f32(int64_t n, float a, const float *x, float *y); /* y += a * x */
+void pl_vec_scale_f32(int64_t n, float a, float *y);               /* y *= a */
+float pl_vec_max_f32(int64_t n, const float *x);
+
+/* the variants, for tests that hold the SIMD ones to the reference */
+float pl_vec_dot_f32_scalar(int64_t n, const float *x, const float *y);
+float pl_vec_dot_f32_avx2(int64_t n, const float *x, const float *y);
+float pl_vec_dot_f32_avx512(int64_t n, const float *x, const float *y);
+void pl_vec_axpy_f32_scalar(int64_t n, float a, const float *x, float *y);
+void pl_vec_axpy_f32_avx2(int64_t n, float a, const float *x, float *y);
+void pl_vec_axpy_f32_avx512(int64_t n, float a, const float *x, float *y);
+
+#endif

@@ -1,0 +1,167 @@
+/* The context: an arena of big chunks (every tensor of a graph is freed in one call) and a persistent
+ * thread pool that splits a range of rows between the caller and n_threads-1 workers. */
+#include "core/cpu.h"
+#include "core/tensor.h"
+
+#include <pthread.h>
+
+/* ---- arena ------------------------------------------------------------------------------------------ */
+typedef struct chunk { struct chunk *next; size_t size, used; char *mem; } chunk;
+struct pl_arena { chunk *head; size_t chunk_bytes; };
+
+static chunk *chunk_new(size_t size) {
+    chunk *c = pl_calloc(1, sizeof *c);
+    if (!c) return NULL;
+    if (posix_memalign((void **)&c->mem, 64, size) != 0) {
+        free(c);
+        return pl_error_null(PL_ERR_NOMEM, "out of memory allocating a %zu-byte arena chunk", size);
+    }
+    c->size = size;
+    return c;
+}
+
+void *pl_ctx_alloc(pl_ctx *ctx, size_t bytes) {
+    pl_arena *a = ctx->arena;
+    bytes = (bytes + 63) & ~(size_t)63;
+    if (!a->head || a->head->used + bytes > a->head->size) {
+        chunk *c = chunk_new(bytes > a->chunk_bytes ? bytes : a->chunk_bytes);
+        if (!c) return NULL;
+        c->next = a->head;
+        a->head = c;
+    }
+    void *p = a->head->mem + a->head->used;
+    a->head->used += bytes;
+    return p;
+}
+
+static void arena_free_chunks(pl_arena *a) {
+    for (chunk *c = a->head, *n; c; c = n) { n = c->next; free(c->mem); free(c); }
+    a->head = NULL;
+}
+
+/* ---- thread pool ------------------------------------------------------------------------------------ */
+struct pl_pool {
+    int n;                 /* threads including the caller */
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    uint64_t generation;   /* bumped for each job */
+    int pending;           /* workers still running the current job */
+    bool quit;
+    pl_range_fn fn;
+    void *arg;
+    int64_t total;
+};
+
+typedef struct { pl_pool *pool; int ith; } worker_arg;
+
+static void run_share(pl_pool *p, int ith) {
+    int64_t per = (p->total + p->n - 1) / p->n, s = per * ith, e = s + per;
+    if (e > p->total) e = p->total;
+    if (s < e) p->fn(p->arg, s, e, ith);
+}
+
+static void *worker_main(void *v) {
+    worker_arg wa = *(worker_arg *)v;
+    free(v);
+    pl_pool *p = wa.pool;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->generation == seen && !p->quit) pthread_cond_wait(&p->wake, &p->mu);
+        if (p->quit) break;
+        seen = p->generation;
+        pthread_mutex_unlock(&p->mu);
+        run_share(p, wa.ith);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static pl_pool *pool_new(int n) {
+    pl_pool *p = pl_calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n = n;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->threads = pl_calloc((size_t)n, sizeof(pthread_t));
+    for (int i = 1; i < n; i++) {
+        worker_arg *wa = malloc(sizeof *wa);
+        wa->pool = p;
+        wa->ith = i;
+        if (pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) { free(wa); p->n = i; break; }
+    }
+    return p;
+}
+
+static void pool_free(pl_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = true;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
+    free(p->threads);
+    free(p);
+}
+
+void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) {
+    pl_pool *p = ctx->pool;
+    if (n <= 0) return;
+    if (p->n == 1 || n == 1) { fn(arg, 0, n, 0); return; }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn; p->arg = arg; p->total = n;
+    p->pending = p->n - 1;
+    p->generation++;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    run_share(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- context ---------------------------------------------------------------------------------------- */
+extern void openblas_set_num_threads(int);
+
+pl_ctx *pl_ctx_new(const pl_ctx_params *params) {
+    pl_ctx_params def = {0};
+    if (!params) params = &def;
+    pl_ctx *ctx = pl_calloc(1, sizeof *ctx);
+    if (!ctx) return NULL;
+    ctx->arena = pl_calloc(1, sizeof *ctx->arena);
+    if (!ctx->arena) { free(ctx); return NULL; }
+    ctx->arena->chunk_bytes = params->arena_bytes ? params->arena_bytes : (size_t)64 << 20;
+    ctx->n_threads = params->n_threads > 0 ? params->n_threads : pl_cpu_physical_cores();
+    if (ctx->n_threads > 256) ctx->n_threads = 256;
+    ctx->pool = pool_new(ctx->n_threads);
+    if (!ctx->pool) { free(ctx->arena); free(ctx); return NULL; }
+    ctx->n_threads = ctx->pool->n;
+    openblas_set_num_threads(ctx->n_threads);
+    return ctx;
+}
+
+void pl_ctx_reset(pl_ctx *ctx) {
+    /* keep the largest chunk for reuse: a graph rebuilt every step then allocates nothing new */
+    pl_arena *a = ctx->arena;
+    chunk *keep = NULL;
+    for (chunk *c = a->head; c; c = c->next)
+        if (!keep || c->size > keep->size) keep = c;
+    for (chunk *c = a->head, *n; c; c = n) {
+        n = c->next;
+        if (c != keep) { free(c->mem); free(c); }
+    }
+    if (keep) { keep->next = NULL; keep->used = 0; if (keep->size > a->chunk_bytes) a->chunk_bytes = keep->size; }
+    a->head = keep;
+}
+
+void pl_ctx_free(pl_ctx *ctx) {
+    if (!ctx) return;
+    arena_free_chunks(ctx->arena);
+    free(ctx->arena);
+    pool_free(ctx->pool);
+    free(ctx);
+}

@@ -1,0 +1,129 @@
+/* The graph: a topological list of the nodes an output depends on. Forward runs each node's kernel in
+ * order; backward seeds d out = 1 and runs each op's backward in reverse, which adds into the sources'
+ * gradients. Parameters keep their gradients between passes (accumulation); intermediates are zeroed. */
+#include "ops/ops.h"
+
+const pl_op_def pl_op_table[PL_OP_COUNT] = {
+    [PL_OP_NONE] = {"none", NULL, NULL},
+#define ROW(OP, n) [PL_OP_##OP] = {#n, op_##n##_forward, op_##n##_backward},
+    ROW(VIEW, view) ROW(ADD, add) ROW(SUB, sub) ROW(MUL, mul) ROW(SCALE, scale) ROW(MATMUL, matmul)
+    ROW(GET_ROWS, get_rows) ROW(RMSNORM, rmsnorm) ROW(LAYERNORM, layernorm) ROW(ROPE, rope)
+    ROW(SOFTMAX, softmax) ROW(ATTENTION, attention) ROW(GELU, gelu) ROW(SILU, silu) ROW(SWIGLU, swiglu)
+    ROW(CROSS_ENTROPY, cross_entropy) ROW(SUM, sum) ROW(MEAN, mean) ROW(CONCAT, concat) ROW(CONT, cont)
+    ROW(CPY, cpy)
+#undef ROW
+};
+
+const char *pl_op_name(pl_op op) { return op < PL_OP_COUNT ? pl_op_table[op].name : "?"; }
+
+pl_tensor *op_new_node(pl_ctx *ctx, pl_op op, pl_dtype type, int n_dims, const int64_t *ne,
+                       pl_tensor *s0, pl_tensor *s1, pl_tensor *s2, pl_tensor *s3) {
+    pl_tensor *t = pl_new(ctx, type, n_dims, ne);
+    if (!t) return NULL;
+    t->op = op;
+    t->src[0] = s0; t->src[1] = s1; t->src[2] = s2; t->src[3] = s3;
+    snprintf(t->name, sizeof t->name, "%s", pl_op_name(op));
+    return t;
+}
+
+/* ---- building ---------------------------------------------------------------------------------------- */
+typedef struct { pl_tensor **v; int n, cap; } node_list;
+
+static int list_push(pl_ctx *ctx, node_list *l, pl_tensor *t) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? l->cap * 2 : 256;
+        pl_tensor **v = pl_ctx_alloc(ctx, (size_t)cap * sizeof *v);
+        if (!v) return -1;
+        if (l->n) memcpy(v, l->v, (size_t)l->n * sizeof *v);
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = t;
+    return 0;
+}
+
+/* Iterative DFS (graphs of deep models would overflow a recursive one). Marks visited with a bit in flags. */
+#define VISITED 0x80000000u
+static int visit(pl_ctx *ctx, node_list *out, pl_tensor *root) {
+    typedef struct { pl_tensor *t; int next_src; } frame;
+    int cap = 1024, sp = 0;
+    frame *stack = malloc((size_t)cap * sizeof *stack);
+    if (!stack) return pl_error(PL_ERR_NOMEM, "out of memory building a graph");
+    if (root->flags & VISITED) { free(stack); return 0; }
+    stack[sp++] = (frame){root, 0};
+    root->flags |= VISITED;
+    while (sp > 0) {
+        frame *f = &stack[sp - 1];
+        if (f->next_src < PL_MAX_SRC) {
+            pl_tensor *s = f->t->src[f->next_src++];
+            if (s && !(s->flags & VISITED)) {
+                s->flags |= VISITED;
+                if (sp == cap) {
+                    frame *ns = realloc(stack, (size_t)cap * 2 * sizeof *stack);
+                    if (!ns) { free(stack); return pl_error(PL_ERR_NOMEM, "out of memory building a graph"); }
+                    stack = ns;
+                    cap *= 2;
+                }
+                stack[sp++] = (frame){s, 0};
+            }
+        } else {
+            if (list_push(ctx, out, f->t)) { free(stack); return PL_ERR_NOMEM; }
+            sp--;
+        }
+    }
+    free(stack);
+    return 0;
+}
+
+pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward) {
+    for (int i = 0; i < n_outs; i++)
+        if (!outs[i]) return NULL; /* a builder failed: its message is already set */
+    node_list l = {0};
+    for (int i = 0; i < n_outs; i++)
+        if (visit(ctx, &l, outs[i])) return NULL;
+    for (int i = 0; i < l.n; i++) l.v[i]->flags &= ~VISITED;
+    pl_graph *g = pl_ctx_alloc(ctx, sizeof *g);
+    if (!g) return NULL;
+    g->nodes = l.v;
+    g->n_nodes = l.n;
+    g->out = outs[n_outs - 1];
+    g->backward = backward;
+    if (!backward) return g;
+    if (pl_nelements(g->out) != 1) return pl_error_null(PL_ERR_ARG, "backward needs a scalar output");
+    for (int i = 0; i < l.n; i++) {
+        pl_tensor *t = l.v[i];
+        bool needs = (t->flags & PL_FLAG_PARAM) != 0;
+        for (int s = 0; s < PL_MAX_SRC && !needs; s++)
+            needs = t->src[s] && (t->src[s]->flags & PL_FLAG_NEEDS_GRAD) && t->op != PL_OP_CPY;
+        if (!needs) continue;
+        t->flags |= PL_FLAG_NEEDS_GRAD;
+        if (!t->grad) {
+            t->grad = pl_new(ctx, PL_F32, t->n_dims, t->ne);
+            if (!t->grad) return NULL;
+        }
+    }
+    return g;
+}
+
+pl_graph *pl_graph_build(pl_ctx *ctx, pl_tensor *out, bool backward) { return pl_graph_build_multi(ctx, &out, 1, backward); }
+
+void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        pl_tensor *t = g->nodes[i];
+        if (t->op != PL_OP_NONE && pl_op_table[t->op].forward) pl_op_table[t->op].forward(ctx, t);
+    }
+}
+
+void pl_graph_backward(pl_ctx *ctx, pl_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        pl_tensor *t = g->nodes[i];
+        if (t->grad && !(t->flags & PL_FLAG_PARAM)) memset(t->grad->data, 0, pl_nbytes(t->grad));
+    }
+    if (!g->out->grad) return; /* nothing trainable reaches the output */
+    pl_f32(g->out->grad)[0] = 1.0f;
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        pl_tensor *t = g->nodes[i];
+        if (!t->grad || t->op == PL_OP_NONE) continue;
+        if (pl_op_table[t->op].backward) pl_op_table[t->op].backward(ctx, t);
+    }
+}

@@ -1,0 +1,162 @@
+/* The tensor engine's data structures: tensors (up to 4 dims, element counts + byte strides, so views cost
+ * nothing), the context (arena + thread pool) and the graph. Ops record nodes (op + sources) as they are
+ * called; pl_graph_forward computes them in order, pl_graph_backward runs each op's backward in reverse.
+ * Convention: ne[0] is the innermost, contiguous dimension (a PyTorch (B, T, C) tensor is ne = {C, T, B}). */
+#ifndef PL_TENSOR_H
+#define PL_TENSOR_H
+
+#include "core/common.h"
+#include "core/dtype.h"
+
+#include <stdint.h>
+
+typedef enum {
+    PL_OP_NONE = 0,  /* leaf: input, parameter or mapped weight */
+    PL_OP_VIEW,      /* reshape / permute / transpose / slice of a base tensor; no data of its own */
+    PL_OP_ADD, PL_OP_SUB, PL_OP_MUL, PL_OP_SCALE,
+    PL_OP_MATMUL,
+    PL_OP_GET_ROWS,
+    PL_OP_RMSNORM, PL_OP_LAYERNORM,
+    PL_OP_ROPE,
+    PL_OP_SOFTMAX,
+    PL_OP_ATTENTION,
+    PL_OP_GELU, PL_OP_SILU, PL_OP_SWIGLU,
+    PL_OP_CROSS_ENTROPY,
+    PL_OP_SUM, PL_OP_MEAN,
+    PL_OP_CONCAT,
+    PL_OP_CONT,      /* contiguous copy (and type conversion to f32) */
+    PL_OP_CPY,       /* copy src[0] into the view src[1] (KV cache writes); forward only */
+    PL_OP_COUNT
+} pl_op;
+
+enum {
+    PL_FLAG_PARAM = 1,     /* trainable: gradient kept and accumulated across backward passes */
+    PL_FLAG_NEEDS_GRAD = 2 /* set by pl_graph_build on nodes a parameter flows into */
+};
+
+typedef struct pl_tensor pl_tensor;
+struct pl_tensor {
+    pl_dtype type;
+    int n_dims;
+    int64_t ne[PL_MAX_DIMS];  /* elements per dimension, ne[0] innermost */
+    size_t nb[PL_MAX_DIMS];   /* bytes between consecutive elements of each dimension */
+    void *data;
+    pl_op op;
+    union { int32_t i[8]; float f[8]; } p; /* op parameters */
+    int64_t view_offs;        /* PL_OP_VIEW: byte offset into src[0] (always the base, never a view) */
+    pl_tensor *src[PL_MAX_SRC];
+    pl_tensor *grad;          /* f32, contiguous, same ne; NULL when no gradient flows here */
+    float *saved;             /* what forward keeps for backward (row statistics, ...) */
+    uint32_t flags;
+    char name[PL_MAX_NAME];
+};
+
+typedef struct pl_pool pl_pool;
+typedef struct pl_arena pl_arena;
+
+typedef struct {
+    size_t arena_bytes; /* size of each arena chunk (more chunks are added as needed); 0 = 64 MiB */
+    int n_threads;      /* 0 = physical cores */
+} pl_ctx_params;
+
+typedef struct pl_ctx {
+    pl_arena *arena;
+    pl_pool *pool;
+    int n_threads;
+} pl_ctx;
+
+pl_ctx *pl_ctx_new(const pl_ctx_params *params);
+void pl_ctx_free(pl_ctx *ctx);
+void pl_ctx_reset(pl_ctx *ctx);                 /* free every tensor of the context in one call */
+void *pl_ctx_alloc(pl_ctx *ctx, size_t bytes);  /* 64-byte aligned, lives until reset/free; NULL + error */
+
+/* ---- tensors ---------------------------------------------------------------------------------- */
+pl_tensor *pl_new(pl_ctx *ctx, pl_dtype type, int n_dims, const int64_t *ne);
+pl_tensor *pl_new_1d(pl_ctx *ctx, pl_dtype type, int64_t ne0);
+pl_tensor *pl_new_2d(pl_ctx *ctx, pl_dtype type, int64_t ne0, int64_t ne1);
+pl_tensor *pl_new_3d(pl_ctx *ctx, pl_dtype type, int64_t ne0, int64_t ne1, int64_t ne2);
+pl_tensor *pl_new_4d(pl_ctx *ctx, pl_dtype type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3);
+/* A tensor over memory owned elsewhere (an mmap'ed weight): contiguous, read-only by convention. */
+pl_tensor *pl_new_mapped(pl_ctx *ctx, pl_dtype type, int n_dims, const int64_t *ne, void *data);
+void pl_set_name(pl_tensor *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Mark trainable: allocates a zeroed gradient in the context unless t->grad was set by the caller. */
+void pl_param(pl_ctx *ctx, pl_tensor *t);
+
+int64_t pl_nelements(const pl_tensor *t);
+int64_t pl_nrows(const pl_tensor *t);            /* ne[1]*ne[2]*ne[3] */
+size_t pl_nbytes(const pl_tensor *t);            /* bytes spanned by the data */
+bool pl_is_contiguous(const pl_tensor *t);
+bool pl_same_shape(const pl_tensor *a, const pl_tensor *b);
+static inline float *pl_f32(const pl_tensor *t) { return (float *)t->data; }
+/* address of element (i0,i1,i2,i3) */
+static inline void *pl_at(const pl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    return (char *)t->data + i0 * t->nb[0] + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3];
+}
+
+/* ---- views (no copies) -------------------------------------------------------------------------- */
+pl_tensor *pl_view(pl_ctx *ctx, pl_tensor *t, int n_dims, const int64_t *ne, const size_t *nb, size_t offset);
+pl_tensor *pl_reshape(pl_ctx *ctx, pl_tensor *t, int n_dims, const int64_t *ne); /* t must be contiguous */
+pl_tensor *pl_reshape_2d(pl_ctx *ctx, pl_tensor *t, int64_t ne0, int64_t ne1);
+pl_tensor *pl_reshape_3d(pl_ctx *ctx, pl_tensor *t, int64_t ne0, int64_t ne1, int64_t ne2);
+pl_tensor *pl_reshape_4d(pl_ctx *ctx, pl_tensor *t, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3);
+/* axis i of t becomes axis axes[i] of the result (ggml's convention) */
+pl_tensor *pl_permute(pl_ctx *ctx, pl_tensor *t, int a0, int a1, int a2, int a3);
+pl_tensor *pl_transpose(pl_ctx *ctx, pl_tensor *t); /* swap dims 0 and 1 */
+/* elements [start, start+len) of dimension dim */
+pl_tensor *pl_slice(pl_ctx *ctx, pl_tensor *t, int dim, int64_t start, int64_t len);
+
+/* ---- ops (src/ops/) ----------------------------------------------------------------------------- */
+/* out[n][m] = sum_k a[m][k] * b[n][k]: a ne={K,M,A2,A3}, b ne={K,N,B2,B3} with B2%A2==0, B3%A3==0 -> {M,N,B2,B3}.
+ * a may be any dtype with a vec_dot (weights: f16, bf16, quantized); b is f32. Transposed views allowed. */
+pl_tensor *pl_matmul(pl_ctx *ctx, pl_tensor *a, pl_tensor *b);
+pl_tensor *pl_add(pl_ctx *ctx, pl_tensor *a, pl_tensor *b); /* b broadcasts: b->ne[i] divides a->ne[i] */
+pl_tensor *pl_sub(pl_ctx *ctx, pl_tensor *a, pl_tensor *b);
+pl_tensor *pl_mul(pl_ctx *ctx, pl_tensor *a, pl_tensor *b);
+pl_tensor *pl_scale(pl_ctx *ctx, pl_tensor *a, float s);
+pl_tensor *pl_get_rows(pl_ctx *ctx, pl_tensor *w, pl_tensor *ids); /* w {C,V}, ids i32 {N[,B]} -> {C,N[,B]} */
+pl_tensor *pl_rmsnorm(pl_ctx *ctx, pl_tensor *x, float eps);    /* per row of ne[0] */
+pl_tensor *pl_layernorm(pl_ctx *ctx, pl_tensor *x, float eps);  /* per row, no affine */
+enum { PL_ROPE_NORMAL = 0, PL_ROPE_NEOX = 2 };
+/* x {D,H,T,B} rotated by positions pos (i32 {T}); first n_rot dims; freq_factors (f32 {n_rot/2}) or NULL */
+pl_tensor *pl_rope(pl_ctx *ctx, pl_tensor *x, pl_tensor *pos, int n_rot, int mode, float theta,
+                   float freq_scale, pl_tensor *freq_factors);
+/* softmax(scale * x) per row; causal: row i (of ne[1]) sees columns j <= i + n_past */
+pl_tensor *pl_softmax(pl_ctx *ctx, pl_tensor *x, float scale, bool causal, int n_past);
+/* fused scaled-dot-product attention. q {D,Tq,Hq,B}, k and v {D,Tk,Hkv,B}, Hq%Hkv==0 (grouped-query);
+ * causal: query i sits at position Tk-Tq+i. -> {D,Hq,Tq,B} (heads next to D: reshape to {D*Hq,Tq,B}) */
+pl_tensor *pl_attention(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, float scale, bool causal);
+pl_tensor *pl_gelu(pl_ctx *ctx, pl_tensor *x, bool tanh_approx);
+pl_tensor *pl_silu(pl_ctx *ctx, pl_tensor *x);
+pl_tensor *pl_swiglu(pl_ctx *ctx, pl_tensor *gate, pl_tensor *up); /* silu(gate) * up */
+/* mean over rows with target != ignore_index of -log softmax(logits)[target]; logits {V,N..}, targets i32 {N..} */
+pl_tensor *pl_cross_entropy(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targets, int ignore_index);
+pl_tensor *pl_sum(pl_ctx *ctx, pl_tensor *x);  /* -> scalar */
+pl_tensor *pl_mean(pl_ctx *ctx, pl_tensor *x); /* -> scalar */
+pl_tensor *pl_concat(pl_ctx *ctx, pl_tensor *a, pl_tensor *b, int dim);
+pl_tensor *pl_cont(pl_ctx *ctx, pl_tensor *x); /* contiguous f32 copy of any view / dtype */
+pl_tensor *pl_cpy(pl_ctx *ctx, pl_tensor *src, pl_tensor *dst); /* dst (a view, f32 or f16) <- src; returns dst's node */
+
+/* ---- graph ---------------------------------------------------------------------------------------- */
+typedef struct {
+    pl_tensor **nodes; /* topological order: every source before its users */
+    int n_nodes;
+    pl_tensor *out;
+    bool backward;     /* gradients allocated for nodes that need them */
+} pl_graph;
+
+/* Collect the nodes `out` depends on. With backward, allocate gradients of every node a parameter flows
+ * into (out must then be a scalar). The graph lives in ctx's arena. */
+pl_graph *pl_graph_build(pl_ctx *ctx, pl_tensor *out, bool backward);
+/* Several outputs (e.g. logits and the KV-cache writes of one step). */
+pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward);
+void pl_graph_forward(pl_ctx *ctx, pl_graph *g);
+/* d out / d node for every node that needs it; parameters' gradients accumulate (+=), zero them yourself. */
+void pl_graph_backward(pl_ctx *ctx, pl_graph *g);
+const char *pl_op_name(pl_op op);
+
+/* ---- threads ---------------------------------------------------------------------------------------- */
+/* Split [0, n) into contiguous chunks run by the context's pool; fn(arg, start, end, thread_index). */
+typedef void (*pl_range_fn)(void *arg, int64_t start, int64_t end, int ith);
+void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,165 @@
+/* Matrix multiplication out[n][m] = sum_k a[m][k] * b[n][k], batched with broadcasting of a (grouped heads).
+ * f32 with large enough sizes goes to OpenBLAS (sgemm, transposed views passed as transposes, no copies);
+ * small f32 and every other weight type (f16, bf16, quantized) use row dot products on the thread pool,
+ * with activations converted once to the weight type's vec_dot partner. */
+#include "backend/cpu/vec.h"
+#include "ops/ops.h"
+
+#include <cblas.h>
+
+pl_tensor *pl_matmul(pl_ctx *ctx, pl_tensor *a, pl_tensor *b) {
+    if (!a || !b) return NULL;
+    const pl_type_traits *tr = pl_dtype_traits(a->type);
+    OP_REQUIRE(tr && tr->vec_dot, "matmul: no dot kernel for weight type %s", pl_dtype_name(a->type));
+    OP_REQUIRE(b->type == PL_F32, "matmul: the right operand must be f32");
+    OP_REQUIRE(a->ne[0] == b->ne[0], "matmul: inner sizes differ (%lld vs %lld) for %s", (long long)a->ne[0],
+               (long long)b->ne[0], a->name);
+    OP_REQUIRE(b->ne[2] % a->ne[2] == 0 && b->ne[3] % a->ne[3] == 0, "matmul: batch dims of a must divide b's");
+    OP_REQUIRE(a->type == PL_F32 || a->nb[0] == tr->type_size, "matmul: rows of a non-f32 matrix must be contiguous");
+    int64_t ne[4] = {a->ne[1], b->ne[1], b->ne[2], b->ne[3]};
+    return op_new_node(ctx, PL_OP_MATMUL, PL_F32, PL_MAX(b->n_dims, 2), ne, a, b, NULL, NULL);
+}
+
+/* a strided f32 matrix: element (r, c) at p[r*rs + c*cs] */
+typedef struct { const float *p; int64_t rows, cols, rs, cs; } mat;
+
+/* C (rows x cols, row-major, ldc) = alpha * X (rows x k) . Y (k x cols) + beta * C. false if not BLAS-able. */
+static bool gemm(float *c, int64_t ldc, mat x, mat y, float alpha, float beta) {
+    CBLAS_TRANSPOSE tx, ty;
+    int64_t lx, ly;
+    if (x.cs == 1 && (x.rs >= x.cols || x.rows == 1)) { tx = CblasNoTrans; lx = x.rows == 1 ? x.cols : x.rs; }
+    else if (x.rs == 1 && (x.cs >= x.rows || x.cols == 1)) { tx = CblasTrans; lx = x.cols == 1 ? x.rows : x.cs; }
+    else return false;
+    if (y.cs == 1 && (y.rs >= y.cols || y.rows == 1)) { ty = CblasNoTrans; ly = y.rows == 1 ? y.cols : y.rs; }
+    else if (y.rs == 1 && (y.cs >= y.rows || y.cols == 1)) { ty = CblasTrans; ly = y.cols == 1 ? y.rows : y.cs; }
+    else return false;
+    cblas_sgemm(CblasRowMajor, tx, ty, (int)x.rows, (int)y.cols, (int)x.cols, alpha, x.p, (int)PL_MAX(lx, 1), y.p,
+                (int)PL_MAX(ly, 1), beta, c, (int)ldc);
+    return true;
+}
+/* the plain loop, for layouts BLAS cannot take */
+static void gemm_loop(float *c, int64_t ldc, mat x, mat y, float alpha, float beta) {
+    for (int64_t r = 0; r < x.rows; r++)
+        for (int64_t q = 0; q < y.cols; q++) {
+            double s = 0;
+            for (int64_t k = 0; k < x.cols; k++) s += (double)x.p[r * x.rs + k * x.cs] * y.p[k * y.rs + q * y.cs];
+            c[r * ldc + q] = (float)(alpha * s + (beta != 0 ? beta * c[r * ldc + q] : 0));
+        }
+}
+static void gemm_any(float *c, int64_t ldc, mat x, mat y, float alpha, float beta) {
+    if (!gemm(c, ldc, x, y, alpha, beta)) gemm_loop(c, ldc, x, y, alpha, beta);
+}
+
+static mat mat_of(const pl_tensor *t, int64_t i2, int64_t i3, bool transposed) {
+    mat m = {(const float *)((const char *)t->data + i2 * t->nb[2] + i3 * t->nb[3]), t->ne[1], t->ne[0],
+             (int64_t)(t->nb[1] / 4), (int64_t)(t->nb[0] / 4)};
+    if (transposed) { int64_t r = m.rows; m.rows = m.cols; m.cols = r; r = m.rs; m.rs = m.cs; m.cs = r; }
+    return m;
+}
+static mat mat_dense(const float *p, int64_t rows, int64_t cols) { return (mat){p, rows, cols, cols, 1}; }
+
+/* ---- the dot-product path (quantized / half weights, and small f32) ------------------------------------ */
+typedef struct {
+    pl_tensor *t;
+    const char *bq;     /* b's rows converted to the vec_dot type, per batch: [B3][B2][N] rows */
+    size_t bq_row;      /* bytes per converted row */
+} dot_job;
+
+static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
+    dot_job *j = arg;
+    pl_tensor *t = j->t, *a = t->src[0];
+    const pl_type_traits *tr = pl_dtype_traits(a->type);
+    int64_t M = t->ne[0], N = t->ne[1], B2 = t->ne[2];
+    int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
+    /* work item = (batch, block of 16 rows of a): each a row is read once for all N columns */
+    int64_t nblk = (M + 15) / 16;
+    for (int64_t w = s; w < e; w++) {
+        int64_t blk = w % nblk, bat = w / nblk, i2 = bat % B2, i3 = bat / B2;
+        const char *abase = (const char *)a->data + (i2 / r2) * a->nb[2] + (i3 / r3) * a->nb[3];
+        for (int64_t m = blk * 16; m < PL_MIN(M, blk * 16 + 16); m++) {
+            const char *arow = abase + m * a->nb[1];
+            for (int64_t n = 0; n < N; n++) {
+                float v;
+                if (a->type == PL_F32 && a->nb[0] == 4)
+                    v = pl_vec_dot_f32(a->ne[0], (const float *)arow, (const float *)(j->bq + (bat * N + n) * j->bq_row));
+                else tr->vec_dot(a->ne[0], &v, arow, j->bq + (bat * N + n) * j->bq_row);
+                pl_f32(t)[(bat * N + n) * M + m] = v;
+            }
+        }
+    }
+}
+
+static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
+    pl_tensor *a = t->src[0], *b = t->src[1];
+    const pl_type_traits *tr = pl_dtype_traits(a->type);
+    pl_dtype vt = a->type == PL_F32 ? PL_F32 : tr->vec_dot_type;
+    const pl_type_traits *vtr = pl_dtype_traits(vt);
+    int64_t K = b->ne[0], N = b->ne[1], nbat = b->ne[2] * b->ne[3];
+    size_t row = pl_row_size(vt, K);
+    char *bq = malloc(row * (size_t)(N * nbat));
+    float *tmp = malloc((size_t)K * sizeof(float));
+    if (!bq || !tmp) { free(bq); free(tmp); memset(t->data, 0, pl_nbytes(t)); return; } /* TODO: report */
+    for (int64_t bat = 0; bat < nbat; bat++)
+        for (int64_t n = 0; n < N; n++) {
+            int64_t i2 = bat % b->ne[2], i3 = bat / b->ne[2];
+            const char *src = (const char *)b->data + n * b->nb[1] + i2 * b->nb[2] + i3 * b->nb[3];
+            const float *x = (const float *)src;
+            if (b->nb[0] != 4) {
+                for (int64_t k = 0; k < K; k++) tmp[k] = *(const float *)(src + k * b->nb[0]);
+                x = tmp;
+            }
+            vtr->from_float(x, bq + (bat * N + n) * row, K);
+        }
+    dot_job j = {t, bq, row};
+    pl_parallel_for(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
+    free(bq);
+    free(tmp);
+}
+
+void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
+    pl_tensor *a = t->src[0], *b = t->src[1];
+    int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
+    /* f32: BLAS when big enough to pay for the call, and whenever a is a transposed view */
+    bool blas = a->type == PL_F32 && ((N >= 8 && M * N * K >= (1 << 16)) || a->nb[0] != 4);
+    if (!blas) { matmul_dots(ctx, t); return; }
+    int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
+    for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {
+            float *c = pl_f32(t) + (i3 * t->ne[2] + i2) * M * N;
+            gemm_any(c, M, mat_of(b, i2, i3, false), mat_of(a, i2 / r2, i3 / r3, true), 1.0f, 0.0f);
+        }
+}
+
+/* dA (M x K) += dC^T . B ;  dB (N x K) += dC . A  (per batch; broadcast batches of a accumulate) */
+void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
+    pl_tensor *a = t->src[0], *b = t->src[1];
+    float *ga = op_grad(a), *gb = op_grad(b);
+    int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
+    int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
+    float *adense = NULL;
+    if (gb && a->type != PL_F32) adense = malloc((size_t)(M * K) * sizeof(float)); /* frozen low-precision weights */
+    for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {
+            const float *dc = pl_f32(t->grad) + (i3 * t->ne[2] + i2) * M * N;
+            int64_t a2 = i2 / r2, a3 = i3 / r3;
+            if (ga) {
+                float *da = ga + (a3 * a->ne[2] + a2) * M * K;
+                mat dct = {dc, M, N, 1, M}; /* dC^T */
+                gemm_any(da, K, dct, mat_of(b, i2, i3, false), 1.0f, 1.0f);
+            }
+            if (gb) {
+                float *db = gb + (i3 * b->ne[2] + i2) * N * K;
+                mat am;
+                if (a->type == PL_F32) am = mat_of(a, a2, a3, false);
+                else {
+                    const pl_type_traits *tr = pl_dtype_traits(a->type);
+                    for (int64_t m = 0; m < M; m++)
+                        tr->to_float((const char *)a->data + m * a->nb[1] + a2 * a->nb[2] + a3 * a->nb[3], adense + m * K, K);
+                    am = mat_dense(adense, M, K);
+                }
+                gemm_any(db, K, mat_dense(dc, N, M), am, 1.0f, 1.0f);
+            }
+        }
+    free(adense);
+    (void)ctx;
+}

@@ -1,0 +1,33 @@
+/* Internal interface of the op families: each op has a forward (compute t from t->src) and, where
+ * differentiable, a backward that ADDS into its sources' gradients (llm.c's convention). Builders that
+ * create the nodes live beside their kernels; graph.c dispatches through pl_op_table. */
+#ifndef PL_OPS_H
+#define PL_OPS_H
+
+#include "core/tensor.h"
+
+typedef struct {
+    const char *name;
+    void (*forward)(pl_ctx *ctx, pl_tensor *t);
+    void (*backward)(pl_ctx *ctx, pl_tensor *t); /* NULL: not differentiable */
+} pl_op_def;
+
+extern const pl_op_def pl_op_table[PL_OP_COUNT];
+
+/* A new contiguous f32 (or given type) result node with op and sources set. */
+pl_tensor *op_new_node(pl_ctx *ctx, pl_op op, pl_dtype type, int n_dims, const int64_t *ne,
+                       pl_tensor *s0, pl_tensor *s1, pl_tensor *s2, pl_tensor *s3);
+/* Source gradient to add into, or NULL when no gradient flows to that source. */
+static inline float *op_grad(const pl_tensor *src) { return src && src->grad ? (float *)src->grad->data : NULL; }
+
+#define OP_DECL(x) void op_##x##_forward(pl_ctx *, pl_tensor *); void op_##x##_backward(pl_ctx *, pl_tensor *);
+OP_DECL(view) OP_DECL(add) OP_DECL(sub) OP_DECL(mul) OP_DECL(scale) OP_DECL(matmul) OP_DECL(get_rows)
+OP_DECL(rmsnorm) OP_DECL(layernorm) OP_DECL(rope) OP_DECL(softmax) OP_DECL(attention) OP_DECL(gelu)
+OP_DECL(silu) OP_DECL(swiglu) OP_DECL(cross_entropy) OP_DECL(sum) OP_DECL(mean) OP_DECL(concat)
+OP_DECL(cont) OP_DECL(cpy)
+#undef OP_DECL
+
+/* Validation inside builders: a failed shape check leaves a message and makes the builder return NULL. */
+#define OP_REQUIRE(cond, ...) do { if (!(cond)) return pl_error_null(PL_ERR_ARG, __VA_ARGS__); } while (0)
+
+#endif

@@ -1,0 +1,112 @@
+/* Row softmax (with scale and causal mask) and cross-entropy over a vocabulary (with an ignore index).
+ * Cross-entropy keeps each row's log-sum-exp so backward recomputes softmax without storing it. */
+#include "backend/cpu/vec.h"
+#include "ops/ops.h"
+
+#include <math.h>
+
+pl_tensor *pl_softmax(pl_ctx *ctx, pl_tensor *x, float scale, bool causal, int n_past) {
+    if (!x) return NULL;
+    OP_REQUIRE(x->type == PL_F32 && x->nb[0] == sizeof(float), "softmax: f32 rows expected");
+    pl_tensor *t = op_new_node(ctx, PL_OP_SOFTMAX, PL_F32, x->n_dims, x->ne, x, NULL, NULL, NULL);
+    if (!t) return NULL;
+    t->p.f[0] = scale;
+    t->p.i[1] = causal;
+    t->p.i[2] = n_past;
+    return t;
+}
+
+static void softmax_rows(void *arg, int64_t s, int64_t e, int ith) {
+    pl_tensor *t = arg, *x = t->src[0];
+    int64_t n = t->ne[0];
+    float scale = t->p.f[0];
+    for (int64_t r = s; r < e; r++) {
+        int64_t i1 = r % t->ne[1], i2 = (r / t->ne[1]) % t->ne[2], i3 = r / (t->ne[1] * t->ne[2]);
+        const float *in = (const float *)((const char *)x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+        float *y = pl_f32(t) + r * n;
+        int64_t lim = t->p.i[1] ? PL_MIN(n, i1 + t->p.i[2] + 1) : n;
+        float m = -INFINITY;
+        for (int64_t i = 0; i < lim; i++) m = fmaxf(m, in[i] * scale);
+        double sum = 0;
+        for (int64_t i = 0; i < lim; i++) { y[i] = expf(in[i] * scale - m); sum += y[i]; }
+        float inv = (float)(1.0 / sum);
+        for (int64_t i = 0; i < lim; i++) y[i] *= inv;
+        for (int64_t i = lim; i < n; i++) y[i] = 0;
+    }
+}
+void op_softmax_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, pl_nrows(t), softmax_rows, t); }
+
+static void softmax_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
+    pl_tensor *t = arg;
+    int64_t n = t->ne[0];
+    float *gx = op_grad(t->src[0]);
+    for (int64_t r = s; r < e; r++) {
+        const float *y = pl_f32(t) + r * n, *g = pl_f32(t->grad) + r * n;
+        float dot = pl_vec_dot_f32(n, g, y);
+        float *o = gx + r * n;
+        for (int64_t i = 0; i < n; i++) o[i] += t->p.f[0] * y[i] * (g[i] - dot);
+    }
+}
+void op_softmax_backward(pl_ctx *ctx, pl_tensor *t) {
+    if (op_grad(t->src[0])) pl_parallel_for(ctx, pl_nrows(t), softmax_grad_rows, t);
+}
+
+/* ---- cross-entropy ------------------------------------------------------------------------------------ */
+pl_tensor *pl_cross_entropy(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targets, int ignore_index) {
+    if (!logits || !targets) return NULL;
+    OP_REQUIRE(logits->type == PL_F32 && pl_is_contiguous(logits), "cross_entropy: contiguous f32 logits expected");
+    OP_REQUIRE(targets->type == PL_I32 && pl_is_contiguous(targets) && pl_nelements(targets) == pl_nrows(logits),
+               "cross_entropy: one i32 target per row of logits expected");
+    pl_tensor *t = op_new_node(ctx, PL_OP_CROSS_ENTROPY, PL_F32, 1, (int64_t[]){1}, logits, targets, NULL, NULL);
+    if (!t) return NULL;
+    t->p.i[0] = ignore_index;
+    t->saved = pl_ctx_alloc(ctx, (size_t)(pl_nrows(logits) + 1) * sizeof(float));
+    return t->saved ? t : NULL;
+}
+
+static void ce_rows(void *arg, int64_t s, int64_t e, int ith) {
+    pl_tensor *t = arg, *lg = t->src[0];
+    int64_t v = lg->ne[0];
+    const int32_t *tg = (const int32_t *)t->src[1]->data;
+    for (int64_t r = s; r < e; r++) {
+        const float *x = pl_f32(lg) + r * v;
+        float m = pl_vec_max_f32(v, x);
+        double sum = 0;
+        for (int64_t i = 0; i < v; i++) sum += expf(x[i] - m);
+        t->saved[r] = m + (float)log(sum);
+        (void)tg;
+    }
+}
+void op_cross_entropy_forward(pl_ctx *ctx, pl_tensor *t) {
+    pl_tensor *lg = t->src[0];
+    int64_t rows = pl_nrows(lg), v = lg->ne[0];
+    const int32_t *tg = (const int32_t *)t->src[1]->data;
+    pl_parallel_for(ctx, rows, ce_rows, t);
+    double loss = 0;
+    int64_t n = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        if (tg[r] == t->p.i[0] || tg[r] < 0 || tg[r] >= v) continue;
+        loss += t->saved[r] - pl_f32(lg)[r * v + tg[r]];
+        n++;
+    }
+    t->saved[rows] = (float)n;
+    pl_f32(t)[0] = n ? (float)(loss / n) : 0.0f;
+}
+
+static void ce_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
+    pl_tensor *t = arg, *lg = t->src[0];
+    int64_t rows = pl_nrows(lg), v = lg->ne[0];
+    const int32_t *tg = (const int32_t *)t->src[1]->data;
+    float *gx = op_grad(lg);
+    float n = t->saved[rows], g = n > 0 ? pl_f32(t->grad)[0] / n : 0;
+    for (int64_t r = s; r < e; r++) {
+        if (tg[r] == t->p.i[0] || tg[r] < 0 || tg[r] >= v) continue;
+        const float *x = pl_f32(lg) + r * v;
+        float *o = gx + r * v, lse = t->saved[r];
+        for (int64_t i = 0; i < v; i++) o[i] += g * expf(x[i] - lse);
+        o[tg[r]] -= g;
+    }
+}
+void op_cross_entropy_backward(pl_ctx *ctx, pl_tensor *t) {
+    if (op_grad(t->src[0])) pl_parallel_for(ctx, pl_nrows(t->src[0]), ce_grad_rows, t);
+}

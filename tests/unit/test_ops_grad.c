@@ -1,0 +1,212 @@
+/* Gradient check for every op: the analytic gradient from pl_graph_backward against central finite
+ * differences of loss = sum(out * W) computed in double precision from the f32 forward pass.
+ * Passes when ||analytic - numeric|| / max(||analytic||, ||numeric||) <= 1e-3 for every input. */
+#include "core/tensor.h"
+#include "test.h"
+
+#include <string.h>
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / (1 << 24)) * 2.0 - 1.0);
+}
+static void fill(pl_tensor *t, float lo, float hi) {
+    for (int64_t i = 0; i < pl_nelements(t); i++) pl_f32(t)[i] = lo + (hi - lo) * 0.5f * (frand() + 1.0f);
+}
+
+typedef pl_tensor *(*build_fn)(pl_ctx *ctx, pl_tensor **in, void *ud);
+
+static double loss_of(pl_tensor *out, const float *w) {
+    double s = 0;
+    pl_tensor *c = out;
+    int64_t idx = 0;
+    for (int64_t i3 = 0; i3 < c->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < c->ne[2]; i2++)
+            for (int64_t i1 = 0; i1 < c->ne[1]; i1++)
+                for (int64_t i0 = 0; i0 < c->ne[0]; i0++) s += (double)*(float *)pl_at(c, i0, i1, i2, i3) * w[idx++];
+    return s;
+}
+
+/* in[0..n_in) are f32 params created by the caller with their data set */
+static void gradcheck(const char *name, pl_ctx *ctx, pl_tensor **in, int n_in, build_fn build, void *ud) {
+    pl_tensor *out = build(ctx, in, ud);
+    CHECKF(out != NULL, "%s: builder failed: %s", name, pl_last_error());
+    if (!out) return;
+    pl_tensor *w = pl_new(ctx, PL_F32, out->n_dims, out->ne);
+    fill(w, -1, 1);
+    pl_tensor *loss = pl_sum(ctx, pl_mul(ctx, pl_cont(ctx, out), w));
+    pl_graph *g = pl_graph_build(ctx, loss, true);
+    CHECKF(g != NULL, "%s: graph: %s", name, pl_last_error());
+    if (!g) return;
+    for (int i = 0; i < n_in; i++) if (in[i]->grad) memset(in[i]->grad->data, 0, pl_nbytes(in[i]->grad));
+    pl_graph_forward(ctx, g);
+    pl_graph_backward(ctx, g);
+    for (int i = 0; i < n_in; i++) {
+        if (!(in[i]->flags & PL_FLAG_PARAM)) continue;
+        double num2 = 0, ana2 = 0, diff2 = 0;
+        int64_t n = pl_nelements(in[i]);
+        int64_t step = n > 400 ? n / 200 : 1; /* sample large inputs */
+        for (int64_t j = 0; j < n; j += step) {
+            float *x = pl_f32(in[i]) + j, x0 = *x;
+            float h = 1e-2f * (fabsf(x0) > 1 ? fabsf(x0) : 1);
+            *x = x0 + h; pl_graph_forward(ctx, g); double lp = loss_of(out, pl_f32(w));
+            *x = x0 - h; pl_graph_forward(ctx, g); double lm = loss_of(out, pl_f32(w));
+            *x = x0;
+            double num = (lp - lm) / (2.0 * ((double)(x0 + h) - (double)x0)), ana = pl_f32(in[i]->grad)[j];
+            num2 += num * num; ana2 += ana * ana; diff2 += (num - ana) * (num - ana);
+        }
+        double rel = sqrt(diff2) / fmax(fmax(sqrt(num2), sqrt(ana2)), 1e-12);
+        CHECKF(rel <= 1e-3, "%s: input %d relative error %.3g", name, i, rel);
+        if (getenv("VERBOSE")) printf("%-28s input %d  rel err %.2e\n", name, i, rel);
+    }
+    pl_graph_forward(ctx, g); /* leave forward values consistent */
+}
+
+static pl_tensor *param(pl_ctx *ctx, int n_dims, int64_t a, int64_t b, int64_t c, int64_t d) {
+    pl_tensor *t = pl_new(ctx, PL_F32, n_dims, (int64_t[]){a, b, c, d});
+    fill(t, -1, 1);
+    pl_param(ctx, t);
+    return t;
+}
+
+/* ---- builders ---- */
+static pl_tensor *b_matmul(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_matmul(c, in[0], in[1]); }
+static pl_tensor *b_matmul_tt(pl_ctx *c, pl_tensor **in, void *ud) { /* both operands as transposed views */
+    (void)ud; return pl_matmul(c, pl_transpose(c, in[0]), pl_transpose(c, in[1]));
+}
+static pl_tensor *b_add(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_add(c, in[0], in[1]); }
+static pl_tensor *b_sub(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_sub(c, in[0], in[1]); }
+static pl_tensor *b_mul(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_mul(c, in[0], in[1]); }
+static pl_tensor *b_scale(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_scale(c, in[0], -1.7f); }
+static pl_tensor *b_get_rows(pl_ctx *c, pl_tensor **in, void *ud) { return pl_get_rows(c, in[0], ud); }
+static pl_tensor *b_rms(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_rmsnorm(c, in[0], 1e-5f); }
+static pl_tensor *b_ln(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_layernorm(c, in[0], 1e-5f); }
+static pl_tensor *b_rope(pl_ctx *c, pl_tensor **in, void *ud) { return pl_rope(c, in[0], ud, 8, PL_ROPE_NORMAL, 10000.f, 1.0f, NULL); }
+static pl_tensor *b_rope_neox(pl_ctx *c, pl_tensor **in, void *ud) {
+    return pl_rope(c, in[0], ud, 6, PL_ROPE_NEOX, 500.f, 0.5f, in[1]);
+}
+static pl_tensor *b_softmax(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_softmax(c, in[0], 0.7f, false, 0); }
+static pl_tensor *b_softmax_causal(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_softmax(c, in[0], 1.3f, true, 2); }
+typedef struct { bool causal; } attn_ud;
+static pl_tensor *b_attn(pl_ctx *c, pl_tensor **in, void *ud) {
+    return pl_attention(c, in[0], in[1], in[2], 0.35f, ((attn_ud *)ud)->causal);
+}
+static pl_tensor *b_attn_views(pl_ctx *c, pl_tensor **in, void *ud) {
+    /* q, k, v sliced from one fused projection {3*D*H, T, B}, as a GPT block does */
+    pl_tensor *qkv = in[0];
+    int64_t D = 8, H = 2, T = qkv->ne[1], B = qkv->ne[2];
+    size_t nb[4] = {4, D * 4, qkv->nb[1], qkv->nb[2]};
+    pl_tensor *q = pl_permute(c, pl_view(c, qkv, 4, (int64_t[]){D, H, T, B}, nb, 0), 0, 2, 1, 3);
+    pl_tensor *k = pl_permute(c, pl_view(c, qkv, 4, (int64_t[]){D, H, T, B}, nb, D * H * 4), 0, 2, 1, 3);
+    pl_tensor *v = pl_permute(c, pl_view(c, qkv, 4, (int64_t[]){D, H, T, B}, nb, 2 * D * H * 4), 0, 2, 1, 3);
+    (void)ud;
+    return pl_attention(c, q, k, v, 0.35f, true);
+}
+static pl_tensor *b_gelu_tanh(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_gelu(c, in[0], true); }
+static pl_tensor *b_gelu_erf(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_gelu(c, in[0], false); }
+static pl_tensor *b_silu(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_silu(c, in[0]); }
+static pl_tensor *b_swiglu(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_swiglu(c, in[0], in[1]); }
+static pl_tensor *b_ce(pl_ctx *c, pl_tensor **in, void *ud) { return pl_cross_entropy(c, in[0], ud, 3); }
+static pl_tensor *b_sum(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_sum(c, in[0]); }
+static pl_tensor *b_mean(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_mean(c, in[0]); }
+static pl_tensor *b_concat(pl_ctx *c, pl_tensor **in, void *ud) { return pl_concat(c, in[0], in[1], *(int *)ud); }
+static pl_tensor *b_cont(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_cont(c, pl_permute(c, in[0], 2, 0, 1, 3)); }
+static pl_tensor *b_slice_reshape(pl_ctx *c, pl_tensor **in, void *ud) {
+    (void)ud;
+    pl_tensor *s = pl_slice(c, in[0], 1, 1, 2);  /* {6, 2, 3} of {6, 4, 3} */
+    return pl_mul(c, pl_cont(c, s), pl_reshape_3d(c, in[1], 6, 2, 3));
+}
+
+int main(void) {
+    pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 2});
+    pl_tensor *in[4];
+
+    in[0] = param(ctx, 2, 24, 5, 1, 1); in[1] = param(ctx, 3, 24, 3, 2, 1);
+    gradcheck("matmul", ctx, in, 2, b_matmul, NULL);
+    in[0] = param(ctx, 4, 16, 7, 2, 2); in[1] = param(ctx, 4, 16, 9, 4, 2); /* broadcast a over grouped batches */
+    gradcheck("matmul batched+broadcast", ctx, in, 2, b_matmul, NULL);
+    in[0] = param(ctx, 2, 5, 24, 1, 1); in[1] = param(ctx, 2, 3, 24, 1, 1);
+    gradcheck("matmul transposed views", ctx, in, 2, b_matmul_tt, NULL);
+    in[0] = param(ctx, 2, 96, 40, 1, 1); in[1] = param(ctx, 2, 96, 48, 1, 1); /* big enough for BLAS */
+    gradcheck("matmul blas", ctx, in, 2, b_matmul, NULL);
+
+    in[0] = param(ctx, 3, 6, 4, 3, 1); in[1] = param(ctx, 3, 6, 1, 3, 1);
+    gradcheck("add broadcast", ctx, in, 2, b_add, NULL);
+    gradcheck("sub broadcast", ctx, in, 2, b_sub, NULL);
+    gradcheck("mul broadcast", ctx, in, 2, b_mul, NULL);
+    in[1] = param(ctx, 3, 6, 4, 3, 1);
+    gradcheck("mul same shape", ctx, in, 2, b_mul, NULL);
+    gradcheck("scale", ctx, in, 1, b_scale, NULL);
+
+    pl_tensor *ids = pl_new_2d(ctx, PL_I32, 5, 2);
+    int32_t idv[10] = {3, 1, 3, 0, 6, 2, 2, 5, 1, 3};
+    memcpy(ids->data, idv, sizeof idv);
+    in[0] = param(ctx, 2, 8, 7, 1, 1);
+    gradcheck("get_rows", ctx, in, 1, b_get_rows, ids);
+
+    in[0] = param(ctx, 3, 16, 3, 2, 1);
+    gradcheck("rmsnorm", ctx, in, 1, b_rms, NULL);
+    gradcheck("layernorm", ctx, in, 1, b_ln, NULL);
+
+    pl_tensor *pos = pl_new_1d(ctx, PL_I32, 3);
+    int32_t pv[3] = {0, 5, 17};
+    memcpy(pos->data, pv, sizeof pv);
+    in[0] = param(ctx, 4, 10, 2, 3, 2);
+    gradcheck("rope normal", ctx, in, 1, b_rope, pos);
+    in[1] = pl_new_1d(ctx, PL_F32, 3);
+    fill(in[1], 1, 4); /* frequency factors (not trained) */
+    gradcheck("rope neox + freq factors", ctx, in, 1, b_rope_neox, pos);
+
+    in[0] = param(ctx, 3, 7, 5, 2, 1);
+    gradcheck("softmax", ctx, in, 1, b_softmax, NULL);
+    gradcheck("softmax causal", ctx, in, 1, b_softmax_causal, NULL);
+
+    int heads[][4] = {{32, 2, 2, 0}, {64, 4, 2, 1}, {128, 2, 1, 1}}; /* D, Hq, Hkv, causal */
+    for (int i = 0; i < 3; i++) {
+        int D = heads[i][0], Hq = heads[i][1], Hk = heads[i][2];
+        in[0] = param(ctx, 4, D, 5, Hq, 2);
+        in[1] = param(ctx, 4, D, 6, Hk, 2);
+        in[2] = param(ctx, 4, D, 6, Hk, 2);
+        attn_ud ud = {heads[i][3] != 0};
+        char name[64];
+        snprintf(name, sizeof name, "attention D=%d Hq=%d Hkv=%d%s", D, Hq, Hk, ud.causal ? " causal" : "");
+        gradcheck(name, ctx, in, 3, b_attn, &ud);
+    }
+    in[0] = param(ctx, 3, 3 * 8 * 2, 5, 2, 1);
+    gradcheck("attention on fused qkv views", ctx, in, 1, b_attn_views, NULL);
+
+    in[0] = param(ctx, 2, 9, 4, 1, 1);
+    for (int64_t i = 0; i < 36; i++) pl_f32(in[0])[i] *= 3;
+    gradcheck("gelu tanh", ctx, in, 1, b_gelu_tanh, NULL);
+    gradcheck("gelu erf", ctx, in, 1, b_gelu_erf, NULL);
+    gradcheck("silu", ctx, in, 1, b_silu, NULL);
+    in[1] = param(ctx, 2, 9, 4, 1, 1);
+    gradcheck("swiglu", ctx, in, 2, b_swiglu, NULL);
+
+    pl_tensor *tg = pl_new_2d(ctx, PL_I32, 4, 2);
+    int32_t tv[8] = {0, 3, 9, 2, 3, 5, 1, 7}; /* 3 is the ignore index */
+    memcpy(tg->data, tv, sizeof tv);
+    in[0] = param(ctx, 3, 11, 4, 2, 1);
+    gradcheck("cross_entropy", ctx, in, 1, b_ce, tg);
+
+    in[0] = param(ctx, 3, 5, 3, 2, 1);
+    gradcheck("sum", ctx, in, 1, b_sum, NULL);
+    gradcheck("mean", ctx, in, 1, b_mean, NULL);
+    for (int d = 0; d < 3; d++) {
+        int64_t nb[3] = {5, 3, 2};
+        nb[d] = 4;
+        in[0] = param(ctx, 3, 5, 3, 2, 1);
+        in[1] = param(ctx, 3, nb[0], nb[1], nb[2], 1);
+        char name[32];
+        snprintf(name, sizeof name, "concat dim %d", d);
+        gradcheck(name, ctx, in, 2, b_concat, &d);
+    }
+    in[0] = param(ctx, 3, 4, 3, 5, 1);
+    gradcheck("cont of permuted view", ctx, in, 1, b_cont, NULL);
+    in[0] = param(ctx, 3, 6, 4, 3, 1); in[1] = param(ctx, 2, 12, 3, 1, 1);
+    gradcheck("slice + reshape views", ctx, in, 2, b_slice_reshape, NULL);
+
+    pl_ctx_free(ctx);
+    TEST_DONE();
+}
