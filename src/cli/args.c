@@ -1,0 +1,40 @@
+/* Option-value parsing shared by the subcommands. */
+#include "cli/args.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+bool arg_str(int argc, char **argv, int *i, const char **out) {
+    if (*i + 1 >= argc) { fprintf(stderr, "plinth %s: option %s needs a value\n", argv[0], argv[*i]); return false; }
+    *out = argv[++*i];
+    return true;
+}
+
+bool arg_int(int argc, char **argv, int *i, long long lo, long long hi, long long *out) {
+    const char *s;
+    if (!arg_str(argc, argv, i, &s)) return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "plinth %s: %s expects an integer in [%lld, %lld], got '%s'\n", argv[0], argv[*i - 1], lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool arg_float(int argc, char **argv, int *i, double lo, double hi, double *out) {
+    const char *s;
+    if (!arg_str(argc, argv, i, &s)) return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "plinth %s: %s expects a number in [%g, %g], got '%s'\n", argv[0], argv[*i - 1], lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}

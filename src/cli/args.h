@@ -1,0 +1,13 @@
+/* Small helpers for the subcommands' option parsing: numbers with range checks and clear messages. */
+#ifndef PL_CLI_ARGS_H
+#define PL_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Parse argv[*i + 1] as the value of option argv[*i]; advance *i. false (message printed) on error. */
+bool arg_int(int argc, char **argv, int *i, long long lo, long long hi, long long *out);
+bool arg_float(int argc, char **argv, int *i, double lo, double hi, double *out);
+bool arg_str(int argc, char **argv, int *i, const char **out);
+
+#endif
