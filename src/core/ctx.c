@@ -140,7 +140,7 @@ pl_ctx *pl_ctx_new(const pl_ctx_params *params) {
     ctx->pool = pool_new(ctx->n_threads);
     if (!ctx->pool) { free(ctx->arena); free(ctx); return NULL; }
     ctx->n_threads = ctx->pool->n;
-    openblas_set_num_threads(ctx->n_threads);
+    openblas_set_num_threads(1); /* matmul splits its sgemm calls over the pool itself */
     return ctx;
 }
 

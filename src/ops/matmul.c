@@ -50,6 +50,22 @@ static void gemm_any(float *c, int64_t ldc, mat x, mat y, float alpha, float bet
     if (!gemm(c, ldc, x, y, alpha, beta)) gemm_loop(c, ldc, x, y, alpha, beta);
 }
 
+/* Split C's rows over the pool, each thread one single-threaded sgemm (OpenBLAS's own threads spin and
+ * fight the pool; one scheduler for all the work is faster and deterministic). */
+typedef struct { float *c; int64_t ldc; mat x, y; float alpha, beta; } gemm_job;
+static void gemm_rows(void *arg, int64_t s, int64_t e, int ith) {
+    gemm_job *j = arg;
+    mat x = j->x;
+    x.p += s * x.rs;
+    x.rows = e - s;
+    gemm_any(j->c + s * j->ldc, j->ldc, x, j->y, j->alpha, j->beta);
+}
+static void gemm_par(pl_ctx *ctx, float *c, int64_t ldc, mat x, mat y, float alpha, float beta) {
+    gemm_job j = {c, ldc, x, y, alpha, beta};
+    if (x.rows * y.cols * x.cols < (1 << 18)) gemm_rows(&j, 0, x.rows, 0);
+    else pl_parallel_for(ctx, x.rows, gemm_rows, &j);
+}
+
 static mat mat_of(const pl_tensor *t, int64_t i2, int64_t i3, bool transposed) {
     mat m = {(const float *)((const char *)t->data + i2 * t->nb[2] + i3 * t->nb[3]), t->ne[1], t->ne[0],
              (int64_t)(t->nb[1] / 4), (int64_t)(t->nb[0] / 4)};
@@ -126,7 +142,7 @@ void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {
             float *c = pl_f32(t) + (i3 * t->ne[2] + i2) * M * N;
-            gemm_any(c, M, mat_of(b, i2, i3, false), mat_of(a, i2 / r2, i3 / r3, true), 1.0f, 0.0f);
+            gemm_par(ctx, c, M, mat_of(b, i2, i3, false), mat_of(a, i2 / r2, i3 / r3, true), 1.0f, 0.0f);
         }
 }
 
@@ -145,7 +161,7 @@ void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
             if (ga) {
                 float *da = ga + (a3 * a->ne[2] + a2) * M * K;
                 mat dct = {dc, M, N, 1, M}; /* dC^T */
-                gemm_any(da, K, dct, mat_of(b, i2, i3, false), 1.0f, 1.0f);
+                gemm_par(ctx, da, K, dct, mat_of(b, i2, i3, false), 1.0f, 1.0f);
             }
             if (gb) {
                 float *db = gb + (i3 * b->ne[2] + i2) * N * K;
@@ -157,9 +173,8 @@ void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
                         tr->to_float((const char *)a->data + m * a->nb[1] + a2 * a->nb[2] + a3 * a->nb[3], adense + m * K, K);
                     am = mat_dense(adense, M, K);
                 }
-                gemm_any(db, K, mat_dense(dc, N, M), am, 1.0f, 1.0f);
+                gemm_par(ctx, db, K, mat_dense(dc, N, M), am, 1.0f, 1.0f);
             }
         }
     free(adense);
-    (void)ctx;
 }

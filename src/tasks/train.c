@@ -147,7 +147,8 @@ static int save_checkpoint(const pl_gpt *m, const pl_train_opts *o, int64_t step
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     const char *meta[] = {"step", buf, "seed", seed};
     int rc = pl_gpt_save(m, path, true, meta, 2);
-    if (rc) return rc;
+    /* the loss history first: resume keeps the rows up to whichever checkpoint state.json names */
+    if (rc || (rc = write_csv(o->out_dir, h)) || (rc = write_svg(o->out_dir, h))) return rc;
     /* the previous checkpoint stays until state.json points at the new one */
     char old[4096] = "";
     pl_train_resolve_checkpoint(o->out_dir, old, sizeof old);
@@ -172,8 +173,7 @@ static int save_checkpoint(const pl_gpt *m, const pl_train_opts *o, int64_t step
     free(js);
     if (rc) return rc;
     if (old[0] && strcmp(old, path)) unlink(old);
-    if ((rc = write_csv(o->out_dir, h))) return rc;
-    return write_svg(o->out_dir, h);
+    return PL_OK;
 }
 
 int pl_train_resolve_checkpoint(const char *path, char *out, size_t cap) {
