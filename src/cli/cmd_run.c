@@ -2,6 +2,7 @@
  * checkpoint file); the sampling options map onto the sampler chain (src/tasks/sample.h). */
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "core/common.h"
 #include "tasks/gpt_generate.h"
 
 #include <signal.h>
