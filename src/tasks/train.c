@@ -16,9 +16,9 @@ pl_train_opts pl_train_default_opts(void) {
     return (pl_train_opts){
         .out_dir = "runs/gpt",
         .model = {.vocab = 256, .ctx = 128, .dim = 128, .layers = 4, .heads = 4},
-        .batch = 16, .accum = 1, .steps = 2000, .warmup = 100,
+        .batch = 8, .accum = 1, .steps = 1500, .warmup = 100,
         .lr = 2e-3f, .min_lr = 2e-4f, .weight_decay = 0.1f, .clip = 1.0f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
-        .eval_every = 200, .eval_iters = 16, .save_every = 200, .log_every = 10,
+        .eval_every = 250, .eval_iters = 16, .save_every = 250, .log_every = 10,
         .val_frac = 0.1f, .seed = 1337, .threads = 0,
     };
 }
