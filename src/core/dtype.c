@@ -78,28 +78,14 @@ static void f32_vec_dot(int64_t n, float *s, const void *x, const void *y) {
     for (int64_t i = 0; i < n; i++) acc += (double)a[i] * b[i];
     *s = (float)acc;
 }
-static void f16_vec_dot(int64_t n, float *s, const void *x, const void *y) {
-    const pl_fp16 *a = x;
-    const float *b = y;
-    float acc = 0;
-    for (int64_t i = 0; i < n; i++) acc += pl_fp16_to_fp32(a[i]) * b[i];
-    *s = acc;
-}
-static void bf16_vec_dot(int64_t n, float *s, const void *x, const void *y) {
-    const pl_bf16 *a = x;
-    const float *b = y;
-    float acc = 0;
-    for (int64_t i = 0; i < n; i++) acc += pl_bf16_to_fp32(a[i]) * b[i];
-    *s = acc;
-}
 
 static const pl_type_traits g_traits[PL_DTYPE_COUNT] = {
     [PL_F32] = {.name = "f32", .blck_size = 1, .type_size = 4, .to_float = f32_to_float,
                 .from_float = f32_from_float, .vec_dot = f32_vec_dot, .vec_dot_type = PL_F32},
     [PL_F16] = {.name = "f16", .blck_size = 1, .type_size = 2, .to_float = f16_to_float,
-                .from_float = f16_from_float, .vec_dot = f16_vec_dot, .vec_dot_type = PL_F32},
+                .from_float = f16_from_float, .vec_dot = pl_vec_dot_f16_f32, .vec_dot_type = PL_F32},
     [PL_BF16] = {.name = "bf16", .blck_size = 1, .type_size = 2, .to_float = bf16_to_float,
-                 .from_float = bf16_from_float, .vec_dot = bf16_vec_dot, .vec_dot_type = PL_F32},
+                 .from_float = bf16_from_float, .vec_dot = pl_vec_dot_bf16_f32, .vec_dot_type = PL_F32},
     [PL_F64] = {.name = "f64", .blck_size = 1, .type_size = 8},
     [PL_I8] = {.name = "i8", .blck_size = 1, .type_size = 1},
     [PL_I16] = {.name = "i16", .blck_size = 1, .type_size = 2},
