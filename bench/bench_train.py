@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Training throughput (tokens/s) of `plinth train` beside PyTorch on the CPU: same GPT-2 shape, batch, sequence
+length, optimizer (AdamW) and threads. The torch model is tools/make_gpt2_fixture.py's `GPT` (the one the C
+test is held to), with torch's fused causal attention. Issue 2; figures go to bench/RESULTS.md.
+
+Usage: python3 bench/bench_train.py [--plinth BIN] [--threads 1,2] [--configs tiny,10m] [--steps K] [--repeat R]
+                                   [--record [--results FILE]]
+  tiny  L=2 C=64  H=4 T=32  B=4 (the fixture's shape: too small to say much)
+  10m   L=6 C=384 H=6 T=128 B=8, vocab 256 (~10.8M parameters)
+plinth side: `plinth train -f TEXT --out TMP --layers L --dim C --heads H --ctx T --batch B --steps K -t N
+--eval-every 0 --save-every 0`, which prints (on stderr) `done: <steps> steps in <s> s, <tok/s> tokens/s`.
+"""
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+CONFIGS = {
+    "tiny": dict(layers=2, dim=64, heads=4, ctx=32, batch=4),
+    "10m": dict(layers=6, dim=384, heads=6, ctx=128, batch=8),
+}
+VOCAB = 256
+DONE_RE = re.compile(r"^done: (\d+) steps in ([0-9.eE+-]+) s, ([0-9.eE+-]+) tokens/s\s*$")
+
+
+def param_count(cfg, vocab=VOCAB):
+    """GPT-2 with a tied head: wte + wpe + per layer (ln 4C, qkv 3C^2+3C, proj C^2+C, fc 4C^2+4C, proj 4C^2+C)
+    + ln_f 2C."""
+    C, L = cfg["dim"], cfg["layers"]
+    return vocab * C + cfg["ctx"] * C + L * (12 * C * C + 13 * C) + 2 * C
+
+
+def bench_torch(cfg, threads, steps, warmup, data):
+    import torch
+    from make_gpt2_fixture import GPT
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = GPT(VOCAB, cfg["ctx"], cfg["dim"], cfg["layers"], cfg["heads"], sdpa=True)
+    n = sum(p.numel() for p in model.parameters())
+    assert n == param_count(cfg), (n, param_count(cfg))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    B, T = cfg["batch"], cfg["ctx"]
+    src = torch.frombuffer(bytearray(data), dtype=torch.uint8).long() if data else torch.randint(0, VOCAB, (1 << 20,))
+    gen = torch.Generator().manual_seed(0)
+
+    def step():
+        ix = torch.randint(0, len(src) - T - 1, (B,), generator=gen)
+        x = torch.stack([src[i:i + T] for i in ix])
+        y = torch.stack([src[i + 1:i + T + 1] for i in ix])
+        opt.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(warmup):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    dt = time.perf_counter() - t0
+    return B * T * steps / dt
+
+
+def bench_plinth(binary, cfg, threads, steps, text):
+    """tokens/s from plinth's own `done:` line, or (None, reason)."""
+    if not binary or not os.path.exists(binary):
+        return None, f"no plinth binary at {binary!r}"
+    if not text:
+        return None, "no training text (run scripts/fetch-data.sh)"
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [binary, "train", "-f", text, "--out", out, "--layers", str(cfg["layers"]), "--dim", str(cfg["dim"]),
+               "--heads", str(cfg["heads"]), "--ctx", str(cfg["ctx"]), "--batch", str(cfg["batch"]),
+               "--steps", str(steps), "-t", str(threads), "--eval-every", "0", "--save-every", "0"]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        except subprocess.TimeoutExpired:
+            return None, "plinth train timed out"
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    done = [m for m in map(DONE_RE.match, lines) if m]  # the last `done:` line (plinth may print more after it)
+    m = done[-1] if done else None
+    if r.returncode != 0 or not m:
+        why = lines[-1] if lines else f"exit {r.returncode}, no output"
+        return None, f"plinth train not usable (exit {r.returncode}): {why[:200]}"
+    return float(m.group(3)), None
+
+
+def machine():
+    name = platform.processor() or "?"
+    try:
+        for l in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if l.startswith("Model name:"):
+                name = l.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} logical CPUs"
+
+
+def record(path, rows, notes, argv):
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write("# Benchmark results\n\nEvery figure here was measured by the command shown beside it.\n")
+    import torch
+    lines = ["", "## Training throughput (issue 2)", "",
+             f"Command: `python3 bench/bench_train.py {' '.join(argv)}`  ",
+             f"Machine: {machine()}; load average before the run {LOAD0:.2f}. Date: "
+             f"{datetime.date.today().isoformat()}. torch {torch.__version__}, float32.  ",
+             "torch: tools/make_gpt2_fixture.py's GPT with fused causal attention (SDPA), AdamW(lr 1e-3, betas "
+             "0.9/0.95, wd 0.1), byte tokens from data/train/austen.txt, warm-up steps not timed; "
+             "tokens/s = B*T*K/time. plinth: its own `done:` line (all K steps, the first ones included: no untimed warm-up). "
+             "Each figure is the median of --repeat runs.", "",
+             "| config | params | threads | plinth tok/s | torch tok/s | plinth/torch |",
+             "|---|---|---|---|---|---|"]
+    lines += [row_md(r) for r in rows]
+    if notes:
+        lines += [""] + [f"- {n}" for n in notes]
+    with open(path, "a") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"appended to {path}")
+
+
+def fmt(v):
+    return "pending" if v is None else f"{v:,.0f}"
+
+
+def row_md(r):
+    ratio = "-" if r["plinth"] is None else f"{r['plinth'] / r['torch']:.2f}"
+    return f"| {r['name']} | {r['params']:,} | {r['threads']} | {fmt(r['plinth'])} | {fmt(r['torch'])} | {ratio} |"
+
+
+LOAD0 = os.getloadavg()[0]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--plinth", default=os.environ.get("PLINTH_BIN", os.path.join(ROOT, "build", "plinth")))
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--configs", default="tiny,10m")
+    ap.add_argument("--steps", type=int, default=0, help="timed steps (default: 50 tiny, 5 10m)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--text", default=os.path.join(ROOT, "data", "train", "austen.txt"))
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
+    ap.add_argument("--record", action="store_true", help="append the table to --results")
+    ap.add_argument("--results", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    args = ap.parse_args()
+
+    text = args.text if os.path.exists(args.text) else None
+    data = open(text, "rb").read() if text else None
+    if not text:
+        print(f"note: {args.text} missing (scripts/fetch-data.sh); torch uses random tokens", file=sys.stderr)
+    rows, notes = [], []
+    print(f"{'config':8} {'params':>12} {'threads':>7} {'plinth tok/s':>13} {'torch tok/s':>12} {'ratio':>6}")
+    for name in args.configs.split(","):
+        cfg = CONFIGS[name]
+        steps = args.steps or (50 if name == "tiny" else 5)
+        for n in (int(t) for t in args.threads.split(",")):
+            tt = statistics.median(bench_torch(cfg, n, steps, args.warmup, data) for _ in range(args.repeat))
+            pts, why = [], None
+            for _ in range(args.repeat):
+                v, why = bench_plinth(args.plinth, cfg, n, steps, text)
+                if v is None:
+                    break
+                pts.append(v)
+            pt = statistics.median(pts) if pts and not why else None
+            if why and why not in notes:
+                notes.append(why)
+            r = dict(name=f"{name} (L{cfg['layers']} C{cfg['dim']} H{cfg['heads']} T{cfg['ctx']} B{cfg['batch']}, "
+                          f"K={steps})", params=param_count(cfg), threads=n, plinth=pt, torch=tt)
+            rows.append(r)
+            ratio = "-" if pt is None else f"{pt / tt:.2f}"
+            print(f"{name:8} {r['params']:>12,} {n:>7} {fmt(pt):>13} {fmt(tt):>12} {ratio:>6}", flush=True)
+    for n in notes:
+        print("note: " + n, file=sys.stderr)
+    if args.record:
+        record(args.results, rows, notes, sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
