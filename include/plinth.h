@@ -82,6 +82,24 @@ int pl_tokenize(const pl_tokenizer *tok, const char *text, size_t len, int32_t *
 int pl_detokenize(const pl_tokenizer *tok, const int32_t *ids, int n, char *out, size_t cap, bool skip_special);
 int pl_tokenizer_n_vocab(const pl_tokenizer *tok);
 
+/* ---- tokenizer: more (owner: src/tokenizer) ---- */
+/* Text passed to pl_tokenize need not be valid UTF-8: each maximal invalid byte sequence is replaced by
+ * U+FFFD first (as Python's bytes.decode("utf-8", "replace")), then encoded as HF would encode that text. */
+int32_t pl_tokenizer_bos(const pl_tokenizer *tok);           /* -1 if none */
+int32_t pl_tokenizer_eos(const pl_tokenizer *tok);           /* -1 if none */
+int32_t pl_tokenizer_token_id(const pl_tokenizer *tok, const char *token);  /* exact vocab string; -1 if absent */
+/* The vocabulary string of id ("Ġhello", "▁hi", "##ing", "<|im_end|>"); NULL if out of range. */
+const char *pl_tokenizer_token_str(const pl_tokenizer *tok, int32_t id, size_t *len);
+bool pl_tokenizer_is_special(const pl_tokenizer *tok, int32_t id);
+/* Streaming decoder for generation: feed ids one at a time; each step returns the text that became
+ * complete (valid UTF-8, possibly ""), held in the stream until the next call; flush returns the rest.
+ * NULL + pl_last_error() on a bad id. The concatenation equals pl_detokenize of all ids. */
+typedef struct pl_detok_stream pl_detok_stream;
+pl_detok_stream *pl_detok_stream_new(const pl_tokenizer *tok, bool skip_special);
+const char *pl_detok_stream_step(pl_detok_stream *s, int32_t id, size_t *len);
+const char *pl_detok_stream_flush(pl_detok_stream *s, size_t *len);
+void pl_detok_stream_free(pl_detok_stream *s);
+
 #ifdef __cplusplus
 }
 #endif

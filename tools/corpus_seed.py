@@ -1,0 +1,111 @@
+# Seed text for the tokenizer test corpus (data/corpus/*.txt), written for plinth. tools/make_tokenizer_fixtures.py
+# expands it deterministically into >= 2,000 lines. Everything here is original text made for these tests.
+EN = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Tokenizers turn text into numbers, and numbers back into text.",
+    "She said: \"I can't believe it's already Tuesday!\"",
+    "We're testing contractions: I'm, you're, he's, they've, we'll, she'd, don't.",
+    "A small model runs on a laptop; a large one needs a data center.",
+    "Why do tokenizers disagree? Because whitespace, Unicode and regexes are subtle.",
+    "Mr. O'Neil paid $1,234.56 for 3 books on 2024-02-29 at 10:45am.",
+    "e-mail me at someone@example.org or visit https://example.com/path?q=1&x=2",
+    "UPPERCASE words, MiXeD cAsE words and lowercase words all behave differently.",
+    "Hyphenated-words, under_scores, and dots.in.names are common in code.",
+    "The café served crème brûlée and a jalapeño soufflé; naïve coöperation ensued.",
+    "Straße, Ærø, Øresund, Łódź, Šibenik, İstanbul, ﬁne ligatures and ＦＵＬＬＷＩＤＴＨ letters.",
+    "   leading spaces, trailing spaces   ",
+    "Tabs\tbetween\twords\tand  double  spaces  too.",
+    "Ellipsis… em—dash – en-dash ‘single quotes’ “double quotes” «guillemets».",
+    "Roman numerals: Ⅻ, fractions: ½ ¾, superscripts: x² y³, circled: ①②③.",
+    "The year 1999 ended; the year 2000 began with 0 problems and 100 plans.",
+    "Is this the real life? Is this just fantasy? No, it is a unit test.",
+    "Greek: αβγ δέλτα Ωμέγα; Cyrillic: Привет, мир; Hebrew: שלום; Arabic: مرحبا بالعالم.",
+    "Hindi: नमस्ते दुनिया; Thai: สวัสดีชาวโลก; Vietnamese: Xin chào thế giới.",
+]
+KO = [
+    "안녕하세요, 세계! 오늘 날씨가 정말 좋네요.",
+    "토크나이저는 텍스트를 숫자로 바꿉니다.",
+    "한국어와 English를 섞어서 쓰는 문장입니다: GPU 메모리가 부족해요.",
+    "서울에서 부산까지 KTX로 2시간 30분 걸려요.",
+    "ㄱㄴㄷㄹㅁㅂㅅㅇㅈㅊㅋㅌㅍㅎ ㅏㅑㅓㅕㅗㅛㅜㅠㅡㅣ",
+    "ᄀᄁᄂᄃᄄ 옛 자모 ᅡᅢᅣ ᆨᆩᆪ",
+    "ㅋㅋㅋㅋ ㅎㅎ 진짜요?? ㅠㅠ",
+    "모델 이름은 SmolLM2이고, 크기는 135M 파라미터입니다.",
+    "띄어쓰기없이길게이어지는한국어문장도토큰화할수있어야합니다",
+    "가나다라마바사아자차카타파하 갸냐댜랴먀뱌샤야쟈챠캬탸퍄햐",
+]
+ZH = [
+    "你好，世界！今天天气很好。",
+    "分词器把文本变成数字，再把数字变回文本。",
+    "我们在笔记本电脑上运行一个小模型。",
+    "中文和English混合的句子，比如GPU和CPU。",
+    "一二三四五六七八九十，百千万亿。",
+    "《红楼梦》是一部小说；“引号”和‘单引号’也要处理。",
+    "繁體中文與簡體中文：學習／学习，語言／语言。",
+    "𠀀𠀁𪚥 罕见字也要测试。",
+]
+JA = [
+    "こんにちは、世界！今日はいい天気ですね。",
+    "トークナイザーはテキストを数字に変換します。",
+    "東京から大阪まで新幹線で2時間半かかります。",
+    "カタカナ、ひらがな、漢字、そしてRomajiが混ざった文。",
+    "ｶﾀｶﾅ（半角）と全角のカタカナ、ＡＢＣ１２３。",
+    "「かぎかっこ」と『二重かぎかっこ』。句読点、。",
+    "ゔ ゕ ゖ ㋿ ㍻ などの珍しい文字。",
+]
+EMOJI = [
+    "I love pizza 🍕 and tacos 🌮!",
+    "Family: 👨‍👩‍👧 👨‍👩‍👧‍👦 👩‍👩‍👦 and a couple 👩‍❤️‍👨.",
+    "Flags: 🇰🇷 🇯🇵 🇨🇳 🇩🇪 🇫🇮 🇺🇸 🏴‍☠️ 🏳️‍🌈",
+    "Skin tones: 👋🏻 👋🏼 👋🏽 👋🏾 👋🏿 and 🧑🏽‍💻 at work.",
+    "Keycaps 1️⃣ 2️⃣ #️⃣ and variation selectors ☺️ ☺ ❤️ ❤",
+    "Faces 😀😃😄😁😆😅🤣😂🙂🙃 in a row without spaces.",
+    "Math and symbols: ∑ ∫ √ ∞ ≠ ≤ ≥ → ⇒ ∀ ∃ ∈ ∉ ⊂ ⊃.",
+    "Zero-width joiner alone: a\u200db, non-joiner: a\u200cb, BOM: \ufeffx, NBSP: a\u00a0b.",
+]
+CODE = [
+    "def encode(self, text: str) -> list[int]:",
+    "\treturn [self.vocab[t] for t in text.split()]",
+    "for (int i = 0; i < n; i++) { sum += a[i] * b[i]; }",
+    "        if x is None:                    # long run of spaces",
+    "\t\t\tdeeply\t\tindented\t\t\twith\ttabs",
+    "#include <stdio.h>  /* C comment */  // C++ comment",
+    "const fn = async (x) => { await fetch(`/api/${x}`); };",
+    "SELECT id, name FROM users WHERE age >= 18 ORDER BY name;",
+    "    x = {\"key\": [1, 2, 3], 'other': None}  ",
+    "fn main() { println!(\"{:?}\", vec![1u8, 2, 3]); }",
+    "<div class=\"main\"><p>Hello &amp; welcome</p></div>",
+    "$ ls -la | grep '\\.txt$' && echo done",
+]
+NUMBERS = [
+    "3.14159265358979323846264338327950288419716939937510",
+    "1234567890 12345678901234567890 00000000001",
+    "Phone: +82-10-1234-5678, ZIP 02139, PIN 0042.",
+    "1,000,000 and 1.000.000 and 1 000 000 and 1e-9 and 6.022e23",
+    "Version 2.0.1-rc3 released on 2025/11/22 at 23:59:59 UTC.",
+    "Binary 0b101010, hex 0xDEADBEEF, octal 0o755.",
+    "Arabic-Indic digits ٠١٢٣٤٥٦٧٨٩ and Devanagari ०१२३४५६७८९ and fullwidth ０１２３.",
+    "99 bottles, 98 bottles, 97 bottles... 1 bottle, 0 bottles.",
+]
+SPECIAL = [
+    "<|im_start|>user\nHello!<|im_end|>",
+    "<|im_start|>assistant Sure, here it is.<|im_end|><|endoftext|>",
+    "[CLS] the text [SEP] more text [SEP] [PAD] [MASK] [UNK]",
+    "<s> sentencepiece style </s> <unk> tokens inside text",
+    "almost special: <|im_start |> [CLS ] < s> <|endoftext|| <|begin_of_text|>",
+    "glued<|im_end|>glued and [CLS]glued[SEP]glued and </s></s></s>",
+    "lowercase [cls] [sep] should not match for cased matching",
+    "<|begin_of_text|>Hi<|end_of_text|> and <0x41> looks like a byte token",
+]
+# Lines stored as raw bytes: invalid UTF-8 (lone continuation bytes, truncated sequences, overlongs,
+# surrogates, bytes > F4). Expected output is HF's on bytes.decode("utf-8", "replace").
+INVALID = [
+    b"plain ascii then \xff\xfe bad bytes",
+    b"truncated euro \xe2\x82 then more",
+    b"lone continuation \x80\x81\x82 bytes",
+    b"overlong slash \xc0\xaf and \xe0\x80\xaf",
+    b"surrogate \xed\xa0\x80 half",
+    b"too big \xf4\x90\x80\x80 and \xf8\x88\x80\x80\x80",
+    b"\xea\xb0 broken hangul \xea\xb0\x80 ok hangul",
+    b"emoji cut \xf0\x9f\x98 and whole \xf0\x9f\x98\x80",
+]
