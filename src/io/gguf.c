@@ -198,15 +198,16 @@ static int read_tensor_info(gguf_cursor *c, pl_gguf_tensor *t, int64_t idx) {
     if (n_dims < 1 || n_dims > 4)
         return pl_error(PL_ERR_FORMAT, "GGUF tensor '%s': %u dimensions (must be 1 to 4)", t->name, n_dims);
     t->n_dims = (int)n_dims;
-    int64_t numel = 1;
+    /* the product of the dims (zeros counted as 1, so a zero cannot hide a huge dim) must fit in int64 */
+    uint64_t prod = 1;
     for (int d = 0; d < 4; d++) {
         uint64_t ne = 1;
         if (d < (int)n_dims && cur_u64(c, &ne, "tensor dimension") < 0) return PL_ERR_FORMAT;
-        if (ne > (uint64_t)INT64_MAX || (ne && (uint64_t)numel > (uint64_t)INT64_MAX / ne))
+        if (ne > (uint64_t)INT64_MAX || (ne && prod > (uint64_t)INT64_MAX / ne))
             return pl_error(PL_ERR_FORMAT, "GGUF tensor '%s': dimension %d (%llu) makes the element count overflow",
                             t->name, d, (unsigned long long)ne);
         t->ne[d] = (int64_t)ne;
-        numel *= (int64_t)ne;
+        if (ne) prod *= ne;
     }
     if (cur_u32(c, &type, "tensor type") < 0 || cur_u64(c, &t->offset, "tensor offset") < 0) return PL_ERR_FORMAT;
     if (!pl_dtype_valid((int)type))
@@ -216,10 +217,9 @@ static int read_tensor_info(gguf_cursor *c, pl_gguf_tensor *t, int64_t idx) {
     if (t->ne[0] % tr->blck_size)
         return pl_error(PL_ERR_FORMAT, "GGUF tensor '%s': ne[0] = %lld is not a multiple of %s's block size %lld",
                         t->name, (long long)t->ne[0], tr->name, (long long)tr->blck_size);
-    /* row bytes <= ne[0] * type_size / blck_size <= numel * 292 fits easily once numel <= size checks pass;
-     * still check the product against SIZE_MAX to be safe on hostile dims */
+    /* the byte size can still overflow (type_size > blck_size): check before multiplying */
     size_t row = pl_row_size(t->type, t->ne[0]);
-    uint64_t rows = (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);  /* no overflow: bounded by numel */
+    uint64_t rows = (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);  /* no overflow: bounded by prod */
     if (t->ne[0] && (uint64_t)t->ne[0] / (uint64_t)tr->blck_size > SIZE_MAX / tr->type_size)
         return pl_error(PL_ERR_FORMAT, "GGUF tensor '%s': row size overflows", t->name);
     if (rows && row > SIZE_MAX / rows) return pl_error(PL_ERR_FORMAT, "GGUF tensor '%s': size overflows", t->name);

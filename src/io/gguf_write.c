@@ -212,16 +212,15 @@ int pl_gguf_writer_add_tensor(pl_gguf_writer *w, const char *name, pl_dtype type
     if (n_dims < 1 || n_dims > 4) return pl_error(PL_ERR_ARG, "GGUF writer: tensor '%s': %d dims", name, n_dims);
     if (!pl_dtype_valid((int)type)) return pl_error(PL_ERR_ARG, "GGUF writer: tensor '%s': bad type %d", name, (int)type);
     wtensor t = {.type = type, .n_dims = n_dims, .ne = {1, 1, 1, 1}};
-    uint64_t rows = 1;
+    uint64_t prod = 1;  /* zeros counted as 1, as the reader does */
     for (int d = 0; d < n_dims; d++) {
         if (ne[d] < 0) return pl_error(PL_ERR_ARG, "GGUF writer: tensor '%s': negative dim", name);
+        if (ne[d] && prod > (uint64_t)INT64_MAX / (uint64_t)ne[d])
+            return pl_error(PL_ERR_ARG, "GGUF writer: tensor '%s': too large", name);
         t.ne[d] = ne[d];
-        if (d > 0) {
-            if (ne[d] && rows > (uint64_t)INT64_MAX / (uint64_t)ne[d])
-                return pl_error(PL_ERR_ARG, "GGUF writer: tensor '%s': too large", name);
-            rows *= (uint64_t)ne[d];
-        }
+        if (ne[d]) prod *= (uint64_t)ne[d];
     }
+    uint64_t rows = (uint64_t)(t.ne[1] * t.ne[2] * t.ne[3]);
     const pl_type_traits *tr = pl_dtype_traits(type);
     if (t.ne[0] % tr->blck_size)
         return pl_error(PL_ERR_ARG, "GGUF writer: tensor '%s': ne[0] = %lld is not a multiple of %s's block size",

@@ -283,6 +283,9 @@ static void test_corrupt(void) {
     r_hdr(&r, 3, 1, 0); r_tensor(&r, "t", 2, (uint64_t[]){1ull << 40, 1ull << 40}, PL_F32, 0); r_pad(&r, 32);
     r_zeros(&r, 32);
     expect_error(&r, "numel overflow", "overflow");
+    r_hdr(&r, 3, 1, 0); r_tensor(&r, "t", 4, (uint64_t[]){0, 1ull << 40, 1ull << 40, 1ull << 40}, PL_F32, 0);
+    r_pad(&r, 32); r_zeros(&r, 32);
+    expect_error(&r, "overflow hidden behind a zero dim", "overflow");
     r_hdr(&r, 3, 1, 0); r_tensor(&r, "t", 2, (uint64_t[]){1ull << 30, 1ull << 30}, PL_F32, 0); r_pad(&r, 32);
     r_zeros(&r, 32);
     expect_error(&r, "huge tensor", "outside the file");
