@@ -13,12 +13,14 @@ typedef struct {
 
 int cmd_train(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 #define PL_CLI_COMMANDS \
     {"train", cmd_train, "pre-train a small GPT on a text file"}, \
     {"run", cmd_run, "generate text from a model or checkpoint"}, \
+    {"chat", cmd_chat, "chat with a GGUF or Hugging Face chat model"}, \
     {"info", cmd_info, "describe a GGUF, safetensors file or model directory"}, \
     {"tokenize", cmd_tokenize, "encode text with a model's tokenizer; --stats for a density report"},
 

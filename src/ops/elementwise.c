@@ -147,12 +147,10 @@ pl_tensor *pl_gelu(pl_ctx *ctx, pl_tensor *x, bool tanh_approx) {
 pl_tensor *pl_silu(pl_ctx *ctx, pl_tensor *x) { return unary(ctx, PL_OP_SILU, x); }
 
 static void unary_rows(void *arg, int64_t s, int64_t e, int ith) {
-    pl_tensor *t = arg, *x = t->src[0];
+    pl_tensor *t = arg;
     int64_t n = t->ne[0];
     for (int64_t r = s; r < e; r++) {
-        int64_t i1, i2, i3;
-        row_index(t, r, &i1, &i2, &i3);
-        const float *in = row_ptr(x, i1, i2, i3);
+        const float *in = op_src_row(t, t->src[0], r);
         float *o = pl_f32(t) + r * n;
         switch (t->op) {
         case PL_OP_SCALE: for (int64_t i = 0; i < n; i++) o[i] = in[i] * t->p.f[0]; break;
@@ -170,9 +168,7 @@ static void unary_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
     int64_t n = t->ne[0];
     float *gx = op_grad(x);
     for (int64_t r = s; r < e; r++) {
-        int64_t i1, i2, i3;
-        row_index(t, r, &i1, &i2, &i3);
-        const float *in = row_ptr(x, i1, i2, i3), *g = pl_f32(t->grad) + r * n;
+        const float *in = op_src_row(t, x, r), *g = pl_f32(t->grad) + r * n;
         float *o = gx + r * n;
         switch (t->op) {
         case PL_OP_SCALE: pl_vec_axpy_f32(n, t->p.f[0], g, o); break;
@@ -206,9 +202,7 @@ static void swiglu_rows(void *arg, int64_t s, int64_t e, int ith) {
     pl_tensor *t = arg;
     int64_t n = t->ne[0];
     for (int64_t r = s; r < e; r++) {
-        int64_t i1, i2, i3;
-        row_index(t, r, &i1, &i2, &i3);
-        const float *g = row_ptr(t->src[0], i1, i2, i3), *u = row_ptr(t->src[1], i1, i2, i3);
+        const float *g = op_src_row(t, t->src[0], r), *u = op_src_row(t, t->src[1], r);
         float *o = pl_f32(t) + r * n;
         for (int64_t i = 0; i < n; i++) o[i] = silu(g[i]) * u[i];
     }
@@ -218,9 +212,7 @@ void op_swiglu_backward(pl_ctx *ctx, pl_tensor *t) {
     float *gg = op_grad(t->src[0]), *gu = op_grad(t->src[1]);
     int64_t n = t->ne[0];
     for (int64_t r = 0; r < pl_nrows(t); r++) {
-        int64_t i1, i2, i3;
-        row_index(t, r, &i1, &i2, &i3);
-        const float *g = row_ptr(t->src[0], i1, i2, i3), *u = row_ptr(t->src[1], i1, i2, i3);
+        const float *g = op_src_row(t, t->src[0], r), *u = op_src_row(t, t->src[1], r);
         const float *d = pl_f32(t->grad) + r * n;
         for (int64_t i = 0; i < n; i++) {
             if (gg) gg[r * n + i] += d[i] * u[i] * silu_grad(g[i]);

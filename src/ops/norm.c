@@ -16,18 +16,12 @@ static pl_tensor *norm_node(pl_ctx *ctx, pl_op op, pl_tensor *x, float eps) {
 pl_tensor *pl_rmsnorm(pl_ctx *ctx, pl_tensor *x, float eps) { return norm_node(ctx, PL_OP_RMSNORM, x, eps); }
 pl_tensor *pl_layernorm(pl_ctx *ctx, pl_tensor *x, float eps) { return norm_node(ctx, PL_OP_LAYERNORM, x, eps); }
 
-static const float *in_row(const pl_tensor *t, int64_t r) {
-    const pl_tensor *x = t->src[0];
-    int64_t i1 = r % t->ne[1], i2 = (r / t->ne[1]) % t->ne[2], i3 = r / (t->ne[1] * t->ne[2]);
-    return (const float *)((const char *)x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
-}
-
 static void norm_rows(void *arg, int64_t s, int64_t e, int ith) {
     pl_tensor *t = arg;
     int64_t n = t->ne[0];
     float eps = t->p.f[0];
     for (int64_t r = s; r < e; r++) {
-        const float *x = in_row(t, r);
+        const float *x = op_src_row(t, t->src[0], r);
         float *y = pl_f32(t) + r * n;
         double mean = 0, var = 0;
         if (t->op == PL_OP_LAYERNORM) {

@@ -27,6 +27,12 @@ OP_DECL(silu) OP_DECL(swiglu) OP_DECL(cross_entropy) OP_DECL(sum) OP_DECL(mean) 
 OP_DECL(cont) OP_DECL(cpy)
 #undef OP_DECL
 
+/* Row r, counted in t's row order, of a source with t's shape that may be a strided view (rows contiguous). */
+static inline const float *op_src_row(const pl_tensor *t, const pl_tensor *src, int64_t r) {
+    int64_t i1 = r % t->ne[1], i2 = (r / t->ne[1]) % t->ne[2], i3 = r / (t->ne[1] * t->ne[2]);
+    return (const float *)((const char *)src->data + i1 * src->nb[1] + i2 * src->nb[2] + i3 * src->nb[3]);
+}
+
 /* Validation inside builders: a failed shape check leaves a message and makes the builder return NULL. */
 #define OP_REQUIRE(cond, ...) do { if (!(cond)) return pl_error_null(PL_ERR_ARG, __VA_ARGS__); } while (0)
 

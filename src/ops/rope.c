@@ -30,9 +30,8 @@ static void rope_rows(pl_tensor *t, const pl_tensor *in, float *out, bool add, f
     const float *ff = t->src[2] ? pl_f32(t->src[2]) : NULL;
     int64_t d = t->ne[0];
     for (int64_t r = s; r < e; r++) {
-        int64_t i1 = r % t->ne[1], i2 = (r / t->ne[1]) % t->ne[2], i3 = r / (t->ne[1] * t->ne[2]);
-        const float *x = in ? (const float *)((const char *)in->data + i1 * in->nb[1] + i2 * in->nb[2] + i3 * in->nb[3])
-                            : pl_f32(t->grad) + r * d;
+        int64_t i2 = (r / t->ne[1]) % t->ne[2];
+        const float *x = in ? op_src_row(t, in, r) : pl_f32(t->grad) + r * d;
         float *o = out + r * d;
         for (int i = 0; i < half; i++) {
             float inv = powf(theta, -2.0f * i / n_rot) * fs / (ff ? ff[i] : 1.0f);

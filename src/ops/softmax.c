@@ -17,12 +17,12 @@ pl_tensor *pl_softmax(pl_ctx *ctx, pl_tensor *x, float scale, bool causal, int n
 }
 
 static void softmax_rows(void *arg, int64_t s, int64_t e, int ith) {
-    pl_tensor *t = arg, *x = t->src[0];
+    pl_tensor *t = arg;
     int64_t n = t->ne[0];
     float scale = t->p.f[0];
     for (int64_t r = s; r < e; r++) {
-        int64_t i1 = r % t->ne[1], i2 = (r / t->ne[1]) % t->ne[2], i3 = r / (t->ne[1] * t->ne[2]);
-        const float *in = (const float *)((const char *)x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+        int64_t i1 = r % t->ne[1];
+        const float *in = op_src_row(t, t->src[0], r);
         float *y = pl_f32(t) + r * n;
         int64_t lim = t->p.i[1] ? PL_MIN(n, i1 + t->p.i[2] + 1) : n;
         float m = -INFINITY;

@@ -1,0 +1,111 @@
+/* Decoder language models loaded from a GGUF file or a Hugging Face directory (config.json + *.safetensors):
+ * hyper-parameters, weights mapped from the file (never copied, except tiny norm/bias vectors stored in a
+ * non-f32 type), an f32 KV cache, and pl_llm_eval, which runs a batch of tokens through the architecture's
+ * graph (src/models/llama.c, gpt2_lm.c; chosen in registry.c). Used by tasks/generate (plinth run, chat). */
+#ifndef PL_MODELS_LLM_H
+#define PL_MODELS_LLM_H
+
+#include "core/tensor.h"
+#include <stdbool.h>
+
+typedef enum { PL_LLM_LLAMA, PL_LLM_QWEN2, PL_LLM_GPT2 } pl_llm_arch;
+
+typedef struct {
+    pl_llm_arch arch;
+    int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot;
+    float norm_eps;         /* RMSNorm (llama, qwen2) or LayerNorm (gpt2) epsilon */
+    float rope_theta;       /* freq_base */
+    float rope_freq_scale;  /* linear scaling: 1/factor; 1 = none */
+    int rope_mode;          /* PL_ROPE_NORMAL (llama GGUF: Q/K rows permuted) or PL_ROPE_NEOX (HF, qwen2) */
+    bool tied_output;       /* the LM head is the token embedding */
+} pl_llm_hparams;
+
+typedef struct {
+    pl_tensor *attn_norm, *attn_norm_b;    /* (C)                                   */
+    pl_tensor *wq, *wk, *wv, *bq, *bk, *bv;/* (Hq*D, C), (Hkv*D, C) x2, biases (qwen2) */
+    pl_tensor *wqkv, *bqkv;                /* gpt2: (3C, C), (3C)  q, k, v stacked    */
+    pl_tensor *wo, *bo;                    /* (C, Hq*D)                              */
+    pl_tensor *ffn_norm, *ffn_norm_b;      /* (C)                                   */
+    pl_tensor *ffn_gate, *ffn_up, *ffn_up_b;/* (F, C)                                */
+    pl_tensor *ffn_down, *ffn_down_b;      /* (C, F)                                */
+    pl_tensor *k_cache, *v_cache;          /* f32 {D, n_ctx, Hkv}: position-major within a head */
+} pl_llm_layer;
+
+typedef struct pl_llm {
+    pl_llm_hparams hp;
+    int n_ctx;                 /* KV-cache length */
+    pl_llm_layer *layers;      /* (L) */
+    pl_tensor *tok_embd;       /* (V, C) */
+    pl_tensor *pos_embd;       /* gpt2: (n_ctx_train, C) */
+    pl_tensor *out_norm, *out_norm_b; /* (C) */
+    pl_tensor *output;         /* (V, C): tok_embd when tied */
+    pl_tensor *rope_freqs;     /* llama3 scaling: f32 (n_rot/2) divisors, or NULL */
+    char path[1024];
+    bool from_gguf;
+    /* internals */
+    pl_ctx *wctx, *step;       /* weights + cache (long-lived); one decode step's graph (reset per eval) */
+    struct pl_gguf *gguf;
+    struct pl_st_model *st;
+    const void *hfconfig;      /* pl_hfconfig *, while loading */
+    float *kv;                 /* the cache memory */
+    void **owned; int n_owned, cap_owned; /* f32 copies of small non-f32 vectors */
+} pl_llm;
+
+typedef struct {
+    int n_ctx;      /* 0: the model's context length, capped at 4096 */
+    int n_threads;  /* 0: physical cores */
+} pl_llm_params;
+
+/* Load a .gguf file or a HF model directory. NULL + pl_last_error() (unsupported architecture named,
+ * missing tensor, shape mismatch, ...). */
+pl_llm *pl_llm_load(const char *path, int n_threads);
+pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params);
+void pl_llm_free(pl_llm *m);
+/* Run tokens[0..n) at positions n_past.. (appending their K/V to the cache, whose first n_past entries must
+ * hold the earlier tokens). logits: room for n_vocab floats (all=false: the last position only) or
+ * n*n_vocab (all=true, position-major). PL_OK or a negative status (past the context, bad token id). */
+int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logits, bool all);
+int pl_llm_n_vocab(const pl_llm *m);
+int pl_llm_n_ctx(const pl_llm *m);
+const char *pl_llm_arch_name(pl_llm_arch a);
+/* "llama, qwen2, gpt2" */
+const char *pl_llm_supported(void);
+/* True when path looks like something pl_llm_load takes: a *.gguf file or a directory with config.json. */
+bool pl_llm_path_ok(const char *path);
+
+/* ---- for the architecture files and the registry ---- */
+enum { LLM_W_OPTIONAL = 1, LLM_W_HF_TRANSPOSED = 2, LLM_W_F32 = 4 };
+/* The weight named gguf_fmt (in a GGUF) or hf_fmt (in safetensors; NULL: not in HF files), %d = layer,
+ * checked against ne0 x ne1 (ne1 = 0: a vector). HF_TRANSPOSED: stored (in, out) as GPT-2's Conv1D; a
+ * transposed view is returned. F32: converted to an f32 copy if stored otherwise (for pl_mul/pl_add).
+ * NULL + message if missing (unless OPTIONAL: NULL, no message) or of the wrong shape. */
+pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int layer, int64_t ne0, int64_t ne1,
+                      int flags, bool *failed);
+
+typedef struct {
+    const char *name;              /* GGUF general.architecture */
+    const char *hf_types[4];       /* config.json model_type values */
+    pl_llm_arch arch;
+    int (*load)(pl_llm *m);        /* find and check the weights */
+    /* the forward graph for ids (i32 {T}) at positions pos (i32 {T}, n_past..); appends the KV-cache
+     * writes to cpys; returns logits {V, T} (or {V, 1} for the last position unless all) */
+    pl_tensor *(*build)(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
+                        pl_tensor **cpys, int *n_cpys);
+} pl_llm_arch_info;
+
+const pl_llm_arch_info *pl_llm_arch_find(const char *gguf_arch, const char *hf_type);
+
+int llm_load_llama(pl_llm *m);
+pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
+                           pl_tensor **cpys, int *n_cpys);
+int llm_load_gpt2(pl_llm *m);
+pl_tensor *llm_build_gpt2(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
+                          pl_tensor **cpys, int *n_cpys);
+/* Shared blocks: write k_cur and v_cur ({D, Hkv, T}) into layer l's cache at n_past; return views of the
+ * cache holding positions 0..n_past+T as {D, n_past+T, Hkv} for pl_attention. */
+void llm_kv_store(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *k_cur, pl_tensor *v_cur, int n_past,
+                  pl_tensor **cpys, int *n_cpys, pl_tensor **k_all, pl_tensor **v_all);
+/* The last position only of x {C, T} (a contiguous {C, 1}) unless all. */
+pl_tensor *llm_keep_rows(pl_ctx *ctx, pl_tensor *x, bool all);
+
+#endif

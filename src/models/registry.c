@@ -1,0 +1,28 @@
+/* The table of decoder architectures pl_llm_load knows: GGUF general.architecture and HF model_type names
+ * -> the file that finds its weights and builds its graph. Adding an architecture = one row here. */
+#include "models/llm.h"
+
+#include <string.h>
+
+static const pl_llm_arch_info k_archs[] = {
+    {"llama", {"llama", "mistral", NULL}, PL_LLM_LLAMA, llm_load_llama, llm_build_llama},
+    {"qwen2", {"qwen2", NULL}, PL_LLM_QWEN2, llm_load_llama, llm_build_llama},
+    {"gpt2", {"gpt2", NULL}, PL_LLM_GPT2, llm_load_gpt2, llm_build_gpt2},
+};
+
+const pl_llm_arch_info *pl_llm_arch_find(const char *gguf_arch, const char *hf_type) {
+    for (size_t i = 0; i < PL_ARRAY_LEN(k_archs); i++) {
+        if (gguf_arch && !strcmp(gguf_arch, k_archs[i].name)) return &k_archs[i];
+        for (int j = 0; hf_type && j < 4 && k_archs[i].hf_types[j]; j++)
+            if (!strcmp(hf_type, k_archs[i].hf_types[j])) return &k_archs[i];
+    }
+    return NULL;
+}
+
+const char *pl_llm_supported(void) { return "llama (also mistral), qwen2, gpt2"; }
+
+const char *pl_llm_arch_name(pl_llm_arch a) {
+    for (size_t i = 0; i < PL_ARRAY_LEN(k_archs); i++)
+        if (k_archs[i].arch == a) return k_archs[i].name;
+    return "?";
+}
