@@ -116,6 +116,7 @@ int cmd_run(int argc, char **argv) {
     int n = 0, rc = pl_gpt_generate(&o, print_piece, NULL, &n);
     double dt = pl_time_s() - t0;
     printf("\n");
+    fflush(stdout); /* the text before the statistics on stderr */
     if (rc == PL_ERR_INTERRUPTED) { fprintf(stderr, "plinth run: interrupted after %d tokens\n", n); return 130; }
     if (rc) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); return 1; }
     fprintf(stderr, "%d tokens in %.2f s (%.1f tokens/s)\n", n, dt, dt > 0 ? n / dt : 0.0);
