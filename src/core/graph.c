@@ -107,11 +107,40 @@ pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool b
 
 pl_graph *pl_graph_build(pl_ctx *ctx, pl_tensor *out, bool backward) { return pl_graph_build_multi(ctx, &out, 1, backward); }
 
+/* PLINTH_PROFILE=1: time spent per op and direction, summed over the process, printed by pl_profile_print. */
+static double g_prof[PL_OP_COUNT][2];
+static long g_prof_n[PL_OP_COUNT][2];
+static int g_prof_on = -1;
+static bool profiling(void) {
+    if (g_prof_on < 0) g_prof_on = getenv("PLINTH_PROFILE") != NULL;
+    return g_prof_on;
+}
+
+void pl_profile_print(FILE *f) {
+    if (!profiling()) return;
+    double total = 0;
+    for (int o = 0; o < PL_OP_COUNT; o++) total += g_prof[o][0] + g_prof[o][1];
+    fprintf(f, "%-14s %10s %10s %8s %10s %8s\n", "op", "fwd s", "calls", "fwd %", "bwd s", "bwd %");
+    for (int o = 0; o < PL_OP_COUNT; o++)
+        if (g_prof_n[o][0] || g_prof_n[o][1])
+            fprintf(f, "%-14s %10.3f %10ld %7.1f%% %10.3f %7.1f%%\n", pl_op_name((pl_op)o), g_prof[o][0], g_prof_n[o][0],
+                    100 * g_prof[o][0] / total, g_prof[o][1], 100 * g_prof[o][1] / total);
+    fprintf(f, "total %.3f s in ops\n", total);
+}
+
+static void run_op(pl_ctx *ctx, pl_tensor *t, int dir) {
+    void (*fn)(pl_ctx *, pl_tensor *) = dir ? pl_op_table[t->op].backward : pl_op_table[t->op].forward;
+    if (!fn) return;
+    if (!profiling()) { fn(ctx, t); return; }
+    double t0 = pl_time_s();
+    fn(ctx, t);
+    g_prof[t->op][dir] += pl_time_s() - t0;
+    g_prof_n[t->op][dir]++;
+}
+
 void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {
-    for (int i = 0; i < g->n_nodes; i++) {
-        pl_tensor *t = g->nodes[i];
-        if (t->op != PL_OP_NONE && pl_op_table[t->op].forward) pl_op_table[t->op].forward(ctx, t);
-    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op != PL_OP_NONE) run_op(ctx, g->nodes[i], 0);
 }
 
 void pl_graph_backward(pl_ctx *ctx, pl_graph *g) {
@@ -124,6 +153,6 @@ void pl_graph_backward(pl_ctx *ctx, pl_graph *g) {
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         pl_tensor *t = g->nodes[i];
         if (!t->grad || t->op == PL_OP_NONE) continue;
-        if (pl_op_table[t->op].backward) pl_op_table[t->op].backward(ctx, t);
+        run_op(ctx, t, 1);
     }
 }

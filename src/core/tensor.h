@@ -153,6 +153,8 @@ void pl_graph_forward(pl_ctx *ctx, pl_graph *g);
 /* d out / d node for every node that needs it; parameters' gradients accumulate (+=), zero them yourself. */
 void pl_graph_backward(pl_ctx *ctx, pl_graph *g);
 const char *pl_op_name(pl_op op);
+/* With PLINTH_PROFILE set, the time each op took (forward and backward) so far in this process. */
+void pl_profile_print(FILE *f);
 
 /* ---- threads ---------------------------------------------------------------------------------------- */
 /* Split [0, n) into contiguous chunks run by the context's pool; fn(arg, start, end, thread_index). */

@@ -112,16 +112,7 @@ void op_sub_backward(pl_ctx *ctx, pl_tensor *t) { binary_backward(ctx, t); }
 void op_mul_backward(pl_ctx *ctx, pl_tensor *t) { binary_backward(ctx, t); }
 
 /* ---- unary ops ---------------------------------------------------------------------------------------- */
-#define SQRT_2_OVER_PI 0.7978845608028654f
-#define GELU_COEF 0.044715f
 
-/* tanh(u) = 1 - 2 / (exp(2u) + 1): expf is several times cheaper than tanhf and as accurate here */
-static inline float fast_tanh(float u) { return u > 15.f ? 1.f : u < -15.f ? -1.f : 1.0f - 2.0f / (expf(2.0f * u) + 1.0f); }
-static inline float gelu_tanh(float x) { return 0.5f * x * (1.0f + fast_tanh(SQRT_2_OVER_PI * (x + GELU_COEF * x * x * x))); }
-static inline float gelu_tanh_grad(float x) {
-    float u = SQRT_2_OVER_PI * (x + GELU_COEF * x * x * x), th = fast_tanh(u);
-    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_COEF * x * x);
-}
 static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 static inline float gelu_erf_grad(float x) {
     return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * expf(-0.5f * x * x) * 0.3989422804014327f;
@@ -155,7 +146,7 @@ static void unary_rows(void *arg, int64_t s, int64_t e, int ith) {
         switch (t->op) {
         case PL_OP_SCALE: for (int64_t i = 0; i < n; i++) o[i] = in[i] * t->p.f[0]; break;
         case PL_OP_GELU:
-            if (t->p.i[0]) for (int64_t i = 0; i < n; i++) o[i] = gelu_tanh(in[i]);
+            if (t->p.i[0]) pl_vec_gelu_f32(n, in, o);
             else for (int64_t i = 0; i < n; i++) o[i] = gelu_erf(in[i]);
             break;
         case PL_OP_SILU: for (int64_t i = 0; i < n; i++) o[i] = silu(in[i]); break;
@@ -173,7 +164,7 @@ static void unary_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
         switch (t->op) {
         case PL_OP_SCALE: pl_vec_axpy_f32(n, t->p.f[0], g, o); break;
         case PL_OP_GELU:
-            if (t->p.i[0]) for (int64_t i = 0; i < n; i++) o[i] += g[i] * gelu_tanh_grad(in[i]);
+            if (t->p.i[0]) pl_vec_gelu_grad_f32(n, in, g, o);
             else for (int64_t i = 0; i < n; i++) o[i] += g[i] * gelu_erf_grad(in[i]);
             break;
         case PL_OP_SILU: for (int64_t i = 0; i < n; i++) o[i] += g[i] * silu_grad(in[i]); break;

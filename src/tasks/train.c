@@ -335,6 +335,7 @@ int pl_train_gpt(const pl_train_opts *o) {
         fprintf(stderr, "wrote %s/loss.csv, %s/loss.svg and the checkpoint in %s/state.json\n", o->out_dir, o->out_dir, o->out_dir);
     }
 done:
+    pl_profile_print(stderr);
     free(hist.v);
     pl_ctx_free(ctx);
     pl_gpt_free(m);

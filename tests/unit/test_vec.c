@@ -30,5 +30,22 @@ int main(void) {
         }
         CHECKF(bad == 0, "axpy n=%d: %d mismatches", n, bad);
     }
+    /* GELU: the polynomial-exp SIMD variants against libm's expf, over a wide range (tails included) */
+    float gx[1037], gr[1037], gs[1037], gg[1037], d1[1037], d2[1037];
+    for (int i = 0; i < 1037; i++) { gx[i] = (i - 518) * 0.02f; gg[i] = rnd(&seed); }
+    gx[0] = -40; gx[1] = 40; gx[2] = 0;
+    pl_vec_gelu_f32_scalar(1037, gx, gr);
+    for (int lvl = PL_ISA_AVX2; lvl <= (int)isa; lvl++) {
+        int bad = 0;
+        (lvl == PL_ISA_AVX2 ? pl_vec_gelu_f32_avx2 : pl_vec_gelu_f32_avx512)(1037, gx, gs);
+        for (int i = 0; i < 1037; i++) bad += fabsf(gs[i] - gr[i]) > 1e-6f * (1 + fabsf(gr[i]));
+        for (int i = 0; i < 1037; i++) d1[i] = d2[i] = 0.25f;
+        pl_vec_gelu_grad_f32_scalar(1037, gx, gg, d1);
+        (lvl == PL_ISA_AVX2 ? pl_vec_gelu_grad_f32_avx2 : pl_vec_gelu_grad_f32_avx512)(1037, gx, gg, d2);
+        for (int i = 0; i < 1037; i++) bad += fabsf(d1[i] - d2[i]) > 1e-6f * (1 + fabsf(d1[i]));
+        CHECKF(bad == 0, "gelu isa %d: %d mismatches", lvl, bad);
+    }
+    CHECK(gr[0] == 0.0f && gr[1] == 40.0f && gr[2] == 0.0f);
+    CHECK_NEAR(gr[518 + 50], 0.5 * 1.0 * (1 + tanh(0.7978845608028654 * (1.0 + 0.044715))), 1e-6); /* x = 1 */
     TEST_DONE();
 }

@@ -18,4 +18,16 @@ void pl_vec_axpy_f32_scalar(int64_t n, float a, const float *x, float *y);
 void pl_vec_axpy_f32_avx2(int64_t n, float a, const float *x, float *y);
 void pl_vec_axpy_f32_avx512(int64_t n, float a, const float *x, float *y);
 
+
+
+/* GELU (tanh form, GPT-2's): y = gelu(x); dx += g * gelu'(x). tanh is computed as 1 - 2/(exp(2u)+1) with a
+ * polynomial exp in the SIMD variants (relative error ~1e-7 against expf). */
+void pl_vec_gelu_f32(int64_t n, const float *x, float *y);
+void pl_vec_gelu_grad_f32(int64_t n, const float *x, const float *g, float *dx);
+void pl_vec_gelu_f32_scalar(int64_t n, const float *x, float *y);
+void pl_vec_gelu_grad_f32_scalar(int64_t n, const float *x, const float *g, float *dx);
+void pl_vec_gelu_f32_avx2(int64_t n, const float *x, float *y);
+void pl_vec_gelu_grad_f32_avx2(int64_t n, const float *x, const float *g, float *dx);
+void pl_vec_gelu_f32_avx512(int64_t n, const float *x, float *y);
+void pl_vec_gelu_grad_f32_avx512(int64_t n, const float *x, const float *g, float *dx);
 #endif
