@@ -1,10 +1,12 @@
 /* Fused scaled-dot-product attention: O = softmax(scale * Q K^T [+ causal mask]) V for every (batch, head),
  * with grouped-query heads (several query heads share one key/value head). Forward keeps each query row's
  * log-sum-exp; backward recomputes the probabilities from it (as FlashAttention does) instead of storing
- * Tq x Tk of them. q, k, v may be strided views (e.g. slices of a fused QKV projection or a KV cache). */
+ * Tq x Tk of them (per head it works in one Tq x Tk scratch, with sgemm for the products).
+ * q, k, v may be strided views (e.g. slices of a fused QKV projection or a KV cache). */
 #include "backend/cpu/vec.h"
 #include "ops/ops.h"
 
+#include <cblas.h>
 #include <math.h>
 
 pl_tensor *pl_attention(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, float scale, bool causal) {
@@ -25,65 +27,89 @@ pl_tensor *pl_attention(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, f
     return t->saved ? t : NULL;
 }
 
-#define ROW(x, i, h, b) ((float *)((char *)(x)->data + (i) * (x)->nb[1] + (h) * (x)->nb[2] + (b) * (x)->nb[3]))
+/* The rows of (head h, batch b) of q, k or v: row i at base + i*ld floats. */
+static const float *head_base(const pl_tensor *x, int64_t h, int64_t b) {
+    return (const float *)((const char *)x->data + h * x->nb[2] + b * x->nb[3]);
+}
+static int head_ld(const pl_tensor *x) { /* BLAS wants ld >= row length even when there is one row */
+    int64_t ld = (int64_t)(x->nb[1] / sizeof(float));
+    return (int)(x->ne[1] == 1 || ld < x->ne[0] ? x->ne[0] : ld);
+}
 
-/* work item = (batch, query head, query row) */
+/* S = scale Q K^T for one head (Tq x Tk, row-major), masked entries -inf */
+static void scores(const pl_tensor *t, int64_t h, int64_t b, float *S) {
+    const pl_tensor *q = t->src[0], *k = t->src[1];
+    int64_t D = q->ne[0], Tq = q->ne[1], Tk = k->ne[1], hk = h / (q->ne[2] / k->ne[2]);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Tq, (int)Tk, (int)D, t->p.f[0], head_base(q, h, b),
+                head_ld(q), head_base(k, hk, b), head_ld(k), 0.0f, S, (int)Tk);
+    if (t->p.i[1])
+        for (int64_t i = 0; i < Tq; i++)
+            for (int64_t j = Tk - Tq + i + 1; j < Tk; j++) S[i * Tk + j] = -INFINITY;
+}
+
+/* work item = (batch, query head): S = scale Q K^T, P = softmax(S) (keeping log-sum-exp), O = P V */
 static void attn_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
     pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
     int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], grp = Hq / k->ne[2];
-    float scale = t->p.f[0];
-    float *p = malloc((size_t)Tk * sizeof(float));
+    float *S = malloc((size_t)(Tq * Tk) * sizeof(float));
     for (int64_t w = s; w < e; w++) {
-        int64_t i = w % Tq, h = (w / Tq) % Hq, b = w / (Tq * Hq), hk = h / grp;
-        int64_t lim = t->p.i[1] ? Tk - Tq + i + 1 : Tk;
-        const float *qi = ROW(q, i, h, b);
-        float m = -INFINITY;
-        for (int64_t j = 0; j < lim; j++) {
-            p[j] = scale * pl_vec_dot_f32(D, qi, ROW(k, j, hk, b));
-            m = fmaxf(m, p[j]);
+        int64_t h = w % Hq, b = w / Hq;
+        scores(t, h, b, S);
+        for (int64_t i = 0; i < Tq; i++) {
+            float *row = S + i * Tk, m = pl_vec_max_f32(Tk, row);
+            double l = 0;
+            for (int64_t j = 0; j < Tk; j++) { row[j] = expf(row[j] - m); l += row[j]; }
+            pl_vec_scale_f32(Tk, (float)(1.0 / l), row);
+            t->saved[(b * Hq + h) * Tq + i] = m + (float)log(l);
         }
-        double l = 0;
-        for (int64_t j = 0; j < lim; j++) { p[j] = expf(p[j] - m); l += p[j]; }
-        float *o = pl_f32(t) + ((b * Tq + i) * Hq + h) * D;
-        memset(o, 0, (size_t)D * sizeof(float));
-        for (int64_t j = 0; j < lim; j++) pl_vec_axpy_f32(D, p[j], ROW(v, j, hk, b), o);
-        pl_vec_scale_f32(D, (float)(1.0 / l), o);
-        t->saved[(b * Hq + h) * Tq + i] = m + (float)log(l);
+        /* O rows of this head sit Hq*D apart in the output {D, Hq, Tq, B} */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Tq, (int)D, (int)Tk, 1.0f, S, (int)Tk,
+                    head_base(v, h / grp, b), head_ld(v), 0.0f, pl_f32(t) + (b * Tq * Hq + h) * D, (int)(Hq * D));
     }
-    free(p);
+    free(S);
 }
 void op_attention_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *q = t->src[0];
-    pl_parallel_for(ctx, q->ne[1] * q->ne[2] * q->ne[3], attn_fwd_range, t);
+    pl_parallel_for(ctx, q->ne[2] * q->ne[3], attn_fwd_range, t);
 }
 
-/* work item = (batch, kv head): the only writer of that head's dK, dV and of its query heads' dQ */
+/* work item = (batch, kv head): the only writer of that head's dK, dV and of its query heads' dQ.
+ * P = exp(S - lse); dP = dO V^T; dS = P (dP - rowsum(dO O)); dQ += scale dS K; dK += scale dS^T Q; dV += P^T dO */
 static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
     pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
     int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], Hk = k->ne[2], grp = Hq / Hk;
     float scale = t->p.f[0];
     float *gq = op_grad(q), *gk = op_grad(k), *gv = op_grad(v);
-    float *p = malloc((size_t)Tk * 2 * sizeof(float)), *dp = p + Tk;
+    float *P = malloc((size_t)(Tq * Tk) * 2 * sizeof(float)), *dS = P + Tq * Tk;
+    int ldo = (int)(Hq * D);
     for (int64_t w = s; w < e; w++) {
         int64_t hk = w % Hk, b = w / Hk;
-        for (int64_t h = hk * grp; h < (hk + 1) * grp; h++)
+        const float *K = head_base(k, hk, b), *V = head_base(v, hk, b);
+        for (int64_t h = hk * grp; h < (hk + 1) * grp; h++) {
+            const float *O = pl_f32(t) + (b * Tq * Hq + h) * D, *dO = pl_f32(t->grad) + (b * Tq * Hq + h) * D;
+            scores(t, h, b, P);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Tq, (int)Tk, (int)D, 1.0f, dO, ldo, V, head_ld(v),
+                        0.0f, dS, (int)Tk);
             for (int64_t i = 0; i < Tq; i++) {
-                int64_t lim = t->p.i[1] ? Tk - Tq + i + 1 : Tk;
-                const float *qi = ROW(q, i, h, b);
-                const float *o = pl_f32(t) + ((b * Tq + i) * Hq + h) * D, *go = pl_f32(t->grad) + ((b * Tq + i) * Hq + h) * D;
-                float lse = t->saved[(b * Hq + h) * Tq + i], di = pl_vec_dot_f32(D, go, o);
-                for (int64_t j = 0; j < lim; j++) {
-                    p[j] = expf(scale * pl_vec_dot_f32(D, qi, ROW(k, j, hk, b)) - lse);
-                    dp[j] = p[j] * (pl_vec_dot_f32(D, go, ROW(v, j, hk, b)) - di); /* dS = P (dP - D) */
-                }
-                for (int64_t j = 0; j < lim; j++) {
-                    if (gv) pl_vec_axpy_f32(D, p[j], go, gv + ((b * Hk + hk) * Tk + j) * D);
-                    if (gk) pl_vec_axpy_f32(D, scale * dp[j], qi, gk + ((b * Hk + hk) * Tk + j) * D);
-                    if (gq) pl_vec_axpy_f32(D, scale * dp[j], ROW(k, j, hk, b), gq + ((b * Hq + h) * Tq + i) * D);
+                float lse = t->saved[(b * Hq + h) * Tq + i], di = pl_vec_dot_f32(D, dO + i * ldo, O + i * ldo);
+                float *p = P + i * Tk, *ds = dS + i * Tk;
+                for (int64_t j = 0; j < Tk; j++) {
+                    p[j] = expf(p[j] - lse); /* masked: exp(-inf) = 0 */
+                    ds[j] = p[j] * (ds[j] - di);
                 }
             }
+            if (gq)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Tq, (int)D, (int)Tk, scale, dS, (int)Tk, K,
+                            head_ld(k), 1.0f, gq + (b * Hq + h) * Tq * D, (int)D);
+            if (gk)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Tk, (int)D, (int)Tq, scale, dS, (int)Tk,
+                            head_base(q, h, b), head_ld(q), 1.0f, gk + (b * Hk + hk) * Tk * D, (int)D);
+            if (gv)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Tk, (int)D, (int)Tq, 1.0f, P, (int)Tk, dO, ldo,
+                            1.0f, gv + (b * Hk + hk) * Tk * D, (int)D);
+        }
     }
-    free(p);
+    free(P);
 }
 void op_attention_backward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *k = t->src[1];
