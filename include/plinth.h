@@ -1,6 +1,7 @@
 /* plinth — foundation models in C. The public API.
  *
- * A worked example (tokenize, then pre-train a tiny GPT is in docs/; here the tensor engine):
+ * This header holds the stable surface (errors, dtypes, tokenizers). The tensor engine's API is
+ * src/core/tensor.h (see docs/engine.md); a worked example of it:
  *
  *     pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){ .arena_bytes = 64 << 20, .n_threads = 2 });
  *     pl_tensor *a = pl_new_2d(ctx, PL_F32, 4, 3);           // ne[0] = 4 (contiguous), ne[1] = 3
