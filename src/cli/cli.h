@@ -16,12 +16,20 @@ int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #define PL_CLI_COMMANDS \
     {"train", cmd_train, "pre-train a small GPT on a text file"}, \
     {"run", cmd_run, "generate text from a model or checkpoint"}, \
     {"chat", cmd_chat, "chat with a GGUF or Hugging Face chat model"}, \
     {"info", cmd_info, "describe a GGUF, safetensors file or model directory"}, \
-    {"tokenize", cmd_tokenize, "encode text with a model's tokenizer; --stats for a density report"},
+    {"tokenize", cmd_tokenize, "encode text with a model's tokenizer; --stats for a density report"}, \
+    {"eval", cmd_eval, "accuracy of models on task files: zero-shot, few-shot, chain-of-thought"}, \
+    {"perplexity", cmd_perplexity, "perplexity of a text file (as llama.cpp's llama-perplexity computes it)"}, \
+    {"quantize", cmd_quantize, "quantize a GGUF model (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_M, Q5_K_M, Q6_K, F16, ...)"}, \
+    {"bench", cmd_bench, "prompt and generation speed (llama-bench style table); --roof for the memory-bandwidth roof"},
 
 #endif

@@ -1,0 +1,78 @@
+/* plinth perplexity -m MODEL -f FILE [-c N_CTX] [-b BATCH] [--chunks N] [-t N] [--dump-nll FILE]: perplexity
+ * of a text as llama.cpp's llama-perplexity computes it (tasks/perplexity.h). Prints `[1]9.8765,[2]...` per
+ * chunk and `Final estimate: PPL = X +/- Y` on stdout, the same lines llama.cpp prints, for scripts to compare. */
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "core/common.h"
+#include "tasks/perplexity.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: plinth perplexity -m MODEL -f FILE [options]\n\n"
+        "  -m, --model PATH     a .gguf file or a Hugging Face model directory\n"
+        "  -f, --file PATH      the text (UTF-8)\n"
+        "  -c, --ctx-size N     tokens per chunk (default 512); the second half of each chunk is scored\n"
+        "  -b, --batch-size N   tokens per evaluation (default: the chunk)\n"
+        "  --chunks N           evaluate at most N chunks (default: all)\n"
+        "  -t, --threads N      threads\n"
+        "  --dump-nll PATH      write each scored token as 'chunk position nll' lines\n");
+}
+
+typedef struct { FILE *dump; } ppl_cli;
+
+static void on_chunk(int chunk, double ppl, const int *pos, const double *nll, int n, void *ud) {
+    ppl_cli *c = ud;
+    printf("[%d]%.4f,", chunk + 1, ppl);
+    fflush(stdout);
+    for (int k = 0; c->dump && k < n; k++) fprintf(c->dump, "%d %d %.17g\n", chunk, pos[k], nll[k]);
+}
+
+int cmd_perplexity(int argc, char **argv) {
+    const char *model = NULL, *file = NULL, *dump = NULL;
+    pl_ppl_opts o = pl_ppl_default_opts();
+    int threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long long v;
+        bool ok = true;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &model);
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) ok = arg_str(argc, argv, &i, &file);
+        else if (!strcmp(a, "--dump-nll")) ok = arg_str(argc, argv, &i, &dump);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 4, 1 << 20, &v))) o.n_ctx = (int)v; }
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) o.n_batch = (int)v; }
+        else if (!strcmp(a, "--chunks")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 30, &v))) o.n_chunks = (int)v; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) threads = (int)v; }
+        else { fprintf(stderr, "plinth perplexity: unknown option '%s' (see plinth perplexity --help)\n", a); return 2; }
+        if (!ok) return 2;
+    }
+    if (!model) { fprintf(stderr, "plinth perplexity: no model given (-m PATH)\n"); return 2; }
+    if (!file) { fprintf(stderr, "plinth perplexity: no text file given (-f PATH)\n"); return 2; }
+    size_t len = 0;
+    char *text = pl_read_file(file, &len);
+    if (!text) { fprintf(stderr, "plinth perplexity: %s\n", pl_last_error()); return 1; }
+    pl_llm *m = pl_llm_load_ex(model, &(pl_llm_params){.n_ctx = o.n_ctx, .n_threads = threads});
+    pl_tokenizer *tok = m ? pl_tokenizer_load(model) : NULL;
+    ppl_cli c = {0};
+    if (tok && dump && !(c.dump = fopen(dump, "w")))
+        pl_error(PL_ERR_IO, "cannot write '%s'", dump);
+    int rc = PL_ERR_IO;
+    pl_ppl_result r = {0};
+    if (tok && (!dump || c.dump)) {
+        rc = pl_perplexity(m, tok, text, len, &o, on_chunk, &c, &r);
+        if (rc == PL_OK) printf("\n");
+    }
+    if (c.dump && fclose(c.dump) != 0 && rc == PL_OK) rc = pl_error(PL_ERR_IO, "cannot write '%s'", dump);
+    pl_tokenizer_free(tok);
+    pl_llm_free(m);
+    free(text);
+    if (rc) { fflush(stdout); fprintf(stderr, "plinth perplexity: %s\n", pl_last_error()); return 1; }
+    fprintf(stderr, "%d tokens, %d chunks of %d, %d scored%s; %.2f s (%.1f tokens/s)\n", r.n_tokens, r.n_chunks,
+            o.n_ctx, r.n_scored, r.add_bos ? ", BOS first" : "", r.seconds,
+            r.seconds > 0 ? r.n_chunks * (double)o.n_ctx / r.seconds : 0.0);
+    printf("Final estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
+    return 0;
+}

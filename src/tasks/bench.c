@@ -1,0 +1,125 @@
+/* plinth bench's measurements (tasks/bench.h): timed pl_llm_eval calls on random tokens, the weight and
+ * KV-cache bytes a decode step reads, and a threaded read-sum that measures memory bandwidth. */
+#include "tasks/bench.h"
+#include "core/common.h"
+
+#include <math.h>
+
+static int32_t *random_tokens(int n, int n_vocab) {
+    int32_t *t = pl_malloc((size_t)(n > 0 ? n : 1) * sizeof *t);
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; t && i < n; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        t[i] = (int32_t)(s % (uint64_t)n_vocab);
+    }
+    return t;
+}
+
+static int check_len(const pl_llm *m, int n, const char *what) {
+    if (n < 1) return pl_error(PL_ERR_ARG, "%s: need at least 1 token", what);
+    if (n > pl_llm_n_ctx(m)) return pl_error(PL_ERR_ARG, "%s: %d tokens exceed the context (%d)", what, n, pl_llm_n_ctx(m));
+    return PL_OK;
+}
+
+int pl_bench_pp(pl_llm *m, int n_prompt, int reps, double *ts) {
+    int rc = check_len(m, n_prompt, "pp");
+    if (rc) return rc;
+    int32_t *tok = random_tokens(n_prompt, pl_llm_n_vocab(m));
+    float *logits = pl_malloc((size_t)pl_llm_n_vocab(m) * sizeof(float));
+    rc = tok && logits ? PL_OK : PL_ERR_NOMEM;
+    for (int r = -1; rc == PL_OK && r < reps; r++) {       /* r = -1: warm-up */
+        double t0 = pl_time_s();
+        rc = pl_llm_eval(m, tok, n_prompt, 0, logits, false);
+        double dt = pl_time_s() - t0;
+        if (r >= 0) ts[r] = dt > 0 ? n_prompt / dt : 0;
+    }
+    free(tok); free(logits);
+    return rc;
+}
+
+int pl_bench_tg(pl_llm *m, int n_gen, int reps, double *ts) {
+    int rc = check_len(m, n_gen, "tg");
+    if (rc) return rc;
+    int32_t *tok = random_tokens(n_gen, pl_llm_n_vocab(m));
+    float *logits = pl_malloc((size_t)pl_llm_n_vocab(m) * sizeof(float));
+    rc = tok && logits ? PL_OK : PL_ERR_NOMEM;
+    for (int r = -1; rc == PL_OK && r < reps; r++) {
+        int n = r < 0 ? PL_MIN(n_gen, 4) : n_gen;           /* a short warm-up */
+        double t0 = pl_time_s();
+        for (int i = 0; rc == PL_OK && i < n; i++) rc = pl_llm_eval(m, tok + i, 1, i, logits, false);
+        double dt = pl_time_s() - t0;
+        if (r >= 0) ts[r] = dt > 0 ? n / dt : 0;
+    }
+    free(tok); free(logits);
+    return rc;
+}
+
+static void add_tensor(const pl_tensor *t, uint64_t *bytes, uint64_t *params) {
+    if (!t) return;
+    *bytes += pl_nbytes(t);
+    *params += (uint64_t)pl_nelements(t);
+}
+
+uint64_t pl_bench_weight_bytes(const pl_llm *m, uint64_t *n_params) {
+    uint64_t b = 0, p = 0, eb = 0, ep = 0;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const pl_llm_layer *L = &m->layers[l];
+        const pl_tensor *ts[] = {L->attn_norm, L->attn_norm_b, L->wq, L->wk, L->wv, L->bq, L->bk, L->bv, L->wqkv,
+                                 L->bqkv, L->wo, L->bo, L->ffn_norm, L->ffn_norm_b, L->ffn_gate, L->ffn_up,
+                                 L->ffn_up_b, L->ffn_down, L->ffn_down_b};
+        for (size_t i = 0; i < PL_ARRAY_LEN(ts); i++) add_tensor(ts[i], &b, &p);
+    }
+    add_tensor(m->out_norm, &b, &p);
+    add_tensor(m->out_norm_b, &b, &p);
+    add_tensor(m->output, &b, &p);
+    /* an untied embedding is only looked up (one row per token): counted as parameters, not as bytes read */
+    if (m->tok_embd && m->tok_embd != m->output) add_tensor(m->tok_embd, &eb, &ep);
+    if (m->pos_embd) add_tensor(m->pos_embd, &eb, &ep);
+    if (n_params) *n_params = p + ep;
+    return b;
+}
+
+uint64_t pl_bench_kv_bytes(const pl_llm *m, int n_ctx) {
+    return 2ull * (uint64_t)m->hp.n_layer * (uint64_t)m->hp.n_head_kv * (uint64_t)m->hp.head_dim * (uint64_t)n_ctx
+           * sizeof(float);
+}
+
+/* ---- memory bandwidth ------------------------------------------------------------------------------ */
+typedef struct { const uint64_t *p; uint64_t sums[256]; } bw_job;
+
+static void read_sum(void *arg, int64_t a, int64_t b, int ith) {
+    bw_job *j = arg;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;     /* independent chains so the loads, not the adds, bound it */
+    int64_t i = a * 4;
+    for (; i + 3 < b * 4; i += 4) { s0 += j->p[i]; s1 += j->p[i + 1]; s2 += j->p[i + 2]; s3 += j->p[i + 3]; }
+    j->sums[ith & 255] += s0 + s1 + s2 + s3;
+}
+
+double pl_bench_mem_bandwidth(int n_threads, size_t bytes, int reps) {
+    const size_t n = bytes / 32 * 4;            /* uint64 words, a multiple of 4 */
+    uint64_t *p = pl_malloc(n * sizeof *p);
+    pl_ctx *ctx = p ? pl_ctx_new(&(pl_ctx_params){.arena_bytes = 1 << 16, .n_threads = n_threads}) : NULL;
+    if (!ctx) { free(p); return -1; }
+    for (size_t i = 0; i < n; i++) p[i] = i;   /* touch every page before timing */
+    bw_job j = {.p = p};
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = pl_time_s();
+        pl_parallel_for(ctx, (int64_t)(n / 4), read_sum, &j);
+        double dt = pl_time_s() - t0;
+        if (dt > 0 && n * 8.0 / dt > best) best = n * 8.0 / dt;
+    }
+    uint64_t check = 0;
+    for (int i = 0; i < 256; i++) check += j.sums[i];
+    pl_ctx_free(ctx);
+    free(p);
+    return check == 0 && n > 4 ? -1 : best;    /* the sum is used, so the reads cannot be optimized away */
+}
+
+void pl_bench_mean_sd(const double *x, int n, double *mean, double *sd) {
+    double s = 0, s2 = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    *mean = n ? s / n : 0;
+    for (int i = 0; i < n; i++) s2 += (x[i] - *mean) * (x[i] - *mean);
+    *sd = n > 1 ? sqrt(s2 / (n - 1)) : 0;
+}

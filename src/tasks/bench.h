@@ -1,0 +1,28 @@
+/* Throughput of a decoder LM as llama-bench measures it: prompt processing (pp: one batch of n tokens from an
+ * empty cache) and text generation (tg: n single-token steps), tokens/s per repetition; plus this machine's
+ * memory bandwidth and the decode roof it implies (bandwidth / bytes read per generated token). The task
+ * behind `plinth bench`; timings are reported, never asserted. */
+#ifndef PL_TASKS_BENCH_H
+#define PL_TASKS_BENCH_H
+
+#include "models/llm.h"
+#include <stddef.h>
+#include <stdint.h>
+
+/* Random token ids (fixed seed) so no tokenizer is needed. ts[r] = tokens/s of repetition r (after one warm-up
+ * run). PL_OK or a negative status + message (n larger than the model's cache). */
+int pl_bench_pp(pl_llm *m, int n_prompt, int reps, double *ts);
+int pl_bench_tg(pl_llm *m, int n_gen, int reps, double *ts);
+
+/* Bytes of the weights a forward pass reads (the token embedding only when it is also the LM head), and the
+ * number of parameters (all weights, embedding included). */
+uint64_t pl_bench_weight_bytes(const pl_llm *m, uint64_t *n_params);
+/* Bytes of K and V read by one decode step at context n_ctx (the cache is f32). */
+uint64_t pl_bench_kv_bytes(const pl_llm *m, int n_ctx);
+
+/* Read bandwidth in bytes/s: the best of reps threaded read-sums over a buffer of `bytes`. < 0 on failure. */
+double pl_bench_mem_bandwidth(int n_threads, size_t bytes, int reps);
+
+void pl_bench_mean_sd(const double *x, int n, double *mean, double *sd);
+
+#endif
