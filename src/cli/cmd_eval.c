@@ -1,0 +1,309 @@
+/* plinth eval: accuracy of one or more models on task files (JSONL, docs/eval.md) in zero-shot, few-shot and
+ * chain-of-thought mode. Parses options, runs tasks/eval.h for every model x task x mode, and prints one
+ * table per task (rows: models, columns: modes) or, with --json, every figure and per-item prediction. */
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "core/common.h"
+#include "tasks/eval.h"
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_ARGS 32
+
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: plinth eval -m MODEL [-m MODEL2 ...] -t TASK.jsonl [-t TASK2.jsonl ...] [options]\n\n"
+        "  -m, --model PATH     a .gguf file or a Hugging Face model directory (repeat for a table of models)\n"
+        "  -t, --task FILE      a task file (JSONL, see docs/eval.md); repeat for several tasks\n"
+        "  --mode LIST          comma-separated: zero-shot, few-shot, cot (default: all three)\n"
+        "  --shots K            examples in few-shot prompts (default 5)\n"
+        "  --cot-shots K        solved examples in chain-of-thought prompts (default 0)\n"
+        "  --limit N            score only the first N items (0 = all)\n"
+        "  --max-tokens N       generation budget per answer (default 48, cot 192)\n"
+        "  --no-chat            plain prompts for generation too (default: the model's chat template, if any)\n"
+        "  --chat-template NAME wrap generation prompts in this template: chatml, llama3, llama2, mistral, ...\n"
+        "  --json               print the results as JSON, with every item's prediction\n"
+        "  -c, --ctx-size N     context length (default: the model's, at most 4096)\n"
+        "  --threads N          threads\n\n"
+        "Multiple choice is scored by the log-likelihood of each choice (cot: by the choice the reasoning\n"
+        "names); free answers by exact match of the extracted final answer after greedy generation.\n");
+}
+
+typedef struct {
+    const char *models[MAX_ARGS], *tasks[MAX_ARGS];
+    int n_models, n_tasks;
+    pl_eval_mode modes[3];
+    int n_modes, shots, cot_shots, limit, max_tokens, n_ctx, threads;
+    const char *chat;
+    bool json;
+} eval_args;
+
+static int parse_modes(const char *list, eval_args *a) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    a->n_modes = 0;
+    for (char *save = NULL, *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+        int m = pl_eval_mode_parse(s);
+        if (m < 0) { fprintf(stderr, "plinth eval: %s\n", pl_last_error()); return 2; }
+        bool dup = false;
+        for (int i = 0; i < a->n_modes; i++) dup |= a->modes[i] == (pl_eval_mode)m;
+        if (!dup) a->modes[a->n_modes++] = (pl_eval_mode)m;
+    }
+    if (!a->n_modes) { fprintf(stderr, "plinth eval: --mode needs at least one of zero-shot, few-shot, cot\n"); return 2; }
+    return 0;
+}
+
+/* 0, or the exit code for a usage error (message printed); -1 after --help */
+static int parse_args(int argc, char **argv, eval_args *a) {
+    *a = (eval_args){.modes = {PL_EVAL_ZERO_SHOT, PL_EVAL_FEW_SHOT, PL_EVAL_COT}, .n_modes = 3, .shots = 5};
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i], *v;
+        long long n;
+        bool ok = true;
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) { usage(stdout); return -1; }
+        else if (!strcmp(s, "-m") || !strcmp(s, "--model") || !strcmp(s, "-t") || !strcmp(s, "--task")) {
+            bool model = s[1] == 'm' || s[2] == 'm';
+            if ((ok = arg_str(argc, argv, &i, &v))) {
+                int *cnt = model ? &a->n_models : &a->n_tasks;
+                if (*cnt == MAX_ARGS) { fprintf(stderr, "plinth eval: at most %d of %s\n", MAX_ARGS, s); return 2; }
+                (model ? a->models : a->tasks)[(*cnt)++] = v;
+            }
+        }
+        else if (!strcmp(s, "--mode")) { if ((ok = arg_str(argc, argv, &i, &v)) && parse_modes(v, a)) return 2; }
+        else if (!strcmp(s, "--shots")) { if ((ok = arg_int(argc, argv, &i, 0, 1000, &n))) a->shots = (int)n; }
+        else if (!strcmp(s, "--cot-shots")) { if ((ok = arg_int(argc, argv, &i, 0, 1000, &n))) a->cot_shots = (int)n; }
+        else if (!strcmp(s, "--limit")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 30, &n))) a->limit = (int)n; }
+        else if (!strcmp(s, "--max-tokens")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &n))) a->max_tokens = (int)n; }
+        else if (!strcmp(s, "--no-chat")) a->chat = "none";
+        else if (!strcmp(s, "--chat-template")) ok = arg_str(argc, argv, &i, &a->chat);
+        else if (!strcmp(s, "--json")) a->json = true;
+        else if (!strcmp(s, "-c") || !strcmp(s, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &n))) a->n_ctx = (int)n; }
+        else if (!strcmp(s, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &n))) a->threads = (int)n; }
+        else { fprintf(stderr, "plinth eval: unknown option '%s' (see plinth eval --help)\n", s); return 2; }
+        if (!ok) return 2;
+    }
+    if (!a->n_models) { fprintf(stderr, "plinth eval: no model given (-m PATH)\n"); return 2; }
+    if (!a->n_tasks) { fprintf(stderr, "plinth eval: no task file given (-t FILE.jsonl)\n"); return 2; }
+    return 0;
+}
+
+/* one task: the parsed file, its split, and the results [model][mode] */
+typedef struct {
+    pl_eval_task *task;
+    pl_eval_split split;
+    int n_test;
+    pl_eval_result *res; /* n_models * n_modes */
+} task_run;
+
+static bool any_mode(const eval_args *a, pl_eval_mode m) {
+    for (int i = 0; i < a->n_modes; i++) if (a->modes[i] == m) return true;
+    return false;
+}
+
+static int load_tasks(const eval_args *a, task_run *tr) {
+    /* the shots pool is fixed by --shots (and --cot-shots), not by the modes run, so that the scored items
+     * are the same whichever modes are asked for */
+    int k = a->shots > a->cot_shots ? a->shots : a->cot_shots;
+    for (int i = 0; i < a->n_tasks; i++) {
+        if (!(tr[i].task = pl_eval_task_load(a->tasks[i])) || pl_eval_task_split(tr[i].task, k, &tr[i].split)) {
+            fprintf(stderr, "plinth eval: %s\n", pl_last_error());
+            return 1;
+        }
+        tr[i].n_test = a->limit > 0 && a->limit < tr[i].split.n_test ? a->limit : tr[i].split.n_test;
+        if (!(tr[i].res = calloc((size_t)(a->n_models * a->n_modes), sizeof *tr[i].res))) return 1;
+    }
+    return 0;
+}
+
+/* A model path must exist before a long run starts; the loader says what else is wrong. */
+static int check_models(const eval_args *a) {
+    for (int i = 0; i < a->n_models; i++) {
+        struct stat st;
+        if (stat(a->models[i], &st)) {
+            fprintf(stderr, "plinth eval: model %s not found\n", a->models[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+typedef struct { const char *model, *task, *mode; bool tty; } progress_ctx;
+static void on_progress(int done, int total, void *ud) {
+    progress_ctx *p = ud;
+    if (p->tty) fprintf(stderr, "\r%s  %s  %s: %d/%d ", p->model, p->task, p->mode, done, total);
+}
+
+static const char *base_name(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s && s[1] ? s + 1 : p;
+}
+
+static int run_all(const eval_args *a, task_run *tr) {
+    pl_eval_model_opts mo = {.n_ctx = a->n_ctx, .n_threads = a->threads, .chat = a->chat};
+    bool tty = isatty(2);
+    for (int mi = 0; mi < a->n_models; mi++) {
+        pl_eval_model *m = pl_eval_model_load(a->models[mi], &mo);
+        if (!m) { fprintf(stderr, "plinth eval: %s\n", pl_last_error()); return 1; }
+        fprintf(stderr, "eval: %s (%s prompts for generation)\n", m->name,
+                m->chat ? pl_chat_template_name(m->chat) : "plain");
+        for (int ti = 0; ti < a->n_tasks; ti++)
+            for (int k = 0; k < a->n_modes; k++) {
+                pl_eval_mode mode = a->modes[k];
+                progress_ctx pc = {m->name, base_name(a->tasks[ti]), pl_eval_mode_name(mode), tty};
+                pl_eval_opts eo = {.mode = mode, .n_shots = mode == PL_EVAL_COT ? a->cot_shots : a->shots,
+                                   .max_tokens = a->max_tokens, .progress = on_progress, .ud = &pc,
+                                   .interrupt = &g_stop};
+                pl_eval_result *r = &tr[ti].res[mi * a->n_modes + k];
+                int rc = pl_eval_run(m, tr[ti].task, tr[ti].split.shots, tr[ti].split.test, tr[ti].n_test, &eo, r);
+                if (tty) fprintf(stderr, "\r\033[K");
+                if (rc) {
+                    fprintf(stderr, rc == PL_ERR_INTERRUPTED ? "plinth eval: interrupted\n" : "plinth eval: %s: %s\n",
+                            a->tasks[ti], pl_last_error());
+                    pl_eval_model_free(m);
+                    return rc == PL_ERR_INTERRUPTED ? 130 : 1;
+                }
+                fprintf(stderr, "eval: %s  %s  %s: %d/%d (%.1f%%) in %.1f s\n", m->name, pc.task, pc.mode,
+                        r->correct, r->n, r->n ? 100.0 * r->correct / r->n : 0.0, r->seconds);
+            }
+        pl_eval_model_free(m);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ output ---- */
+
+static void mode_header(const eval_args *a, pl_eval_mode m, char *buf, size_t cap) {
+    int k = m == PL_EVAL_FEW_SHOT ? a->shots : m == PL_EVAL_COT ? a->cot_shots : 0;
+    if (m == PL_EVAL_ZERO_SHOT || (m == PL_EVAL_COT && k == 0)) snprintf(buf, cap, "%s", pl_eval_mode_name(m));
+    else snprintf(buf, cap, "%s (%d)", pl_eval_mode_name(m), k);
+}
+
+static void print_table(const eval_args *a, const task_run *t, bool norm) {
+    char h[64];
+    printf("| model |");
+    for (int k = 0; k < a->n_modes; k++) {
+        if (norm && a->modes[k] == PL_EVAL_COT) continue;
+        mode_header(a, a->modes[k], h, sizeof h);
+        printf(" %s |", h);
+    }
+    printf("\n|---|");
+    for (int k = 0; k < a->n_modes; k++) if (!(norm && a->modes[k] == PL_EVAL_COT)) printf("---|");
+    printf("\n");
+    for (int mi = 0; mi < a->n_models; mi++) {
+        printf("| %s |", base_name(a->models[mi]));
+        for (int k = 0; k < a->n_modes; k++) {
+            const pl_eval_result *r = &t->res[mi * a->n_modes + k];
+            if (norm && a->modes[k] == PL_EVAL_COT) continue;
+            int c = norm ? r->correct_norm : r->correct;
+            printf(" %.1f%% (%d/%d) |", r->n ? 100.0 * c / r->n : 0.0, c, r->n);
+        }
+        printf("\n");
+    }
+}
+
+static void print_tables(const eval_args *a, const task_run *tr) {
+    for (int ti = 0; ti < a->n_tasks; ti++) {
+        const task_run *t = &tr[ti];
+        bool choice = t->task->kind == PL_EVAL_CHOICE;
+        printf("%s%s: %s, %d items scored; shots from %s\n\n", ti ? "\n" : "", a->tasks[ti],
+               choice ? "multiple choice" : "free answer", t->n_test,
+               t->task->has_train ? "the \"train\" lines" : "the first lines");
+        print_table(a, t, false);
+        if (choice && (any_mode(a, PL_EVAL_ZERO_SHOT) || any_mode(a, PL_EVAL_FEW_SHOT))) {
+            printf("\nacc_norm (log-likelihood per byte of each choice):\n\n");
+            print_table(a, t, true);
+        }
+    }
+}
+
+static cJSON *item_json(const pl_eval_item *it, const pl_eval_item_result *r) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "line", r->line);
+    cJSON_AddStringToObject(o, "answer", it->answer);
+    if (it->n_choices > 0) {
+        cJSON_AddNumberToObject(o, "answer_index", it->answer_index);
+        cJSON_AddNumberToObject(o, "prediction", r->pred);
+    }
+    cJSON_AddBoolToObject(o, "correct", r->correct);
+    if (r->loglik) {
+        cJSON_AddItemToObject(o, "loglik", cJSON_CreateDoubleArray(r->loglik, r->n_choices));
+        cJSON_AddItemToObject(o, "n_tokens", cJSON_CreateIntArray(r->n_tokens, r->n_choices));
+        cJSON_AddNumberToObject(o, "prediction_norm", r->pred_norm);
+        cJSON_AddBoolToObject(o, "correct_norm", r->correct_norm);
+    }
+    if (r->output) cJSON_AddStringToObject(o, "output", r->output);
+    if (r->extracted) cJSON_AddStringToObject(o, "extracted", r->extracted);
+    return o;
+}
+
+static int print_json(const eval_args *a, const task_run *tr) {
+    cJSON *root = cJSON_CreateObject(), *tasks = cJSON_AddArrayToObject(root, "tasks");
+    for (int ti = 0; ti < a->n_tasks; ti++) {
+        const task_run *t = &tr[ti];
+        cJSON *to = cJSON_CreateObject(), *rs = cJSON_CreateArray();
+        cJSON_AddStringToObject(to, "task", a->tasks[ti]);
+        cJSON_AddStringToObject(to, "kind", t->task->kind == PL_EVAL_CHOICE ? "multiple_choice" : "free_answer");
+        cJSON_AddNumberToObject(to, "n", t->n_test);
+        for (int mi = 0; mi < a->n_models; mi++)
+            for (int k = 0; k < a->n_modes; k++) {
+                const pl_eval_result *r = &t->res[mi * a->n_modes + k];
+                cJSON *ro = cJSON_CreateObject(), *items = cJSON_CreateArray();
+                cJSON_AddStringToObject(ro, "model", a->models[mi]);
+                cJSON_AddStringToObject(ro, "mode", pl_eval_mode_name(r->mode));
+                cJSON_AddNumberToObject(ro, "shots", r->n_shots);
+                cJSON_AddStringToObject(ro, "scoring", r->loglik ? "loglik" : "generate");
+                cJSON_AddNumberToObject(ro, "n", r->n);
+                cJSON_AddNumberToObject(ro, "correct", r->correct);
+                cJSON_AddNumberToObject(ro, "accuracy", r->n ? (double)r->correct / r->n : 0.0);
+                if (r->loglik) {
+                    cJSON_AddNumberToObject(ro, "correct_norm", r->correct_norm);
+                    cJSON_AddNumberToObject(ro, "acc_norm", r->n ? (double)r->correct_norm / r->n : 0.0);
+                }
+                cJSON_AddNumberToObject(ro, "seconds", r->seconds);
+                for (int i = 0; i < r->n; i++) cJSON_AddItemToArray(items, item_json(t->split.test[i], &r->items[i]));
+                cJSON_AddItemToObject(ro, "items", items);
+                cJSON_AddItemToArray(rs, ro);
+            }
+        cJSON_AddItemToObject(to, "results", rs);
+        cJSON_AddItemToArray(tasks, to);
+    }
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!s) { fprintf(stderr, "plinth eval: out of memory\n"); return 1; }
+    puts(s);
+    free(s);
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv) {
+    eval_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc < 0 ? 0 : rc;
+    task_run tr[MAX_ARGS] = {0};
+    rc = load_tasks(&a, tr);
+    if (!rc) rc = check_models(&a);
+    if (!rc) {
+        struct sigaction sa = {0};
+        sa.sa_handler = on_sigint;
+        sigaction(SIGINT, &sa, NULL);
+        rc = run_all(&a, tr);
+    }
+    if (!rc) rc = a.json ? print_json(&a, tr) : (print_tables(&a, tr), 0);
+    fflush(stdout);
+    for (int ti = 0; ti < a.n_tasks; ti++) {
+        for (int i = 0; tr[ti].res && i < a.n_models * a.n_modes; i++) pl_eval_result_free(&tr[ti].res[i]);
+        free(tr[ti].res);
+        pl_eval_split_free(&tr[ti].split);
+        pl_eval_task_free(tr[ti].task);
+    }
+    return rc;
+}

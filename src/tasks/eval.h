@@ -1,0 +1,85 @@
+/* The eval runner behind `plinth eval`: score a decoder LM (models/llm.h) on a task file (tasks/evaltask.h) in
+ * zero-shot / few-shot / chain-of-thought mode. Multiple-choice items in zero/few-shot are scored by the
+ * log-likelihood of each choice after the prompt; free answers and every CoT item by greedy generation
+ * (tasks/generate.h) and answer extraction. The CLI (src/cli/cmd_eval.c) only parses options and prints.
+ * Scoring rules: docs/eval.md. */
+#ifndef PL_TASKS_EVAL_H
+#define PL_TASKS_EVAL_H
+
+#include "models/llm.h"
+#include "plinth.h"
+#include "tasks/chat_template.h"
+#include "tasks/evaltask.h"
+#include "tasks/generate.h"
+
+/* A model ready for evaluation: weights, tokenizer, chat template (NULL: plain prompts), and the token
+ * record of what its KV cache holds, so prompts sharing a prefix (few-shot examples, the prompt of each
+ * choice) are evaluated once. */
+typedef struct {
+    pl_llm *llm;
+    pl_tokenizer *tok;
+    pl_chat_template *chat;   /* used for generation modes only */
+    pl_gen_session cache;
+    char *name;               /* the path's last component */
+} pl_eval_model;
+
+typedef struct {
+    int n_ctx, n_threads;     /* as pl_llm_params */
+    /* chat template for generation prompts: "auto" (NULL) = the model's own if it has one, "none" = plain
+     * prompts, or a family name (chatml, llama3, ...) */
+    const char *chat;
+} pl_eval_model_opts;
+
+/* NULL + pl_last_error() (missing model, no tokenizer, unknown template name). */
+pl_eval_model *pl_eval_model_load(const char *path, const pl_eval_model_opts *o);
+void pl_eval_model_free(pl_eval_model *m);
+
+typedef void (*pl_eval_progress_fn)(int done, int total, void *ud);
+
+typedef struct {
+    pl_eval_mode mode;
+    int n_shots;              /* shots put in the prompt (0 for zero-shot) */
+    int max_tokens;           /* generation budget; <= 0: 48, or 192 for cot */
+    pl_eval_progress_fn progress;
+    void *ud;
+    volatile sig_atomic_t *interrupt;
+} pl_eval_opts;
+
+typedef struct {
+    int line;                 /* line in the task file */
+    bool correct, correct_norm;
+    int pred, pred_norm;      /* multiple choice: the chosen index (-1: none named) */
+    double *loglik;           /* log-likelihood modes: n_choices summed log-probs (natural log) */
+    int *n_tokens;            /* ... and the number of continuation tokens each */
+    int n_choices;
+    char *output;             /* generation modes: the generated text */
+    char *extracted;          /* ... and the answer extracted from it (normalized) */
+} pl_eval_item_result;
+
+typedef struct {
+    pl_eval_mode mode;
+    int n_shots, n, correct, correct_norm;
+    bool loglik;              /* scored by log-likelihood (so correct_norm is meaningful) */
+    double seconds;
+    pl_eval_item_result *items; /* n */
+} pl_eval_result;
+
+/* Score test[0..n_test) (from pl_eval_task_split) with shots[0..o->n_shots). Fills *out (free with
+ * pl_eval_result_free). PL_OK, PL_ERR_INTERRUPTED, or a negative status + message (prompt past the
+ * context, ...). */
+int pl_eval_run(pl_eval_model *m, const pl_eval_task *t, const pl_eval_item *const *shots,
+                const pl_eval_item *const *test, int n_test, const pl_eval_opts *o, pl_eval_result *out);
+void pl_eval_result_free(pl_eval_result *r);
+
+/* The log-likelihood of each continuation after `prompt` (UTF-8): tokens of prompt + continuation[i] after
+ * their longest common prefix with the tokens of prompt, summed log-softmax in double. loglik[i], and the
+ * count of scored tokens in n_tok[i] (may be NULL). 0 or a negative status. */
+int pl_eval_loglik(pl_eval_model *m, const char *prompt, const char *const *continuations, int n,
+                   double *loglik, int *n_tok);
+
+/* Which choice generated text names: the choice pl_eval_check accepts (the answer after the last
+ * "answer is", a letter, or the only choice mentioned), else the choice whose text occurs last (as a whole
+ * word, case-insensitive) anywhere in the text; -1 if none. */
+int pl_eval_named_choice(const pl_eval_item *item, const char *generated);
+
+#endif

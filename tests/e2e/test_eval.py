@@ -1,0 +1,329 @@
+"""plinth eval: the models x modes table and --json on small crafted task files. Log-likelihood scores of the
+tiny llama fixture (tests/golden/lm, with a byte-level tokenizer.json written here: token id = byte) are checked
+against a NumPy forward pass written here, itself checked against transformers' recorded logits; greedy
+answers against NumPy's greedy continuation. SmolLM2-135M (scripts/fetch-models.sh) gets very easy sentiment
+items right. Bad input: `plinth eval: <message>` and exit 1 (usage: 2)."""
+import json
+import os
+import shutil
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+
+from helpers import ROOT, plinth_bin
+
+LM = os.path.join(ROOT, "tests", "golden", "lm", "llama")
+
+
+def run(args, **kw):
+    return subprocess.run([plinth_bin(), "eval", *args], capture_output=True, **kw)
+
+
+# ---------------------------------------------------------------- tiny llama + NumPy reference ----
+
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character table (the alphabet of byte-level BPE vocabularies)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def write_tiny(d):
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(os.path.join(LM, f), os.path.join(d, f))
+    table = bytes_to_unicode()
+    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    tok = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+           "pre_tokenizer": bl, "post_processor": None, "decoder": bl,
+           "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                     "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                     "vocab": {table[b]: b for b in range(256)}, "merges": []}}
+    with open(os.path.join(d, "tokenizer.json"), "w") as f:
+        json.dump(tok, f)
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny_eval")
+    write_tiny(str(d))
+    return str(d)
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    return {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype="<f4")
+            .reshape(v["shape"]).astype(np.float64) for k, v in header.items() if k != "__metadata__"}
+
+
+class NumpyLlama:
+    """HF LlamaForCausalLM's forward pass in float64 (RMSNorm, rotate-half RoPE, GQA, SwiGLU)."""
+
+    def __init__(self):
+        self.w = load_safetensors(os.path.join(LM, "model.safetensors"))
+        self.cfg = json.load(open(os.path.join(LM, "config.json")))
+
+    def logits(self, ids):
+        w, c = self.w, self.cfg
+        T, H, Hkv, D = len(ids), c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+
+        def rms(x, g):
+            return x / np.sqrt((x * x).mean(-1, keepdims=True) + c["rms_norm_eps"]) * g
+
+        inv = 1.0 / (c["rope_theta"] ** (np.arange(0, D, 2) / D))
+        ang = np.outer(np.arange(T), inv)
+        ang = np.concatenate([ang, ang], -1)
+        cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+
+        def rope(x):
+            return x * cos + np.concatenate([-x[..., D // 2:], x[..., :D // 2]], -1) * sin
+
+        x = w["model.embed_tokens.weight"][ids]
+        mask = np.triu(np.full((T, T), -np.inf), 1)
+        for layer in range(c["num_hidden_layers"]):
+            p = f"model.layers.{layer}."
+            h = rms(x, w[p + "input_layernorm.weight"])
+            q = rope((h @ w[p + "self_attn.q_proj.weight"].T).reshape(T, H, D))
+            k = rope((h @ w[p + "self_attn.k_proj.weight"].T).reshape(T, Hkv, D))
+            v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(T, Hkv, D)
+            out = np.zeros((T, H, D))
+            for hh in range(H):
+                kv = hh // (H // Hkv)
+                s = q[:, hh] @ k[:, kv].T / np.sqrt(D) + mask
+                s = np.exp(s - s.max(-1, keepdims=True))
+                out[:, hh] = (s / s.sum(-1, keepdims=True)) @ v[:, kv]
+            x = x + out.reshape(T, H * D) @ w[p + "self_attn.o_proj.weight"].T
+            h = rms(x, w[p + "post_attention_layernorm.weight"])
+            g = h @ w[p + "mlp.gate_proj.weight"].T
+            x = x + ((g / (1 + np.exp(-g))) * (h @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
+        return rms(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
+
+    def loglik(self, prompt, cont):
+        """log p(cont | prompt) with bytes as tokens."""
+        ids = list((prompt + cont).encode())
+        n = len(prompt.encode())
+        lg = self.logits(ids)
+        lp = lg - lg.max(-1, keepdims=True)
+        lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+        return sum(lp[i - 1, ids[i]] for i in range(n, len(ids)))
+
+    def greedy(self, prompt, n):
+        ids = list(prompt.encode())
+        for _ in range(n):
+            ids.append(int(np.argmax(self.logits(ids)[-1])))
+        return bytes(ids[len(prompt.encode()):])
+
+
+@pytest.fixture(scope="session")
+def ref():
+    return NumpyLlama()
+
+
+def test_numpy_reference_matches_transformers(ref):
+    exp = json.load(open(os.path.join(LM, "expected.json")))
+    raw = np.fromfile(os.path.join(LM, exp["logits_file"]), dtype="<f4")
+    for ids, meta in zip(exp["prompts"], exp["logits"]):
+        want = raw[meta["offset"]:meta["offset"] + int(np.prod(meta["shape"]))].reshape(meta["shape"])
+        assert np.abs(ref.logits(ids) - want).max() < 1e-4
+
+
+# Short items: the tiny model's context is 128 tokens (bytes).
+CHOICE_TASK = [
+    {"question": "1+1?", "choices": ["2", "two", "11"], "answer": 0, "split": "train"},
+    {"question": "Sky?", "choices": ["blue", "red", "green", "b"], "answer": 0},
+    {"question": "Cat?", "choices": ["meow", "woof"], "answer": 1},
+    {"question": "x", "choices": ["yes", "no", "maybe so"], "answer": 2},
+]
+
+
+def write_task(tmp_path, name, items):
+    p = tmp_path / name
+    p.write_text("".join(json.dumps(it) + "\n" for it in items))
+    return str(p)
+
+
+def prompt_of(item, shots):
+    """docs/eval.md's zero-shot / few-shot prompt."""
+    s = "".join(f"Question: {sh['question']}\nAnswer: {sh['choices'][sh['answer']]}\n\n" for sh in shots)
+    return s + f"Question: {item['question']}\nAnswer:"
+
+
+def test_choice_loglik_matches_numpy(tiny, ref, tmp_path):
+    task = write_task(tmp_path, "mc.jsonl", CHOICE_TASK)
+    r = run(["-m", tiny, "-t", task, "--mode", "zero-shot,few-shot", "--shots", "1", "--json"])
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    (t,) = out["tasks"]
+    assert t["kind"] == "multiple_choice" and t["n"] == 3
+    modes = {res["mode"]: res for res in t["results"]}
+    assert set(modes) == {"zero-shot", "few-shot"}
+    for mode, shots in (("zero-shot", []), ("few-shot", [CHOICE_TASK[0]])):
+        res = modes[mode]
+        assert res["scoring"] == "loglik" and res["n"] == 3
+        correct = correct_norm = 0
+        for item, got in zip(CHOICE_TASK[1:], res["items"]):
+            prompt = prompt_of(item, shots)
+            want = [ref.loglik(prompt, " " + c) for c in item["choices"]]
+            np.testing.assert_allclose(got["loglik"], want, rtol=1e-4, atol=1e-3)
+            assert got["n_tokens"] == [len(c) + 1 for c in item["choices"]]
+            assert got["prediction"] == int(np.argmax(want))
+            norm = [ll / len(" " + c) for ll, c in zip(want, item["choices"])]
+            assert got["prediction_norm"] == int(np.argmax(norm))
+            assert got["correct"] == (got["prediction"] == item["answer"])
+            correct += got["correct"]
+            correct_norm += got["correct_norm"]
+        assert res["correct"] == correct and res["correct_norm"] == correct_norm
+
+
+def test_table_shape_two_models(tiny, tmp_path):
+    second = tmp_path / "tiny_copy"
+    second.mkdir()
+    write_tiny(str(second))
+    task = write_task(tmp_path, "mc.jsonl", CHOICE_TASK)
+    args = ["-t", task, "--mode", "zero,few", "--shots", "1"]
+    r = run(["-m", tiny, "-m", str(second), *args])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].startswith(task + ": multiple choice, 3 items scored")
+    tables = [i for i, line in enumerate(lines) if line.startswith("| model |")]
+    assert len(tables) == 2                                     # accuracy, then acc_norm
+    assert lines[tables[0]] == "| model | zero-shot | few-shot (1) |"
+    rows = lines[tables[0] + 2:tables[0] + 4]
+    assert [row.split(" | ")[0] for row in rows] == ["| " + os.path.basename(tiny), "| tiny_copy"]
+    assert rows[0].split(" | ")[1:] == rows[1].split(" | ")[1:]  # same weights, same figures
+    j = json.loads(run(["-m", tiny, *args, "--json"]).stdout)
+    for res, cell in zip(j["tasks"][0]["results"], rows[0].split(" | ")[1:]):
+        assert f"({res['correct']}/3)" in cell
+        assert cell.startswith(f"{100 * res['correct'] / 3:.1f}%")
+
+
+def test_limit_and_first_k_shots(tiny, tmp_path):
+    # no "train" lines: the first K lines are the shots and are never scored
+    items = [{"question": f"q{i}", "choices": ["a", "b"], "answer": i % 2} for i in range(6)]
+    task = write_task(tmp_path, "nosplit.jsonl", items)
+    j = json.loads(run(["-m", tiny, "-t", task, "--mode", "zero", "--shots", "2", "--json"]).stdout)
+    assert [it["line"] for it in j["tasks"][0]["results"][0]["items"]] == [3, 4, 5, 6]
+    j = json.loads(run(["-m", tiny, "-t", task, "--mode", "zero", "--shots", "2", "--limit", "2", "--json"]).stdout)
+    assert [it["line"] for it in j["tasks"][0]["results"][0]["items"]] == [3, 4]
+
+
+def test_free_answer_generation_matches_numpy(tiny, ref, tmp_path):
+    items = [{"question": "2+3?", "answer": "5"}, {"question": "Hi", "answer": "hello"}]
+    task = write_task(tmp_path, "free.jsonl", items)
+    r = run(["-m", tiny, "-t", task, "--mode", "zero", "--shots", "0", "--max-tokens", "6", "--json"])
+    assert r.returncode == 0, r.stderr
+    assert b"plain prompts" in r.stderr                           # the fixture has no chat template
+    res = json.loads(r.stdout)["tasks"][0]["results"][0]
+    assert res["scoring"] == "generate" and res["n"] == 2
+    for item, got in zip(items, res["items"]):
+        want = ref.greedy(f"Question: {item['question']}\nAnswer:", 6)
+        for stop in (b"\n\n", b"\nQuestion:"):                  # pl_eval_stop_strings for direct answers
+            want = want.split(stop)[0]
+        assert got["output"] == want.decode("utf-8", "replace")
+        assert got["correct"] == (got["extracted"] == item["answer"])
+
+
+def test_chat_template_wraps_generation_prompts(tiny, ref, tmp_path):
+    task = write_task(tmp_path, "free.jsonl", [{"question": "2+3?", "answer": "5"}])
+    r = run(["-m", tiny, "-t", task, "--mode", "zero", "--shots", "0", "--max-tokens", "5", "--json",
+             "--chat-template", "chatml"])
+    assert r.returncode == 0, r.stderr
+    assert b"chatml prompts" in r.stderr
+    got = json.loads(r.stdout)["tasks"][0]["results"][0]["items"][0]["output"]
+    # one user message, then the assistant header (transformers' apply_chat_template for ChatML)
+    text = "<|im_start|>user\nQuestion: 2+3?\nAnswer:<|im_end|>\n<|im_start|>assistant\n"
+    want = ref.greedy(text, 5)
+    for stop in (b"\n\n", b"\nQuestion:", b"<|im_end|>"):
+        want = want.split(stop)[0]
+    assert got == want.decode("utf-8", "replace")
+
+
+# ------------------------------------------------------------------------------------ SmolLM2 ----
+
+@pytest.fixture(scope="session")
+def smollm2():
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "fetch-models.sh")], check=True, capture_output=True)
+    path = os.path.join(ROOT, "models", "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert os.path.exists(path)
+    return path
+
+
+def test_smollm2_easy_sentiment(smollm2, tmp_path):
+    q = 'What is the sentiment of this review? "{}"'
+    items = [
+        {"question": q.format("This movie was wonderful, I loved it!"), "choices": ["negative", "positive"], "answer": 1},
+        {"question": q.format("Awful. It broke on the first day and I hate it."), "choices": ["negative", "positive"], "answer": 0},
+        {"question": q.format("Excellent quality, great value, I love it."), "choices": ["negative", "positive"], "answer": 1},
+        {"question": q.format("Terrible service, rude staff, the worst experience ever."), "choices": ["negative", "positive"], "answer": 0},
+    ]
+    task = write_task(tmp_path, "easy.jsonl", items)
+    r = run(["-m", smollm2, "-t", task, "--mode", "zero-shot", "--shots", "0", "--threads", "2", "--json"])
+    assert r.returncode == 0, r.stderr
+    assert b"chatml prompts for generation" in r.stderr
+    res = json.loads(r.stdout)["tasks"][0]["results"][0]
+    assert res["n"] == 4
+    assert res["correct"] >= 3, res["items"]
+    for it in res["items"]:
+        assert all(ll < 0 for ll in it["loglik"]) and it["prediction"] == int(np.argmax(it["loglik"]))
+
+
+def test_smollm2_cot_names_a_choice(smollm2, tmp_path):
+    # the CoT prompt does not fit the tiny model's 128-token context; one short real item does
+    q = 'What is the sentiment of this review? "This movie was wonderful, I loved it!"'
+    task = write_task(tmp_path, "one.jsonl", [{"question": q, "choices": ["negative", "positive"], "answer": 1}])
+    r = run(["-m", smollm2, "-t", task, "--mode", "cot", "--shots", "0", "--max-tokens", "16", "--threads", "2",
+             "--json"])
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)["tasks"][0]["results"][0]
+    assert res["scoring"] == "generate" and res["n"] == 1
+    got = res["items"][0]
+    assert "loglik" not in got and got["output"]
+    p = got["prediction"]
+    assert -1 <= p <= 1
+    assert got["extracted"] == (["negative", "positive"][p] if p >= 0 else "")
+    assert got["correct"] == (p == 1)
+    assert res["correct"] == int(got["correct"])
+
+
+# ---------------------------------------------------------------------------------- bad input ----
+
+@pytest.mark.parametrize("args, code, msg", [
+    (["-t", "TASK"], 2, b"no model given"),
+    (["-m", "MODEL"], 2, b"no task file given"),
+    (["-m", "MODEL", "-t", "TASK", "--mode", "zero,fancy"], 2, b"choices: zero-shot, few-shot, cot"),
+    (["-m", "MODEL", "-t", "TASK", "--shots", "-1"], 2, b"--shots"),
+    (["-m", "MODEL", "-t", "TASK", "--shots", "x"], 2, b"--shots"),
+    (["-m", "MODEL", "-t", "TASK", "--bogus"], 2, b"unknown option"),
+    (["-m", "MODEL", "-t", "TASK", "--shots", "9"], 1, b"shot"),
+    (["-m", "MODEL", "-t", "missing.jsonl"], 1, b"missing.jsonl"),
+    (["-m", "MODEL", "-t", "BAD", "--shots", "1"], 1, b"bad.jsonl:2"),
+    (["-m", "missing.gguf", "-t", "TASK", "--shots", "1"], 1, b"missing.gguf"),
+    (["-m", "MODEL", "-t", "TASK", "--shots", "1", "--chat-template", "nope"], 1, b"nope"),
+    (["-m", "MODEL", "-t", "LONG", "--shots", "1"], 1, b"context"),
+])
+def test_bad_input(tiny, tmp_path, args, code, msg):
+    task = write_task(tmp_path, "mc.jsonl", CHOICE_TASK)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(CHOICE_TASK[0]) + "\n{\"question\": \"q\", \"choices\": [\"a\"], \"answer\": 0}\n")
+    long = write_task(tmp_path, "long.jsonl", [CHOICE_TASK[0], {"question": "x" * 200, "choices": ["a", "b"], "answer": 0}])
+    sub = {"MODEL": tiny, "TASK": task, "BAD": str(bad), "LONG": long, "missing.jsonl": str(tmp_path / "missing.jsonl")}
+    r = run([sub.get(a, a) for a in args])
+    assert r.returncode == code, r.stderr
+    last = r.stderr.splitlines()[-1]                            # after any progress lines
+    assert last.startswith(b"plinth eval: ") and msg in last
+    assert r.stdout == b""
+
+
+def test_help():
+    r = run(["--help"])
+    assert r.returncode == 0 and b"--mode" in r.stdout and b"--json" in r.stdout
