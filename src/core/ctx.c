@@ -40,14 +40,21 @@ static void arena_free_chunks(pl_arena *a) {
 }
 
 /* ---- thread pool ------------------------------------------------------------------------------------ */
+/* Workers spin briefly on the job counter before sleeping on a condition variable: a decode step runs
+ * hundreds of small ops, and waking sleeping threads for each would cost more than the ops themselves. */
+#include <stdatomic.h>
+#include <immintrin.h>
+
+#define POOL_SPIN 20000 /* pause iterations (~ a few hundred microseconds) before sleeping */
+
 struct pl_pool {
     int n;                 /* threads including the caller */
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
-    uint64_t generation;   /* bumped for each job */
-    int pending;           /* workers still running the current job */
-    bool quit;
+    _Atomic uint64_t generation; /* bumped for each job */
+    _Atomic int pending;         /* workers still running the current job */
+    _Atomic bool quit;
     pl_range_fn fn;
     void *arg;
     int64_t total;
@@ -66,17 +73,22 @@ static void *worker_main(void *v) {
     free(v);
     pl_pool *p = wa.pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->generation == seen && !p->quit) pthread_cond_wait(&p->wake, &p->mu);
-        if (p->quit) break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
+        for (int i = 0; i < POOL_SPIN && atomic_load(&p->generation) == seen && !atomic_load(&p->quit); i++) _mm_pause();
+        if (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) {
+            pthread_mutex_lock(&p->mu);
+            while (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->wake, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->quit)) break;
+        seen = atomic_load(&p->generation);
         run_share(p, wa.ith);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        if (atomic_fetch_sub(&p->pending, 1) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -100,7 +112,7 @@ static pl_pool *pool_new(int n) {
 static void pool_free(pl_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->quit = true;
+    atomic_store(&p->quit, true);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
@@ -112,16 +124,19 @@ void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) {
     pl_pool *p = ctx->pool;
     if (n <= 0) return;
     if (p->n == 1 || n == 1) { fn(arg, 0, n, 0); return; }
-    pthread_mutex_lock(&p->mu);
     p->fn = fn; p->arg = arg; p->total = n;
-    p->pending = p->n - 1;
-    p->generation++;
+    atomic_store(&p->pending, p->n - 1);
+    atomic_fetch_add(&p->generation, 1); /* publishes fn/arg/total to spinning workers */
+    pthread_mutex_lock(&p->mu);          /* and wakes sleeping ones */
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     run_share(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < POOL_SPIN && atomic_load(&p->pending) > 0; i++) _mm_pause();
+    if (atomic_load(&p->pending) > 0) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 /* ---- context ---------------------------------------------------------------------------------------- */
