@@ -143,11 +143,16 @@ void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {
         if (g->nodes[i]->op != PL_OP_NONE) run_op(ctx, g->nodes[i], 0);
 }
 
-void pl_graph_backward(pl_ctx *ctx, pl_graph *g) {
-    for (int i = 0; i < g->n_nodes; i++) {
+static void zero_grads(void *arg, int64_t s, int64_t e, int ith) {
+    pl_graph *g = arg;
+    for (int64_t i = s; i < e; i++) {
         pl_tensor *t = g->nodes[i];
         if (t->grad && !(t->flags & PL_FLAG_PARAM)) memset(t->grad->data, 0, pl_nbytes(t->grad));
     }
+}
+
+void pl_graph_backward(pl_ctx *ctx, pl_graph *g) {
+    pl_parallel_for(ctx, g->n_nodes, zero_grads, g);
     if (!g->out->grad) return; /* nothing trainable reaches the output */
     pl_f32(g->out->grad)[0] = 1.0f;
     for (int i = g->n_nodes - 1; i >= 0; i--) {

@@ -219,6 +219,42 @@ static void fill_batch(const uint8_t *text, size_t n, int T, int B, pl_tensor *x
     }
 }
 
+/* AdamW and clipping are element-wise over the flat buffers: split them over the pool in chunks. */
+#define ADAMW_CHUNK 65536
+typedef struct { const pl_adamw *opt; pl_gpt *m; int64_t t; float lr; } adamw_job;
+static void adamw_range(void *arg, int64_t s, int64_t e, int ith) {
+    adamw_job *j = arg;
+    int64_t b = s * ADAMW_CHUNK, n = PL_MIN(e * ADAMW_CHUNK, j->m->n_floats) - b;
+    pl_adamw_step(j->opt, j->t, j->lr, n, j->m->w + b, j->m->g + b, j->m->m + b, j->m->v + b);
+}
+typedef struct { float *g; int64_t n; double part[256]; float scale; } clip_job;
+static void sumsq_range(void *arg, int64_t s, int64_t e, int ith) {
+    clip_job *j = arg;
+    double acc = 0;
+    for (int64_t c = s; c < e; c++)
+        for (int64_t i = c * ADAMW_CHUNK; i < PL_MIN((c + 1) * ADAMW_CHUNK, j->n); i++) acc += (double)j->g[i] * j->g[i];
+    j->part[ith] += acc;
+}
+static void scale_range(void *arg, int64_t s, int64_t e, int ith) {
+    clip_job *j = arg;
+    int64_t b = s * ADAMW_CHUNK, n = PL_MIN(e * ADAMW_CHUNK, j->n) - b;
+    for (int64_t i = 0; i < n; i++) j->g[b + i] *= j->scale;
+}
+/* pl_clip_grad_norm, threaded: the same result up to the order of the partial sums */
+static void clip_parallel(pl_ctx *ctx, pl_gpt *m, float max_norm) {
+    if (max_norm <= 0) return;
+    clip_job j = {.g = m->g, .n = m->n_floats};
+    int64_t chunks = (m->n_floats + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
+    pl_parallel_for(ctx, chunks, sumsq_range, &j);
+    double s = 0;
+    for (int i = 0; i < 256; i++) s += j.part[i];
+    float norm = (float)sqrt(s);
+    if (norm > max_norm) {
+        j.scale = max_norm / (norm + 1e-6f);
+        pl_parallel_for(ctx, chunks, scale_range, &j);
+    }
+}
+
 static void fmt_eta(double s, char *buf, size_t cap) {
     if (s < 0 || s > 1e7) { snprintf(buf, cap, "?"); return; }
     int h = (int)(s / 3600), mi = (int)(s / 60) % 60, se = (int)s % 60;
@@ -295,9 +331,10 @@ int pl_train_gpt(const pl_train_opts *o) {
             for (int64_t i = 0; i < m->n_floats; i++) m->g[i] /= (float)o->accum;
         float train_loss = (float)(lsum / o->accum);
         if (!isfinite(train_loss)) { rc = pl_error(PL_ERR_ARG, "loss diverged (%f) at step %lld: lower --lr", train_loss, (long long)step); goto done; }
-        pl_clip_grad_norm(m->g, m->n_floats, o->clip);
+        clip_parallel(ctx, m, o->clip);
         float lr = pl_lr_schedule(step, o->warmup, o->steps, o->lr, o->min_lr);
-        pl_adamw_step(&opt, step + 1, lr, m->n_floats, m->w, m->g, m->m, m->v);
+        adamw_job aj = {&opt, m, step + 1, lr};
+        pl_parallel_for(ctx, (m->n_floats + ADAMW_CHUNK - 1) / ADAMW_CHUNK, adamw_range, &aj);
         double dt = pl_time_s() - t0;
         tps = (double)B * T * o->accum / dt;
         hist_row row = {(double)(step + 1), train_loss, NAN, lr, tps};
