@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 bool arg_str(int argc, char **argv, int *i, const char **out) {
     if (*i + 1 >= argc) { fprintf(stderr, "plinth %s: option %s needs a value\n", argv[0], argv[*i]); return false; }
@@ -37,4 +38,19 @@ bool arg_float(int argc, char **argv, int *i, double lo, double hi, double *out)
     }
     *out = v;
     return true;
+}
+
+int arg_sampling(int argc, char **argv, int *i, pl_sampler_params *sp) {
+    const char *a = argv[*i];
+    long long v;
+    double f;
+    bool ok;
+    if (!strcmp(a, "--temp")) { if ((ok = arg_float(argc, argv, i, 0, 100, &f))) sp->temperature = (float)f; }
+    else if (!strcmp(a, "--top-k")) { if ((ok = arg_int(argc, argv, i, 0, 1 << 30, &v))) sp->top_k = (int)v; }
+    else if (!strcmp(a, "--top-p")) { if ((ok = arg_float(argc, argv, i, 0, 1, &f))) sp->top_p = (float)f; }
+    else if (!strcmp(a, "--min-p")) { if ((ok = arg_float(argc, argv, i, 0, 1, &f))) sp->min_p = (float)f; }
+    else if (!strcmp(a, "--repeat-penalty")) { if ((ok = arg_float(argc, argv, i, 0.01, 100, &f))) sp->repeat_penalty = (float)f; }
+    else if (!strcmp(a, "--seed")) { if ((ok = arg_int(argc, argv, i, 0, 1LL << 62, &v))) sp->seed = (uint64_t)v; }
+    else return 0;
+    return ok ? 1 : -1;
 }

@@ -10,4 +10,9 @@ bool arg_int(int argc, char **argv, int *i, long long lo, long long hi, long lon
 bool arg_float(int argc, char **argv, int *i, double lo, double hi, double *out);
 bool arg_str(int argc, char **argv, int *i, const char **out);
 
+/* The sampler options shared by run and chat (--temp --top-k --top-p --min-p --repeat-penalty --seed):
+ * 1 = argv[*i] was one and its value parsed into *sp, 0 = not a sampler option, -1 = bad value (printed). */
+#include "tasks/sample.h"
+int arg_sampling(int argc, char **argv, int *i, pl_sampler_params *sp);
+
 #endif

@@ -124,19 +124,14 @@ int cmd_chat(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long long v;
-        double f;
+        int r;
         bool ok = true;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &model);
         else if (!strcmp(a, "--system")) ok = arg_str(argc, argv, &i, &system);
         else if (!strcmp(a, "--chat-template")) ok = arg_str(argc, argv, &i, &force);
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 24, &v))) o.n_predict = (int)v; }
-        else if (!strcmp(a, "--temp")) { if ((ok = arg_float(argc, argv, &i, 0, 100, &f))) o.sampling.temperature = (float)f; }
-        else if (!strcmp(a, "--top-k")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 30, &v))) o.sampling.top_k = (int)v; }
-        else if (!strcmp(a, "--top-p")) { if ((ok = arg_float(argc, argv, &i, 0, 1, &f))) o.sampling.top_p = (float)f; }
-        else if (!strcmp(a, "--min-p")) { if ((ok = arg_float(argc, argv, &i, 0, 1, &f))) o.sampling.min_p = (float)f; }
-        else if (!strcmp(a, "--repeat-penalty")) { if ((ok = arg_float(argc, argv, &i, 0.01, 100, &f))) o.sampling.repeat_penalty = (float)f; }
-        else if (!strcmp(a, "--seed")) { if ((ok = arg_int(argc, argv, &i, 0, 1LL << 62, &v))) o.sampling.seed = (uint64_t)v; }
+        else if ((r = arg_sampling(argc, argv, &i, &o.sampling)) != 0) ok = r > 0;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) n_ctx = (int)v; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) threads = (int)v; }
         else { fprintf(stderr, "plinth chat: unknown option '%s' (see plinth chat --help)\n", a); return 2; }
