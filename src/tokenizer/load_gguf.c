@@ -139,13 +139,14 @@ static int setup_llama(pl_tokenizer *t, const pl_gguf *g) {
     tk_model *m = &t->model;
     m->byte_fallback = m->fuse_unk = true;
     bool prefix = pl_gguf_get_int(g, "tokenizer.ggml.add_space_prefix", 1) != 0;
-    t->norm = pl_calloc(1, sizeof *t->norm);
-    if (!t->norm) return PL_ERR_NOMEM;
-    t->norm->kind = TK_NORM_SEQUENCE;
-    t->norm->items = pl_calloc(2, sizeof *t->norm->items);
-    if (!t->norm->items) return PL_ERR_NOMEM;
-    if (prefix) t->norm->items[t->norm->n_items++] = (tk_norm){.kind = TK_NORM_PREPEND, .a = pl_strdup("\xE2\x96\x81")};
-    t->norm->items[t->norm->n_items++] = (tk_norm){.kind = TK_NORM_REPLACE, .a = pl_strdup(" "), .b = pl_strdup("\xE2\x96\x81")};
+    /* As transformers builds a GGUF "llama" vocabulary (LlamaTokenizer): no normalizer, Metaspace with
+     * prepend_scheme "first" and no split. Unlike a Prepend("\u2581") normalizer (and llama.cpp), it adds
+     * no U+2581 to text that already starts with a space ("  x" -> "\u2581\u2581x", not three). */
+    t->pre = pre_new(TK_PRE_METASPACE, NULL);
+    if (!t->pre || !(t->pre->str = pl_strdup("\xE2\x96\x81"))) return PL_ERR_NOMEM;
+    t->pre->str_len = 3;
+    t->pre->prepend = prefix ? TK_PREPEND_FIRST : TK_PREPEND_NEVER;
+    t->pre->split = false;
     if (!(t->dec = dec_seq(prefix ? 4 : 3))) return PL_ERR_NOMEM;
     t->dec->items[0] = (tk_dec){.kind = TK_DEC_REPLACE, .a = pl_strdup("\xE2\x96\x81"), .b = pl_strdup(" ")};
     t->dec->items[1] = (tk_dec){.kind = TK_DEC_BYTEFALLBACK};
@@ -178,9 +179,11 @@ static int add_specials(pl_tokenizer *t, const pl_gguf *g) {
         return pl_error(PL_ERR_FORMAT, "gguf tokenizer: token_type has the wrong length or type");
     const int32_t *tt = pl_gguf_arr_data(g, ti);
     for (int i = 0; i < t->model.n_vocab; i++) {
-        if (tt[i] != TT_CONTROL && tt[i] != TT_USER) continue;
+        /* The unknown token ("<unk>") is matched whole in text too, as special: transformers registers it
+         * as the unk special token and llama.cpp treats UNKNOWN like CONTROL when splitting out specials. */
+        if (tt[i] != TT_CONTROL && tt[i] != TT_USER && tt[i] != TT_UNKNOWN) continue;
         if (!t->model.token_len[i]) continue;
-        int rc = tk_add_added(t, t->model.tokens[i], t->model.token_len[i], i, tt[i] == TT_CONTROL, false, false, false, false);
+        int rc = tk_add_added(t, t->model.tokens[i], t->model.token_len[i], i, tt[i] != TT_USER, false, false, false, false);
         if (rc) return rc;
     }
     return PL_OK;
