@@ -3,7 +3,7 @@
 
   chat    chat_templates.json: real Jinja chat templates of each family, rendered by transformers'
           own renderer for a few conversations; the C test holds src/tasks/chat_template.c to them byte for byte.
-  models  tiny random-weight Llama / Llama-3-rope / Qwen2 / GPT-2 models (fixed seed) saved as an HF
+  models  tiny random-weight Llama / Llama-3-rope / linear-rope Llama / Qwen2 / GPT-2 models (fixed seed) saved as an HF
           directory (config.json + model.safetensors, f32) and a GGUF f32 file with llama.cpp's names and
           metadata, plus the logits of every position for 3 prompts and 32-token greedy continuations.
 
@@ -127,6 +127,7 @@ PROMPTS = [[1, 17, 200, 3, 99],
 N_GEN = 32
 LLAMA3_SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                   "original_max_position_embeddings": 32}  # small, so the 8 head_dim/2 frequencies hit all 3 cases
+LINEAR_SCALING = {"rope_type": "linear", "factor": 2.0}  # positions divided by 2 (llama.cpp: freq_scale 0.5)
 
 
 def init_weights(model, seed):
@@ -222,6 +223,9 @@ def write_gguf_llama(path, arch, model, cfg):
     w.add_tensor("token_embd.weight", sd["model.embed_tokens.weight"])
     if arch == "llama" and rope_params(cfg).get("rope_type", "default") == "llama3":
         w.add_tensor("rope_freqs.weight", llama3_freq_factors(cfg))
+    if rope_params(cfg).get("rope_type", "default") == "linear":  # llama.cpp: {arch}.rope.scaling.type/.factor
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(rope_params(cfg)["factor"])
     for i in range(cfg.num_hidden_layers):
         p, b = f"model.layers.{i}.", f"blk.{i}."
         q, k = sd[p + "self_attn.q_proj.weight"], sd[p + "self_attn.k_proj.weight"]
@@ -350,6 +354,7 @@ def make_models():
     specs = [
         ("llama", "llama", LlamaForCausalLM, LlamaConfig(**common), 1),
         ("llama3rope", "llama", LlamaForCausalLM, LlamaConfig(**common, rope_scaling=LLAMA3_SCALING), 2),
+        ("llamalinear", "llama", LlamaForCausalLM, LlamaConfig(**common, rope_scaling=LINEAR_SCALING), 5),
         ("qwen2", "qwen2", Qwen2ForCausalLM, Qwen2Config(**common, use_sliding_window=False), 3),
         ("gpt2", "gpt2", GPT2LMHeadModel,
          GPT2Config(vocab_size=VOCAB, n_embd=HIDDEN, n_layer=LAYERS, n_head=HEADS, n_positions=GPT2_CTX,
@@ -400,9 +405,9 @@ def verify_gguf():
         v = ((x - m) ** 2).mean(-1, keepdims=True)
         return (x - m) / np.sqrt(v + eps) * w + b
 
-    def rope(x, pos, base, neox, factors):  # x: (T, H, D)
+    def rope(x, pos, base, neox, factors, freq_scale=1.0):  # x: (T, H, D)
         d = x.shape[-1]
-        inv = base ** (-np.arange(0, d, 2) / d)
+        inv = base ** (-np.arange(0, d, 2) / d) * freq_scale
         if factors is not None:
             inv = inv / factors
         ang = pos[:, None] * inv[None, :]  # (T, D/2)
@@ -455,6 +460,7 @@ def verify_gguf():
             return x @ t["token_embd.weight"].T
         eps, base = kv[f"{arch}.attention.layer_norm_rms_epsilon"], kv[f"{arch}.rope.freq_base"]
         factors = t.get("rope_freqs.weight")
+        fs = 1.0 / kv[f"{arch}.rope.scaling.factor"] if kv.get(f"{arch}.rope.scaling.type") == "linear" else 1.0
         neox = arch == "qwen2"
         for i in range(L):
             b = f"blk.{i}."
@@ -463,8 +469,8 @@ def verify_gguf():
             if b + "attn_q.bias" in t:
                 q, k, v = q + t[b + "attn_q.bias"], k + t[b + "attn_k.bias"], v + t[b + "attn_v.bias"]
             D = q.shape[-1] // H
-            q = rope(q.reshape(T, H, D), pos, base, neox, factors)
-            k = rope(k.reshape(T, Hkv, D), pos, base, neox, factors)
+            q = rope(q.reshape(T, H, D), pos, base, neox, factors, fs)
+            k = rope(k.reshape(T, Hkv, D), pos, base, neox, factors, fs)
             a = attend(q, k, v.reshape(T, Hkv, D))
             x = x + a @ t[b + "attn_output.weight"].T
             h = rms(x, t[b + "ffn_norm.weight"], eps)
@@ -474,7 +480,7 @@ def verify_gguf():
         return x @ t["output.weight"].T
 
     ok = True
-    for name in ("llama", "llama3rope", "qwen2", "gpt2"):
+    for name in ("llama", "llama3rope", "llamalinear", "qwen2", "gpt2"):
         d = os.path.join(OUT, name)
         kv, t = load(os.path.join(d, "model.gguf"))
         with open(os.path.join(d, "expected.json")) as f:

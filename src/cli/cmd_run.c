@@ -33,12 +33,13 @@ static bool is_llm_path(const char *path) {
     return (n > 5 && !strcmp(path + n - 5, ".gguf")) || pl_llm_path_ok(path);
 }
 
-static int run_llm(const char *path, const char *prompt, int n_ctx, bool f32, const pl_gpt_gen_opts *go) {
+static int run_llm(const char *path, const char *prompt, int n_ctx, bool f32, bool kv_f16, const pl_gpt_gen_opts *go) {
     pl_gen_opts o = pl_gen_default_opts();
     o.n_predict = go->n_predict;
     o.sampling = go->sampling;
     o.interrupt = &g_stop;
-    pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_ctx = n_ctx, .n_threads = go->threads, .dequantize = f32});
+    pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_ctx = n_ctx, .n_threads = go->threads, .dequantize = f32,
+                                                      .kv_f16 = kv_f16});
     if (!m) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); return 1; }
     pl_tokenizer *tok = pl_tokenizer_load(path);
     if (!tok) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); pl_llm_free(m); return 1; }
@@ -77,14 +78,15 @@ static void usage(FILE *f) {
         "  -c, --ctx-size N     context length (default: the model's, at most 4096)\n"
         "  -t, --threads N      threads\n"
         "  --f32                dequantize the weights to f32 at load and compute in f32 (exact: what\n"
-        "                       transformers computes for a GGUF; ~4 bytes a parameter of memory, slower)\n");
+        "                       transformers computes for a GGUF; ~4 bytes a parameter of memory, slower)\n"
+        "  --kv-f16             keep the KV cache in f16 (half its memory; logits move by a few 1e-3)\n");
 }
 
 int cmd_run(int argc, char **argv) {
     pl_gpt_gen_opts o = {.n_predict = 200, .sampling = pl_sampler_default_params()};
     const char *model = NULL, *prompt = NULL;
     int n_ctx = 0;
-    bool f32 = false;
+    bool f32 = false, kv_f16 = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long long v;
@@ -98,12 +100,13 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) n_ctx = (int)v; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) o.threads = (int)v; }
         else if (!strcmp(a, "--f32")) f32 = true;
+        else if (!strcmp(a, "--kv-f16")) kv_f16 = true;
         else { fprintf(stderr, "plinth run: unknown option '%s' (see plinth run --help)\n", a); return 2; }
         if (!ok) return 2;
     }
     if (!model) { fprintf(stderr, "plinth run: no model given (-m PATH)\n"); return 2; }
     if (!prompt) { fprintf(stderr, "plinth run: no prompt given (-p TEXT)\n"); return 2; }
-    if (is_llm_path(model)) return run_llm(model, prompt, n_ctx, f32, &o);
+    if (is_llm_path(model)) return run_llm(model, prompt, n_ctx, f32, kv_f16, &o);
     o.checkpoint = model;
     o.prompt = prompt;
     struct sigaction sa = {0};

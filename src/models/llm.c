@@ -1,5 +1,5 @@
 /* Loading a decoder LM (GGUF or HF safetensors + config.json) into a pl_llm: hyper-parameters, mapped
- * weights (checked against the hyper-parameters), the f32 KV cache, and the eval driver that builds one
+ * weights (checked against the hyper-parameters), the f32/f16 KV cache, and the eval driver that builds one
  * step's graph in a per-step context and runs it. Architecture specifics live in llama.c / gpt2_lm.c. */
 #include "models/llm.h"
 #include "io/gguf.h"
@@ -225,13 +225,14 @@ bool pl_llm_path_ok(const char *path) {
 
 static int llm_alloc_cache(pl_llm *m) {
     const pl_llm_hparams *h = &m->hp;
-    size_t per = (size_t)h->head_dim * m->n_ctx * h->n_head_kv;
-    m->kv = calloc(2 * (size_t)h->n_layer, per * sizeof(float)); /* calloc: pages are touched only when used */
+    pl_dtype type = m->kv_f16 ? PL_F16 : PL_F32;
+    size_t per = (size_t)h->head_dim * m->n_ctx * h->n_head_kv * pl_dtype_traits(type)->type_size; /* bytes */
+    m->kv = calloc(2 * (size_t)h->n_layer, per); /* calloc: pages are touched only when used (0 is 0.0 in f16 too) */
     if (!m->kv) return pl_error(PL_ERR_NOMEM, "out of memory for a KV cache of %d tokens", m->n_ctx);
     int64_t ne[3] = {h->head_dim, m->n_ctx, h->n_head_kv};
     for (int l = 0; l < h->n_layer; l++) {
-        m->layers[l].k_cache = pl_new_mapped(m->wctx, PL_F32, 3, ne, m->kv + (2 * (size_t)l) * per);
-        m->layers[l].v_cache = pl_new_mapped(m->wctx, PL_F32, 3, ne, m->kv + (2 * (size_t)l + 1) * per);
+        m->layers[l].k_cache = pl_new_mapped(m->wctx, type, 3, ne, (char *)m->kv + (2 * (size_t)l) * per);
+        m->layers[l].v_cache = pl_new_mapped(m->wctx, type, 3, ne, (char *)m->kv + (2 * (size_t)l + 1) * per);
         if (!m->layers[l].k_cache || !m->layers[l].v_cache) return PL_ERR_NOMEM;
     }
     return PL_OK;
@@ -265,6 +266,7 @@ pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params) {
     if (!m) return NULL;
     snprintf(m->path, sizeof m->path, "%s", path);
     m->dequantize = params->dequantize;
+    m->kv_f16 = params->kv_f16;
     pl_hfconfig *cfg = NULL;
     const pl_llm_arch_info *a = llm_open(m, path, &cfg);
     m->wctx = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 1 << 20, .n_threads = 1});
@@ -315,14 +317,17 @@ void llm_kv_store(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *k_cur, pl_tensor *v_
     pl_tensor *caches[2] = {m->layers[l].k_cache, m->layers[l].v_cache}, *cur[2] = {k_cur, v_cur}, **all[2] = {k_all, v_all};
     for (int i = 0; i < 2; i++) {
         /* cache[h][n_past + t][:] <- cur[t][h][:] */
+        size_t es = caches[i]->nb[0]; /* 4 (f32) or 2 (f16: pl_cpy rounds on the way in) */
         int64_t ne[3] = {D, H, T};
-        size_t nb[3] = {sizeof(float), (size_t)(D * N) * sizeof(float), (size_t)D * sizeof(float)};
-        pl_tensor *dst = pl_view(ctx, caches[i], 3, ne, nb, (size_t)(n_past * D) * sizeof(float));
+        size_t nb[3] = {es, (size_t)(D * N) * es, (size_t)D * es};
+        pl_tensor *dst = pl_view(ctx, caches[i], 3, ne, nb, (size_t)(n_past * D) * es);
         cpys[(*n_cpys)++] = pl_cpy(ctx, cur[i], dst);
         /* positions 0 .. n_past+T of every head: {D, n_past+T, H} */
         int64_t ne2[3] = {D, n_past + T, H};
-        size_t nb2[3] = {sizeof(float), (size_t)D * sizeof(float), (size_t)(D * N) * sizeof(float)};
+        size_t nb2[3] = {es, (size_t)D * es, (size_t)(D * N) * es};
         *all[i] = pl_view(ctx, caches[i], 3, ne2, nb2, 0);
+        /* pl_attention reads f32: widen an f16 cache into a step-local copy (the cache itself stays half) */
+        if (caches[i]->type != PL_F32) *all[i] = pl_cont(ctx, *all[i]);
     }
 }
 

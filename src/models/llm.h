@@ -1,6 +1,6 @@
 /* Decoder language models loaded from a GGUF file or a Hugging Face directory (config.json + *.safetensors):
  * hyper-parameters, weights mapped from the file (never copied, except tiny norm/bias vectors stored in a
- * non-f32 type), an f32 KV cache, and pl_llm_eval, which runs a batch of tokens through the architecture's
+ * non-f32 type), an f32 (or f16) KV cache, and pl_llm_eval, which runs a batch of tokens through the architecture's
  * graph (src/models/llama.c, gpt2_lm.c; chosen in registry.c). Used by tasks/generate (plinth run, chat). */
 #ifndef PL_MODELS_LLM_H
 #define PL_MODELS_LLM_H
@@ -28,7 +28,7 @@ typedef struct {
     pl_tensor *ffn_norm, *ffn_norm_b;      /* (C)                                   */
     pl_tensor *ffn_gate, *ffn_up, *ffn_up_b;/* (F, C)                                */
     pl_tensor *ffn_down, *ffn_down_b;      /* (C, F)                                */
-    pl_tensor *k_cache, *v_cache;          /* f32 {D, n_ctx, Hkv}: position-major within a head */
+    pl_tensor *k_cache, *v_cache;          /* f32 or f16 {D, n_ctx, Hkv}: position-major within a head */
 } pl_llm_layer;
 
 typedef struct pl_llm {
@@ -43,12 +43,13 @@ typedef struct pl_llm {
     char path[1024];
     bool from_gguf;
     bool dequantize;           /* pl_llm_params.dequantize: weights are f32 copies, not mapped */
+    bool kv_f16;               /* pl_llm_params.kv_f16: the cache holds f16 */
     /* internals */
     pl_ctx *wctx, *step;       /* weights + cache (long-lived); one decode step's graph (reset per eval) */
     struct pl_gguf *gguf;
     struct pl_st_model *st;
     const void *hfconfig;      /* pl_hfconfig *, while loading */
-    float *kv;                 /* the cache memory */
+    void *kv;                  /* the cache memory (f32 or f16) */
     void **owned; int n_owned, cap_owned; /* f32 copies of small non-f32 vectors */
 } pl_llm;
 
@@ -57,6 +58,8 @@ typedef struct {
     int n_threads;  /* 0: physical cores */
     bool dequantize;/* convert every non-f32 weight to an f32 copy at load (exact f32 math, as transformers
                      * runs a dequantized GGUF; memory: 4 bytes a parameter instead of mapped blocks) */
+    bool kv_f16;    /* store the KV cache in f16 (half the memory; K/V rounded to f16, widened to f32 for
+                     * attention each step) */
 } pl_llm_params;
 
 /* Load a .gguf file or a HF model directory. NULL + pl_last_error() (unsupported architecture named,
@@ -105,7 +108,8 @@ int llm_load_gpt2(pl_llm *m);
 pl_tensor *llm_build_gpt2(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
                           pl_tensor **cpys, int *n_cpys);
 /* Shared blocks: write k_cur and v_cur ({D, Hkv, T}) into layer l's cache at n_past; return views of the
- * cache holding positions 0..n_past+T as {D, n_past+T, Hkv} for pl_attention. */
+ * cache holding positions 0..n_past+T as {D, n_past+T, Hkv} for pl_attention (f16 cache: f32 copies of them,
+ * made in the step context, so a step's transient memory grows with n_past). */
 void llm_kv_store(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *k_cur, pl_tensor *v_cur, int n_past,
                   pl_tensor **cpys, int *n_cpys, pl_tensor **k_all, pl_tensor **v_all);
 /* The last position only of x {C, T} (a contiguous {C, 1}) unless all. */

@@ -1,6 +1,7 @@
-/* Decoder LMs against transformers: for the tiny llama, llama3rope, qwen2 and gpt2 fixtures in
+/* Decoder LMs against transformers: for the tiny llama, llama3rope, llamalinear, qwen2 and gpt2 fixtures in
  * tests/golden/lm (made by tools/make_lm_fixtures.py), loaded from both the HF directory and the GGUF, the
- * logits of every position (all at once, and one token at a time through the KV cache) and 32 greedy tokens.
+ * logits of every position (all at once, and one token at a time through the KV cache) and 32 greedy tokens;
+ * again with an f16 KV cache (pl_llm_params.kv_f16: logits within 1e-2, the same greedy tokens).
  * Also: bad inputs (missing tensor / unsupported architecture / past the context) give clear errors. */
 #include "io/gguf.h"
 #include "models/llm.h"
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #define TOL 1e-4
+#define TOL_KV_F16 1e-2 /* K/V rounded to f16 (relative error 2^-11) */
 
 static float *read_floats(const char *path, size_t *n) {
     size_t len;
@@ -31,7 +33,8 @@ static double max_diff(const float *a, const float *b, int n) {
     return d;
 }
 
-static void check_model(const char *name, const char *file) {
+static void check_model(const char *name, const char *file, bool kv_f16) {
+    const double tol = kv_f16 ? TOL_KV_F16 : TOL;
     char dir[1024], path[1200], p2[1200];
     snprintf(dir, sizeof dir, "%s/tests/golden/lm/%s", test_root(), name);
     snprintf(path, sizeof path, "%s%s%s", dir, file ? "/" : "", file ? file : "");
@@ -43,8 +46,9 @@ static void check_model(const char *name, const char *file) {
     size_t n_ref;
     float *ref = read_floats(p2, &n_ref);
     CHECKF(exp && ref, "%s: fixtures unreadable", name);
-    pl_llm *m = pl_llm_load(path, 2);
+    pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_threads = 2, .kv_f16 = kv_f16});
     CHECKF(m != NULL, "%s: %s", path, pl_last_error());
+    if (m) CHECK(m->layers[0].k_cache->type == (kv_f16 ? PL_F16 : PL_F32) && m->layers[0].v_cache->type == m->layers[0].k_cache->type);
     if (!m || !exp || !ref) { pl_llm_free(m); cJSON_Delete(exp); free(ref); return; }
     int V = pl_llm_n_vocab(m);
     CHECK(V == 256);
@@ -65,14 +69,14 @@ static void check_model(const char *name, const char *file) {
         /* prefill: every position at once */
         CHECK(pl_llm_eval(m, ids, T, 0, got, true) == PL_OK);
         double d = max_diff(got, want, T * V);
-        CHECKF(d <= TOL, "%s prompt %d prefill: max |diff| %.3g", path, p, d);
+        CHECKF(d <= tol, "%s prompt %d prefill: max |diff| %.3g", path, p, d);
         if (d > worst_pre) worst_pre = d;
         /* decode: one token at a time through the cache */
         for (int t = 0; t < T; t++) {
             CHECK(pl_llm_eval(m, ids + t, 1, t, got + (size_t)t * V, false) == PL_OK);
         }
         d = max_diff(got, want, T * V);
-        CHECKF(d <= TOL, "%s prompt %d decode: max |diff| %.3g", path, p, d);
+        CHECKF(d <= tol, "%s prompt %d decode: max |diff| %.3g", path, p, d);
         if (d > worst_dec) worst_dec = d;
         /* greedy continuation: prefill (last logits only), then one token at a time */
         float *last = malloc((size_t)V * sizeof(float));
@@ -93,8 +97,8 @@ static void check_model(const char *name, const char *file) {
         free(last);
         free(got);
     }
-    printf("%-10s %-5s prefill max|diff| %.2e  decode max|diff| %.2e  greedy %d/%d\n", name, file ? "gguf" : "hf",
-           worst_pre, worst_dec, greedy_ok, n_prompts);
+    printf("%-11s %-4s kv %s  prefill max|diff| %.2e  decode max|diff| %.2e  greedy %d/%d\n", name, file ? "gguf" : "hf",
+           kv_f16 ? "f16" : "f32", worst_pre, worst_dec, greedy_ok, n_prompts);
     pl_llm_free(m);
     cJSON_Delete(exp);
     free(ref);
@@ -151,10 +155,11 @@ static void check_broken(const char *key, const char *str, int64_t ival, const c
 }
 
 int main(void) {
-    const char *models[] = {"llama", "llama3rope", "qwen2", "gpt2"};
-    for (int i = 0; i < 4; i++) {
-        check_model(models[i], NULL);
-        check_model(models[i], "model.gguf");
+    const char *models[] = {"llama", "llama3rope", "llamalinear", "qwen2", "gpt2"};
+    for (int i = 0; i < 5; i++) {
+        check_model(models[i], NULL, false);
+        check_model(models[i], "model.gguf", false);
+        check_model(models[i], i % 2 ? NULL : "model.gguf", true); /* f16 cache: one format each, both overall */
     }
     check_errors();
     check_broken("general.architecture", "mamba", 0, NULL, "'mamba' is not supported");
