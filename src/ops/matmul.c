@@ -132,9 +132,46 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
     free(tmp);
 }
 
+/* ---- the batched path for low-precision weights (prefill) ---------------------------------------------- */
+/* With many activation rows, dequantizing blocks of a's rows to f32 and multiplying with sgemm beats the dot
+ * kernels, and is more accurate (activations stay f32) - what llama.cpp does with a BLAS backend. */
+#define DEQ_ROWS 256
+#define DEQ_MIN_N 32
+typedef struct { pl_tensor *t; int64_t i2, i3; float *scratch; } deq_job; /* scratch: DEQ_ROWS*K per thread */
+static void deq_gemm_range(void *arg, int64_t s, int64_t e, int ith) {
+    deq_job *j = arg;
+    pl_tensor *t = j->t, *a = t->src[0], *b = t->src[1];
+    const pl_type_traits *tr = pl_dtype_traits(a->type);
+    int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
+    const char *abase = (const char *)a->data + (j->i2 / (t->ne[2] / a->ne[2])) * a->nb[2] +
+                        (j->i3 / (t->ne[3] / a->ne[3])) * a->nb[3];
+    float *c = pl_f32(t) + (j->i3 * t->ne[2] + j->i2) * M * N;
+    float *w = j->scratch + (size_t)ith * DEQ_ROWS * K;
+    for (int64_t blk = s; blk < e; blk++) {
+        int64_t m0 = blk * DEQ_ROWS, rows = PL_MIN(DEQ_ROWS, M - m0);
+        for (int64_t r = 0; r < rows; r++) tr->to_float(abase + (m0 + r) * a->nb[1], w + r * K, K);
+        mat wt = {w, K, rows, 1, K}; /* (K x rows): element (k, r) at w[r*K + k] */
+        gemm_any(c + m0, M, mat_of(b, j->i2, j->i3, false), wt, 1.0f, 0.0f);
+    }
+}
+static bool matmul_dequant_gemm(pl_ctx *ctx, pl_tensor *t) {
+    float *scratch = malloc((size_t)ctx->n_threads * DEQ_ROWS * (size_t)t->src[0]->ne[0] * sizeof(float));
+    if (!scratch) return false; /* the dot kernels need no scratch of this size */
+    for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {
+            deq_job j = {t, i2, i3, scratch};
+            pl_parallel_for(ctx, (t->ne[0] + DEQ_ROWS - 1) / DEQ_ROWS, deq_gemm_range, &j);
+        }
+    free(scratch);
+    return true;
+}
+
 void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *a = t->src[0], *b = t->src[1];
     int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
+    if (a->type != PL_F32 && N >= DEQ_MIN_N && b->nb[0] == sizeof(float) && pl_dtype_traits(a->type)->to_float &&
+        matmul_dequant_gemm(ctx, t))
+        return;
     /* f32: BLAS when big enough to pay for the call, and whenever a is a transposed view */
     bool blas = a->type == PL_F32 && ((N >= 8 && M * N * K >= (1 << 16)) || a->nb[0] != 4);
     if (!blas) { matmul_dots(ctx, t); return; }
