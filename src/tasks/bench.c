@@ -81,7 +81,7 @@ uint64_t pl_bench_weight_bytes(const pl_llm *m, uint64_t *n_params) {
 
 uint64_t pl_bench_kv_bytes(const pl_llm *m, int n_ctx) {
     return 2ull * (uint64_t)m->hp.n_layer * (uint64_t)m->hp.n_head_kv * (uint64_t)m->hp.head_dim * (uint64_t)n_ctx
-           * sizeof(float);
+           * (m->kv_f16 ? 2u : sizeof(float));
 }
 
 /* ---- memory bandwidth ------------------------------------------------------------------------------ */
