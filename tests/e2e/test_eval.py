@@ -5,14 +5,13 @@ answers against NumPy's greedy continuation. SmolLM2-135M (scripts/fetch-models.
 items right. Bad input: `plinth eval: <message>` and exit 1 (usage: 2)."""
 import json
 import os
-import shutil
 import struct
 import subprocess
 
 import numpy as np
 import pytest
 
-from helpers import ROOT, plinth_bin
+from helpers import ROOT, plinth_bin, write_tiny_llama
 
 LM = os.path.join(ROOT, "tests", "golden", "lm", "llama")
 
@@ -23,31 +22,8 @@ def run(args, **kw):
 
 # ---------------------------------------------------------------- tiny llama + NumPy reference ----
 
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character table (the alphabet of byte-level BPE vocabularies)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
-
-
 def write_tiny(d):
-    for f in ("config.json", "model.safetensors"):
-        shutil.copy(os.path.join(LM, f), os.path.join(d, f))
-    table = bytes_to_unicode()
-    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
-    tok = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
-           "pre_tokenizer": bl, "post_processor": None, "decoder": bl,
-           "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                     "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                     "vocab": {table[b]: b for b in range(256)}, "merges": []}}
-    with open(os.path.join(d, "tokenizer.json"), "w") as f:
-        json.dump(tok, f)
+    write_tiny_llama(d)
 
 
 @pytest.fixture(scope="session")

@@ -4,14 +4,13 @@ cleanly; the tiny llama fixture (tests/golden/lm) with a byte-level tokenizer.js
 transformers' greedy continuation as text; bad input gives `plinth run: <message>` and exit 1 (usage: 2)."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 
 import pytest
 
-from helpers import ROOT, plinth_bin
+from helpers import ROOT, plinth_bin, write_tiny_llama
 
 LM = os.path.join(ROOT, "tests", "golden", "lm")
 
@@ -28,34 +27,10 @@ def run(args, **kw):
     return subprocess.run([plinth_bin(), "run", *args], capture_output=True, **kw)
 
 
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character table (the alphabet of byte-level BPE vocabularies)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
-
-
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory):
     """The tiny llama HF fixture plus a byte-level BPE tokenizer.json with no merges: token id = byte."""
-    d = tmp_path_factory.mktemp("tiny_llama")
-    for f in ("config.json", "model.safetensors"):
-        shutil.copy(os.path.join(LM, "llama", f), d / f)
-    table = bytes_to_unicode()
-    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
-    tok = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
-           "pre_tokenizer": bl, "post_processor": None, "decoder": bl,
-           "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                     "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                     "vocab": {table[b]: b for b in range(256)}, "merges": []}}
-    (d / "tokenizer.json").write_text(json.dumps(tok))
-    return str(d)
+    return write_tiny_llama(str(tmp_path_factory.mktemp("tiny_llama")))
 
 
 def test_tiny_llama_greedy_text_matches_transformers(tiny_llama_dir):

@@ -7,43 +7,21 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
-from helpers import ROOT, plinth_bin
+from helpers import ROOT, plinth_bin, write_tiny_llama
 
 LM = os.path.join(ROOT, "tests", "golden", "lm")
 FINAL = re.compile(rb"Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)\n")
 
 
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny_llama_ppl")
-    for f in ("config.json", "model.safetensors"):
-        shutil.copy(os.path.join(LM, "llama", f), d / f)
-    table = bytes_to_unicode()
-    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
-    tok = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
-           "pre_tokenizer": bl, "post_processor": None, "decoder": bl,
-           "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                     "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                     "vocab": {table[b]: b for b in range(256)}, "merges": []}}
-    (d / "tokenizer.json").write_text(json.dumps(tok))
+    write_tiny_llama(str(d))
     return d
 
 
