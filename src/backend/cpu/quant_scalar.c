@@ -201,25 +201,29 @@ void pl_vec_dot_q8_0_q8_0_scalar(int64_t n, float *s, const void *vx, const void
 
 /* k-quants: per super-block, sum_j sc_j * (q . qy over sub-block j) in integers, and the min term from
  * Q8_K's per-16 sums: x = d sc q - dmin m  =>  dot = d dy sum_j sc_j S_j - dmin dy sum_j m_j B_j. */
+/* One super-block of q4_K or q5_K (qh = the fifth bits, NULL for q4_K) against q8_K. */
+static float dot_k4_block(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, pl_fp16 d, pl_fp16 dmin,
+                          const pl_block_q8_K *y) {
+    int sum_q = 0, sum_m = 0;
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        quant_get_scale_min_k4(j, scales, &sc, &m);
+        const uint8_t *q = qs + 32 * (j / 2);
+        const int8_t *qy = y->qs + 32 * j;
+        const int shift = 4 * (j % 2);
+        int sj = 0;
+        for (int l = 0; l < 32; l++) sj += (((q[l] >> shift) & 0xF) | (qh ? ((qh[l] >> j) & 1) << 4 : 0)) * qy[l];
+        sum_q += sc * sj;
+        sum_m += m * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+    }
+    return (quant_fp16(d) * y->d) * (float)sum_q - (quant_fp16(dmin) * y->d) * (float)sum_m;
+}
+
 void pl_vec_dot_q4_K_q8_K_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const pl_block_q4_K *x = vx;
     const pl_block_q8_K *y = vy;
     float acc = 0;
-    for (int64_t i = 0; i < n / PL_QK_K; i++) {
-        int sum_q = 0, sum_m = 0;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            quant_get_scale_min_k4(j, x[i].scales, &sc, &m);
-            const uint8_t *q = x[i].qs + 32 * (j / 2);
-            const int8_t *qy = y[i].qs + 32 * j;
-            const int shift = 4 * (j % 2);
-            int sj = 0;
-            for (int l = 0; l < 32; l++) sj += ((q[l] >> shift) & 0xF) * qy[l];
-            sum_q += sc * sj;
-            sum_m += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        }
-        acc += (quant_fp16(x[i].d) * y[i].d) * (float)sum_q - (quant_fp16(x[i].dmin) * y[i].d) * (float)sum_m;
-    }
+    for (int64_t i = 0; i < n / PL_QK_K; i++) acc += dot_k4_block(x[i].scales, x[i].qs, NULL, x[i].d, x[i].dmin, &y[i]);
     *s = acc;
 }
 
@@ -227,21 +231,7 @@ void pl_vec_dot_q5_K_q8_K_scalar(int64_t n, float *s, const void *vx, const void
     const pl_block_q5_K *x = vx;
     const pl_block_q8_K *y = vy;
     float acc = 0;
-    for (int64_t i = 0; i < n / PL_QK_K; i++) {
-        int sum_q = 0, sum_m = 0;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            quant_get_scale_min_k4(j, x[i].scales, &sc, &m);
-            const uint8_t *q = x[i].qs + 32 * (j / 2);
-            const int8_t *qy = y[i].qs + 32 * j;
-            const int shift = 4 * (j % 2);
-            int sj = 0;
-            for (int l = 0; l < 32; l++) sj += (((q[l] >> shift) & 0xF) | (((x[i].qh[l] >> j) & 1) << 4)) * qy[l];
-            sum_q += sc * sj;
-            sum_m += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        }
-        acc += (quant_fp16(x[i].d) * y[i].d) * (float)sum_q - (quant_fp16(x[i].dmin) * y[i].d) * (float)sum_m;
-    }
+    for (int64_t i = 0; i < n / PL_QK_K; i++) acc += dot_k4_block(x[i].scales, x[i].qs, x[i].qh, x[i].d, x[i].dmin, &y[i]);
     *s = acc;
 }
 
