@@ -166,6 +166,20 @@ static bool matmul_dequant_gemm(pl_ctx *ctx, pl_tensor *t) {
     return true;
 }
 
+/* a is one 2-D matrix shared by all of b's batches, and b's rows follow each other across batches with one
+ * stride: the batches then form one matrix of N*B2*B3 rows (how activations (C, T, B) meet a weight). */
+static bool a_shared(const pl_tensor *t) {
+    const pl_tensor *a = t->src[0], *b = t->src[1];
+    if (a->ne[2] != 1 || a->ne[3] != 1 || (t->ne[2] == 1 && t->ne[3] == 1) || b->nb[0] != sizeof(float)) return false;
+    return (b->ne[2] == 1 || b->nb[2] == (size_t)b->ne[1] * b->nb[1]) &&
+           (b->ne[3] == 1 || b->nb[3] == (size_t)b->ne[2] * b->nb[2]);
+}
+static mat b_rows(const pl_tensor *b) {
+    mat m = mat_of(b, 0, 0, false);
+    m.rows = b->ne[1] * b->ne[2] * b->ne[3];
+    return m;
+}
+
 void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *a = t->src[0], *b = t->src[1];
     int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
@@ -175,6 +189,10 @@ void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     /* f32: BLAS when big enough to pay for the call, and whenever a is a transposed view */
     bool blas = a->type == PL_F32 && ((N >= 8 && M * N * K >= (1 << 16)) || a->nb[0] != 4);
     if (!blas) { matmul_dots(ctx, t); return; }
+    if (a_shared(t)) { /* one weight for every batch: one tall product instead of a loop of short ones */
+        gemm_par(ctx, pl_f32(t), M, b_rows(b), mat_of(a, 0, 0, true), 1.0f, 0.0f);
+        return;
+    }
     int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
     for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {
@@ -190,6 +208,13 @@ void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
     int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
     int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
     float *adense = NULL;
+    if (a_shared(t) && (a->type == PL_F32 || !gb)) {
+        int64_t rows = N * t->ne[2] * t->ne[3];
+        const float *dc = pl_f32(t->grad);
+        if (ga) gemm_par(ctx, ga, K, (mat){dc, M, rows, 1, M}, b_rows(b), 1.0f, 1.0f);
+        if (gb) gemm_par(ctx, gb, K, mat_dense(dc, rows, M), mat_of(a, 0, 0, false), 1.0f, 1.0f);
+        return;
+    }
     if (gb && a->type != PL_F32) adense = malloc((size_t)(M * K) * sizeof(float)); /* frozen low-precision weights */
     for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {
