@@ -26,6 +26,7 @@ typedef enum {
     PL_OP_CONCAT,
     PL_OP_CONT,      /* contiguous copy (and type conversion to f32) */
     PL_OP_CPY,       /* copy src[0] into the view src[1] (KV cache writes); forward only */
+    PL_OP_LAYERNORM_AFFINE, /* LayerNorm with weight and bias in one pass */
     PL_OP_COUNT
 } pl_op;
 
@@ -109,6 +110,8 @@ pl_tensor *pl_slice(pl_ctx *ctx, pl_tensor *t, int dim, int64_t start, int64_t l
 /* out[n][m] = sum_k a[m][k] * b[n][k]: a ne={K,M,A2,A3}, b ne={K,N,B2,B3} with B2%A2==0, B3%A3==0 -> {M,N,B2,B3}.
  * a may be any dtype with a vec_dot (weights: f16, bf16, quantized); b is f32. Transposed views allowed. */
 pl_tensor *pl_matmul(pl_ctx *ctx, pl_tensor *a, pl_tensor *b);
+/* pl_matmul + bias (f32 {M}) added to every output row, fused into the product where BLAS runs it */
+pl_tensor *pl_matmul_bias(pl_ctx *ctx, pl_tensor *a, pl_tensor *b, pl_tensor *bias);
 pl_tensor *pl_add(pl_ctx *ctx, pl_tensor *a, pl_tensor *b); /* b broadcasts: b->ne[i] divides a->ne[i] */
 pl_tensor *pl_sub(pl_ctx *ctx, pl_tensor *a, pl_tensor *b);
 pl_tensor *pl_mul(pl_ctx *ctx, pl_tensor *a, pl_tensor *b);
@@ -116,6 +119,8 @@ pl_tensor *pl_scale(pl_ctx *ctx, pl_tensor *a, float s);
 pl_tensor *pl_get_rows(pl_ctx *ctx, pl_tensor *w, pl_tensor *ids); /* w {C,V}, ids i32 {N[,B]} -> {C,N[,B]} */
 pl_tensor *pl_rmsnorm(pl_ctx *ctx, pl_tensor *x, float eps);    /* per row of ne[0] */
 pl_tensor *pl_layernorm(pl_ctx *ctx, pl_tensor *x, float eps);  /* per row, no affine */
+/* nn.LayerNorm: per row, times w plus b (b may be NULL); w, b f32 vectors of ne[0] */
+pl_tensor *pl_layernorm_affine(pl_ctx *ctx, pl_tensor *x, pl_tensor *w, pl_tensor *b, float eps);
 enum { PL_ROPE_NORMAL = 0, PL_ROPE_NEOX = 2 };
 /* x {D,H,T,B} rotated by positions pos (i32 {T}); first n_rot dims; freq_factors (f32 {n_rot/2}) or NULL */
 pl_tensor *pl_rope(pl_ctx *ctx, pl_tensor *x, pl_tensor *pos, int n_rot, int mode, float theta,

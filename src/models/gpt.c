@@ -133,10 +133,10 @@ void pl_gpt_init(pl_gpt *m, uint64_t seed) {
 
 /* ---- the forward pass ------------------------------------------------------------------------------------ */
 static pl_tensor *layer_norm(pl_ctx *ctx, pl_tensor *x, pl_tensor *w, pl_tensor *b) {
-    return pl_add(ctx, pl_mul(ctx, pl_layernorm(ctx, x, 1e-5f), w), b); /* nn.LayerNorm(C) */
+    return pl_layernorm_affine(ctx, x, w, b, 1e-5f); /* nn.LayerNorm(C) */
 }
 static pl_tensor *linear(pl_ctx *ctx, pl_tensor *x, pl_tensor *w, pl_tensor *b) {
-    return pl_add(ctx, pl_matmul(ctx, w, x), b); /* x @ w.T + b */
+    return pl_matmul_bias(ctx, w, x, b); /* x @ w.T + b */
 }
 
 /* causal self-attention: (C, T, B) -> (C, T, B) */

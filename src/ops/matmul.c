@@ -7,6 +7,17 @@
 
 #include <cblas.h>
 
+/* pl_matmul plus a bias vector (f32, M elements) added to every output row, in the same pass where sgemm
+ * allows it (linear layers: x @ w.T + b) */
+pl_tensor *pl_matmul_bias(pl_ctx *ctx, pl_tensor *a, pl_tensor *b, pl_tensor *bias) {
+    pl_tensor *t = pl_matmul(ctx, a, b);
+    if (!t || !bias) return t;
+    OP_REQUIRE(bias->type == PL_F32 && pl_is_contiguous(bias) && pl_nelements(bias) == t->ne[0],
+               "matmul: the bias must be an f32 vector of %lld elements", (long long)t->ne[0]);
+    t->src[2] = bias;
+    return t;
+}
+
 pl_tensor *pl_matmul(pl_ctx *ctx, pl_tensor *a, pl_tensor *b) {
     if (!a || !b) return NULL;
     const pl_type_traits *tr = pl_dtype_traits(a->type);
@@ -137,30 +148,41 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
  * kernels, and is more accurate (activations stay f32) - what llama.cpp does with a BLAS backend. */
 #define DEQ_ROWS 256
 #define DEQ_MIN_N 32
-typedef struct { pl_tensor *t; int64_t i2, i3; float *scratch; } deq_job; /* scratch: DEQ_ROWS*K per thread */
+/* scratch: DEQ_ROWS*K floats per thread; blk: rows per work item (<= DEQ_ROWS) */
+typedef struct { pl_tensor *t; int64_t i2, i3, blk; float *scratch; } deq_job;
 static void deq_gemm_range(void *arg, int64_t s, int64_t e, int ith) {
     deq_job *j = arg;
     pl_tensor *t = j->t, *a = t->src[0], *b = t->src[1];
     const pl_type_traits *tr = pl_dtype_traits(a->type);
-    int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
+    int64_t M = t->ne[0], K = a->ne[0];
     const char *abase = (const char *)a->data + (j->i2 / (t->ne[2] / a->ne[2])) * a->nb[2] +
                         (j->i3 / (t->ne[3] / a->ne[3])) * a->nb[3];
-    float *c = pl_f32(t) + (j->i3 * t->ne[2] + j->i2) * M * N;
+    float *c = pl_f32(t) + (j->i3 * t->ne[2] + j->i2) * M * t->ne[1];
     float *w = j->scratch + (size_t)ith * DEQ_ROWS * K;
     for (int64_t blk = s; blk < e; blk++) {
-        int64_t m0 = blk * DEQ_ROWS, rows = PL_MIN(DEQ_ROWS, M - m0);
+        int64_t m0 = blk * j->blk, rows = PL_MIN(j->blk, M - m0);
+        if (rows <= 0) break;
         for (int64_t r = 0; r < rows; r++) tr->to_float(abase + (m0 + r) * a->nb[1], w + r * K, K);
         mat wt = {w, K, rows, 1, K}; /* (K x rows): element (k, r) at w[r*K + k] */
         gemm_any(c + m0, M, mat_of(b, j->i2, j->i3, false), wt, 1.0f, 0.0f);
     }
 }
+/* Rows of a per work item: a multiple of the thread count of equal blocks of at most DEQ_ROWS rows (a
+ * multiple of 16), so that every thread gets the same share (576 rows on 2 threads: 4 x 144, not 256+256+64). */
+static int64_t deq_block_rows(int64_t M, int n_threads) {
+    int64_t per = (M + n_threads - 1) / n_threads, nblk = (per + DEQ_ROWS - 1) / DEQ_ROWS;
+    int64_t rows = (per + nblk - 1) / nblk;
+    rows = (rows + 15) / 16 * 16;
+    return PL_MIN(rows, DEQ_ROWS);
+}
 static bool matmul_dequant_gemm(pl_ctx *ctx, pl_tensor *t) {
     float *scratch = malloc((size_t)ctx->n_threads * DEQ_ROWS * (size_t)t->src[0]->ne[0] * sizeof(float));
     if (!scratch) return false; /* the dot kernels need no scratch of this size */
+    int64_t blk = deq_block_rows(t->ne[0], ctx->n_threads);
     for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {
-            deq_job j = {t, i2, i3, scratch};
-            pl_parallel_for(ctx, (t->ne[0] + DEQ_ROWS - 1) / DEQ_ROWS, deq_gemm_range, &j);
+            deq_job j = {t, i2, i3, blk, scratch};
+            pl_parallel_for(ctx, (t->ne[0] + blk - 1) / blk, deq_gemm_range, &j);
         }
     free(scratch);
     return true;
@@ -180,24 +202,64 @@ static mat b_rows(const pl_tensor *b) {
     return m;
 }
 
-void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
-    pl_tensor *a = t->src[0], *b = t->src[1];
+/* f32: BLAS when big enough to pay for the call, and whenever a is a transposed view */
+static bool f32_blas(const pl_tensor *t) {
+    const pl_tensor *a = t->src[0];
     int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
+    return a->type == PL_F32 && ((N >= 8 && M * N * K >= (1 << 16)) || a->nb[0] != 4);
+}
+
+/* the bias of pl_matmul_bias, per output row: copied in before an sgemm that adds to it, or added after */
+typedef struct { pl_tensor *t; bool copy; } bias_job;
+static void bias_rows(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    bias_job *j = arg;
+    int64_t M = j->t->ne[0];
+    const float *bias = pl_f32(j->t->src[2]);
+    for (int64_t r = s; r < e; r++) {
+        float *o = pl_f32(j->t) + r * M;
+        if (j->copy) memcpy(o, bias, (size_t)M * sizeof(float));
+        else for (int64_t i = 0; i < M; i++) o[i] += bias[i];
+    }
+}
+/* d bias[m] += sum over rows of dC[row][m]: threads take column ranges */
+static void bias_grad_cols(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    pl_tensor *t = arg;
+    int64_t M = t->ne[0], rows = pl_nrows(t);
+    float *gbias = op_grad(t->src[2]);
+    const float *dc = pl_f32(t->grad);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t m = s; m < e; m++) gbias[m] += dc[r * M + m];
+}
+
+static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta);
+void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
+    if (!t->src[2]) { matmul_product(ctx, t, 0.0f); return; }
+    bool into = f32_blas(t); /* sgemm adds to what is there: start from the bias */
+    bias_job j = {t, into};
+    if (into) pl_parallel_for(ctx, pl_nrows(t), bias_rows, &j);
+    matmul_product(ctx, t, into ? 1.0f : 0.0f);
+    if (!into) pl_parallel_for(ctx, pl_nrows(t), bias_rows, &j);
+}
+
+/* beta applies to the f32 BLAS products only (the other paths write) */
+static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta) {
+    pl_tensor *a = t->src[0], *b = t->src[1];
+    int64_t M = t->ne[0], N = t->ne[1];
     if (a->type != PL_F32 && N >= DEQ_MIN_N && b->nb[0] == sizeof(float) && pl_dtype_traits(a->type)->to_float &&
         matmul_dequant_gemm(ctx, t))
         return;
-    /* f32: BLAS when big enough to pay for the call, and whenever a is a transposed view */
-    bool blas = a->type == PL_F32 && ((N >= 8 && M * N * K >= (1 << 16)) || a->nb[0] != 4);
-    if (!blas) { matmul_dots(ctx, t); return; }
+    if (!f32_blas(t)) { matmul_dots(ctx, t); return; }
     if (a_shared(t)) { /* one weight for every batch: one tall product instead of a loop of short ones */
-        gemm_par(ctx, pl_f32(t), M, b_rows(b), mat_of(a, 0, 0, true), 1.0f, 0.0f);
+        gemm_par(ctx, pl_f32(t), M, b_rows(b), mat_of(a, 0, 0, true), 1.0f, beta);
         return;
     }
     int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
     for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {
             float *c = pl_f32(t) + (i3 * t->ne[2] + i2) * M * N;
-            gemm_par(ctx, c, M, mat_of(b, i2, i3, false), mat_of(a, i2 / r2, i3 / r3, true), 1.0f, 0.0f);
+            gemm_par(ctx, c, M, mat_of(b, i2, i3, false), mat_of(a, i2 / r2, i3 / r3, true), 1.0f, beta);
         }
 }
 
@@ -208,6 +270,7 @@ void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
     int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
     int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
     float *adense = NULL;
+    if (op_grad(t->src[2])) pl_parallel_for(ctx, M, bias_grad_cols, t);
     if (a_shared(t) && (a->type == PL_F32 || !gb)) {
         int64_t rows = N * t->ne[2] * t->ne[3];
         const float *dc = pl_f32(t->grad);

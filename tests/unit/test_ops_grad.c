@@ -75,6 +75,8 @@ static pl_tensor *b_matmul(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; retu
 static pl_tensor *b_matmul_tt(pl_ctx *c, pl_tensor **in, void *ud) { /* both operands as transposed views */
     (void)ud; return pl_matmul(c, pl_transpose(c, in[0]), pl_transpose(c, in[1]));
 }
+static pl_tensor *b_matmul_bias(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_matmul_bias(c, in[0], in[1], in[2]); }
+static pl_tensor *b_ln_affine(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_layernorm_affine(c, in[0], in[1], in[2], 1e-5f); }
 static pl_tensor *b_add(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_add(c, in[0], in[1]); }
 static pl_tensor *b_sub(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_sub(c, in[0], in[1]); }
 static pl_tensor *b_mul(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_mul(c, in[0], in[1]); }
@@ -130,6 +132,12 @@ int main(void) {
     gradcheck("matmul transposed views", ctx, in, 2, b_matmul_tt, NULL);
     in[0] = param(ctx, 2, 96, 40, 1, 1); in[1] = param(ctx, 2, 96, 48, 1, 1); /* big enough for BLAS */
     gradcheck("matmul blas", ctx, in, 2, b_matmul, NULL);
+    in[2] = param(ctx, 1, 40, 1, 1, 1); /* the bias rides in the sgemm (beta = 1) */
+    gradcheck("matmul+bias blas", ctx, in, 3, b_matmul_bias, NULL);
+    in[0] = param(ctx, 2, 96, 40, 1, 1); in[1] = param(ctx, 3, 96, 16, 3, 1); /* batches of b as one tall product */
+    gradcheck("matmul+bias blas batched", ctx, in, 3, b_matmul_bias, NULL);
+    in[0] = param(ctx, 2, 24, 5, 1, 1); in[1] = param(ctx, 3, 24, 3, 2, 1); in[2] = param(ctx, 1, 5, 1, 1, 1);
+    gradcheck("matmul+bias small", ctx, in, 3, b_matmul_bias, NULL); /* dot path, bias added after */
 
     in[0] = param(ctx, 3, 6, 4, 3, 1); in[1] = param(ctx, 3, 6, 1, 3, 1);
     gradcheck("add broadcast", ctx, in, 2, b_add, NULL);
@@ -148,6 +156,8 @@ int main(void) {
     in[0] = param(ctx, 3, 16, 3, 2, 1);
     gradcheck("rmsnorm", ctx, in, 1, b_rms, NULL);
     gradcheck("layernorm", ctx, in, 1, b_ln, NULL);
+    in[1] = param(ctx, 1, 16, 1, 1, 1); in[2] = param(ctx, 1, 16, 1, 1, 1);
+    gradcheck("layernorm affine", ctx, in, 3, b_ln_affine, NULL);
 
     pl_tensor *pos = pl_new_1d(ctx, PL_I32, 3);
     int32_t pv[3] = {0, 5, 17};
