@@ -221,13 +221,19 @@ static void fill_batch(const uint8_t *text, size_t n, int T, int B, pl_tensor *x
 
 /* AdamW and clipping are element-wise over the flat buffers: split them over the pool in chunks. */
 #define ADAMW_CHUNK 65536
-typedef struct { const pl_adamw *opt; pl_gpt *m; int64_t t; float lr; } adamw_job;
+typedef struct { const pl_adamw *opt; pl_gpt *m; int64_t t; float lr, gscale; } adamw_job;
+/* each chunk: the update with the clipping (and accumulation) factor folded in, then the chunk's gradient
+ * zeroed for the next step while it is still in cache */
 static void adamw_range(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
     adamw_job *j = arg;
-    int64_t b = s * ADAMW_CHUNK, n = PL_MIN(e * ADAMW_CHUNK, j->m->n_floats) - b;
-    pl_adamw_step(j->opt, j->t, j->lr, n, j->m->w + b, j->m->g + b, j->m->m + b, j->m->v + b);
+    for (int64_t c = s; c < e; c++) {
+        int64_t b = c * ADAMW_CHUNK, n = PL_MIN((c + 1) * ADAMW_CHUNK, j->m->n_floats) - b;
+        pl_adamw_step_scaled(j->opt, j->t, j->lr, n, j->m->w + b, j->m->g + b, j->m->m + b, j->m->v + b, j->gscale);
+        memset(j->m->g + b, 0, (size_t)n * sizeof(float));
+    }
 }
-typedef struct { float *g; int64_t n; double part[256]; float scale; } clip_job;
+typedef struct { float *g; int64_t n; double part[256]; } clip_job;
 static void sumsq_range(void *arg, int64_t s, int64_t e, int ith) {
     clip_job *j = arg;
     double acc = 0;
@@ -235,24 +241,17 @@ static void sumsq_range(void *arg, int64_t s, int64_t e, int ith) {
         for (int64_t i = c * ADAMW_CHUNK; i < PL_MIN((c + 1) * ADAMW_CHUNK, j->n); i++) acc += (double)j->g[i] * j->g[i];
     j->part[ith] += acc;
 }
-static void scale_range(void *arg, int64_t s, int64_t e, int ith) {
-    clip_job *j = arg;
-    int64_t b = s * ADAMW_CHUNK, n = PL_MIN(e * ADAMW_CHUNK, j->n) - b;
-    for (int64_t i = 0; i < n; i++) j->g[b + i] *= j->scale;
-}
-/* pl_clip_grad_norm, threaded: the same result up to the order of the partial sums */
-static void clip_parallel(pl_ctx *ctx, pl_gpt *m, float max_norm) {
-    if (max_norm <= 0) return;
+/* The factor pl_clip_grad_norm would scale the mean gradient (g / accum) by, as one factor on g: the global
+ * norm is summed over the pool (the same up to the order of the partial sums); AdamW applies the factor. */
+static float clip_factor(pl_ctx *ctx, pl_gpt *m, float max_norm, int accum) {
+    float mean = 1.0f / (float)accum;
+    if (max_norm <= 0) return mean;
     clip_job j = {.g = m->g, .n = m->n_floats};
-    int64_t chunks = (m->n_floats + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
-    pl_parallel_for(ctx, chunks, sumsq_range, &j);
+    pl_parallel_for(ctx, (m->n_floats + ADAMW_CHUNK - 1) / ADAMW_CHUNK, sumsq_range, &j);
     double s = 0;
     for (int i = 0; i < 256; i++) s += j.part[i];
-    float norm = (float)sqrt(s);
-    if (norm > max_norm) {
-        j.scale = max_norm / (norm + 1e-6f);
-        pl_parallel_for(ctx, chunks, scale_range, &j);
-    }
+    float norm = (float)sqrt(s) * mean;
+    return norm > max_norm ? mean * (max_norm / (norm + 1e-6f)) : mean;
 }
 
 static void fmt_eta(double s, char *buf, size_t cap) {
@@ -320,20 +319,17 @@ int pl_train_gpt(const pl_train_opts *o) {
     int64_t step;
     for (step = start; step < o->steps; step++) {
         double t0 = pl_time_s(), lsum = 0;
-        memset(m->g, 0, (size_t)m->n_floats * sizeof(float));
+        if (step == start) memset(m->g, 0, (size_t)m->n_floats * sizeof(float)); /* later: zeroed by AdamW */
         for (int a = 0; a < o->accum; a++) {
             fill_batch(text, n_train, T, B, x, y, mix(o->seed ^ mix((uint64_t)step * 1000003u + (uint64_t)a)), false, 0);
             pl_graph_forward(ctx, g);
             pl_graph_backward(ctx, g);
             lsum += pl_f32(loss)[0];
         }
-        if (o->accum > 1)
-            for (int64_t i = 0; i < m->n_floats; i++) m->g[i] /= (float)o->accum;
         float train_loss = (float)(lsum / o->accum);
         if (!isfinite(train_loss)) { rc = pl_error(PL_ERR_ARG, "loss diverged (%f) at step %lld: lower --lr", train_loss, (long long)step); goto done; }
-        clip_parallel(ctx, m, o->clip);
         float lr = pl_lr_schedule(step, o->warmup, o->steps, o->lr, o->min_lr);
-        adamw_job aj = {&opt, m, step + 1, lr};
+        adamw_job aj = {&opt, m, step + 1, lr, clip_factor(ctx, m, o->clip, o->accum)};
         pl_parallel_for(ctx, (m->n_floats + ADAMW_CHUNK - 1) / ADAMW_CHUNK, adamw_range, &aj);
         double dt = pl_time_s() - t0;
         tps = (double)B * T * o->accum / dt;

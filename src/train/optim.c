@@ -1,18 +1,57 @@
 /* AdamW, clipping and the learning-rate schedule: flat loops over the parameter buffers. */
 #include "train/optim.h"
 
+#include "core/cpu.h"
+
+#include <immintrin.h>
 #include <math.h>
 
-void pl_adamw_step(const pl_adamw *o, int64_t t, float lr, int64_t n, float *w, const float *g, float *m, float *v) {
+/* The update of one element, in the order torch computes it; g arrives already scaled by the clip factor. */
+static void adamw_scalar(int64_t n, float *w, const float *g, float *m, float *v, float gscale, float b1, float b2,
+                         float step, float bc2_sqrt, float decay, float eps) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = gscale == 1.0f ? g[i] : g[i] * gscale;
+        w[i] *= decay;
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        w[i] -= step * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+    }
+}
+
+/* The same operations 16 lanes at a time (separate multiplies and adds, no FMA: bit-identical to the above) */
+__attribute__((target("avx512f"))) static void adamw_avx512(int64_t n, float *w, const float *g, float *m, float *v,
+                                                             float gscale, float b1, float b2, float step,
+                                                             float bc2_sqrt, float decay, float eps) {
+    const __m512 vb1 = _mm512_set1_ps(b1), vb1c = _mm512_set1_ps(1.0f - b1), vb2 = _mm512_set1_ps(b2),
+                 vb2c = _mm512_set1_ps(1.0f - b2), vstep = _mm512_set1_ps(step), vbc = _mm512_set1_ps(bc2_sqrt),
+                 vdec = _mm512_set1_ps(decay), veps = _mm512_set1_ps(eps), vgs = _mm512_set1_ps(gscale);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 gi = _mm512_loadu_ps(g + i);
+        if (gscale != 1.0f) gi = _mm512_mul_ps(gi, vgs);
+        __m512 wi = _mm512_mul_ps(_mm512_loadu_ps(w + i), vdec);
+        __m512 mi = _mm512_add_ps(_mm512_mul_ps(vb1, _mm512_loadu_ps(m + i)), _mm512_mul_ps(vb1c, gi));
+        __m512 vi = _mm512_add_ps(_mm512_mul_ps(vb2, _mm512_loadu_ps(v + i)), _mm512_mul_ps(_mm512_mul_ps(vb2c, gi), gi));
+        __m512 den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), vbc), veps);
+        wi = _mm512_sub_ps(wi, _mm512_div_ps(_mm512_mul_ps(vstep, mi), den));
+        _mm512_storeu_ps(w + i, wi);
+        _mm512_storeu_ps(m + i, mi);
+        _mm512_storeu_ps(v + i, vi);
+    }
+    adamw_scalar(n - i, w + i, g + i, m + i, v + i, gscale, b1, b2, step, bc2_sqrt, decay, eps);
+}
+
+void pl_adamw_step_scaled(const pl_adamw *o, int64_t t, float lr, int64_t n, float *w, const float *g, float *m,
+                          float *v, float gscale) {
     float b1 = o->beta1, b2 = o->beta2;
     float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
     float step = lr / bc1, bc2_sqrt = sqrtf(bc2), decay = 1.0f - lr * o->weight_decay;
-    for (int64_t i = 0; i < n; i++) {
-        w[i] *= decay;
-        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-        w[i] -= step * m[i] / (sqrtf(v[i]) / bc2_sqrt + o->eps);
-    }
+    if (pl_cpu_isa() >= PL_ISA_AVX512) adamw_avx512(n, w, g, m, v, gscale, b1, b2, step, bc2_sqrt, decay, o->eps);
+    else adamw_scalar(n, w, g, m, v, gscale, b1, b2, step, bc2_sqrt, decay, o->eps);
+}
+
+void pl_adamw_step(const pl_adamw *o, int64_t t, float lr, int64_t n, float *w, const float *g, float *m, float *v) {
+    pl_adamw_step_scaled(o, t, lr, n, w, g, m, v, 1.0f);
 }
 
 float pl_clip_grad_norm(float *g, int64_t n, float max_norm) {

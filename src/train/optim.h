@@ -12,6 +12,9 @@ typedef struct {
 /* One AdamW step (t counts from 1) over n parameters, exactly as torch.optim.AdamW computes it:
  * w *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
 void pl_adamw_step(const pl_adamw *o, int64_t t, float lr, int64_t n, float *w, const float *g, float *m, float *v);
+/* The same with every g[i] taken as g[i] * gscale (a clipping factor folded into the update) */
+void pl_adamw_step_scaled(const pl_adamw *o, int64_t t, float lr, int64_t n, float *w, const float *g, float *m,
+                          float *v, float gscale);
 /* Scale g so its global L2 norm is at most max_norm (<= 0: no clipping). Returns the norm before clipping. */
 float pl_clip_grad_norm(float *g, int64_t n, float max_norm);
 /* Linear warmup over `warmup` steps to lr_max, then cosine decay to lr_min at `total` (step counts from 0). */
