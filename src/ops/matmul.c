@@ -229,8 +229,7 @@ static void bias_grad_cols(void *arg, int64_t s, int64_t e, int ith) {
     int64_t M = t->ne[0], rows = pl_nrows(t);
     float *gbias = op_grad(t->src[2]);
     const float *dc = pl_f32(t->grad);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t m = s; m < e; m++) gbias[m] += dc[r * M + m];
+    for (int64_t r = 0; r < rows; r++) pl_vec_axpy_f32(e - s, 1.0f, dc + r * M + s, gbias + s);
 }
 
 static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta);

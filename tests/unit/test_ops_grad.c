@@ -1,9 +1,12 @@
 /* Gradient check for every op: the analytic gradient from pl_graph_backward against central finite
  * differences of loss = sum(out * W) computed in double precision from the f32 forward pass.
  * Passes when ||analytic - numeric|| / max(||analytic||, ||numeric||) <= 1e-3 for every input. */
+#include "core/cpu.h"
 #include "core/tensor.h"
 #include "test.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static uint64_t rng = 88172645463325252ull;
@@ -120,6 +123,40 @@ static pl_tensor *b_slice_reshape(pl_ctx *c, pl_tensor **in, void *ud) {
     return pl_mul(c, pl_cont(c, s), pl_reshape_3d(c, in[1], 6, 2, 3));
 }
 
+/* The fused LayerNorm's SIMD rows against its scalar reference: forward values and all three gradients, on row
+ * lengths with and without a remainder of 16 */
+static void ln_affine_simd_vs_scalar(int64_t n) {
+    float *res[2][4] = {{0}};
+    for (int pass = 0; pass < 2; pass++) {
+        pl_cpu_set_max_isa(pass == 0 ? PL_ISA_SCALAR : PL_ISA_AVX512);
+        pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 2});
+        rng = 12345;
+        pl_tensor *x = param(ctx, 2, n, 7, 1, 1), *w = param(ctx, 1, n, 1, 1, 1), *b = param(ctx, 1, n, 1, 1, 1);
+        pl_tensor *r = pl_new_2d(ctx, PL_F32, n, 7);
+        fill(r, -1, 1);
+        pl_tensor *y = pl_layernorm_affine(ctx, x, w, b, 1e-5f);
+        pl_graph *g = pl_graph_build(ctx, pl_sum(ctx, pl_mul(ctx, y, r)), true);
+        pl_graph_forward(ctx, g);
+        pl_graph_backward(ctx, g);
+        pl_tensor *outs[4] = {y, x->grad, w->grad, b->grad};
+        for (int k = 0; k < 4; k++) {
+            res[pass][k] = malloc((size_t)pl_nelements(outs[k]) * sizeof(float));
+            memcpy(res[pass][k], outs[k]->data, (size_t)pl_nelements(outs[k]) * sizeof(float));
+        }
+        pl_ctx_free(ctx);
+    }
+    pl_cpu_set_max_isa(PL_ISA_AVX512);
+    const int64_t len[4] = {n * 7, n * 7, n, n};
+    for (int k = 0; k < 4; k++) {
+        int bad = 0;
+        for (int64_t i = 0; i < len[k]; i++)
+            if (fabsf(res[0][k][i] - res[1][k][i]) > 1e-4f * (1.0f + fabsf(res[0][k][i]))) bad++;
+        CHECKF(bad == 0, "layernorm affine n=%lld output %d: %d SIMD/scalar mismatches", (long long)n, k, bad);
+        free(res[0][k]);
+        free(res[1][k]);
+    }
+}
+
 int main(void) {
     pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 2});
     pl_tensor *in[4];
@@ -218,5 +255,7 @@ int main(void) {
     gradcheck("slice + reshape views", ctx, in, 2, b_slice_reshape, NULL);
 
     pl_ctx_free(ctx);
+    ln_affine_simd_vs_scalar(37);
+    ln_affine_simd_vs_scalar(384);
     TEST_DONE();
 }
