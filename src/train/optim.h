@@ -15,6 +15,8 @@ void pl_adamw_step(const pl_adamw *o, int64_t t, float lr, int64_t n, float *w, 
 /* The same with every g[i] taken as g[i] * gscale (a clipping factor folded into the update) */
 void pl_adamw_step_scaled(const pl_adamw *o, int64_t t, float lr, int64_t n, float *w, const float *g, float *m,
                           float *v, float gscale);
+/* sum of g[i]^2 accumulated in double (SIMD where the CPU has it) */
+double pl_sumsq_f32(int64_t n, const float *g);
 /* Scale g so its global L2 norm is at most max_norm (<= 0: no clipping). Returns the norm before clipping. */
 float pl_clip_grad_norm(float *g, int64_t n, float max_norm);
 /* Linear warmup over `warmup` steps to lr_max, then cosine decay to lr_min at `total` (step counts from 0). */
