@@ -2,6 +2,7 @@
  * SiLU, SwiGLU, sum, mean, concat, contiguous copy, copy-into-view, and get_rows (embedding lookup).
  * Inputs may be strided views as long as each row (dim 0) is contiguous; outputs are contiguous. */
 #include "backend/cpu/vec.h"
+#include "backend/cpu/vec_exp.h"
 #include "ops/ops.h"
 
 #include <math.h>
@@ -195,7 +196,7 @@ static void swiglu_rows(void *arg, int64_t s, int64_t e, int ith) {
     for (int64_t r = s; r < e; r++) {
         const float *g = op_src_row(t, t->src[0], r), *u = op_src_row(t, t->src[1], r);
         float *o = pl_f32(t) + r * n;
-        for (int64_t i = 0; i < n; i++) o[i] = silu(g[i]) * u[i];
+        pl_vec_swiglu_f32(n, g, u, o); /* silu(g) * u, SIMD exp */
     }
 }
 void op_swiglu_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, pl_nrows(t), swiglu_rows, t); }
@@ -328,9 +329,24 @@ pl_tensor *pl_cpy(pl_ctx *ctx, pl_tensor *src, pl_tensor *dst) {
     t->src[1] = dst;
     return t;
 }
+/* the common case (a KV-cache write): same shape, contiguous rows on both sides - one conversion per row */
+static void cpy_rows(void *arg, int64_t s, int64_t e, int ith) {
+    pl_tensor *t = arg, *src = t->src[0];
+    const pl_type_traits *tr = pl_dtype_traits(t->type);
+    for (int64_t r = s; r < e; r++) {
+        int64_t i1, i2, i3;
+        row_index(t, r, &i1, &i2, &i3);
+        tr->from_float((const float *)op_src_row(t, src, r),
+                       (char *)t->data + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3], t->ne[0]);
+    }
+}
 void op_cpy_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *s = t->src[0];
     const pl_type_traits *tr = pl_dtype_traits(t->type);
+    if (pl_same_shape(s, t) && s->nb[0] == sizeof(float) && t->nb[0] == tr->type_size) {
+        pl_parallel_for(ctx, pl_nrows(t), cpy_rows, t);
+        return;
+    }
     int64_t idx = 0;
     float tmp;
     for (int64_t i3 = 0; i3 < t->ne[3]; i3++)

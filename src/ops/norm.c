@@ -1,5 +1,6 @@
 /* RMSNorm and LayerNorm over each row (dim 0), without the affine part (models multiply/add their
  * weights with pl_mul / pl_add). Forward keeps 1/std per row for backward. */
+#include "backend/cpu/vec.h"
 #include "ops/ops.h"
 
 #include <math.h>
@@ -23,11 +24,15 @@ static void norm_rows(void *arg, int64_t s, int64_t e, int ith) {
     for (int64_t r = s; r < e; r++) {
         const float *x = op_src_row(t, t->src[0], r);
         float *y = pl_f32(t) + r * n;
-        double mean = 0, var = 0;
-        if (t->op == PL_OP_LAYERNORM) {
-            for (int64_t i = 0; i < n; i++) mean += x[i];
-            mean /= n;
+        if (t->op == PL_OP_RMSNORM) { /* the inference hot path: SIMD sum of squares, one scaling pass */
+            float rstd = (float)(1.0 / sqrt(pl_vec_dot_f32(n, x, x) / n + eps));
+            for (int64_t i = 0; i < n; i++) y[i] = x[i] * rstd;
+            t->saved[r] = rstd;
+            continue;
         }
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < n; i++) mean += x[i];
+        mean /= n;
         for (int64_t i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
         float rstd = (float)(1.0 / sqrt(var / n + eps));
         for (int64_t i = 0; i < n; i++) y[i] = (float)(x[i] - mean) * rstd;

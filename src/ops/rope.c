@@ -22,20 +22,40 @@ pl_tensor *pl_rope(pl_ctx *ctx, pl_tensor *x, pl_tensor *pos, int n_rot, int mod
     return t;
 }
 
-/* rows are (head, token, batch); sign = +1 forward, -1 backward */
+/* rows are (head, token, batch); sign = +1 forward, -1 backward. The angles depend on the position only, so
+ * cos/sin are computed once per run of rows at one position (all heads of a token) instead of per row. */
+#define ROPE_TAB 512
 static void rope_rows(pl_tensor *t, const pl_tensor *in, float *out, bool add, float sign, int64_t s, int64_t e) {
     int n_rot = t->p.i[0], neox = t->p.i[1] & PL_ROPE_NEOX, half = n_rot / 2;
     float theta = t->p.f[2], fs = t->p.f[3];
     const int32_t *pos = (const int32_t *)t->src[1]->data;
     const float *ff = t->src[2] ? pl_f32(t->src[2]) : NULL;
     int64_t d = t->ne[0];
+    float cs[2 * ROPE_TAB], inv[ROPE_TAB]; /* cos, sin of pair i at cs[2i], cs[2i+1] for position tab_pos */
+    bool tab = half <= ROPE_TAB, have = false;
+    int32_t tab_pos = 0;
+    for (int i = 0; tab && i < half; i++) inv[i] = powf(theta, -2.0f * i / n_rot) * fs / (ff ? ff[i] : 1.0f);
     for (int64_t r = s; r < e; r++) {
         int64_t i2 = (r / t->ne[1]) % t->ne[2];
         const float *x = in ? op_src_row(t, in, r) : pl_f32(t->grad) + r * d;
         float *o = out + r * d;
+        if (tab && (!have || pos[i2] != tab_pos)) {
+            for (int i = 0; i < half; i++) {
+                float a = pos[i2] * inv[i];
+                cs[2 * i] = cosf(a);
+                cs[2 * i + 1] = sign * sinf(a);
+            }
+            have = true;
+            tab_pos = pos[i2];
+        }
         for (int i = 0; i < half; i++) {
-            float inv = powf(theta, -2.0f * i / n_rot) * fs / (ff ? ff[i] : 1.0f);
-            float a = pos[i2] * inv, c = cosf(a), sn = sign * sinf(a);
+            float c, sn;
+            if (tab) { c = cs[2 * i]; sn = cs[2 * i + 1]; }
+            else {
+                float inv = powf(theta, -2.0f * i / n_rot) * fs / (ff ? ff[i] : 1.0f), a = pos[i2] * inv;
+                c = cosf(a);
+                sn = sign * sinf(a);
+            }
             int j0 = neox ? i : 2 * i, j1 = neox ? i + half : 2 * i + 1;
             float x0 = x[j0], x1 = x[j1];
             float y0 = x0 * c - x1 * sn, y1 = x0 * sn + x1 * c;
