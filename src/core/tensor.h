@@ -130,6 +130,9 @@ pl_tensor *pl_softmax(pl_ctx *ctx, pl_tensor *x, float scale, bool causal, int n
 /* fused scaled-dot-product attention. q {D,Tq,Hq,B}, k and v {D,Tk,Hkv,B}, Hq%Hkv==0 (grouped-query);
  * causal: query i sits at position Tk-Tq+i. -> {D,Hq,Tq,B} (heads next to D: reshape to {D*Hq,Tq,B}) */
 pl_tensor *pl_attention(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, float scale, bool causal);
+/* causal pl_attention that also hides keys `window` or more positions behind the query (sliding-window
+ * attention: query at position p sees keys p-window+1 .. p); window <= 0: plain causal */
+pl_tensor *pl_attention_window(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, float scale, int window);
 pl_tensor *pl_gelu(pl_ctx *ctx, pl_tensor *x, bool tanh_approx);
 pl_tensor *pl_silu(pl_ctx *ctx, pl_tensor *x);
 pl_tensor *pl_swiglu(pl_ctx *ctx, pl_tensor *gate, pl_tensor *up); /* silu(gate) * up */

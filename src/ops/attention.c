@@ -4,6 +4,7 @@
  * Tq x Tk of them (per head it works in one Tq x Tk scratch, with sgemm for the products).
  * q, k, v may be strided views (e.g. slices of a fused QKV projection or a KV cache). */
 #include "backend/cpu/vec.h"
+#include "backend/cpu/vec_exp.h"
 #include "ops/ops.h"
 
 #include <cblas.h>
@@ -27,6 +28,17 @@ pl_tensor *pl_attention(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, f
     return t->saved ? t : NULL;
 }
 
+/* sliding window (Gemma 3's local layers): p.i[2] = window (0: none); a row of n causal keys keeps its last
+ * `window` of them. Only the forward's softmax range and scores()' mask read it. */
+pl_tensor *pl_attention_window(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, float scale, int window) {
+    pl_tensor *t = pl_attention(ctx, q, k, v, scale, true);
+    if (t) t->p.i[2] = window > 0 ? window : 0;
+    return t;
+}
+static int64_t window_lo(const pl_tensor *t, int64_t n) { /* first key a row of n causal keys sees */
+    return t->p.i[2] > 0 && n > t->p.i[2] ? n - t->p.i[2] : 0;
+}
+
 /* The rows of (head h, batch b) of q, k or v: row i at base + i*ld floats. */
 static const float *head_base(const pl_tensor *x, int64_t h, int64_t b) {
     return (const float *)((const char *)x->data + h * x->nb[2] + b * x->nb[3]);
@@ -45,32 +57,45 @@ static void scores(const pl_tensor *t, int64_t h, int64_t b, float *S) {
     if (t->p.i[1])
         for (int64_t i = 0; i < Tq; i++)
             for (int64_t j = Tk - Tq + i + 1; j < Tk; j++) S[i * Tk + j] = -INFINITY;
+    for (int64_t i = 0; i < Tq && t->p.i[2] > 0; i++) /* sliding window */
+        for (int64_t j = 0; j < window_lo(t, Tk - Tq + i + 1); j++) S[i * Tk + j] = -INFINITY;
 }
 
-/* work item = (batch, query head): S = scale Q K^T, P = softmax(S) (keeping log-sum-exp), O = P V */
+/* Forward work item = (batch, query head, block of ATT_QB query rows). Under the causal mask query row i sees
+ * keys 0 .. Tk-Tq+i only, so a block computes scores against the keys its last row sees, not all Tk: half the
+ * products and exps of a prefill. S = scale Q K^T, P = softmax(S) (keeping log-sum-exp), O = P V. */
+#define ATT_QB 64
 static void attn_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
     pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
     int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], grp = Hq / k->ne[2];
-    float *S = malloc((size_t)(Tq * Tk) * sizeof(float));
+    int64_t nqb = (Tq + ATT_QB - 1) / ATT_QB;
+    bool causal = t->p.i[1];
+    float *S = malloc((size_t)(PL_MIN(Tq, ATT_QB) * Tk) * sizeof(float));
+    if (!S) return; /* TODO: report; the output keeps whatever it held */
     for (int64_t w = s; w < e; w++) {
-        int64_t h = w % Hq, b = w / Hq;
-        scores(t, h, b, S);
-        for (int64_t i = 0; i < Tq; i++) {
-            float *row = S + i * Tk, m = pl_vec_max_f32(Tk, row);
-            double l = 0;
-            for (int64_t j = 0; j < Tk; j++) { row[j] = expf(row[j] - m); l += row[j]; }
-            pl_vec_scale_f32(Tk, (float)(1.0 / l), row);
-            t->saved[(b * Hq + h) * Tq + i] = m + (float)log(l);
+        int64_t qb = w % nqb, h = (w / nqb) % Hq, b = w / (nqb * Hq);
+        int64_t i0 = qb * ATT_QB, rows = PL_MIN(ATT_QB, Tq - i0);
+        int64_t nk = causal ? Tk - Tq + i0 + rows : Tk; /* keys the block's last row sees */
+        int ldq = head_ld(q), ldk = head_ld(k);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)D, t->p.f[0],
+                    head_base(q, h, b) + i0 * ldq, ldq, head_base(k, h / grp, b), ldk, 0.0f, S, (int)nk);
+        for (int64_t i = 0; i < rows; i++) {
+            float *row = S + i * nk;
+            int64_t n = causal ? Tk - Tq + i0 + i + 1 : Tk;
+            int64_t lo = window_lo(t, n); /* sliding window: keys before lo are masked too */
+            t->saved[(b * Hq + h) * Tq + i0 + i] = pl_vec_softmax_f32(n - lo, row + lo);
+            for (int64_t j = 0; j < lo; j++) row[j] = 0.0f;
+            for (int64_t j = n; j < nk; j++) row[j] = 0.0f; /* masked */
         }
         /* O rows of this head sit Hq*D apart in the output {D, Hq, Tq, B} */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Tq, (int)D, (int)Tk, 1.0f, S, (int)Tk,
-                    head_base(v, h / grp, b), head_ld(v), 0.0f, pl_f32(t) + (b * Tq * Hq + h) * D, (int)(Hq * D));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)D, (int)nk, 1.0f, S, (int)nk,
+                    head_base(v, h / grp, b), head_ld(v), 0.0f, pl_f32(t) + ((b * Tq + i0) * Hq + h) * D, (int)(Hq * D));
     }
     free(S);
 }
 void op_attention_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *q = t->src[0];
-    pl_parallel_for(ctx, q->ne[2] * q->ne[3], attn_fwd_range, t);
+    pl_parallel_for(ctx, q->ne[2] * q->ne[3] * ((q->ne[1] + ATT_QB - 1) / ATT_QB), attn_fwd_range, t);
 }
 
 /* work item = (batch, kv head): the only writer of that head's dK, dV and of its query heads' dQ.

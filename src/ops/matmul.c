@@ -2,7 +2,9 @@
  * f32 with large enough sizes goes to OpenBLAS (sgemm, transposed views passed as transposes, no copies);
  * small f32 and every other weight type (f16, bf16, quantized) use row dot products on the thread pool,
  * with activations converted once to the weight type's vec_dot partner. */
+#include "backend/cpu/quant_rows.h"
 #include "backend/cpu/vec.h"
+#include "backend/cpu/vec_cvt.h"
 #include "ops/ops.h"
 
 #include <cblas.h>
@@ -90,6 +92,7 @@ typedef struct {
     pl_tensor *t;
     const char *bq;     /* b's rows converted to the vec_dot type, per batch: [B3][B2][N] rows */
     size_t bq_row;      /* bytes per converted row */
+    pl_vec_dot_rows_fn rows; /* the four-row kernel of a's type, or NULL */
 } dot_job;
 
 static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
@@ -99,11 +102,22 @@ static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
     int64_t M = t->ne[0], N = t->ne[1], B2 = t->ne[2];
     int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
     /* work item = (batch, block of 16 rows of a): each a row is read once for all N columns */
-    int64_t nblk = (M + 15) / 16;
+    int64_t nblk = (M + 15) / 16, blk = s % nblk - 1, bat = s / nblk; /* stepped, not divided, per item */
+    const char *abase = NULL;
     for (int64_t w = s; w < e; w++) {
-        int64_t blk = w % nblk, bat = w / nblk, i2 = bat % B2, i3 = bat / B2;
-        const char *abase = (const char *)a->data + (i2 / r2) * a->nb[2] + (i3 / r3) * a->nb[3];
-        for (int64_t m = blk * 16; m < PL_MIN(M, blk * 16 + 16); m++) {
+        if (++blk == nblk || !abase) {
+            if (blk == nblk) blk = 0, bat++;
+            int64_t i2 = bat % B2, i3 = bat / B2;
+            abase = (const char *)a->data + (i2 / r2) * a->nb[2] + (i3 / r3) * a->nb[3];
+        }
+        int64_t m = blk * 16, mend = PL_MIN(M, blk * 16 + 16);
+        for (; j->rows && m + PL_DOT_ROWS <= mend; m += PL_DOT_ROWS) /* four rows share each activation load */
+            for (int64_t n = 0; n < N; n++) {
+                float v[PL_DOT_ROWS];
+                j->rows(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row);
+                memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v);
+            }
+        for (; m < mend; m++) {
             const char *arow = abase + m * a->nb[1];
             for (int64_t n = 0; n < N; n++) {
                 float v;
@@ -120,7 +134,7 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *a = t->src[0], *b = t->src[1];
     const pl_type_traits *tr = pl_dtype_traits(a->type);
     pl_dtype vt = a->type == PL_F32 ? PL_F32 : tr->vec_dot_type;
-    const pl_type_traits *vtr = pl_dtype_traits(vt);
+    const pl_from_float_fn quant = pl_quantize_act(vt);
     int64_t K = b->ne[0], N = b->ne[1], nbat = b->ne[2] * b->ne[3];
     size_t row = pl_row_size(vt, K);
     char *bq = malloc(row * (size_t)(N * nbat));
@@ -135,9 +149,9 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
                 for (int64_t k = 0; k < K; k++) tmp[k] = *(const float *)(src + k * b->nb[0]);
                 x = tmp;
             }
-            vtr->from_float(x, bq + (bat * N + n) * row, K);
+            quant(x, bq + (bat * N + n) * row, K);
         }
-    dot_job j = {t, bq, row};
+    dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type)};
     pl_parallel_for(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
     free(bq);
     free(tmp);
@@ -146,9 +160,9 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
 /* ---- the batched path for low-precision weights (prefill) ---------------------------------------------- */
 /* With many activation rows, dequantizing blocks of a's rows to f32 and multiplying with sgemm beats the dot
  * kernels, and is more accurate (activations stay f32) - what llama.cpp does with a BLAS backend. */
-#define DEQ_ROWS 256
+#define DEQ_FLOATS (256 * 1024) /* at most 1 MiB of dequantized weights per thread: stays in L2 for sgemm */
 #define DEQ_MIN_N 32
-/* scratch: DEQ_ROWS*K floats per thread; blk: rows per work item (<= DEQ_ROWS) */
+/* scratch: blk*K floats per thread; blk: rows per work item */
 typedef struct { pl_tensor *t; int64_t i2, i3, blk; float *scratch; } deq_job;
 static void deq_gemm_range(void *arg, int64_t s, int64_t e, int ith) {
     deq_job *j = arg;
@@ -158,27 +172,31 @@ static void deq_gemm_range(void *arg, int64_t s, int64_t e, int ith) {
     const char *abase = (const char *)a->data + (j->i2 / (t->ne[2] / a->ne[2])) * a->nb[2] +
                         (j->i3 / (t->ne[3] / a->ne[3])) * a->nb[3];
     float *c = pl_f32(t) + (j->i3 * t->ne[2] + j->i2) * M * t->ne[1];
-    float *w = j->scratch + (size_t)ith * DEQ_ROWS * K;
+    float *w = j->scratch + (size_t)ith * j->blk * K;
     for (int64_t blk = s; blk < e; blk++) {
         int64_t m0 = blk * j->blk, rows = PL_MIN(j->blk, M - m0);
         if (rows <= 0) break;
-        for (int64_t r = 0; r < rows; r++) tr->to_float(abase + (m0 + r) * a->nb[1], w + r * K, K);
+        for (int64_t r = 0; r < rows; r++) {
+            const void *row = abase + (m0 + r) * a->nb[1];
+            if (a->type == PL_F16) pl_vec_f16_to_f32(K, row, w + r * K); /* F16C: the table's is scalar */
+            else tr->to_float(row, w + r * K, K);
+        }
         mat wt = {w, K, rows, 1, K}; /* (K x rows): element (k, r) at w[r*K + k] */
         gemm_any(c + m0, M, mat_of(b, j->i2, j->i3, false), wt, 1.0f, 0.0f);
     }
 }
-/* Rows of a per work item: a multiple of the thread count of equal blocks of at most DEQ_ROWS rows (a
- * multiple of 16), so that every thread gets the same share (576 rows on 2 threads: 4 x 144, not 256+256+64). */
-static int64_t deq_block_rows(int64_t M, int n_threads) {
-    int64_t per = (M + n_threads - 1) / n_threads, nblk = (per + DEQ_ROWS - 1) / DEQ_ROWS;
-    int64_t rows = (per + nblk - 1) / nblk;
-    rows = (rows + 15) / 16 * 16;
-    return PL_MIN(rows, DEQ_ROWS);
+/* Rows of a per work item: each thread's share of M in as few equal blocks (multiples of 16 rows) as fit
+ * DEQ_FLOATS, so that threads finish together and each sgemm call is as large as it can be (every call
+ * packs all the activations again). 576 x 576 on 2 threads: 2 x 288, not 256 + 256 + 64. */
+static int64_t deq_block_rows(int64_t M, int64_t K, int n_threads) {
+    int64_t cap = PL_MAX(16, DEQ_FLOATS / K / 16 * 16), per = (M + n_threads - 1) / n_threads;
+    int64_t nblk = (per + cap - 1) / cap, rows = (per + nblk - 1) / nblk;
+    return PL_MIN((rows + 15) / 16 * 16, PL_MAX(cap, 16));
 }
 static bool matmul_dequant_gemm(pl_ctx *ctx, pl_tensor *t) {
-    float *scratch = malloc((size_t)ctx->n_threads * DEQ_ROWS * (size_t)t->src[0]->ne[0] * sizeof(float));
+    int64_t K = t->src[0]->ne[0], blk = deq_block_rows(t->ne[0], K, ctx->n_threads);
+    float *scratch = malloc((size_t)ctx->n_threads * (size_t)(blk * K) * sizeof(float));
     if (!scratch) return false; /* the dot kernels need no scratch of this size */
-    int64_t blk = deq_block_rows(t->ne[0], ctx->n_threads);
     for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {
             deq_job j = {t, i2, i3, blk, scratch};

@@ -1,0 +1,28 @@
+/* Decode's kernels: four-row dots (four weight rows against one activation row per call, so the
+ * activation's loads, its bias sums and the scale conversions are shared by the four rows), with a scalar
+ * reference (four calls of the type's scalar dot) and AVX-512 VNNI variants; and the activation quantizers
+ * (AVX-512, bit-exact with the reference ones). Tests hold each variant to its reference. */
+#ifndef PL_QUANT_ROWS_H
+#define PL_QUANT_ROWS_H
+
+#include "core/dtype.h"
+
+#include <stddef.h>
+
+#define PL_DOT_ROWS 4
+/* s[r] = dot(row r of x, y) for r < 4; row r starts at (const char *)x + r * bx; y in wtype's vec_dot_type */
+typedef void (*pl_vec_dot_rows_fn)(int64_t n, float *s, const void *x, size_t bx, const void *y);
+
+/* the best variant for this CPU and weight type, or NULL (no multi-row kernel: use the one-row vec_dot) */
+pl_vec_dot_rows_fn pl_vec_dot_rows(pl_dtype wtype);
+
+/* the activation quantizer for a vec_dot type (q8_0, q8_1, q8_K: AVX-512 when the CPU has it, giving the
+ * reference quantizer's bytes exactly; any other type: its from_float) */
+pl_from_float_fn pl_quantize_act(pl_dtype vt);
+
+/* the variants, for tests (NULL where the type has none) */
+pl_vec_dot_rows_fn pl_vec_dot_rows_scalar(pl_dtype wtype);
+pl_vec_dot_rows_fn pl_vec_dot_rows_avx512(pl_dtype wtype);
+pl_from_float_fn pl_quantize_act_avx512(pl_dtype vt);
+
+#endif

@@ -1,0 +1,137 @@
+/* The four-row decode kernels (backend/cpu/quant_rows.c): every SIMD variant this machine has against the
+ * scalar reference (four one-row scalar dots), on quantized random rows and on random bytes, with odd
+ * block counts (the one-block tail step); and pl_matmul's dot path with row counts that are not a multiple
+ * of four, against the one-row dot of each row; the AVX-512 activation quantizers against the reference. */
+#include "test.h"
+
+#include "backend/cpu/quant_rows.h"
+#include "core/common.h"
+#include "core/cpu.h"
+#include "core/tensor.h"
+#include "quant/quant_kernels.h"
+
+#include <string.h>
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((rng >> 40) / 8388608.0 - 1.0);
+}
+
+static const pl_dtype types[] = {PL_Q4_0, PL_Q4_1, PL_Q5_0, PL_Q5_1, PL_Q8_0, PL_Q4_K, PL_Q6_K};
+
+/* keep every fp16 field of random blocks finite (clear the top exponent bit) */
+static void tame_halves(pl_dtype t, uint8_t *row, size_t bytes) {
+    const pl_type_traits *tr = pl_dtype_traits(t);
+    for (size_t b = 0; b < bytes / tr->type_size; b++) {
+        uint8_t *blk = row + b * tr->type_size;
+        if (t == PL_Q6_K) blk[209] &= 0x3f;
+        else {
+            blk[1] &= 0x3f;
+            if (t == PL_Q4_1 || t == PL_Q5_1 || t == PL_Q4_K) blk[3] &= 0x3f;
+        }
+    }
+}
+
+static void test_type(pl_dtype t, int64_t n, bool random_bytes) {
+    const pl_type_traits *tr = pl_dtype_traits(t), *at = pl_dtype_traits(tr->vec_dot_type);
+    const size_t rb = pl_row_size(t, n) + 8; /* a row stride that is not the row size */
+    uint8_t *w = calloc(4, rb);
+    void *aq = malloc(pl_row_size(tr->vec_dot_type, n));
+    float *f = malloc((size_t)n * sizeof(float)), *wd = malloc((size_t)n * sizeof(float)), *ad = malloc((size_t)n * sizeof(float));
+    for (int r = 0; r < 4; r++) {
+        if (random_bytes) {
+            for (size_t i = 0; i < pl_row_size(t, n); i++) w[r * rb + i] = (uint8_t)(frand() * 128 + 128);
+            tame_halves(t, w + r * rb, pl_row_size(t, n));
+        } else {
+            for (int64_t i = 0; i < n; i++) f[i] = 0.05f * frand() + (i % 61 == r ? 0.5f : 0.0f);
+            tr->from_float(f, w + r * rb, n);
+        }
+    }
+    for (int64_t i = 0; i < n; i++) f[i] = 2 * frand();
+    at->from_float(f, aq, n);
+    at->to_float(aq, ad, n);
+    float ref[4], got[4];
+    pl_vec_dot_rows_fn sc = pl_vec_dot_rows_scalar(t);
+    CHECK(sc != NULL);
+    sc(n, ref, w, rb, aq);
+    for (int r = 0; r < 4; r++) {
+        tr->to_float(w + r * rb, wd, n);
+        double l1 = 0;
+        for (int64_t i = 0; i < n; i++) l1 += fabs((double)wd[i] * ad[i]);
+        pl_vec_dot_rows_fn simd = pl_cpu()->avx512f && pl_cpu()->avx512vnni ? pl_vec_dot_rows_avx512(t) : NULL;
+        if (!simd) continue;
+        simd(n, got, w, rb, aq);
+        CHECKF(fabs(got[r] - ref[r]) <= 1e-5 * (l1 + fabs(ref[r])) + 1e-6, "%s n=%lld row %d%s: avx512 %.9g vs scalar %.9g",
+               tr->name, (long long)n, r, random_bytes ? " (random bytes)" : "", got[r], ref[r]);
+    }
+    free(w), free(aq), free(f), free(wd), free(ad);
+}
+
+/* pl_matmul (dot path, N = 1 and 3) with M rows: four-row groups plus a tail of single rows */
+static void test_matmul(pl_ctx *ctx, pl_dtype t, int64_t M, int64_t K, int64_t N) {
+    const pl_type_traits *tr = pl_dtype_traits(t), *at = pl_dtype_traits(tr->vec_dot_type);
+    pl_tensor *a = pl_new_2d(ctx, t, K, M), *b = pl_new_2d(ctx, PL_F32, K, N);
+    float *f = malloc((size_t)K * sizeof(float));
+    void *aq = malloc(pl_row_size(tr->vec_dot_type, K));
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t k = 0; k < K; k++) f[k] = frand();
+        tr->from_float(f, (char *)a->data + m * a->nb[1], K);
+    }
+    for (int64_t i = 0; i < N * K; i++) pl_f32(b)[i] = frand();
+    pl_tensor *c = pl_matmul(ctx, a, b);
+    pl_graph_forward(ctx, pl_graph_build(ctx, c, false));
+    for (int64_t n = 0; n < N; n++) {
+        at->from_float(pl_f32(b) + n * K, aq, K);
+        for (int64_t m = 0; m < M; m++) {
+            float want = pl_vec_dot(t, K, (char *)a->data + m * a->nb[1], aq), v = pl_f32(c)[n * M + m];
+            CHECKF(fabs(v - want) <= 1e-5 * (fabs(want) + 1) * sqrt((double)K), "%s matmul M=%lld: [%lld][%lld] %.9g vs %.9g",
+                   tr->name, (long long)M, (long long)n, (long long)m, v, want);
+        }
+    }
+    free(f), free(aq);
+}
+
+/* the AVX-512 activation quantizers give the reference's bytes, ties and zero blocks included */
+static void test_act_quant(pl_dtype t, int64_t n) {
+    pl_from_float_fn simd = pl_cpu()->avx512f ? pl_quantize_act_avx512(t) : NULL;
+    if (!simd) return;
+    const size_t bytes = pl_row_size(t, n);
+    float *x = malloc((size_t)n * sizeof(float));
+    uint8_t *want = malloc(bytes), *got = malloc(bytes);
+    for (int pass = 0; pass < 3; pass++) {
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = pass == 0 ? 3 * frand() : (float)((int)(frand() * 254)) * 0.5f; /* pass 1: many .5 ties */
+            if (pass == 2 && i < n / 2) x[i] = 0; /* all-zero blocks */
+        }
+        x[0] = pass == 1 ? 127.0f : x[0];
+        pl_dtype_traits(t)->from_float(x, want, n);
+        memset(got, 0xAB, bytes);
+        simd(x, got, n);
+        CHECKF(!memcmp(want, got, bytes), "%s n=%lld pass %d: AVX-512 activation quantizer differs", pl_dtype_name(t),
+               (long long)n, pass);
+    }
+    free(x), free(want), free(got);
+}
+
+int main(void) {
+    test_act_quant(PL_Q8_0, 576), test_act_quant(PL_Q8_1, 1536), test_act_quant(PL_Q8_K, 1536);
+    for (size_t i = 0; i < PL_ARRAY_LEN(types); i++) {
+        const pl_dtype t = types[i];
+        const int64_t blk = pl_dtype_traits(t)->blck_size;
+        const int64_t ns[] = {blk, 3 * blk, blk == 32 ? 576 : 1536, blk == 32 ? 1536 : 2560};
+        for (size_t k = 0; k < PL_ARRAY_LEN(ns); k++) {
+            test_type(t, ns[k], false);
+            test_type(t, ns[k], true);
+        }
+    }
+    pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 2});
+    for (size_t i = 0; i < PL_ARRAY_LEN(types); i++) {
+        const int64_t K = pl_dtype_traits(types[i])->blck_size == 32 ? 96 : 512;
+        test_matmul(ctx, types[i], 7, K, 1);
+        test_matmul(ctx, types[i], 37, K, 3);
+        pl_ctx_reset(ctx);
+    }
+    pl_ctx_free(ctx);
+    TEST_DONE();
+}
