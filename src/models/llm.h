@@ -1,14 +1,14 @@
 /* Decoder language models loaded from a GGUF file or a Hugging Face directory (config.json + *.safetensors):
  * hyper-parameters, weights mapped from the file (never copied, except tiny norm/bias vectors stored in a
  * non-f32 type), an f32 (or f16) KV cache, and pl_llm_eval, which runs a batch of tokens through the architecture's
- * graph (src/models/llama.c, gpt2_lm.c; chosen in registry.c). Used by tasks/generate (plinth run, chat). */
+ * graph (src/models/llama.c, gpt2_lm.c, gemma3.c; chosen in registry.c). Used by tasks/generate (plinth run, chat). */
 #ifndef PL_MODELS_LLM_H
 #define PL_MODELS_LLM_H
 
 #include "core/tensor.h"
 #include <stdbool.h>
 
-typedef enum { PL_LLM_LLAMA, PL_LLM_QWEN2, PL_LLM_GPT2 } pl_llm_arch;
+typedef enum { PL_LLM_LLAMA, PL_LLM_QWEN2, PL_LLM_GPT2, PL_LLM_GEMMA3 } pl_llm_arch;
 
 typedef struct {
     pl_llm_arch arch;
@@ -18,6 +18,10 @@ typedef struct {
     float rope_freq_scale;  /* linear scaling: 1/factor; 1 = none */
     int rope_mode;          /* PL_ROPE_NORMAL (llama GGUF: Q/K rows permuted) or PL_ROPE_NEOX (HF, qwen2) */
     bool tied_output;       /* the LM head is the token embedding */
+    /* gemma3: sliding-window (local) attention on the layers where swa_layer[l] (window keys, local rope base) */
+    int n_swa;              /* window: a query at p sees keys p-n_swa+1 .. p; 0 = every layer global */
+    float rope_theta_swa;   /* freq_base of the local layers */
+    float attn_scale;       /* multiplies q k^T (gemma3: query_pre_attn_scalar^-1/2); 0 = 1/sqrt(head_dim) */
 } pl_llm_hparams;
 
 typedef struct {
@@ -29,6 +33,10 @@ typedef struct {
     pl_tensor *ffn_gate, *ffn_up, *ffn_up_b;/* (F, C)                                */
     pl_tensor *ffn_down, *ffn_down_b;      /* (C, F)                                */
     pl_tensor *k_cache, *v_cache;          /* f32 or f16 {D, n_ctx, Hkv}: position-major within a head */
+    /* gemma3 */
+    pl_tensor *attn_q_norm, *attn_k_norm;  /* (D): RMSNorm of each q / k head                     */
+    pl_tensor *attn_post_norm, *ffn_post_norm; /* (C): RMSNorm of the attention / MLP output before the residual */
+    bool swa;                              /* sliding-window (local) layer                          */
 } pl_llm_layer;
 
 typedef struct pl_llm {
@@ -74,7 +82,7 @@ int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logi
 int pl_llm_n_vocab(const pl_llm *m);
 int pl_llm_n_ctx(const pl_llm *m);
 const char *pl_llm_arch_name(pl_llm_arch a);
-/* "llama, qwen2, gpt2" */
+/* "llama (also mistral), qwen2, gpt2, gemma3 (GGUF)" */
 const char *pl_llm_supported(void);
 /* True when path looks like something pl_llm_load takes: a *.gguf file or a directory with config.json. */
 bool pl_llm_path_ok(const char *path);
@@ -107,6 +115,9 @@ pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *po
 int llm_load_gpt2(pl_llm *m);
 pl_tensor *llm_build_gpt2(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
                           pl_tensor **cpys, int *n_cpys);
+int llm_load_gemma3(pl_llm *m);
+pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
+                            pl_tensor **cpys, int *n_cpys);
 /* Shared blocks: write k_cur and v_cur ({D, Hkv, T}) into layer l's cache at n_past; return views of the
  * cache holding positions 0..n_past+T as {D, n_past+T, Hkv} for pl_attention (f16 cache: f32 copies of them,
  * made in the step context, so a step's transient memory grows with n_past). */
