@@ -4,6 +4,7 @@
 #include "core/tensor.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
 
 /* ---- arena ------------------------------------------------------------------------------------------ */
 typedef struct chunk { struct chunk *next; size_t size, used; char *mem; } chunk;
@@ -12,11 +13,13 @@ struct pl_arena { chunk *head; size_t chunk_bytes; };
 static chunk *chunk_new(size_t size) {
     chunk *c = pl_calloc(1, sizeof *c);
     if (!c) return NULL;
-    if (posix_memalign((void **)&c->mem, 64, size) != 0) {
+    size_t align = size >= ((size_t)4 << 20) ? (size_t)2 << 20 : 64; /* big chunks: transparent huge pages */
+    if (posix_memalign((void **)&c->mem, align, size) != 0) {
         free(c);
         return pl_error_null(PL_ERR_NOMEM, "out of memory allocating a %zu-byte arena chunk", size);
     }
     c->size = size;
+    if (align > 64) madvise(c->mem, size, MADV_HUGEPAGE); /* a hint: fewer page faults and TLB misses */
     return c;
 }
 
@@ -160,17 +163,20 @@ pl_ctx *pl_ctx_new(const pl_ctx_params *params) {
 }
 
 void pl_ctx_reset(pl_ctx *ctx) {
-    /* keep the largest chunk for reuse: a graph rebuilt every step then allocates nothing new */
+    /* keep the memory for reuse: a graph rebuilt every step (a prefill, a decode token) then allocates nothing
+     * new and touches no fresh pages. Several chunks are merged into one of their total size, so the arena
+     * settles at one chunk as large as the biggest graph built on it. */
     pl_arena *a = ctx->arena;
-    chunk *keep = NULL;
-    for (chunk *c = a->head; c; c = c->next)
-        if (!keep || c->size > keep->size) keep = c;
-    for (chunk *c = a->head, *n; c; c = n) {
-        n = c->next;
-        if (c != keep) { free(c->mem); free(c); }
+    size_t total = 0;
+    int n = 0;
+    for (chunk *c = a->head; c; c = c->next) { total += c->size; n++; }
+    if (n <= 1) {
+        if (a->head) a->head->used = 0;
+        return;
     }
-    if (keep) { keep->next = NULL; keep->used = 0; if (keep->size > a->chunk_bytes) a->chunk_bytes = keep->size; }
-    a->head = keep;
+    arena_free_chunks(a);
+    a->head = chunk_new(total); /* NULL (out of memory): later allocations make chunks as before */
+    if (!a->head) pl_clear_error();
 }
 
 void pl_ctx_free(pl_ctx *ctx) {
