@@ -2,6 +2,7 @@
  * plain float conversions. Quantized rows point at src/quant's kernels; unknown ids have no row. */
 #include "core/dtype.h"
 #include "core/common.h"
+#include "backend/cpu/vec_cvt.h"
 #include "quant/quant.h"
 
 #include <strings.h>
@@ -60,7 +61,7 @@ pl_bf16 pl_fp32_to_bf16(float f) {
     return (pl_bf16)(x >> 16);
 }
 
-void pl_fp16_to_fp32_row(const pl_fp16 *x, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = pl_fp16_to_fp32(x[i]); }
+void pl_fp16_to_fp32_row(const pl_fp16 *x, float *y, int64_t n) { pl_vec_f16_to_f32(n, x, y); } /* F16C when present */
 void pl_fp32_to_fp16_row(const float *x, pl_fp16 *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = pl_fp32_to_fp16(x[i]); }
 void pl_bf16_to_fp32_row(const pl_bf16 *x, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = pl_bf16_to_fp32(x[i]); }
 void pl_fp32_to_bf16_row(const float *x, pl_bf16 *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = pl_fp32_to_bf16(x[i]); }

@@ -5,7 +5,9 @@
 
 #include <immintrin.h>
 
-void pl_vec_f16_to_f32_scalar(int64_t n, const pl_fp16 *x, float *y) { pl_fp16_to_fp32_row(x, y, n); }
+void pl_vec_f16_to_f32_scalar(int64_t n, const pl_fp16 *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] = pl_fp16_to_fp32(x[i]);
+}
 
 __attribute__((target("avx,f16c"))) void pl_vec_f16_to_f32_f16c(int64_t n, const pl_fp16 *x, float *y) {
     int64_t i = 0;
