@@ -118,7 +118,7 @@ def record(path, rows, notes, argv):
              "torch: tools/make_gpt2_fixture.py's GPT with fused causal attention (SDPA), AdamW(lr 1e-3, betas "
              "0.9/0.95, wd 0.1), byte tokens from data/train/austen.txt, warm-up steps not timed; "
              "tokens/s = B*T*K/time. plinth: its own `done:` line (all K steps, the first ones included: no untimed warm-up). "
-             "Each figure is the median of --repeat runs.", "",
+             "Each figure is the median of --repeat runs; torch and plinth runs alternate.", "",
              "| config | params | threads | plinth tok/s | torch tok/s | plinth/torch |",
              "|---|---|---|---|---|---|"]
     lines += [row_md(r) for r in rows]
@@ -164,13 +164,16 @@ def main():
         cfg = CONFIGS[name]
         steps = args.steps or (50 if name == "tiny" else 5)
         for n in (int(t) for t in args.threads.split(",")):
-            tt = statistics.median(bench_torch(cfg, n, steps, args.warmup, data) for _ in range(args.repeat))
-            pts, why = [], None
+            # turns alternate (torch, plinth, torch, plinth, ...) so that a noisy minute on a shared machine
+            # falls on both sides alike
+            tts, pts, why = [], [], None
             for _ in range(args.repeat):
-                v, why = bench_plinth(args.plinth, cfg, n, steps, text)
-                if v is None:
-                    break
-                pts.append(v)
+                tts.append(bench_torch(cfg, n, steps, args.warmup, data))
+                if why is None:
+                    v, why = bench_plinth(args.plinth, cfg, n, steps, text)
+                    if v is not None:
+                        pts.append(v)
+            tt = statistics.median(tts)
             pt = statistics.median(pts) if pts and not why else None
             if why and why not in notes:
                 notes.append(why)
