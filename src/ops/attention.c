@@ -99,7 +99,7 @@ void op_attention_forward(pl_ctx *ctx, pl_tensor *t) {
 }
 
 /* work item = (batch, kv head): the only writer of that head's dK, dV and of its query heads' dQ.
- * P = exp(S - lse); dP = dO V^T; dS = P (dP - rowsum(dO O)); dQ += scale dS K; dK += scale dS^T Q; dV += P^T dO */
+ * P = softmax(S) recomputed per row; dP = dO V^T; dS = P (dP - rowsum(dO O)); dQ += scale dS K; dK += scale dS^T Q; dV += P^T dO */
 static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
     pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
     int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], Hk = k->ne[2], grp = Hq / Hk;
@@ -116,12 +116,14 @@ static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Tq, (int)Tk, (int)D, 1.0f, dO, ldo, V, head_ld(v),
                         0.0f, dS, (int)Tk);
             for (int64_t i = 0; i < Tq; i++) {
-                float lse = t->saved[(b * Hq + h) * Tq + i], di = pl_vec_dot_f32(D, dO + i * ldo, O + i * ldo);
+                /* P's row again, softmax over the keys the row sees (SIMD exp; masked entries skipped, left 0) */
+                float di = pl_vec_dot_f32(D, dO + i * ldo, O + i * ldo);
                 float *p = P + i * Tk, *ds = dS + i * Tk;
-                for (int64_t j = 0; j < Tk; j++) {
-                    p[j] = expf(p[j] - lse); /* masked: exp(-inf) = 0 */
-                    ds[j] = p[j] * (ds[j] - di);
-                }
+                int64_t n = t->p.i[1] ? Tk - Tq + i + 1 : Tk, lo = window_lo(t, n);
+                pl_vec_softmax_f32(n - lo, p + lo);
+                for (int64_t j = lo; j < n; j++) ds[j] = p[j] * (ds[j] - di);
+                for (int64_t j = 0; j < lo; j++) p[j] = ds[j] = 0.0f;
+                for (int64_t j = n; j < Tk; j++) p[j] = ds[j] = 0.0f;
             }
             if (gq)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Tq, (int)D, (int)Tk, scale, dS, (int)Tk, K,
