@@ -29,7 +29,7 @@ pl_tensor *pl_attention(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, f
 }
 
 /* sliding window (Gemma 3's local layers): p.i[2] = window (0: none); a row of n causal keys keeps its last
- * `window` of them. Only the forward's softmax range and scores()' mask read it. */
+ * `window` of them. The softmax ranges of forward and backward read it. */
 pl_tensor *pl_attention_window(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, float scale, int window) {
     pl_tensor *t = pl_attention(ctx, q, k, v, scale, true);
     if (t) t->p.i[2] = window > 0 ? window : 0;
@@ -46,19 +46,6 @@ static const float *head_base(const pl_tensor *x, int64_t h, int64_t b) {
 static int head_ld(const pl_tensor *x) { /* BLAS wants ld >= row length even when there is one row */
     int64_t ld = (int64_t)(x->nb[1] / sizeof(float));
     return (int)(x->ne[1] == 1 || ld < x->ne[0] ? x->ne[0] : ld);
-}
-
-/* S = scale Q K^T for one head (Tq x Tk, row-major), masked entries -inf */
-static void scores(const pl_tensor *t, int64_t h, int64_t b, float *S) {
-    const pl_tensor *q = t->src[0], *k = t->src[1];
-    int64_t D = q->ne[0], Tq = q->ne[1], Tk = k->ne[1], hk = h / (q->ne[2] / k->ne[2]);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Tq, (int)Tk, (int)D, t->p.f[0], head_base(q, h, b),
-                head_ld(q), head_base(k, hk, b), head_ld(k), 0.0f, S, (int)Tk);
-    if (t->p.i[1])
-        for (int64_t i = 0; i < Tq; i++)
-            for (int64_t j = Tk - Tq + i + 1; j < Tk; j++) S[i * Tk + j] = -INFINITY;
-    for (int64_t i = 0; i < Tq && t->p.i[2] > 0; i++) /* sliding window */
-        for (int64_t j = 0; j < window_lo(t, Tk - Tq + i + 1); j++) S[i * Tk + j] = -INFINITY;
 }
 
 /* Forward work item = (batch, query head, block of ATT_QB query rows). Under the causal mask query row i sees
@@ -98,43 +85,54 @@ void op_attention_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_parallel_for(ctx, q->ne[2] * q->ne[3] * ((q->ne[1] + ATT_QB - 1) / ATT_QB), attn_fwd_range, t);
 }
 
-/* work item = (batch, kv head): the only writer of that head's dK, dV and of its query heads' dQ.
- * P = softmax(S) recomputed per row; dP = dO V^T; dS = P (dP - rowsum(dO O)); dQ += scale dS K; dK += scale dS^T Q; dV += P^T dO */
+/* work item = (batch, kv head): the only writer of that head's dK, dV and of its query heads' dQ. Query rows go
+ * in blocks of ATT_BQB; under the causal mask a block needs only the keys its last row sees.
+ * P = softmax(S) recomputed per row; dP = dO V^T; dS = P (dP - rowsum(dO O)); dQ += scale dS K; dK += scale dS^T Q;
+ * dV += P^T dO */
+#define ATT_BQB 32
 static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
     pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
     int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], Hk = k->ne[2], grp = Hq / Hk;
     float scale = t->p.f[0];
+    bool causal = t->p.i[1];
     float *gq = op_grad(q), *gk = op_grad(k), *gv = op_grad(v);
-    float *P = malloc((size_t)(Tq * Tk) * 2 * sizeof(float)), *dS = P + Tq * Tk;
-    int ldo = (int)(Hq * D);
+    int64_t qb = PL_MIN(Tq, ATT_BQB);
+    float *P = malloc((size_t)(qb * Tk) * 2 * sizeof(float)), *dS = P + qb * Tk;
+    if (!P) return; /* TODO: report; the gradients miss this op's share */
+    int ldo = (int)(Hq * D), ldq = head_ld(q), ldk = head_ld(k), ldv = head_ld(v);
     for (int64_t w = s; w < e; w++) {
         int64_t hk = w % Hk, b = w / Hk;
         const float *K = head_base(k, hk, b), *V = head_base(v, hk, b);
-        for (int64_t h = hk * grp; h < (hk + 1) * grp; h++) {
-            const float *O = pl_f32(t) + (b * Tq * Hq + h) * D, *dO = pl_f32(t->grad) + (b * Tq * Hq + h) * D;
-            scores(t, h, b, P);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Tq, (int)Tk, (int)D, 1.0f, dO, ldo, V, head_ld(v),
-                        0.0f, dS, (int)Tk);
-            for (int64_t i = 0; i < Tq; i++) {
-                /* P's row again, softmax over the keys the row sees (SIMD exp; masked entries skipped, left 0) */
-                float di = pl_vec_dot_f32(D, dO + i * ldo, O + i * ldo);
-                float *p = P + i * Tk, *ds = dS + i * Tk;
-                int64_t n = t->p.i[1] ? Tk - Tq + i + 1 : Tk, lo = window_lo(t, n);
-                pl_vec_softmax_f32(n - lo, p + lo);
-                for (int64_t j = lo; j < n; j++) ds[j] = p[j] * (ds[j] - di);
-                for (int64_t j = 0; j < lo; j++) p[j] = ds[j] = 0.0f;
-                for (int64_t j = n; j < Tk; j++) p[j] = ds[j] = 0.0f;
+        for (int64_t h = hk * grp; h < (hk + 1) * grp; h++)
+            for (int64_t i0 = 0; i0 < Tq; i0 += ATT_BQB) {
+                int64_t rows = PL_MIN(ATT_BQB, Tq - i0), nk = causal ? Tk - Tq + i0 + rows : Tk;
+                const float *Q = head_base(q, h, b) + i0 * ldq;
+                const float *O = pl_f32(t) + ((b * Tq + i0) * Hq + h) * D, *dO = pl_f32(t->grad) + ((b * Tq + i0) * Hq + h) * D;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)D, scale, Q, ldq, K, ldk,
+                            0.0f, P, (int)nk);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)D, 1.0f, dO, ldo, V, ldv,
+                            0.0f, dS, (int)nk);
+                for (int64_t i = 0; i < rows; i++) {
+                    /* P's row again: softmax over the keys the row sees (SIMD exp); masked entries 0 */
+                    float di = pl_vec_dot_f32(D, dO + i * ldo, O + i * ldo);
+                    float *p = P + i * nk, *ds = dS + i * nk;
+                    int64_t n = causal ? Tk - Tq + i0 + i + 1 : Tk, lo = window_lo(t, n);
+                    pl_vec_softmax_f32(n - lo, p + lo);
+                    for (int64_t j = lo; j < n; j++) ds[j] = p[j] * (ds[j] - di);
+                    for (int64_t j = 0; j < lo; j++) p[j] = ds[j] = 0.0f;
+                    for (int64_t j = n; j < nk; j++) p[j] = ds[j] = 0.0f;
+                }
+                if (gq)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)D, (int)nk, scale, dS, (int)nk, K,
+                                ldk, 1.0f, gq + ((b * Hq + h) * Tq + i0) * D, (int)D);
+                if (gk)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)D, (int)rows, scale, dS, (int)nk, Q,
+                                ldq, 1.0f, gk + (b * Hk + hk) * Tk * D, (int)D);
+                if (gv)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)D, (int)rows, 1.0f, P, (int)nk, dO,
+                                ldo, 1.0f, gv + (b * Hk + hk) * Tk * D, (int)D);
             }
-            if (gq)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Tq, (int)D, (int)Tk, scale, dS, (int)Tk, K,
-                            head_ld(k), 1.0f, gq + (b * Hq + h) * Tq * D, (int)D);
-            if (gk)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Tk, (int)D, (int)Tq, scale, dS, (int)Tk,
-                            head_base(q, h, b), head_ld(q), 1.0f, gk + (b * Hk + hk) * Tk * D, (int)D);
-            if (gv)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Tk, (int)D, (int)Tq, 1.0f, P, (int)Tk, dO, ldo,
-                            1.0f, gv + (b * Hk + hk) * Tk * D, (int)D);
-        }
     }
     free(P);
 }

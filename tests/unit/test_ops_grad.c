@@ -222,6 +222,21 @@ int main(void) {
     }
     in[0] = param(ctx, 3, 3 * 8 * 2, 5, 2, 1);
     gradcheck("attention on fused qkv views", ctx, in, 1, b_attn_views, NULL);
+    /* rows in several blocks (backward takes 32 query rows at a time, forward 64), a short last block, and
+     * queries behind a longer key list (as after a KV cache) */
+    int blocks[][2] = {{70, 70}, {40, 45}}; /* Tq, Tk */
+    for (int i = 0; i < 2; i++) {
+        in[0] = param(ctx, 4, 8, blocks[i][0], 2, 1);
+        in[1] = param(ctx, 4, 8, blocks[i][1], 1, 1);
+        in[2] = param(ctx, 4, 8, blocks[i][1], 1, 1);
+        attn_ud ud = {true};
+        char name[64];
+        snprintf(name, sizeof name, "attention causal Tq=%d Tk=%d", blocks[i][0], blocks[i][1]);
+        gradcheck(name, ctx, in, 3, b_attn, &ud);
+    }
+    in[0] = param(ctx, 4, 8, 70, 2, 1); in[1] = param(ctx, 4, 8, 70, 2, 1); in[2] = param(ctx, 4, 8, 70, 2, 1);
+    attn_ud full = {false};
+    gradcheck("attention full T=70", ctx, in, 3, b_attn, &full);
 
     in[0] = param(ctx, 2, 9, 4, 1, 1);
     for (int64_t i = 0; i < 36; i++) pl_f32(in[0])[i] *= 3;
