@@ -1,7 +1,8 @@
-/* Row softmax with log-sum-exp (vec_softmax.h): max pass, exp-and-sum pass, scale pass. The SIMD exp uses
- * Cody-Waite range reduction (x = k ln2 + r) and a degree-6 Taylor polynomial for e^r, then scales by 2^k;
- * inputs below -87.3 (including -inf from a mask) give exactly 0, as expf does near there. */
+/* Row softmax with log-sum-exp and SwiGLU (vec_exp.h): scalar references (libm expf) and AVX2 / AVX-512
+ * variants on the polynomial exp of vec_exp_simd.h; inputs below -87.3 (including -inf from a mask) give
+ * exactly 0, as expf does near there. */
 #include "backend/cpu/vec_exp.h"
+#include "backend/cpu/vec_exp_simd.h"
 #include "core/cpu.h"
 
 #include <immintrin.h>
@@ -18,22 +19,6 @@ float pl_vec_softmax_f32_scalar(int64_t n, float *x) {
 }
 
 /* ---- AVX-512 ---- */
-#define TGT512 __attribute__((target("avx512f")))
-TGT512 static inline __m512 exp512(__m512 x) {
-    __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.0f));
-    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)), _MM_FROUND_TO_NEAREST_INT);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187e-06f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(p, k));
-}
 TGT512 float pl_vec_softmax_f32_avx512(int64_t n, float *x) {
     int64_t i;
     __m512 vm = _mm512_set1_ps(-INFINITY);
@@ -68,23 +53,6 @@ TGT512 void pl_vec_swiglu_f32_avx512(int64_t n, const float *g, const float *u, 
 }
 
 /* ---- AVX2 ---- */
-#define TGT256 __attribute__((target("avx2,fma")))
-TGT256 static inline __m256 exp256(__m256 x) {
-    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.0f));
-    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.4426950408889634f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187e-06f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 720);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
-}
 TGT256 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
