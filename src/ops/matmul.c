@@ -4,7 +4,6 @@
  * with activations converted once to the weight type's vec_dot partner. */
 #include "backend/cpu/quant_rows.h"
 #include "backend/cpu/vec.h"
-#include "backend/cpu/vec_cvt.h"
 #include "ops/ops.h"
 
 #include <cblas.h>
@@ -176,11 +175,7 @@ static void deq_gemm_range(void *arg, int64_t s, int64_t e, int ith) {
     for (int64_t blk = s; blk < e; blk++) {
         int64_t m0 = blk * j->blk, rows = PL_MIN(j->blk, M - m0);
         if (rows <= 0) break;
-        for (int64_t r = 0; r < rows; r++) {
-            const void *row = abase + (m0 + r) * a->nb[1];
-            if (a->type == PL_F16) pl_vec_f16_to_f32(K, row, w + r * K); /* F16C: the table's is scalar */
-            else tr->to_float(row, w + r * K, K);
-        }
+        for (int64_t r = 0; r < rows; r++) tr->to_float(abase + (m0 + r) * a->nb[1], w + r * K, K);
         mat wt = {w, K, rows, 1, K}; /* (K x rows): element (k, r) at w[r*K + k] */
         gemm_any(c + m0, M, mat_of(b, j->i2, j->i3, false), wt, 1.0f, 0.0f);
     }
@@ -237,7 +232,7 @@ static void bias_rows(void *arg, int64_t s, int64_t e, int ith) {
     for (int64_t r = s; r < e; r++) {
         float *o = pl_f32(j->t) + r * M;
         if (j->copy) memcpy(o, bias, (size_t)M * sizeof(float));
-        else for (int64_t i = 0; i < M; i++) o[i] += bias[i];
+        else pl_vec_axpy_f32(M, 1.0f, bias, o);
     }
 }
 /* d bias[m] += sum over rows of dC[row][m]: threads take column ranges */

@@ -236,10 +236,8 @@ static void adamw_range(void *arg, int64_t s, int64_t e, int ith) {
 typedef struct { float *g; int64_t n; double part[256]; } clip_job;
 static void sumsq_range(void *arg, int64_t s, int64_t e, int ith) {
     clip_job *j = arg;
-    double acc = 0;
     int64_t b = s * ADAMW_CHUNK, n = PL_MIN(e * ADAMW_CHUNK, j->n) - b;
-    for (int64_t c = 0; c < n; c += ADAMW_CHUNK) acc += pl_sumsq_f32(PL_MIN(ADAMW_CHUNK, n - c), j->g + b + c);
-    j->part[ith] += acc;
+    j->part[ith] += pl_sumsq_f32(n, j->g + b);
 }
 /* The factor pl_clip_grad_norm would scale the mean gradient (g / accum) by, as one factor on g: the global
  * norm is summed over the pool (the same up to the order of the partial sums); AdamW applies the factor. */
