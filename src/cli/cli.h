@@ -19,6 +19,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_imatrix(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #define PL_CLI_COMMANDS \
@@ -30,6 +31,7 @@ int cmd_bench(int argc, char **argv);
     {"eval", cmd_eval, "accuracy of models on task files: zero-shot, few-shot, chain-of-thought"}, \
     {"perplexity", cmd_perplexity, "perplexity of a text file (as llama.cpp's llama-perplexity computes it)"}, \
     {"quantize", cmd_quantize, "quantize a GGUF model (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_M, Q5_K_M, Q6_K, F16, ...)"}, \
+    {"imatrix", cmd_imatrix, "importance matrix from calibration text, for quantize --imatrix (llama.cpp's format)"}, \
     {"bench", cmd_bench, "prompt and generation speed (llama-bench style table); --roof for the memory-bandwidth roof"},
 
 #endif

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "core/common.h"
 #include "core/dtype.h"
+#include "tasks/imatrix.h"
 #include "tasks/quantize.h"
 
 #include <signal.h>
@@ -13,11 +14,13 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: plinth quantize IN.gguf OUT.gguf TYPE [-t N]\n\n"
+        "usage: plinth quantize IN.gguf OUT.gguf TYPE [-t N] [--imatrix FILE]\n\n"
         "  TYPE: %s (case-insensitive)\n"
         "  Q4_K_M / Q5_K_M mix types as llama.cpp does (see docs/quantize.md); the output tensor gets Q6_K\n"
         "  in every quantized type but Q8_0; 1-D tensors (norms, biases) stay as they are.\n"
-        "  -t, --threads N   threads\n", pl_quant_target_list());
+        "  -t, --threads N   threads\n"
+        "  --imatrix FILE    importance matrix from `plinth imatrix` (or llama-imatrix): the scale searches of the\n"
+        "                    quantized types weight each column's error by its mean squared activation\n", pl_quant_target_list());
 }
 
 typedef struct { bool bar_open, tty; } q_cli;
@@ -49,12 +52,14 @@ static void summary(const pl_quant_stats *s, const pl_quant_target *t, const cha
     fprintf(stderr, "size: %.2f MiB (%.2f bits/weight) -> %.2f MiB (%.2f bits/weight), %.2f s\n",
             s->bytes_in / 1048576.0, bpw_in, s->bytes_out / 1048576.0, bpw_out, s->seconds);
     if (s->n_fallback) fprintf(stderr, "%d tensor(s) used a fallback type\n", s->n_fallback);
+    if (s->n_imatrix) fprintf(stderr, "%d tensor(s) were quantized with importance weights\n", s->n_imatrix);
     if (s->n_requantized) fprintf(stderr, "%d tensor(s) were decoded from a quantized type first\n", s->n_requantized);
 }
 
 int cmd_quantize(int argc, char **argv) {
     const char *pos[3] = {0};
     int n_pos = 0, threads = 0;
+    const char *imatrix = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long long v;
@@ -62,6 +67,8 @@ int cmd_quantize(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!arg_int(argc, argv, &i, 1, 256, &v)) return 2;
             threads = (int)v;
+        } else if (!strcmp(a, "--imatrix")) {
+            if (!arg_str(argc, argv, &i, &imatrix)) return 2;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "plinth quantize: unknown option '%s' (see plinth quantize --help)\n", a);
             return 2;
@@ -73,10 +80,13 @@ int cmd_quantize(int argc, char **argv) {
     if (!t) { fprintf(stderr, "plinth quantize: %s\n", pl_last_error()); return 2; }
     /* over a file-size limit, write() must fail with EFBIG (and the tmp file be removed), not kill us */
     signal(SIGXFSZ, SIG_IGN);
+    pl_imatrix *im = NULL;
+    if (imatrix && !(im = pl_imatrix_load(imatrix))) { fprintf(stderr, "plinth quantize: %s\n", pl_last_error()); return 1; }
     q_cli c = {.tty = isatty(2)};
-    pl_quant_opts o = {.n_threads = threads, .on_tensor = on_tensor, .on_note = on_note, .ud = &c};
+    pl_quant_opts o = {.n_threads = threads, .on_tensor = on_tensor, .on_note = on_note, .ud = &c, .imatrix = im};
     pl_quant_stats s;
     int rc = pl_quantize_file(pos[0], pos[1], t, &o, &s);
+    pl_imatrix_free(im);
     if (c.bar_open) fputc('\n', stderr);
     if (rc) { fprintf(stderr, "plinth quantize: %s\n", pl_last_error()); return 1; }
     summary(&s, t, pos[1]);

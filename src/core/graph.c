@@ -139,8 +139,11 @@ static void run_op(pl_ctx *ctx, pl_tensor *t, int dir) {
 }
 
 void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->op != PL_OP_NONE) run_op(ctx, g->nodes[i], 0);
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i]->op == PL_OP_NONE) continue;
+        run_op(ctx, g->nodes[i], 0);
+        if (ctx->observe) ctx->observe(ctx->observe_ud, ctx, g->nodes[i]);
+    }
 }
 
 static void zero_grads(void *arg, int64_t s, int64_t e, int ith) {

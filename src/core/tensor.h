@@ -60,10 +60,16 @@ typedef struct {
     int n_threads;      /* 0 = physical cores */
 } pl_ctx_params;
 
+/* Called by pl_graph_forward after each node is computed (collectors such as the importance matrix). */
+struct pl_ctx;
+typedef void (*pl_observe_fn)(void *ud, struct pl_ctx *ctx, const pl_tensor *node);
+
 typedef struct pl_ctx {
     pl_arena *arena;
     pl_pool *pool;
     int n_threads;
+    pl_observe_fn observe; /* NULL: none */
+    void *observe_ud;
 } pl_ctx;
 
 pl_ctx *pl_ctx_new(const pl_ctx_params *params);

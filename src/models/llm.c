@@ -49,8 +49,9 @@ pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int l
     if (*failed) return NULL;
     const char *fmt = m->gguf ? gguf_fmt : hf_fmt;
     if (!fmt) return NULL;
-    char name[256];
+    char name[256], gname[256];
     snprintf(name, sizeof name, fmt, layer);
+    snprintf(gname, sizeof gname, gguf_fmt ? gguf_fmt : fmt, layer); /* GGUF names in every format (imatrix) */
     pl_dtype type;
     int64_t ne[4];
     int nd;
@@ -87,7 +88,7 @@ pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int l
     }
     pl_tensor *t = pl_new_mapped(m->wctx, type, n_dims, ne, (void *)data);
     if (!t) { *failed = true; return NULL; }
-    pl_set_name(t, "%s", name);
+    pl_set_name(t, "%s", gname);
     return tr ? pl_transpose(m->wctx, t) : t;
 }
 
@@ -309,6 +310,10 @@ void pl_llm_free(pl_llm *m) {
 
 int pl_llm_n_vocab(const pl_llm *m) { return m->hp.n_vocab; }
 int pl_llm_n_ctx(const pl_llm *m) { return m->n_ctx; }
+void pl_llm_set_observer(pl_llm *m, pl_observe_fn fn, void *ud) {
+    m->step->observe = fn;
+    m->step->observe_ud = ud;
+}
 
 /* ---- shared graph pieces -------------------------------------------------------------------------------------- */
 void llm_kv_store(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *k_cur, pl_tensor *v_cur, int n_past,

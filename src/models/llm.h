@@ -81,6 +81,9 @@ void pl_llm_free(pl_llm *m);
 int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logits, bool all);
 int pl_llm_n_vocab(const pl_llm *m);
 int pl_llm_n_ctx(const pl_llm *m);
+/* fn sees every node of every later pl_llm_eval after it is computed (weights carry their GGUF names, whatever
+ * the file format); NULL stops it. What tasks/imatrix.c collects activation statistics with. */
+void pl_llm_set_observer(pl_llm *m, pl_observe_fn fn, void *ud);
 const char *pl_llm_arch_name(pl_llm_arch a);
 /* "llama (also mistral), qwen2, gpt2, gemma3 (GGUF)" */
 const char *pl_llm_supported(void);

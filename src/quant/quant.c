@@ -97,6 +97,11 @@ int64_t pl_quantize_tensor(pl_dtype t, const float *src, void *dst, int64_t nrow
     if (t == PL_Q4_K) weighted = pl_quantize_q4_K_w;
     else if (t == PL_Q5_K) weighted = pl_quantize_q5_K_w;
     else if (t == PL_Q6_K) weighted = pl_quantize_q6_K_w;
+    else if (t == PL_Q4_0) weighted = pl_quantize_q4_0_w;
+    else if (t == PL_Q4_1) weighted = pl_quantize_q4_1_w;
+    else if (t == PL_Q5_0) weighted = pl_quantize_q5_0_w;
+    else if (t == PL_Q5_1) weighted = pl_quantize_q5_1_w;
+    else if (t == PL_Q8_0) weighted = pl_quantize_q8_0_w;
     if (!tr->from_float && !weighted) return pl_error(PL_ERR_UNSUPPORTED, "quantize: no encoder for %s", tr->name);
     const size_t row_bytes = pl_row_size(t, ncols);
     for (int64_t r = 0; r < nrows; r++) {

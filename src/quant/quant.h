@@ -40,6 +40,13 @@ void pl_quantize_q8_K(const float *x, void *y, int64_t n);
 void pl_quantize_q4_K_w(const float *x, void *y, int64_t n, const float *w);
 void pl_quantize_q5_K_w(const float *x, void *y, int64_t n, const float *w);
 void pl_quantize_q6_K_w(const float *x, void *y, int64_t n, const float *w);
+/* The 32-element types with per-column importance weights (quant_weighted.c; NULL = plain squared error):
+ * same blocks as the RTN quantizers, scale (and min) searched to minimize the weighted error. */
+void pl_quantize_q4_0_w(const float *x, void *y, int64_t n, const float *w);
+void pl_quantize_q4_1_w(const float *x, void *y, int64_t n, const float *w);
+void pl_quantize_q5_0_w(const float *x, void *y, int64_t n, const float *w);
+void pl_quantize_q5_1_w(const float *x, void *y, int64_t n, const float *w);
+void pl_quantize_q8_0_w(const float *x, void *y, int64_t n, const float *w);
 
 /* Dequantizers (dispatch once to the best ISA variant; every variant gives identical floats). */
 void pl_dequantize_q4_0(const void *x, float *y, int64_t n);
@@ -93,7 +100,8 @@ int pl_dequant_row(pl_dtype t, const void *src, float *dst, int64_t n);
 /* dot(w_row of wtype, act_row already in wtype's vec_dot_type), n elements. */
 float pl_vec_dot(pl_dtype wtype, int64_t n, const void *w_row, const void *act_row);
 /* Quantize a row-major f32 tensor [nrows][ncols] into dst (pl_row_size(t, ncols) bytes per row).
- * imatrix (ncols importance weights, may be NULL) guides the k-quant scale search.
+ * imatrix (ncols importance weights, may be NULL) guides the scale search of the k-quants and of
+ * Q4_0/Q4_1/Q5_0/Q5_1/Q8_0; without it those five stay round-to-nearest.
  * Returns bytes written, or a negative pl_status (ncols not a multiple of the block size: PL_ERR_ARG,
  * so the caller can fall back to another type). */
 int64_t pl_quantize_tensor(pl_dtype t, const float *src, void *dst, int64_t nrows, int64_t ncols,

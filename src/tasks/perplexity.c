@@ -48,13 +48,13 @@ typedef struct {
 } ppl_acc;
 
 /* Evaluate one chunk (tokens chunk[0..n_ctx)) from an empty cache and score its second half into acc. */
-static int eval_chunk(pl_llm *m, const int32_t *chunk, int n_ctx, int n_batch, int start, float *logits,
-                      ppl_acc *acc, int *n_scored) {
+static int eval_chunk(pl_llm *m, const int32_t *chunk, int n_ctx, int n_batch, bool all_logits, int start,
+                      float *logits, ppl_acc *acc, int *n_scored) {
     const int first = n_ctx / 2, n_vocab = pl_llm_n_vocab(m);
     int k = 0;
     for (int b = 0; b < first; b += n_batch) {          /* context only: no logits needed */
         int n = PL_MIN(n_batch, first - b);
-        int rc = pl_llm_eval(m, chunk + b, n, b, logits, false);
+        int rc = pl_llm_eval(m, chunk + b, n, b, logits, all_logits);
         if (rc) return rc;
     }
     for (int b = first; b < n_ctx; b += n_batch) {
@@ -107,7 +107,7 @@ int pl_perplexity(pl_llm *m, const pl_tokenizer *tok, const char *text, size_t l
         memcpy(chunk, ids + (size_t)c * n_ctx, (size_t)n_ctx * sizeof *chunk);
         if (add_bos) chunk[0] = pl_tokenizer_bos(tok);
         int k = 0;
-        rc = eval_chunk(m, chunk, n_ctx, n_batch, c * n_ctx, logits, &acc, &k);
+        rc = eval_chunk(m, chunk, n_ctx, n_batch, o->all_logits, c * n_ctx, logits, &acc, &k);
         if (rc) break;
         acc.count += k;
         if (on_chunk) on_chunk(c, exp(acc.nll / acc.count), acc.pos, acc.tok_nll, k, ud);

@@ -12,6 +12,8 @@ typedef struct {
     int n_ctx;       /* tokens per chunk (default 512); the model must have been loaded with n_ctx >= this */
     int n_batch;     /* tokens per pl_llm_eval call (<= 0: n_ctx) */
     int n_chunks;    /* at most this many chunks (<= 0: all whole chunks of the text) */
+    bool all_logits; /* compute logits for the first half too (the output matrix then sees every position:
+                      * what imatrix collection needs); the score is the same */
 } pl_ppl_opts;
 
 typedef struct {

@@ -2,6 +2,7 @@
  * fallbacks, pl_quant_tensor_type), decode the source to f32, encode rows in parallel with pl_quantize_tensor,
  * keep the result until the writer streams every tensor into OUT.tmp.PID and renames it into place. */
 #include "tasks/quantize.h"
+#include "tasks/imatrix.h"
 #include "core/common.h"
 #include "core/tensor.h"
 #include "io/gguf.h"
@@ -97,6 +98,7 @@ typedef struct {
     float *f32;
     uint8_t *dst;
     int64_t ncols;
+    const float *imatrix; /* ncols importance weights, or NULL */
     int rc;
 } conv_job;
 
@@ -111,17 +113,17 @@ static void encode_rows(void *arg, int64_t a, int64_t b, int ith) {
     (void)ith;
     conv_job *j = arg;
     int64_t rc = pl_quantize_tensor(j->to, j->f32 + a * j->ncols, j->dst + a * pl_row_size(j->to, j->ncols), b - a,
-                                    j->ncols, NULL);
+                                    j->ncols, j->imatrix);
     if (rc < 0) __atomic_store_n(&j->rc, (int)rc, __ATOMIC_RELAXED);
 }
 
 /* Convert one tensor to `to`; *out gets pl_malloc'ed data. */
-static int convert_tensor(pl_ctx *ctx, const pl_gguf_tensor *gt, pl_dtype to, void **out) {
+static int convert_tensor(pl_ctx *ctx, const pl_gguf_tensor *gt, pl_dtype to, const float *imatrix, void **out) {
     const pl_type_traits *tf = pl_dtype_traits(gt->type);
     if (!tf || !tf->to_float)
         return pl_error(PL_ERR_UNSUPPORTED, "tensor '%s': cannot decode type %s", gt->name, pl_dtype_name(gt->type));
     const int64_t ncols = gt->ne[0], nrows = gt->ne[1] * gt->ne[2] * gt->ne[3];
-    conv_job j = {.from = gt->type, .to = to, .src = gt->data, .ncols = ncols};
+    conv_job j = {.from = gt->type, .to = to, .src = gt->data, .ncols = ncols, .imatrix = imatrix};
     j.f32 = pl_malloc((size_t)(ncols * nrows) * sizeof(float) + 1);
     j.dst = pl_malloc(pl_row_size(to, ncols) * (size_t)nrows + 1);
     if (!j.f32 || !j.dst) { free(j.f32); free(j.dst); return PL_ERR_NOMEM; }
@@ -194,7 +196,14 @@ int pl_quantize_file(const char *in, const char *out, const pl_quant_target *t, 
         const void *data = gt->data;
         if (to != gt->type) {
             if (pl_dtype_traits(gt->type)->is_quantized) s.n_requantized++;
-            rc = convert_tensor(ctx, gt, to, &owned[i]);
+            const float *imp = NULL;
+            if (o->imatrix && pl_dtype_traits(to)->is_quantized) {
+                imp = gt->ne[2] == 1 && gt->ne[3] == 1 ? pl_imatrix_get(o->imatrix, gt->name, gt->ne[0]) : NULL;
+                if (imp) s.n_imatrix++;
+                else note(o, "%s: no importance matrix entry with %lld columns - quantized without one", gt->name,
+                          (long long)gt->ne[0]);
+            }
+            rc = convert_tensor(ctx, gt, to, imp, &owned[i]);
             data = owned[i];
         }
         if (rc == PL_OK) rc = pl_gguf_writer_add_tensor(w, gt->name, to, gt->n_dims, gt->ne, data, false);

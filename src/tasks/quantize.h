@@ -30,6 +30,9 @@ typedef struct {
     /* called with a one-line note (a fallback type, a requantized tensor); NULL: silent */
     void (*on_note)(const char *msg, void *ud);
     void *ud;
+    /* importance weights per column (tasks/imatrix.h) for the quantized types' scale searches; NULL: none.
+     * Tensors without an entry are quantized unweighted, with a note. */
+    const struct pl_imatrix *imatrix;
 } pl_quant_opts;
 
 typedef struct {
@@ -37,6 +40,7 @@ typedef struct {
     int n_by_type[64];        /* tensors written per pl_dtype */
     int n_fallback;           /* tensors whose row length forced another type */
     int n_requantized;        /* tensors decoded from a quantized type */
+    int n_imatrix;            /* tensors quantized with importance weights */
     uint64_t bytes_in, bytes_out;   /* tensor data */
     uint64_t n_elements;      /* weights in all tensors */
     double seconds;

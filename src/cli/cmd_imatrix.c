@@ -1,0 +1,76 @@
+/* plinth imatrix -m MODEL -f TEXT [-o FILE] [-c N_CTX] [--chunks N] [-t N]: run a model over calibration text and
+ * write the importance matrix (per weight column, the mean squared activation) in llama.cpp's GGUF imatrix
+ * format, for `plinth quantize --imatrix` (tasks/imatrix.h). Prints the running perplexity per chunk, as
+ * llama-imatrix does, and a summary of the entries. */
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "core/common.h"
+#include "tasks/imatrix.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: plinth imatrix -m MODEL -f TEXT [options]\n\n"
+        "  -m, --model PATH     a .gguf file or a Hugging Face model directory (F16/F32 is best)\n"
+        "  -f, --file PATH      calibration text (UTF-8); keep it apart from the text you evaluate on\n"
+        "  -o, --output PATH    where to write it (default imatrix.gguf)\n"
+        "  -c, --ctx-size N     tokens per chunk (default 512)\n"
+        "  --chunks N           use at most N chunks (default: all whole chunks of the text)\n"
+        "  -t, --threads N      threads\n");
+}
+
+static void on_chunk(int chunk, double ppl, const int *pos, const double *nll, int n, void *ud) {
+    (void)pos; (void)nll; (void)n; (void)ud;
+    fprintf(stderr, "[%d]%.4f,", chunk + 1, ppl);
+}
+
+int cmd_imatrix(int argc, char **argv) {
+    const char *model = NULL, *file = NULL, *out = "imatrix.gguf";
+    pl_ppl_opts o = pl_ppl_default_opts();
+    int threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long long v;
+        bool ok = true;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &model);
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) ok = arg_str(argc, argv, &i, &file);
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) ok = arg_str(argc, argv, &i, &out);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 4, 1 << 20, &v))) o.n_ctx = (int)v; }
+        else if (!strcmp(a, "--chunks")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 30, &v))) o.n_chunks = (int)v; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) threads = (int)v; }
+        else { fprintf(stderr, "plinth imatrix: unknown option '%s' (see plinth imatrix --help)\n", a); return 2; }
+        if (!ok) return 2;
+    }
+    if (!model) { fprintf(stderr, "plinth imatrix: no model given (-m PATH)\n"); return 2; }
+    if (!file) { fprintf(stderr, "plinth imatrix: no calibration text given (-f PATH)\n"); return 2; }
+    size_t len = 0;
+    char *text = pl_read_file(file, &len);
+    if (!text) { fprintf(stderr, "plinth imatrix: %s\n", pl_last_error()); return 1; }
+    pl_llm *m = pl_llm_load_ex(model, &(pl_llm_params){.n_ctx = o.n_ctx, .n_threads = threads});
+    pl_tokenizer *tok = m ? pl_tokenizer_load(model) : NULL;
+    pl_imatrix *im = tok ? pl_imatrix_new() : NULL;
+    pl_ppl_result r = {0};
+    int rc = im ? pl_imatrix_collect(im, m, tok, text, len, &o, on_chunk, NULL, &r) : PL_ERR_IO;
+    if (im && r.n_chunks) fputc('\n', stderr);
+    if (rc == PL_OK) rc = pl_imatrix_save(im, out, &file, 1);
+    if (rc == PL_OK) {
+        double rows = 0;
+        for (int i = 0; i < pl_imatrix_n_entries(im); i++) {
+            double c;
+            pl_imatrix_entry(im, i, NULL, &c);
+            rows = c > rows ? c : rows;
+        }
+        fprintf(stderr, "%s: %d matrices, %d chunks of %d tokens (%.0f activation rows each at most); "
+                "perplexity on the way %.4f; %.2f s\n", out, pl_imatrix_n_entries(im), r.n_chunks, o.n_ctx, rows,
+                r.ppl, r.seconds);
+    }
+    pl_imatrix_free(im);
+    pl_tokenizer_free(tok);
+    pl_llm_free(m);
+    free(text);
+    if (rc) { fprintf(stderr, "plinth imatrix: %s\n", pl_last_error()); return 1; }
+    return 0;
+}
