@@ -7,8 +7,9 @@ Usage: python3 bench/bench_train.py [--plinth BIN] [--threads 1,2] [--configs ti
                                    [--record [--results FILE]]
   tiny  L=2 C=64  H=4 T=32  B=4 (the fixture's shape: too small to say much)
   10m   L=6 C=384 H=6 T=128 B=8, vocab 256 (~10.8M parameters)
-plinth side: `plinth train -f TEXT --out TMP --layers L --dim C --heads H --ctx T --batch B --steps K -t N
---eval-every 0 --save-every 0`, which prints (on stderr) `done: <steps> steps in <s> s, <tok/s> tokens/s`.
+plinth side: `plinth train -f TEXT --out TMP --layers L --dim C --heads H --ctx T --batch B --steps W+K -t N
+--eval-every 0 --save-every 0`; its loss.csv times every step, and the figure is over the K steps after the W
+warm-up steps (--warmup), as on the torch side. Its `done:` line (all W+K steps) is shown beside it.
 """
 import argparse
 import datetime
@@ -72,27 +73,36 @@ def bench_torch(cfg, threads, steps, warmup, data):
     return B * T * steps / dt
 
 
-def bench_plinth(binary, cfg, threads, steps, text):
-    """tokens/s from plinth's own `done:` line, or (None, reason)."""
+def bench_plinth(binary, cfg, threads, steps, warmup, text):
+    """tokens/s over the last `steps` of warmup + steps training steps, from the per-step tokens_per_s column of
+    plinth's loss.csv (each step's time = B*T / tokens_per_s: batch, forward, backward, AdamW), so warm-up is
+    left out exactly as on the torch side; also plinth's own `done:` figure (every step, the first ones and the
+    final checkpoint included). (None, None, reason) when plinth cannot run."""
     if not binary or not os.path.exists(binary):
-        return None, f"no plinth binary at {binary!r}"
+        return None, None, f"no plinth binary at {binary!r}"
     if not text:
-        return None, "no training text (run scripts/fetch-data.sh)"
+        return None, None, "no training text (run scripts/fetch-data.sh)"
     with tempfile.TemporaryDirectory() as out:
         cmd = [binary, "train", "-f", text, "--out", out, "--layers", str(cfg["layers"]), "--dim", str(cfg["dim"]),
                "--heads", str(cfg["heads"]), "--ctx", str(cfg["ctx"]), "--batch", str(cfg["batch"]),
-               "--steps", str(steps), "-t", str(threads), "--eval-every", "0", "--save-every", "0"]
+               "--steps", str(warmup + steps), "-t", str(threads), "--eval-every", "0", "--save-every", "0"]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
         except subprocess.TimeoutExpired:
-            return None, "plinth train timed out"
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
-    done = [m for m in map(DONE_RE.match, lines) if m]  # the last `done:` line (plinth may print more after it)
-    m = done[-1] if done else None
-    if r.returncode != 0 or not m:
-        why = lines[-1] if lines else f"exit {r.returncode}, no output"
-        return None, f"plinth train not usable (exit {r.returncode}): {why[:200]}"
-    return float(m.group(3)), None
+            return None, None, "plinth train timed out"
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        done = [m for m in map(DONE_RE.match, lines) if m]  # the last `done:` line (plinth may print more after it)
+        m = done[-1] if done else None
+        if r.returncode != 0 or not m:
+            why = lines[-1] if lines else f"exit {r.returncode}, no output"
+            return None, None, f"plinth train not usable (exit {r.returncode}): {why[:200]}"
+        with open(os.path.join(out, "loss.csv")) as f:
+            tps = [float(row.split(",")[4]) for row in f.read().splitlines()[1:] if row.strip()]
+    tok = cfg["batch"] * cfg["ctx"]
+    timed = tps[warmup:]
+    if len(timed) != steps or min(timed) <= 0:
+        return None, None, f"plinth loss.csv has {len(tps)} steps, expected {warmup + steps}"
+    return tok * steps / sum(tok / v for v in timed), float(m.group(3)), None
 
 
 def machine():
@@ -117,10 +127,12 @@ def record(path, rows, notes, argv):
              f"{datetime.date.today().isoformat()}. torch {torch.__version__}, float32.  ",
              "torch: tools/make_gpt2_fixture.py's GPT with fused causal attention (SDPA), AdamW(lr 1e-3, betas "
              "0.9/0.95, wd 0.1), byte tokens from data/train/austen.txt, warm-up steps not timed; "
-             "tokens/s = B*T*K/time. plinth: its own `done:` line (all K steps, the first ones included: no untimed warm-up). "
+             "tokens/s = B*T*K/time. plinth: `plinth train --steps WARMUP+K`, its K steps after the same warm-up, "
+             "timed per step in its loss.csv (batch, forward, backward, AdamW); the last column is plinth's own `done:` "
+             "figure over all WARMUP+K steps (the first step and the final checkpoint included). "
              "Each figure is the median of --repeat runs; torch and plinth runs alternate.", "",
-             "| config | params | threads | plinth tok/s | torch tok/s | plinth/torch |",
-             "|---|---|---|---|---|---|"]
+             "| config | params | threads | plinth tok/s | torch tok/s | plinth/torch | plinth `done:` tok/s |",
+             "|---|---|---|---|---|---|---|"]
     lines += [row_md(r) for r in rows]
     if notes:
         lines += [""] + [f"- {n}" for n in notes]
@@ -135,7 +147,8 @@ def fmt(v):
 
 def row_md(r):
     ratio = "-" if r["plinth"] is None else f"{r['plinth'] / r['torch']:.2f}"
-    return f"| {r['name']} | {r['params']:,} | {r['threads']} | {fmt(r['plinth'])} | {fmt(r['torch'])} | {ratio} |"
+    return (f"| {r['name']} | {r['params']:,} | {r['threads']} | {fmt(r['plinth'])} | {fmt(r['torch'])} | {ratio} | "
+            f"{fmt(r.get('plinth_all'))} |")
 
 
 LOAD0 = os.getloadavg()[0]
@@ -159,29 +172,32 @@ def main():
     if not text:
         print(f"note: {args.text} missing (scripts/fetch-data.sh); torch uses random tokens", file=sys.stderr)
     rows, notes = [], []
-    print(f"{'config':8} {'params':>12} {'threads':>7} {'plinth tok/s':>13} {'torch tok/s':>12} {'ratio':>6}")
+    print(f"{'config':8} {'params':>12} {'threads':>7} {'plinth tok/s':>13} {'torch tok/s':>12} {'ratio':>6} "
+          f"{'plinth done:':>13}")
     for name in args.configs.split(","):
         cfg = CONFIGS[name]
         steps = args.steps or (50 if name == "tiny" else 5)
         for n in (int(t) for t in args.threads.split(",")):
             # turns alternate (torch, plinth, torch, plinth, ...) so that a noisy minute on a shared machine
             # falls on both sides alike
-            tts, pts, why = [], [], None
+            tts, pts, dts, why = [], [], [], None
             for _ in range(args.repeat):
                 tts.append(bench_torch(cfg, n, steps, args.warmup, data))
                 if why is None:
-                    v, why = bench_plinth(args.plinth, cfg, n, steps, text)
+                    v, d, why = bench_plinth(args.plinth, cfg, n, steps, args.warmup, text)
                     if v is not None:
                         pts.append(v)
+                        dts.append(d)
             tt = statistics.median(tts)
             pt = statistics.median(pts) if pts and not why else None
+            pd = statistics.median(dts) if dts and not why else None
             if why and why not in notes:
                 notes.append(why)
             r = dict(name=f"{name} (L{cfg['layers']} C{cfg['dim']} H{cfg['heads']} T{cfg['ctx']} B{cfg['batch']}, "
-                          f"K={steps})", params=param_count(cfg), threads=n, plinth=pt, torch=tt)
+                          f"K={steps})", params=param_count(cfg), threads=n, plinth=pt, torch=tt, plinth_all=pd)
             rows.append(r)
             ratio = "-" if pt is None else f"{pt / tt:.2f}"
-            print(f"{name:8} {r['params']:>12,} {n:>7} {fmt(pt):>13} {fmt(tt):>12} {ratio:>6}", flush=True)
+            print(f"{name:8} {r['params']:>12,} {n:>7} {fmt(pt):>13} {fmt(tt):>12} {ratio:>6} {fmt(pd):>13}", flush=True)
     for n in notes:
         print("note: " + n, file=sys.stderr)
     if args.record:

@@ -3,9 +3,14 @@
 
 1. Files: plinth dequantizes SmolLM2-135M-Instruct.Q4_1.gguf to F16, then quantizes that F16 to Q8_0 and Q4_K_M;
    llama-quantize quantizes the same F16 to Q8_0 and Q4_K_M (the files for the other interop direction).
+   `plinth imatrix` collects an importance matrix from the F16 model on a calibration slice of austen.txt that
+   the perplexity text does not overlap (--calib-offset / --calib-bytes), and plinth quantizes the F16 to Q8_0
+   and Q4_K_M again with it (`--imatrix`).
 2. Speed: `plinth bench` and `llama-bench` take turns (A B A B ...), one repetition each per turn, on the
    plinth-quantized Q8_0 and Q4_K_M files, same -p/-n/-t. Each side's figure is the mean ± sd of its turns.
-3. Perplexity: `plinth perplexity` and `llama-perplexity` on every file, same text slice, same -c and -t.
+3. Perplexity: `plinth perplexity` and `llama-perplexity` on every file, same text slice, same -c and -t; plinth's
+   per-token NLL (--dump-nll) gives each quantized file's change against F16 with a paired 2-standard-error
+   interval.
 Prints a markdown section (and writes it to --out) with the machine, the versions and every figure.
 """
 import argparse
@@ -106,7 +111,31 @@ def make_files(a):
         if not (keep and os.path.exists(f[t + " (llama.cpp)"])):
             must([os.path.join(a.llamacpp_bin, "llama-quantize"), f["F16"], f[t + " (llama.cpp)"], t,
                   str(a.threads)])
+    if a.imatrix_chunks > 0:
+        im = os.path.join(d, "smollm2-135m.imatrix.gguf")
+        if not (keep and os.path.exists(im)):
+            calib = make_calib(a)
+            must([a.plinth, "imatrix", "-m", f["F16"], "-f", calib, "-o", im, "--chunks", str(a.imatrix_chunks),
+                  "-t", str(a.threads)])
+        for t in ("Q8_0", "Q4_K_M"):
+            f[t + " (plinth, imatrix)"] = os.path.join(d, f"smollm2-135m.{t}.plinth-imatrix.gguf")
+            if not (keep and os.path.exists(f[t + " (plinth, imatrix)"])):
+                must([a.plinth, "quantize", f["F16"], f[t + " (plinth, imatrix)"], t, "--imatrix", im,
+                      "-t", str(a.threads)])
     return f
+
+
+def make_calib(a):
+    """The calibration slice for the importance matrix: --calib-bytes of austen.txt from --calib-offset, cut to
+    whole lines; it must not overlap the perplexity text (the first --ppl-bytes)."""
+    if a.calib_offset < a.ppl_bytes:
+        sys.exit(f"compare_llamacpp: --calib-offset {a.calib_offset} overlaps the perplexity text ({a.ppl_bytes} bytes)")
+    data = open(TEXT, "rb").read()[a.calib_offset:a.calib_offset + a.calib_bytes]
+    data = data[data.find(b"\n") + 1:data.rfind(b"\n") + 1]
+    path = os.path.join(a.cache, f"austen-calib-{a.calib_offset}-{a.calib_bytes}.txt")
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
 
 
 def make_text(a):
@@ -220,10 +249,15 @@ def ppl_one(cmd):
     return {"ok": True, "ppl": float(m.group(1)), "err": float(m.group(2)), "secs": secs}
 
 
+def nll_path(a, name):
+    return os.path.join(a.cache, "nll-" + re.sub(r"[^A-Za-z0-9_.]+", "_", name) + ".txt")
+
+
 def perplexity(a, files, text):
     res = {}
     for name, path in files.items():
-        p = ppl_one([a.plinth, "perplexity", "-m", path, "-f", text, "-c", str(a.ctx), "-t", str(a.ppl_threads)])
+        p = ppl_one([a.plinth, "perplexity", "-m", path, "-f", text, "-c", str(a.ctx), "-t", str(a.ppl_threads),
+                     "--dump-nll", nll_path(a, name)])
         l = ppl_one([os.path.join(a.llamacpp_bin, "llama-perplexity"), "-m", path, "-f", text, "-c", str(a.ctx),
                      "-t", str(a.ppl_threads)])
         res[name] = {"plinth": p, "llama.cpp": l}
@@ -232,6 +266,22 @@ def perplexity(a, files, text):
 
 def pct(x, ref):
     return 100.0 * (x - ref) / ref
+
+
+def paired_change(a, name):
+    """plinth's PPL change of file `name` against F16 from the per-token NLLs of both runs: (change %, low %, high %)
+    with low/high = the mean NLL difference -/+ 2 standard errors; None when a dump is missing."""
+    try:
+        rows = [open(nll_path(a, n)).read().split("\n") for n in ("F16", name)]
+    except OSError:
+        return None
+    f16, q = ([float(l.split()[2]) for l in r if l.strip()] for r in rows)
+    if len(f16) != len(q) or len(q) < 2:
+        return None
+    d = [y - x for x, y in zip(f16, q)]
+    m, se = statistics.mean(d), statistics.stdev(d) / len(d) ** 0.5
+    import math
+    return tuple(100.0 * (math.exp(v) - 1.0) for v in (m, m - 2 * se, m + 2 * se))
 
 
 # ---- report -------------------------------------------------------------------------------------------------------
@@ -301,6 +351,12 @@ def report(a, cmdline, speed_rows, meta, ppl, text_info, load_before):
         if lines:
             w("Quantization cost (PPL change against the F16 file, same engine): " + "; ".join(lines) + ".")
             w("")
+        paired = [(n, paired_change(a, n)) for n in ppl if n != "F16" and ppl[n]["plinth"]["ok"]]
+        paired = [(n, c) for n, c in paired if c]
+        if paired:
+            w("In plinth, per token (paired with F16's NLL of the same token; interval = mean difference ± 2 standard "
+              "errors): " + "; ".join(f"{n} {c[0]:+.3f}% [{c[1]:+.3f}%, {c[2]:+.3f}%]" for n, c in paired) + ".")
+            w("")
     return "\n".join(out)
 
 
@@ -316,6 +372,9 @@ def main():
     ap.add_argument("-n", "--tg", type=int, default=128)
     ap.add_argument("-c", "--ctx", type=int, default=512)
     ap.add_argument("--ppl-bytes", type=int, default=40000)
+    ap.add_argument("--calib-offset", type=int, default=2000000, help="importance-matrix calibration slice start")
+    ap.add_argument("--calib-bytes", type=int, default=160000)
+    ap.add_argument("--imatrix-chunks", type=int, default=64, help="chunks of 512 for plinth imatrix (0: no imatrix files)")
     ap.add_argument("--ppl-threads", type=int, default=0, help="threads for perplexity (default: -t)")
     ap.add_argument("--no-roof", dest="roof", action="store_false")
     ap.add_argument("--skip-speed", action="store_true")
