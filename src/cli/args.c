@@ -54,3 +54,16 @@ int arg_sampling(int argc, char **argv, int *i, pl_sampler_params *sp) {
     else return 0;
     return ok ? 1 : -1;
 }
+
+int arg_text_run(int argc, char **argv, int *i, pl_text_run_args *r) {
+    const char *a = argv[*i];
+    long long v;
+    bool ok;
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, i, &r->model);
+    else if (!strcmp(a, "-f") || !strcmp(a, "--file")) ok = arg_str(argc, argv, i, &r->file);
+    else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, i, 4, 1 << 20, &v))) r->ppl.n_ctx = (int)v; }
+    else if (!strcmp(a, "--chunks")) { if ((ok = arg_int(argc, argv, i, 1, 1 << 30, &v))) r->ppl.n_chunks = (int)v; }
+    else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, i, 1, 256, &v))) r->threads = (int)v; }
+    else return 0;
+    return ok ? 1 : -1;
+}

@@ -15,4 +15,14 @@ bool arg_str(int argc, char **argv, int *i, const char **out);
 #include "tasks/sample.h"
 int arg_sampling(int argc, char **argv, int *i, pl_sampler_params *sp);
 
+/* The options of the commands that run a model over a text chunk by chunk (perplexity, imatrix):
+ * -m/--model, -f/--file, -c/--ctx-size, --chunks, -t/--threads. Same return convention as arg_sampling. */
+#include "tasks/perplexity.h"
+typedef struct {
+    const char *model, *file;
+    pl_ppl_opts ppl;
+    int threads;
+} pl_text_run_args;
+int arg_text_run(int argc, char **argv, int *i, pl_text_run_args *r);
+
 #endif

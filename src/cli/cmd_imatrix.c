@@ -27,29 +27,25 @@ static void on_chunk(int chunk, double ppl, const int *pos, const double *nll, i
 }
 
 int cmd_imatrix(int argc, char **argv) {
-    const char *model = NULL, *file = NULL, *out = "imatrix.gguf";
-    pl_ppl_opts o = pl_ppl_default_opts();
-    int threads = 0;
+    const char *out = "imatrix.gguf";
+    pl_text_run_args a = {.ppl = pl_ppl_default_opts()};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long long v;
         bool ok = true;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &model);
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) ok = arg_str(argc, argv, &i, &file);
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) ok = arg_str(argc, argv, &i, &out);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 4, 1 << 20, &v))) o.n_ctx = (int)v; }
-        else if (!strcmp(a, "--chunks")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 30, &v))) o.n_chunks = (int)v; }
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) threads = (int)v; }
-        else { fprintf(stderr, "plinth imatrix: unknown option '%s' (see plinth imatrix --help)\n", a); return 2; }
+        int k = arg_text_run(argc, argv, &i, &a);
+        if (k) ok = k > 0;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) ok = arg_str(argc, argv, &i, &out);
+        else { fprintf(stderr, "plinth imatrix: unknown option '%s' (see plinth imatrix --help)\n", argv[i]); return 2; }
         if (!ok) return 2;
     }
+    const char *model = a.model, *file = a.file;
+    pl_ppl_opts o = a.ppl;
     if (!model) { fprintf(stderr, "plinth imatrix: no model given (-m PATH)\n"); return 2; }
     if (!file) { fprintf(stderr, "plinth imatrix: no calibration text given (-f PATH)\n"); return 2; }
     size_t len = 0;
     char *text = pl_read_file(file, &len);
     if (!text) { fprintf(stderr, "plinth imatrix: %s\n", pl_last_error()); return 1; }
-    pl_llm *m = pl_llm_load_ex(model, &(pl_llm_params){.n_ctx = o.n_ctx, .n_threads = threads});
+    pl_llm *m = pl_llm_load_ex(model, &(pl_llm_params){.n_ctx = o.n_ctx, .n_threads = a.threads});
     pl_tokenizer *tok = m ? pl_tokenizer_load(model) : NULL;
     pl_imatrix *im = tok ? pl_imatrix_new() : NULL;
     pl_ppl_result r = {0};

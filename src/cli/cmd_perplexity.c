@@ -31,38 +31,36 @@ static void on_chunk(int chunk, double ppl, const int *pos, const double *nll, i
 }
 
 int cmd_perplexity(int argc, char **argv) {
-    const char *model = NULL, *file = NULL, *dump = NULL;
-    pl_ppl_opts o = pl_ppl_default_opts();
-    int threads = 0;
+    const char *dump = NULL;
+    pl_text_run_args r = {.ppl = pl_ppl_default_opts()};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long long v;
         bool ok = true;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &model);
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) ok = arg_str(argc, argv, &i, &file);
+        int k = arg_text_run(argc, argv, &i, &r);
+        if (k) ok = k > 0;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--dump-nll")) ok = arg_str(argc, argv, &i, &dump);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 4, 1 << 20, &v))) o.n_ctx = (int)v; }
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) o.n_batch = (int)v; }
-        else if (!strcmp(a, "--chunks")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 30, &v))) o.n_chunks = (int)v; }
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) threads = (int)v; }
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) r.ppl.n_batch = (int)v; }
         else { fprintf(stderr, "plinth perplexity: unknown option '%s' (see plinth perplexity --help)\n", a); return 2; }
         if (!ok) return 2;
     }
+    const char *model = r.model, *file = r.file;
+    pl_ppl_opts o = r.ppl;
     if (!model) { fprintf(stderr, "plinth perplexity: no model given (-m PATH)\n"); return 2; }
     if (!file) { fprintf(stderr, "plinth perplexity: no text file given (-f PATH)\n"); return 2; }
     size_t len = 0;
     char *text = pl_read_file(file, &len);
     if (!text) { fprintf(stderr, "plinth perplexity: %s\n", pl_last_error()); return 1; }
-    pl_llm *m = pl_llm_load_ex(model, &(pl_llm_params){.n_ctx = o.n_ctx, .n_threads = threads});
+    pl_llm *m = pl_llm_load_ex(model, &(pl_llm_params){.n_ctx = o.n_ctx, .n_threads = r.threads});
     pl_tokenizer *tok = m ? pl_tokenizer_load(model) : NULL;
     ppl_cli c = {0};
     if (tok && dump && !(c.dump = fopen(dump, "w")))
         pl_error(PL_ERR_IO, "cannot write '%s'", dump);
     int rc = PL_ERR_IO;
-    pl_ppl_result r = {0};
+    pl_ppl_result res = {0};
     if (tok && (!dump || c.dump)) {
-        rc = pl_perplexity(m, tok, text, len, &o, on_chunk, &c, &r);
+        rc = pl_perplexity(m, tok, text, len, &o, on_chunk, &c, &res);
         if (rc == PL_OK) printf("\n");
     }
     if (c.dump && fclose(c.dump) != 0 && rc == PL_OK) rc = pl_error(PL_ERR_IO, "cannot write '%s'", dump);
@@ -70,9 +68,9 @@ int cmd_perplexity(int argc, char **argv) {
     pl_llm_free(m);
     free(text);
     if (rc) { fflush(stdout); fprintf(stderr, "plinth perplexity: %s\n", pl_last_error()); return 1; }
-    fprintf(stderr, "%d tokens, %d chunks of %d, %d scored%s; %.2f s (%.1f tokens/s)\n", r.n_tokens, r.n_chunks,
-            o.n_ctx, r.n_scored, r.add_bos ? ", BOS first" : "", r.seconds,
-            r.seconds > 0 ? r.n_chunks * (double)o.n_ctx / r.seconds : 0.0);
-    printf("Final estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
+    fprintf(stderr, "%d tokens, %d chunks of %d, %d scored%s; %.2f s (%.1f tokens/s)\n", res.n_tokens, res.n_chunks,
+            o.n_ctx, res.n_scored, res.add_bos ? ", BOS first" : "", res.seconds,
+            res.seconds > 0 ? res.n_chunks * (double)o.n_ctx / res.seconds : 0.0);
+    printf("Final estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_err);
     return 0;
 }
