@@ -1,7 +1,8 @@
 /* The four-row decode kernels (backend/cpu/quant_rows.c): every SIMD variant this machine has against the
- * scalar reference (four one-row scalar dots), on quantized random rows and on random bytes, with odd
- * block counts (the one-block tail step); and pl_matmul's dot path with row counts that are not a multiple
- * of four, against the one-row dot of each row; the AVX-512 activation quantizers against the reference. */
+ * scalar reference (four one-row scalar dots), on quantized random rows and on random bytes, with 1 to 5
+ * blocks (pair steps with and without the one-block tail step) and row lengths of real models; and pl_matmul's
+ * dot path with row counts that are not a multiple of four, against the one-row dot of each row; the AVX-512
+ * activation quantizers against the reference. */
 #include "test.h"
 
 #include "backend/cpu/quant_rows.h"
@@ -119,7 +120,8 @@ int main(void) {
     for (size_t i = 0; i < PL_ARRAY_LEN(types); i++) {
         const pl_dtype t = types[i];
         const int64_t blk = pl_dtype_traits(t)->blck_size;
-        const int64_t ns[] = {blk, 3 * blk, blk == 32 ? 576 : 1536, blk == 32 ? 1536 : 2560};
+        /* 1, 2, 3 and 5 blocks: the tail step alone, one pair step, a pair and the tail, two pairs and the tail */
+        const int64_t ns[] = {blk, 2 * blk, 3 * blk, 5 * blk, blk == 32 ? 576 : 1536, blk == 32 ? 1536 : 2560};
         for (size_t k = 0; k < PL_ARRAY_LEN(ns); k++) {
             test_type(t, ns[k], false);
             test_type(t, ns[k], true);

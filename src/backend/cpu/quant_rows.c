@@ -49,10 +49,11 @@ AVX512 void prefetch_block(const char *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
 }
 
-/* 4-bit codes of blocks i (low 256 bits: low nibbles then high nibbles) and i+1 (high 256; zero if !two) */
+/* 4-bit codes of blocks i (low 256 bits: low nibbles then high nibbles) and i+1 (high 256; zero if !two).
+ * Block i's bytes come by a plain broadcast (a pure load); only block i+1's masked broadcast needs an ALU. */
 AVX512 __m512i nib_codes(const uint8_t *qs0, const uint8_t *qs1, bool two) {
-    __m512i v = _mm512_maskz_broadcast_i32x4(0x00FF, LOAD128(qs0));
-    if (two) v = _mm512_mask_broadcast_i32x4(v, 0xFF00, LOAD128(qs1));
+    const __m512i v = two ? _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(LOAD128(qs0)), 0xFF00, LOAD128(qs1))
+                          : _mm512_maskz_broadcast_i32x4(0x00FF, LOAD128(qs0));
     /* 128-bit lanes 1 and 3 take the high nibbles: shift their 64-bit halves right by 4, then mask */
     return _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)), _mm512_set1_epi8(0x0F));
 }
@@ -81,19 +82,47 @@ AVX512 __m512 pair_bcast(__m256 v, int r) {
                                          2 * r + 1, 2 * r, 2 * r, 2 * r, 2 * r, 2 * r, 2 * r, 2 * r, 2 * r);
     return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(v));
 }
+/* the fp16 fields at offset 0 of block b (low half) and of the block after it (high half; 0 if !two), put
+ * together in a general register: a 16-bit load and a 32-bit one ending at the next block's field, so the
+ * vector unit gets one insert per pair of rows instead of one per field */
+AVX512 uint32_t half_pair(const void *b, size_t bytes, bool two) {
+    uint16_t lo;
+    uint32_t hi = 0;
+    memcpy(&lo, b, 2);
+    if (two) memcpy(&hi, (const char *)b + bytes - 2, 4);
+    return lo | (hi & 0xFFFF0000u);
+}
 /* eight fp16 (blocks i, i+1 of rows 0..3; i+1 read as 0 when !two) to floats */
 #define HALVES8(x, i, f, two) \
-    _mm256_cvtph_ps(_mm_setr_epi16((short)x[0][i].f, (short)(two ? x[0][(i) + 1].f : 0), (short)x[1][i].f, \
-                                   (short)(two ? x[1][(i) + 1].f : 0), (short)x[2][i].f, \
-                                   (short)(two ? x[2][(i) + 1].f : 0), (short)x[3][i].f, \
-                                   (short)(two ? x[3][(i) + 1].f : 0)))
+    _mm256_cvtph_ps(_mm_set_epi64x((long long)(half_pair(&x[2][i].f, sizeof x[2][i], two) | \
+                                               (uint64_t)half_pair(&x[3][i].f, sizeof x[3][i], two) << 32), \
+                                   (long long)(half_pair(&x[0][i].f, sizeof x[0][i], two) | \
+                                               (uint64_t)half_pair(&x[1][i].f, sizeof x[1][i], two) << 32)))
 /* an activation pair's fp16 field, repeated for the four rows */
-#define YPAIR(y, i, f, two) \
-    _mm256_cvtph_ps(_mm_set1_epi32((int)((uint32_t)y[i].f | (uint32_t)(two ? y[(i) + 1].f : 0) << 16)))
+#define YPAIR(y, i, f, two) _mm256_cvtph_ps(_mm_set1_epi32((int)half_pair(&y[i].f, sizeof y[i], two)))
 
 /* the _1 types' m*s term, summed per (row, block parity) in the eight lanes of accm */
 #define MIN_NONE(x, y, i, two, accm) (void)(accm)
 #define MIN_MS(x, y, i, two, accm) (*(accm) = _mm256_fmadd_ps(HALVES8(x, i, m, two), YPAIR(y, i, s, two), *(accm)))
+
+/* s[r] = the sum of acc[r]'s lanes + (m[2r] + m[2r+1]), in _mm512_reduce_add_ps's order (halves, then
+ * quarters, then pairs) so the result is the four separate reductions' bit for bit, in fewer shuffles */
+AVX512 void reduce4(const __m512 acc[4], __m256 accm, float *s) {
+    const __m512 a01 = _mm512_add_ps(_mm512_shuffle_f32x4(acc[0], acc[1], 0xEE),
+                                     _mm512_shuffle_f32x4(acc[0], acc[1], 0x44));
+    const __m512 a23 = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2], acc[3], 0xEE),
+                                     _mm512_shuffle_f32x4(acc[2], acc[3], 0x44));
+    /* a01 = [r0 lo+hi | r1 lo+hi] as 256-bit halves; now the 128-bit quarters of each row */
+    const __m512 q = _mm512_add_ps(_mm512_shuffle_f32x4(a01, a23, 0xDD), _mm512_shuffle_f32x4(a01, a23, 0x88));
+    const __m512 p = _mm512_add_ps(q, _mm512_permute_ps(q, 0x4E)); /* lanes (0,1) + (2,3) of each row */
+    const __m512 t = _mm512_add_ps(p, _mm512_permute_ps(p, 0xB1)); /* lane 0 + lane 1 */
+    const __m512i first = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0);
+    const __m128 r = _mm512_castps512_ps128(_mm512_permutexvar_ps(first, t));
+    /* m[2r] + m[2r+1]: even lanes to the low half, odd to the high */
+    const __m256 mm = _mm256_permutevar8x32_ps(accm, _mm256_set_epi32(7, 5, 3, 1, 6, 4, 2, 0));
+    const __m128 m = _mm_add_ps(_mm256_castps256_ps128(mm), _mm256_extractf128_ps(mm, 1));
+    _mm_storeu_ps(s, _mm_add_ps(r, m));
+}
 
 /* One step over blocks i, i+1 of four rows (block i only if !two). */
 #define STEP_DEF(NAME, XT, YT, CODES, BIAS, MIN_TERM) \
@@ -123,9 +152,7 @@ AVX512 __m512 pair_bcast(__m256 v, int r) {
         int64_t i = 0; \
         for (; i + 1 < nb; i += 2) step_##NAME(x, y, i, true, acc, &accm, bx); \
         if (i < nb) step_##NAME(x, y, i, false, acc, &accm, bx); \
-        float m[8]; \
-        _mm256_storeu_ps(m, accm); \
-        for (int r = 0; r < 4; r++) s[r] = _mm512_reduce_add_ps(acc[r]) + (m[2 * r] + m[2 * r + 1]); \
+        reduce4(acc, accm, s); \
     }
 
 ROWS512(q4_0_q8_0, pl_block_q4_0, pl_block_q8_0, CODES_Q4, 8, MIN_NONE)
@@ -136,9 +163,11 @@ ROWS512(q8_0_q8_0, pl_block_q8_0, pl_block_q8_0, CODES_Q8, 0x80, MIN_NONE)
 
 /* ---- k-quants: one 256-element super-block per step, the activation's 4 x 64 codes loaded once ---------- */
 
-/* i16 lanes 0-15 take word a of v, lanes 16-31 word b */
-AVX512 __m512i words2(__m512i v, int a, int b) {
-    return _mm512_permutexvar_epi16(_mm512_inserti64x4(_mm512_set1_epi16((short)a), _mm256_set1_epi16((short)b), 1), v);
+/* vpshufb selectors: i16 lanes 0-15 take word a of each 128-bit lane, lanes 16-31 word b (one shuffle uop
+ * where the cross-lane vpermw takes two) */
+AVX512 __m512i words2_sel(int a, int b) {
+    return _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * a | (2 * a + 1) << 8)),
+                              _mm256_set1_epi16((short)(2 * b | (2 * b + 1) << 8)), 1);
 }
 
 /* q4_K's eight 6-bit scales and mins (GGUF packing) as bytes: sc in the low 8 bytes of the result, m above */
@@ -148,7 +177,8 @@ AVX512 __m128i k4_scales_mins(const uint8_t *p) {
     const uint32_t sc_lo = a & 0x3f3f3f3f, m_lo = b & 0x3f3f3f3f;
     const uint32_t sc_hi = (c & 0x0f0f0f0f) | ((a >> 6) & 0x03030303) << 4;
     const uint32_t m_hi = ((c >> 4) & 0x0f0f0f0f) | ((b >> 6) & 0x03030303) << 4;
-    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi);
+    /* two 64-bit inserts rather than four 32-bit ones */
+    return _mm_set_epi64x((long long)((uint64_t)m_hi << 32 | m_lo), (long long)((uint64_t)sc_hi << 32 | sc_lo));
 }
 
 AVX512_FN static void rows_q4_K_q8_K_avx512(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {
@@ -157,6 +187,7 @@ AVX512_FN static void rows_q4_K_q8_K_avx512(int64_t n, float *s, const void *vx,
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     __m128 accm[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
     const __m512i shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0), m4 = _mm512_set1_epi8(0x0F);
+    const __m512i sel[4] = {words2_sel(0, 1), words2_sel(2, 3), words2_sel(4, 5), words2_sel(6, 7)};
     for (int64_t i = 0; i < n / PL_QK_K; i++) {
         __m512i yq[4];
         for (int c = 0; c < 4; c++) yq[c] = _mm512_loadu_si512(y[i].qs + 64 * c);
@@ -166,11 +197,11 @@ AVX512_FN static void rows_q4_K_q8_K_avx512(int64_t n, float *s, const void *vx,
             const pl_block_q4_K *b = &x[r][i];
             prefetch_block((const char *)b + PF_ROWS * bx, sizeof *b);
             const __m128i sm = k4_scales_mins(b->scales);
-            const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm)); /* words 0-7 sc, 8-15 m */
+            const __m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm)); /* the eight sc words, in every lane */
             __m512i sumi = _mm512_setzero_si512();
             for (int c = 0; c < 4; c++) { /* sub-blocks 2c (low nibbles) and 2c+1 (high) */
                 const __m512i q = _mm512_and_si512(_mm512_srlv_epi64(_mm512_broadcast_i64x4(LOAD256(b->qs + 32 * c)), shift), m4);
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q, yq[c]), words2(sc, 2 * c, 2 * c + 1));
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q, yq[c]), _mm512_shuffle_epi8(sc, sel[c]));
             }
             const float dy = y[i].d;
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(_cvtsh_ss(b->d) * dy), acc[r]);
