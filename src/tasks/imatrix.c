@@ -93,18 +93,28 @@ int pl_imatrix_add(pl_imatrix *im, const char *name, const float *x, int64_t nco
     return add_rows(im, NULL, name, x, ncols, n, ld);
 }
 
-/* The observer: a matmul whose first operand is a named weight (a mapped, unviewed 2-D tensor) multiplying f32
- * rows. Rows of every batch of the activation are added. */
+/* The named 2-D weight a matmul's first operand is: the mapped tensor itself, or the transposed view of one
+ * (Hugging Face GPT-2's Conv1D matrices, stored [in, out]: the matmul's columns are then the GGUF tensor's, as
+ * converters write it). NULL for anything else (activations, other views). */
+static const pl_tensor *named_weight(const pl_tensor *w) {
+    if (w->op == PL_OP_VIEW && w->src[0] && w->src[0]->op == PL_OP_NONE && w->ne[0] == w->src[0]->ne[1] &&
+        w->ne[1] == w->src[0]->ne[0])
+        w = w->src[0];
+    return w->op == PL_OP_NONE && w->name[0] && w->ne[2] == 1 && w->ne[3] == 1 ? w : NULL;
+}
+
+/* The observer: a matmul over a named weight multiplying f32 rows. Rows of every batch of the activation are
+ * added under the weight's name. */
 static void observe(void *ud, pl_ctx *ctx, const pl_tensor *t) {
     pl_imatrix *im = ud;
     if (t->op != PL_OP_MATMUL || im->rc) return;
-    const pl_tensor *w = t->src[0], *x = t->src[1];
-    if (!w->name[0] || w->op != PL_OP_NONE || w->ne[2] != 1 || w->ne[3] != 1) return;
+    const pl_tensor *w = t->src[0], *x = t->src[1], *named = named_weight(w);
+    if (!named) return;
     if (x->type != PL_F32 || x->nb[0] != sizeof(float) || x->ne[0] != w->ne[0] || x->nb[1] % sizeof(float)) return;
     for (int64_t i3 = 0; i3 < x->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < x->ne[2]; i2++) {
             const float *rows = pl_at(x, 0, 0, i2, i3);
-            int rc = add_rows(im, ctx, w->name, rows, x->ne[0], x->ne[1], (int64_t)(x->nb[1] / sizeof(float)));
+            int rc = add_rows(im, ctx, named->name, rows, x->ne[0], x->ne[1], (int64_t)(x->nb[1] / sizeof(float)));
             if (rc) { im->rc = rc; return; }
         }
 }
