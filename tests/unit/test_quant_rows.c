@@ -1,8 +1,8 @@
 /* The four-row decode kernels (backend/cpu/quant_rows.c): every SIMD variant this machine has against the
- * scalar reference (four one-row scalar dots), on quantized random rows and on random bytes, with 1 to 5
- * blocks (pair steps with and without the one-block tail step) and row lengths of real models; and pl_matmul's
- * dot path with row counts that are not a multiple of four, against the one-row dot of each row; the AVX-512
- * activation quantizers against the reference. */
+ * scalar reference (four one-row scalar dots), on quantized random rows and on random bytes, with 1 to 7
+ * blocks (every kind of tail step) and row lengths of real models; q5_0 at the bounds of its 16-bit block
+ * sums; and pl_matmul's dot path with row counts that are not a multiple of four, against the one-row dot of
+ * each row; the AVX-512 activation quantizers against the reference. */
 #include "test.h"
 
 #include "backend/cpu/quant_rows.h"
@@ -69,6 +69,37 @@ static void test_type(pl_dtype t, int64_t n, bool random_bytes) {
     free(w), free(aq), free(f), free(wd), free(ad);
 }
 
+/* the largest integer sums: every q5_0 code at 0 (or 31) against activations all at +127 (or -127), so each
+ * vpdpbusd lane is +-8128 and each block +-65024, the bounds the AVX-512 kernel's 16-bit block sums rely on */
+static void test_q5_0_extremes(int64_t n) {
+    pl_vec_dot_rows_fn simd = pl_cpu()->avx512f && pl_cpu()->avx512vnni ? pl_vec_dot_rows_avx512(PL_Q5_0) : NULL;
+    if (!simd) return;
+    const size_t rb = pl_row_size(PL_Q5_0, n);
+    uint8_t *w = malloc(4 * rb);
+    void *aq = malloc(pl_row_size(PL_Q8_0, n));
+    float *f = malloc((size_t)n * sizeof(float));
+    for (int pass = 0; pass < 4; pass++) {
+        for (int r = 0; r < 4; r++) {
+            uint8_t *row = w + r * rb;
+            const bool high = (pass + r) & 1; /* rows alternate, so each call mixes both bounds */
+            for (size_t b = 0; b < rb / 22; b++) {
+                pl_fp16 d = pl_fp32_to_fp16(0.5f + 0.25f * (float)(b % 3));
+                memcpy(row + 22 * b, &d, 2);
+                memset(row + 22 * b + 2, high ? 0xFF : 0x00, 20);
+            }
+        }
+        for (int64_t i = 0; i < n; i++) f[i] = pass < 2 ? 1.0f : -1.0f;
+        pl_dtype_traits(PL_Q8_0)->from_float(f, aq, n);
+        float ref[4], got[4];
+        pl_vec_dot_rows_scalar(PL_Q5_0)(n, ref, w, rb, aq);
+        simd(n, got, w, rb, aq);
+        for (int r = 0; r < 4; r++)
+            CHECKF(fabs(got[r] - ref[r]) <= 1e-5 * fabs(ref[r]), "q5_0 extremes n=%lld pass %d row %d: avx512 %.9g vs scalar %.9g",
+                   (long long)n, pass, r, got[r], ref[r]);
+    }
+    free(w), free(aq), free(f);
+}
+
 /* pl_matmul (dot path, N = 1 and 3) with M rows: four-row groups plus a tail of single rows */
 static void test_matmul(pl_ctx *ctx, pl_dtype t, int64_t M, int64_t K, int64_t N) {
     const pl_type_traits *tr = pl_dtype_traits(t), *at = pl_dtype_traits(tr->vec_dot_type);
@@ -120,13 +151,15 @@ int main(void) {
     for (size_t i = 0; i < PL_ARRAY_LEN(types); i++) {
         const pl_dtype t = types[i];
         const int64_t blk = pl_dtype_traits(t)->blck_size;
-        /* 1, 2, 3 and 5 blocks: the tail step alone, one pair step, a pair and the tail, two pairs and the tail */
-        const int64_t ns[] = {blk, 2 * blk, 3 * blk, 5 * blk, blk == 32 ? 576 : 1536, blk == 32 ? 1536 : 2560};
+        /* 1, 2, 3, 5 and 7 blocks: the tail step alone, one pair step, a pair and the tail, two pairs and the
+         * tail (q5_0's four-block steps: tails of 1, 2, 3 blocks, alone and after a full step) */
+        const int64_t ns[] = {blk, 2 * blk, 3 * blk, 5 * blk, 7 * blk, blk == 32 ? 576 : 1536, blk == 32 ? 1536 : 2560};
         for (size_t k = 0; k < PL_ARRAY_LEN(ns); k++) {
             test_type(t, ns[k], false);
             test_type(t, ns[k], true);
         }
     }
+    test_q5_0_extremes(32), test_q5_0_extremes(160), test_q5_0_extremes(576);
     pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 2});
     for (size_t i = 0; i < PL_ARRAY_LEN(types); i++) {
         const int64_t K = pl_dtype_traits(types[i])->blck_size == 32 ? 96 : 512;

@@ -1,8 +1,9 @@
 /* Four-row dot kernels (decode's matrix-vector products): one call dots four weight rows with one quantized
  * activation row. The AVX-512 variants take two blocks per 512-bit register; per pair of blocks the
  * activation codes are loaded once, the bias term (-bias * sum(y), for weight codes made unsigned for
- * vpdpbusd) is computed once and seeds every row's vpdpbusd, and the eight fp16 scales of the four rows are
- * converted by one vcvtph2ps. Integer block sums equal the scalar reference's; only float rounding differs. */
+ * vpdpbusd) is computed once and seeds every row's vpdpbusd, and the fp16 scales of the four rows are
+ * converted together. q5_0 goes further: four blocks a step, block sums finished in 16-bit lanes, one FMA.
+ * Integer block sums equal the scalar reference's; only float rounding (summation order) differs. */
 #include "backend/cpu/quant_rows.h"
 #include "core/cpu.h"
 #include "quant/quant_kernels.h"
@@ -157,9 +158,122 @@ AVX512 void reduce4(const __m512 acc[4], __m256 accm, float *s) {
 
 ROWS512(q4_0_q8_0, pl_block_q4_0, pl_block_q8_0, CODES_Q4, 8, MIN_NONE)
 ROWS512(q4_1_q8_1, pl_block_q4_1, pl_block_q8_1, CODES_Q4, 0, MIN_MS)
-ROWS512(q5_0_q8_0, pl_block_q5_0, pl_block_q8_0, CODES_Q5, 16, MIN_NONE)
 ROWS512(q5_1_q8_1, pl_block_q5_1, pl_block_q8_1, CODES_Q5, 0, MIN_MS)
 ROWS512(q8_0_q8_0, pl_block_q8_0, pl_block_q8_0, CODES_Q8, 0x80, MIN_NONE)
+
+/* ---- q5_0: four blocks a step, their integer sums finished before any float work ------------------------
+ * A pair step's vpdpbusd lanes (four products of a code less its bias, |c - bias| <= 16, by an activation code,
+ * |y| <= 127 as every q8_0 quantizer makes them) lie within +-8128, so 16-bit lanes hold them and sums of up
+ * to four of them (vpackssdw never saturates here). Four rows x four blocks then need one conversion and one
+ * FMA, where the pair steps above take a vpermps, a conversion and an FMA per row and block pair; the scales
+ * come by masked 16-bit loads instead of general-register assembly. Most of the tree runs on the shuffle
+ * port, away from port 0 where the shifts and vpdpbusd queue. */
+
+/* lane L of the quad's integer sums and scales holds block i + QB(L) of row QR(L) */
+#define QUAD_LANES(F) F(0, 0), F(0, 1), F(2, 0), F(2, 1), F(1, 0), F(1, 1), F(3, 0), F(3, 1), \
+                      F(0, 2), F(0, 3), F(2, 2), F(2, 3), F(1, 2), F(1, 3), F(3, 2), F(3, 3)
+
+/* a[r], b[r]: row r's vpdpbusd lanes over blocks (i, i+1) and (i+2, i+3); the result: their block sums in the
+ * QUAD_LANES order */
+AVX512 __m512i quad_tree(const __m512i a[4], const __m512i b[4]) {
+    const __m512i one = _mm512_set1_epi16(1);
+    const __m512i pa01 = _mm512_packs_epi32(a[0], a[1]), pa23 = _mm512_packs_epi32(a[2], a[3]);
+    const __m512i pb01 = _mm512_packs_epi32(b[0], b[1]), pb23 = _mm512_packs_epi32(b[2], b[3]);
+    /* a block's two quarters added: 128-bit lanes [blk 0: r0 r1 | blk 1: r0 r1 | blk 0: r2 r3 | blk 1: r2 r3] */
+    const __m512i ra = _mm512_adds_epi16(_mm512_shuffle_i32x4(pa01, pa23, 0x88), _mm512_shuffle_i32x4(pa01, pa23, 0xDD));
+    const __m512i rb = _mm512_adds_epi16(_mm512_shuffle_i32x4(pb01, pb23, 0x88), _mm512_shuffle_i32x4(pb01, pb23, 0xDD));
+    /* four words a row to two int32, then the two steps packed side by side and paired */
+    return _mm512_madd_epi16(_mm512_packs_epi32(_mm512_madd_epi16(ra, one), _mm512_madd_epi16(rb, one)), one);
+}
+
+/* the fp16 fields at offset 0 of blocks i..i+nblk-1 (then 0) of a row: block i + b in 16-bit lane b */
+AVX512 uint64_t half_quad(const void *b, size_t bytes, int nblk) {
+    const uint64_t lo = half_pair(b, bytes, nblk >= 2);
+    return nblk >= 3 ? lo | (uint64_t)half_pair((const char *)b + 2 * bytes, bytes, nblk == 4) << 32 : lo;
+}
+/* d_x of blocks i..i+nblk-1 of the four rows as floats in the QUAD_LANES order (0 past nblk). Masked 16-bit
+ * loads put the fields of rows 0, 1 (2, 3) in one register each: row r's of blocks i, i+1 at words r & 1,
+ * 11 + (r & 1) (a block is 22 bytes), of blocks i+2, i+3 at words 16 + (r & 1), 27 + (r & 1); one vpermt2w
+ * orders them. No general-register work, and four masks in all (not eight: k registers are few). Masked-off
+ * words are never read, so a load may start before the row or reach past a short tail. */
+#define DX_WORD(b, r) (((b) == 0 ? 0 : (b) == 1 ? 11 : (b) == 2 ? 16 : 27) + ((r) & 1) + ((r) & 2) * 16)
+#define DY_LANE(b, r) (b)
+AVX512 __m512 quad_dx(const pl_block_q5_0 *const xr[4], int nblk) {
+    _Static_assert(sizeof(pl_block_q5_0) == 22, "block size");
+    const __mmask32 ka = nblk >= 2 ? 0x801u : 0x1u, kb = nblk == 4 ? 0x8010000u : nblk == 3 ? 0x10000u : 0;
+    __m512i v[2];
+    _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+        const char *p0 = (const char *)xr[2 * h], *p1 = (const char *)xr[2 * h + 1];
+        v[h] = _mm512_maskz_loadu_epi16(ka, p0);
+        v[h] = _mm512_mask_loadu_epi16(v[h], ka << 1, p1 - 2);
+        if (kb) {
+            v[h] = _mm512_mask_loadu_epi16(v[h], kb, p0 + 2 * 22 - 32);
+            v[h] = _mm512_mask_loadu_epi16(v[h], kb << 1, p1 + 2 * 22 - 34);
+        }
+    }
+    static const int16_t pick[32] = {QUAD_LANES(DX_WORD)};
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(v[0], _mm512_loadu_si512(pick), v[1])));
+}
+/* d_x * d_y of blocks i..i+nblk-1 of the four rows, QUAD_LANES order */
+AVX512 __m512 quad_scales(const pl_block_q5_0 *const x[4], const pl_block_q8_0 *y, int64_t i, int nblk) {
+    const pl_block_q5_0 *const xr[4] = {&x[0][i], &x[1][i], &x[2][i], &x[3][i]};
+    static const int32_t spread[16] = {QUAD_LANES(DY_LANE)};
+    const __m128 dy = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)half_quad(&y[i], sizeof y[i], nblk)));
+    return _mm512_mul_ps(quad_dx(xr, nblk),
+                         _mm512_permutexvar_ps(_mm512_loadu_si512(spread), _mm512_castps128_ps512(dy)));
+}
+
+/* q5_0 codes of blocks i, i+1 as q5_codes, merged by one ternary-logic op: (nibble & 0x0F) | (0x10 where the
+ * fifth bit is set) */
+AVX512 __m512i q5_codes_t(const pl_block_q5_0 *b0, const pl_block_q5_0 *b1, bool two) {
+    uint32_t h0, h1 = 0;
+    memcpy(&h0, b0->qh, 4);
+    if (two) memcpy(&h1, b1->qh, 4);
+    const __m512i v = two ? _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(LOAD128(b0->qs)), 0xFF00, LOAD128(b1->qs))
+                          : _mm512_maskz_broadcast_i32x4(0x00FF, LOAD128(b0->qs));
+    const __m512i vs = _mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+    const __m512i fifth = _mm512_maskz_mov_epi8(_cvtu64_mask64((uint64_t)h1 << 32 | h0), _mm512_set1_epi8(0x10));
+    return _mm512_ternarylogic_epi32(fifth, vs, _mm512_set1_epi8(0x0F), 0xF8); /* A | (B & C) */
+}
+
+/* the four rows' vpdpbusd lanes over blocks i, i+1 (i only if !two), seeded with the bias term */
+AVX512 void q5_0_pair_dots(const pl_block_q5_0 *const x[4], const pl_block_q8_0 *y, int64_t i, bool two,
+                           __m512i s[4]) {
+    __m512i yv = _mm512_zextsi256_si512(LOAD256(y[i].qs));
+    if (two) yv = _mm512_inserti64x4(yv, LOAD256(y[i + 1].qs), 1);
+    const __m512i seed = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(16), yv));
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+        s[r] = _mm512_dpbusd_epi32(seed, q5_codes_t(&x[r][i], &x[r][i + two], two), yv);
+}
+
+/* blocks i..i+nblk-1 (nblk 1..4) of the four rows into acc (QUAD_LANES order) */
+AVX512 void q5_0_quad(const pl_block_q5_0 *const x[4], const pl_block_q8_0 *y, int64_t i, int nblk, size_t bx,
+                      __m512 *acc) {
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) { /* 88 bytes a row: two lines */
+        _mm_prefetch((const char *)&x[r][i] + PF_ROWS * bx, _MM_HINT_T0);
+        _mm_prefetch((const char *)&x[r][i] + PF_ROWS * bx + 64, _MM_HINT_T0);
+    }
+    __m512i a[4], b[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    q5_0_pair_dots(x, y, i, nblk >= 2, a);
+    if (nblk >= 3) q5_0_pair_dots(x, y, i + 2, nblk == 4, b);
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(quad_tree(a, b)), quad_scales(x, y, i, nblk), *acc);
+}
+
+AVX512_FN static void rows_q5_0_q8_0_avx512(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {
+    const pl_block_q5_0 *const x[4] = ROW_PTRS(pl_block_q5_0, vx, bx);
+    const pl_block_q8_0 *y = vy;
+    const int64_t nb = n / PL_QK;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) q5_0_quad(x, y, i, 4, bx, &acc);
+    if (i < nb) q5_0_quad(x, y, i, (int)(nb - i), bx, &acc);
+    /* rows by lane: 0 1 0 1 | 0 1 0 1 | 2 3 2 3 | 2 3 2 3 */
+    const __m512 t = _mm512_add_ps(acc, _mm512_permute_ps(acc, 0x4E));
+    const __m512 u = _mm512_add_ps(t, _mm512_shuffle_f32x4(t, t, 0xB1));
+    _mm_storel_pi((__m64 *)s, _mm512_castps512_ps128(u));
+    _mm_storel_pi((__m64 *)(s + 2), _mm512_extractf32x4_ps(u, 2));
+}
 
 /* ---- k-quants: one 256-element super-block per step, the activation's 4 x 64 codes loaded once ---------- */
 
