@@ -36,13 +36,9 @@ def bytes_to_unicode():
     return {b: chr(c) for b, c in zip(bs, cs)}
 
 
-def write_tiny_llama(d):
-    """Into directory d: the tiny llama HF fixture (tests/golden/lm/llama) plus a byte-level BPE tokenizer.json
-    with no merges, so token id = byte (the fixture has no tokenizer of its own)."""
+def write_byte_tokenizer(d):
+    """Into directory d: a byte-level BPE tokenizer.json with no merges, so token id = byte."""
     import json
-    import shutil
-    for f in ("config.json", "model.safetensors"):
-        shutil.copy(os.path.join(ROOT, "tests", "golden", "lm", "llama", f), os.path.join(d, f))
     table = bytes_to_unicode()
     bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
     tok = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
@@ -53,3 +49,12 @@ def write_tiny_llama(d):
     with open(os.path.join(d, "tokenizer.json"), "w") as f:
         json.dump(tok, f)
     return d
+
+
+def write_tiny_llama(d):
+    """Into directory d: the tiny llama HF fixture (tests/golden/lm/llama) plus a byte-level BPE tokenizer.json
+    with no merges, so token id = byte (the fixture has no tokenizer of its own)."""
+    import shutil
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(os.path.join(ROOT, "tests", "golden", "lm", "llama", f), os.path.join(d, f))
+    return write_byte_tokenizer(d)

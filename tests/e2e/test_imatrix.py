@@ -199,18 +199,11 @@ def test_gpt2_hf_conv1d_weights_get_gguf_names_and_widths(tmp_path):
     """Hugging Face GPT-2 stores its Conv1D matrices transposed; their entries still take the GGUF names and the
     GGUF tensors' row length (ne[0]), so the imatrix steers quantizing the GGUF file of the same model."""
     import shutil
-    from helpers import bytes_to_unicode
+    from helpers import write_byte_tokenizer
     src = os.path.join(ROOT, "tests", "golden", "lm", "gpt2")
     for f in ("config.json", "model.safetensors"):
         shutil.copy(os.path.join(src, f), tmp_path / f)
-    table = bytes_to_unicode()
-    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
-    tok = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
-           "pre_tokenizer": bl, "post_processor": None, "decoder": bl,
-           "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                     "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                     "vocab": {table[b]: b for b in range(256)}, "merges": []}}
-    (tmp_path / "tokenizer.json").write_text(json.dumps(tok))
+    write_byte_tokenizer(str(tmp_path))
     (tmp_path / "t.txt").write_text(TEXT)
     out = tmp_path / "im.gguf"
     r = run("imatrix", "-m", str(tmp_path), "-f", str(tmp_path / "t.txt"), "-o", str(out), "-c", str(CTX))
