@@ -1,6 +1,7 @@
 /* Perplexity as llama.cpp computes it (tools/perplexity): chunks of n_ctx tokens from an empty cache, the second
  * half of each chunk scored, NLL accumulated in double, and the uncertainty from the variance of the per-token
- * NLL. The first half of a chunk only builds context, so it is evaluated without logits (all=false). */
+ * NLL. The first half of a chunk only builds context, so it is evaluated without logits (all=false) unless
+ * all_logits asks for them (imatrix collection: the output matrix then sees every position). */
 #include "tasks/perplexity.h"
 #include "core/common.h"
 
@@ -52,7 +53,7 @@ static int eval_chunk(pl_llm *m, const int32_t *chunk, int n_ctx, int n_batch, b
                       float *logits, ppl_acc *acc, int *n_scored) {
     const int first = n_ctx / 2, n_vocab = pl_llm_n_vocab(m);
     int k = 0;
-    for (int b = 0; b < first; b += n_batch) {          /* context only: no logits needed */
+    for (int b = 0; b < first; b += n_batch) {          /* context only: its logits are not scored */
         int n = PL_MIN(n_batch, first - b);
         int rc = pl_llm_eval(m, chunk + b, n, b, logits, all_logits);
         if (rc) return rc;

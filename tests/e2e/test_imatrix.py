@@ -96,6 +96,14 @@ def test_layer0_sums_match_numpy(collected):
     assert not np.allclose(entries["blk.1.attn_q.weight"][0], want, rtol=1e-2)   # deeper inputs differ
 
 
+def finish(w):
+    """Write and close a gguf.GGUFWriter."""
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def write_llamacpp_imatrix(path, importance, ncols=64, drop=()):
     """An imatrix as llama-imatrix writes it: sums = importance * count, counts = count, for every 2-D matrix of
     the tiny GGUF model (output.weight included)."""
@@ -112,10 +120,7 @@ def write_llamacpp_imatrix(path, importance, ncols=64, drop=()):
         imp = importance(n) if n == ncols else np.ones(n, dtype=np.float32)
         w.add_tensor(t.name + ".in_sum2", (imp * 5120.0).astype(np.float32).reshape(1, n))
         w.add_tensor(t.name + ".counts", np.array([[5120.0]], dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    finish(w)
 
 
 def spiky(n):
@@ -176,7 +181,7 @@ def test_bad_imatrix_files(tmp_path):
     w.add_string("general.type", "imatrix")
     w.add_tensor("blk.0.attn_q.weight.in_sum2", -np.ones((1, 64), dtype=np.float32))
     w.add_tensor("blk.0.attn_q.weight.counts", np.array([[1.0]], dtype=np.float32))
-    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    finish(w)
     r = run("quantize", TINY_GGUF, str(q), "Q8_0", "--imatrix", str(tmp_path / "neg.gguf"))
     assert r.returncode == 1 and "negative or non-finite" in r.stderr
 
