@@ -20,18 +20,41 @@ static bool rows_f32(const pl_tensor *t) { return t->type == PL_F32 && (t->nb[0]
 
 /* ---- view: scatter the view's gradient into its base's ----------------------------------------------- */
 void op_view_forward(pl_ctx *ctx, pl_tensor *t) { (void)ctx; (void)t; }
-void op_view_backward(pl_ctx *ctx, pl_tensor *t) {
-    float *gb = op_grad(t->src[0]);
-    if (!gb) return;
+/* rows s..e of the view: each adds its gradient row into the base's (SIMD where the row is contiguous) */
+static void view_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    pl_tensor *t = arg;
+    char *base = (char *)op_grad(t->src[0]) + t->view_offs;
     const float *g = pl_f32(t->grad);
-    char *base = (char *)gb + t->view_offs;
-    int64_t idx = 0;
-    for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
-        for (int64_t i2 = 0; i2 < t->ne[2]; i2++)
-            for (int64_t i1 = 0; i1 < t->ne[1]; i1++) {
-                char *row = base + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3];
-                for (int64_t i0 = 0; i0 < t->ne[0]; i0++) *(float *)(row + i0 * t->nb[0]) += g[idx++];
-            }
+    for (int64_t r = s; r < e; r++) {
+        int64_t i1, i2, i3;
+        row_index(t, r, &i1, &i2, &i3);
+        float *row = (float *)(base + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3]);
+        const float *gr = g + r * t->ne[0];
+        if (t->nb[0] == sizeof(float)) pl_vec_axpy_f32(t->ne[0], 1.0f, gr, row);
+        else
+            for (int64_t i0 = 0; i0 < t->ne[0]; i0++) *(float *)((char *)row + i0 * t->nb[0]) += gr[i0];
+    }
+}
+/* whether two elements of the view can be the same base element (a stride of 0, or windows that overlap):
+ * then one thread adds, in order. Dims sorted by stride must each step over the whole extent of the last. */
+static bool view_overlaps(const pl_tensor *t) {
+    int d[4], n = 0;
+    for (int i = 0; i < 4; i++)
+        if (t->ne[i] > 1) d[n++] = i;
+    for (int i = 1; i < n; i++) /* insertion sort by stride */
+        for (int j = i; j > 0 && t->nb[d[j]] < t->nb[d[j - 1]]; j--) { int x = d[j]; d[j] = d[j - 1]; d[j - 1] = x; }
+    size_t extent = sizeof(float);
+    for (int i = 0; i < n; i++) {
+        if (t->nb[d[i]] < extent) return true;
+        extent = t->nb[d[i]] * (size_t)t->ne[d[i]];
+    }
+    return false;
+}
+void op_view_backward(pl_ctx *ctx, pl_tensor *t) {
+    if (!op_grad(t->src[0])) return;
+    if (view_overlaps(t) || pl_nelements(t) < 4096) view_grad_rows(t, 0, pl_nrows(t), 0);
+    else pl_parallel_for(ctx, pl_nrows(t), view_grad_rows, t);
 }
 
 /* ---- binary ops with broadcasting ------------------------------------------------------------------- */

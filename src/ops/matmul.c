@@ -3,6 +3,7 @@
  * small f32 and every other weight type (f16, bf16, quantized) use row dot products on the thread pool,
  * with activations converted once to the weight type's vec_dot partner. */
 #include "backend/cpu/quant_rows.h"
+#include "backend/cpu/sgemm.h"
 #include "backend/cpu/vec.h"
 #include "ops/ops.h"
 
@@ -32,8 +33,7 @@ pl_tensor *pl_matmul(pl_ctx *ctx, pl_tensor *a, pl_tensor *b) {
     return op_new_node(ctx, PL_OP_MATMUL, PL_F32, PL_MAX(b->n_dims, 2), ne, a, b, NULL, NULL);
 }
 
-/* a strided f32 matrix: element (r, c) at p[r*rs + c*cs] */
-typedef struct { const float *p; int64_t rows, cols, rs, cs; } mat;
+typedef pl_mat mat; /* a strided f32 matrix: element (r, c) at p[r*rs + c*cs] */
 
 /* C (rows x cols, row-major, ldc) = alpha * X (rows x k) . Y (k x cols) + beta * C. false if not BLAS-able. */
 static bool gemm(float *c, int64_t ldc, mat x, mat y, float alpha, float beta) {
@@ -59,23 +59,29 @@ static void gemm_loop(float *c, int64_t ldc, mat x, mat y, float alpha, float be
         }
 }
 static void gemm_any(float *c, int64_t ldc, mat x, mat y, float alpha, float beta) {
+    if (pl_sgemm(c, ldc, x, y, alpha, beta)) return; /* plinth's own kernel, where the CPU has AVX-512 */
     if (!gemm(c, ldc, x, y, alpha, beta)) gemm_loop(c, ldc, x, y, alpha, beta);
 }
 
 /* Split C's rows over the pool, each thread one single-threaded sgemm (OpenBLAS's own threads spin and
  * fight the pool; one scheduler for all the work is faster and deterministic). */
+#define GEMM_UNIT 12 /* rows per work unit: the kernel's tile height, so that splits cut no tile */
 typedef struct { float *c; int64_t ldc; mat x, y; float alpha, beta; } gemm_job;
 static void gemm_rows(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
     gemm_job *j = arg;
     mat x = j->x;
+    s *= GEMM_UNIT;
+    e = PL_MIN(e * GEMM_UNIT, x.rows);
     x.p += s * x.rs;
     x.rows = e - s;
     gemm_any(j->c + s * j->ldc, j->ldc, x, j->y, j->alpha, j->beta);
 }
 static void gemm_par(pl_ctx *ctx, float *c, int64_t ldc, mat x, mat y, float alpha, float beta) {
     gemm_job j = {c, ldc, x, y, alpha, beta};
-    if (x.rows * y.cols * x.cols < (1 << 18)) gemm_rows(&j, 0, x.rows, 0);
-    else pl_parallel_for(ctx, x.rows, gemm_rows, &j);
+    int64_t units = (x.rows + GEMM_UNIT - 1) / GEMM_UNIT;
+    if (x.rows * y.cols * x.cols < (1 << 18)) gemm_rows(&j, 0, units, 0);
+    else pl_parallel_for(ctx, units, gemm_rows, &j);
 }
 
 static mat mat_of(const pl_tensor *t, int64_t i2, int64_t i3, bool transposed) {

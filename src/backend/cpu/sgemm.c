@@ -1,0 +1,224 @@
+/* plinth's f32 GEMM for AVX-512 (C = alpha A B + beta C), in the classic blocked form:
+ *   for each block of KC rows of B (and columns of A): pack all of A's KC columns as panels of MR = 12 rows,
+ *     for each block of NC columns of B: pack that KC x NC block into panels of NR = 32 columns (L2-sized),
+ *       for each A panel (then in L1), for each B panel: the 12 x 32 micro-kernel, which keeps its tile of C
+ *       in 24 zmm registers.
+ * Packing reads any strides (16 x 16 register transposes for the transposed layouts), so the caller passes
+ * views as they are. Tiles past the edges compute on zero padding into a scratch tile and copy back. */
+#include "backend/cpu/sgemm.h"
+
+#include "core/common.h"
+#include "core/cpu.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 12
+#define NR 32
+#define KC 384
+#define BPACK_FLOATS (KC * 512) /* the packed block of B: KC x NC floats, 768 KiB, within L2 */
+
+#define TGT512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
+
+/* ---- packing -------------------------------------------------------------------------------------------- */
+
+/* in-register transpose of 16 vectors of 16 floats */
+TGT512 static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    /* r[4a + e] holds, in its 128-bit lane l, rows 4a..4a+3 of column 4l + e: a 4 x 4 transpose of lanes */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+
+/* dst[k*w + j] = src[j*sj + k] for j < nj (zero for nj <= j < 16... up to the store mask), k < kc: 16 source
+ * lines contiguous along k, written transposed with row width w (w = 12 or 32 floats, mask = lanes kept) */
+TGT512 static void pack_transposed(float *dst, int64_t w, __mmask16 keep, const float *src, int64_t sj, int64_t nj,
+                                   int64_t kc) {
+    __m512 r[16];
+    for (int64_t k = 0; k < kc; k += 16) {
+        int64_t kt = PL_MIN(16, kc - k);
+        __mmask16 lm = (__mmask16)((1u << kt) - 1);
+        for (int j = 0; j < 16; j++) r[j] = j < nj ? _mm512_maskz_loadu_ps(lm, src + j * sj + k) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int64_t i = 0; i < kt; i++) _mm512_mask_storeu_ps(dst + (k + i) * w, keep, r[i]);
+    }
+}
+
+/* B's rows k0..k0+kc, columns n0..n0+nc -> panels of 32 columns, each [kc][32], zero beyond nc */
+TGT512 static void pack_b(float *dst, pl_mat b, int64_t k0, int64_t kc, int64_t n0, int64_t nc) {
+    for (int64_t j = 0; j < nc; j += NR, dst += kc * NR) {
+        int64_t nj = PL_MIN(NR, nc - j);
+        const float *s = b.p + k0 * b.rs + (n0 + j) * b.cs;
+        if (b.cs == 1) {
+            __mmask16 m0 = (__mmask16)(nj >= 16 ? 0xFFFF : (1u << nj) - 1);
+            __mmask16 m1 = (__mmask16)(nj >= 32 ? 0xFFFF : nj <= 16 ? 0 : (1u << (nj - 16)) - 1);
+            for (int64_t k = 0; k < kc; k++, s += b.rs) {
+                _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, s));
+                _mm512_store_ps(dst + k * NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+            }
+        } else if (b.rs == 1) {
+            pack_transposed(dst, NR, 0xFFFF, s, b.cs, PL_MIN(16, nj), kc);
+            pack_transposed(dst + 16, NR, 0xFFFF, s + 16 * b.cs, b.cs, nj > 16 ? nj - 16 : 0, kc);
+        } else {
+            for (int64_t k = 0; k < kc; k++)
+                for (int64_t n = 0; n < NR; n++) dst[k * NR + n] = n < nj ? s[k * b.rs + n * b.cs] : 0.0f;
+        }
+    }
+}
+
+/* A's columns k0..k0+kc, all rows, as panels of 12 rows: panel p is [kc][12] at dst + p*kc*12, zero past M */
+TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc) {
+    int64_t M = a.rows, npan = (M + MR - 1) / MR;
+    if (a.rs == 1) { /* A's columns are contiguous: read each whole, deal 12-float pieces out to the panels */
+        for (int64_t k = 0; k < kc; k++) {
+            const float *s = a.p + (k0 + k) * a.cs;
+            for (int64_t p = 0; p < npan; p++) {
+                int64_t mr = PL_MIN(MR, M - p * MR);
+                __mmask16 m = (__mmask16)((1u << mr) - 1);
+                _mm512_mask_storeu_ps(dst + (p * kc + k) * MR, 0x0FFF, _mm512_maskz_loadu_ps(m, s + p * MR));
+            }
+        }
+        return;
+    }
+    for (int64_t p = 0; p < npan; p++, dst += kc * MR) {
+        int64_t m0 = p * MR, mr = PL_MIN(MR, M - m0);
+        const float *s = a.p + m0 * a.rs + k0 * a.cs;
+        if (a.cs == 1) pack_transposed(dst, MR, 0x0FFF, s, a.rs, mr, kc);
+        else
+            for (int64_t k = 0; k < kc; k++)
+                for (int64_t i = 0; i < MR; i++) dst[k * MR + i] = i < mr ? s[i * a.rs + k * a.cs] : 0.0f;
+    }
+}
+
+/* ---- the micro-kernel ----------------------------------------------------------------------------------- */
+
+/* C[12][32] (leading dimension ldc) = alpha * Ap^T Bp + beta * C over kc; beta == 0 does not read C.
+ * Ap: [kc][12]; Bp: kc rows of 32 floats, bs floats apart (a packed panel, or B itself where its rows are
+ * contiguous). B's rows stream from L2: they are prefetched PFB rows ahead. */
+#define PFB 4
+TGT512 static void kernel_12x32(int64_t kc, const float *ap, const float *bp, int64_t bs, float *c, int64_t ldc,
+                                float alpha, float beta) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    __m512 c80 = c00, c81 = c00, c90 = c00, c91 = c00, cA0 = c00, cA1 = c00, cB0 = c00, cB1 = c00;
+    for (int i = 0; i < MR; i++) { /* C's tile comes in while the products run */
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
+#define ROW(i, r0, r1)                                                                                                 \
+    do {                                                                                                               \
+        __m512 av = _mm512_set1_ps(ap[i]);                                                                             \
+        r0 = _mm512_fmadd_ps(av, b0, r0);                                                                              \
+        r1 = _mm512_fmadd_ps(av, b1, r1);                                                                              \
+    } while (0)
+    for (int64_t k = 0; k < kc; k++, ap += MR, bp += bs) {
+        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        _mm_prefetch((const char *)(bp + PFB * bs), _MM_HINT_T0);
+        _mm_prefetch((const char *)(bp + PFB * bs + 16), _MM_HINT_T0);
+        ROW(0, c00, c01); ROW(1, c10, c11); ROW(2, c20, c21); ROW(3, c30, c31);
+        ROW(4, c40, c41); ROW(5, c50, c51); ROW(6, c60, c61); ROW(7, c70, c71);
+        ROW(8, c80, c81); ROW(9, c90, c91); ROW(10, cA0, cA1); ROW(11, cB0, cB1);
+    }
+#undef ROW
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#define OUT(i, r0, r1)                                                                                                 \
+    do {                                                                                                               \
+        float *ci = c + (i) * ldc;                                                                                     \
+        if (beta == 0.0f) {                                                                                            \
+            _mm512_storeu_ps(ci, _mm512_mul_ps(va, r0));                                                               \
+            _mm512_storeu_ps(ci + 16, _mm512_mul_ps(va, r1));                                                          \
+        } else {                                                                                                       \
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, r0, _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));                     \
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, r1, _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));           \
+        }                                                                                                              \
+    } while (0)
+    OUT(0, c00, c01); OUT(1, c10, c11); OUT(2, c20, c21); OUT(3, c30, c31);
+    OUT(4, c40, c41); OUT(5, c50, c51); OUT(6, c60, c61); OUT(7, c70, c71);
+    OUT(8, c80, c81); OUT(9, c90, c91); OUT(10, cA0, cA1); OUT(11, cB0, cB1);
+#undef OUT
+}
+
+/* a tile cut by the matrix's edge: the full tile into scratch, then the mr x nr part, with the same
+ * arithmetic as the kernel's own write-back (one rounding of alpha*acc + beta*c) */
+TGT512 static void kernel_edge(int64_t kc, const float *ap, const float *bp, int64_t bs, float *c, int64_t ldc,
+                               int64_t mr, int64_t nr, float alpha, float beta) {
+    float tile[MR * NR] __attribute__((aligned(64)));
+    kernel_12x32(kc, ap, bp, bs, tile, NR, 1.0f, 0.0f);
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++) {
+            float *cij = c + i * ldc + j;
+            *cij = beta == 0.0f ? alpha * tile[i * NR + j] : fmaf(alpha, tile[i * NR + j], beta * *cij);
+        }
+}
+
+bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
+    int64_t M = a.rows, N = b.cols, K = a.cols;
+    if (M <= 0 || N <= 0) return true;
+    if (K <= 0) { /* C = beta C */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return true;
+    }
+    int64_t kcmax = PL_MIN(K, KC), ncmax = PL_MAX(NR, (BPACK_FLOATS / kcmax) / NR * NR);
+    ncmax = PL_MIN(ncmax, (N + NR - 1) / NR * NR);
+    int64_t npan = (M + MR - 1) / MR; /* A's panels of 12 rows, all packed once per K block */
+    float *bpack = aligned_alloc(64, (size_t)(kcmax * ncmax + npan * kcmax * MR) * sizeof(float));
+    if (!bpack) return false;
+    float *apack = bpack + kcmax * ncmax;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        int64_t kc = PL_MIN(KC, K - k0);
+        float bet = k0 == 0 ? beta : 1.0f; /* later K blocks add to what the first wrote */
+        pack_a(apack, a, k0, kc);
+        for (int64_t n0 = 0; n0 < N; n0 += ncmax) {
+            int64_t nc = PL_MIN(ncmax, N - n0);
+            pack_b(bpack, b, k0, kc, n0, nc);
+            for (int64_t p = 0; p < npan; p++) {
+                int64_t m0 = p * MR, mr = PL_MIN(MR, M - m0);
+                const float *ap = apack + p * kc * MR, *bp = bpack;
+                for (int64_t j = 0; j < nc; j += NR, bp += kc * NR) {
+                    float *cij = c + m0 * ldc + n0 + j;
+                    int64_t nr = PL_MIN(NR, nc - j);
+                    if (mr == MR && nr == NR) kernel_12x32(kc, ap, bp, NR, cij, ldc, alpha, bet);
+                    else kernel_edge(kc, ap, bp, NR, cij, ldc, mr, nr, alpha, bet);
+                }
+            }
+        }
+    }
+    free(bpack);
+    return true;
+}
+
+/* PLINTH_GEMM=blas leaves every product to BLAS (to compare the two) */
+bool pl_sgemm(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
+    static int use = -1; /* decided once; pool threads may race to the same answer */
+    int u = __atomic_load_n(&use, __ATOMIC_RELAXED);
+    if (u < 0) {
+        const char *e = getenv("PLINTH_GEMM");
+        u = pl_cpu_isa() >= PL_ISA_AVX512 && !(e && strcmp(e, "blas") == 0);
+        __atomic_store_n(&use, u, __ATOMIC_RELAXED);
+    }
+    if (!u) return false;
+    return pl_sgemm_avx512(c, ldc, a, b, alpha, beta);
+}

@@ -1,0 +1,107 @@
+/* plinth's own f32 GEMM (backend/cpu/sgemm.c) against a double-precision loop: every layout the packing code
+ * reads (plain, transposed, other strides), edges of every kind around the 12 x 32 tile, K and N past one
+ * block (KC = 384, NC), alpha / beta (beta = 0 must not read C: it holds NaN there), and the promise that a
+ * split of C's rows changes no bit. Skipped on CPUs without AVX-512 (the caller then uses BLAS). */
+#include "backend/cpu/sgemm.h"
+#include "core/cpu.h"
+#include "test.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static uint32_t rng = 12345;
+static float frand(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xFFFF) / 65536.0f - 0.5f;
+}
+
+/* a matrix of rows x cols in a buffer, in one of the layouts: 0 row-major, 1 column-major (transposed view),
+ * 2 row-major with padded rows, 3 both strides > 1 (a generic view) */
+static pl_mat make(float *buf, int64_t rows, int64_t cols, int layout) {
+    pl_mat m = {buf, rows, cols, 0, 0};
+    switch (layout) {
+    case 0: m.rs = cols, m.cs = 1; break;
+    case 1: m.rs = 1, m.cs = rows; break;
+    case 2: m.rs = cols + 5, m.cs = 1; break;
+    default: m.rs = 2 * cols + 1, m.cs = 2; break;
+    }
+    int64_t span = (rows - 1) * m.rs + (cols - 1) * m.cs + 1;
+    for (int64_t i = 0; i < span; i++) buf[i] = frand();
+    return m;
+}
+
+static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alpha, float beta) {
+    float *abuf = malloc(sizeof(float) * (size_t)((M + 1) * (2 * K + 6) + 16));
+    float *bbuf = malloc(sizeof(float) * (size_t)((K + 1) * (2 * N + 6) + 16));
+    int64_t ldc = N + 3;
+    float *c = malloc(sizeof(float) * (size_t)(M * ldc)), *c0 = malloc(sizeof(float) * (size_t)(M * ldc));
+    pl_mat a = make(abuf, M, K, la), b = make(bbuf, K, N, lb);
+    for (int64_t i = 0; i < M * ldc; i++) c0[i] = beta == 0.0f ? NAN : frand();
+    memcpy(c, c0, sizeof(float) * (size_t)(M * ldc));
+    int ok = pl_sgemm_avx512(c, ldc, a, b, alpha, beta);
+    double worst = 0;
+    int untouched = 1;
+    for (int64_t i = 0; i < M; i++) {
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0, mag = 0;
+            for (int64_t k = 0; k < K; k++) {
+                double p = (double)a.p[i * a.rs + k * a.cs] * b.p[k * b.rs + j * b.cs];
+                s += p;
+                mag += fabs(p);
+            }
+            double old = beta == 0.0f ? 0.0 : beta * (double)c0[i * ldc + j]; /* C's NaN must not leak in */
+            double err = fabs(c[i * ldc + j] - (alpha * s + old)) / (fabs(alpha) * mag + fabs(old) + 1e-30);
+            if (isnan(err)) worst = INFINITY;
+            else if (err > worst) worst = err;
+        }
+        for (int64_t j = N; j < ldc; j++) untouched &= memcmp(&c[i * ldc + j], &c0[i * ldc + j], sizeof(float)) == 0;
+    }
+    CHECKF(ok && worst < 1e-6, "M %lld N %lld K %lld layouts %d/%d alpha %g beta %g: relative error %.3g",
+           (long long)M, (long long)N, (long long)K, la, lb, alpha, beta, worst);
+    CHECKF(untouched, "M %lld N %lld K %lld: wrote past N in C's padding", (long long)M, (long long)N, (long long)K);
+
+    /* the same product in row pieces that cut tiles: bit-identical to the whole */
+    if (M > 5 && beta != 0.0f) {
+        float *c2 = malloc(sizeof(float) * (size_t)(M * ldc));
+        memcpy(c2, c0, sizeof(float) * (size_t)(M * ldc));
+        int64_t cuts[] = {0, 5, M / 2 + 1, M};
+        for (int p = 0; p < 3; p++) {
+            pl_mat ap = a;
+            ap.p += cuts[p] * a.rs;
+            ap.rows = cuts[p + 1] - cuts[p];
+            pl_sgemm_avx512(c2 + cuts[p] * ldc, ldc, ap, b, alpha, beta);
+        }
+        CHECKF(memcmp(c, c2, sizeof(float) * (size_t)(M * ldc)) == 0, "M %lld N %lld K %lld: row split changed bits",
+               (long long)M, (long long)N, (long long)K);
+        free(c2);
+    }
+    free(abuf), free(bbuf), free(c), free(c0);
+    return 0;
+}
+
+int main(void) {
+    if (pl_cpu_isa() < PL_ISA_AVX512) {
+        printf("no AVX-512 on this CPU: pl_sgemm defers to BLAS, nothing to test\n");
+        TEST_DONE();
+    }
+    pl_mat none = {NULL, 0, 0, 0, 0};
+    CHECK(pl_sgemm_avx512(NULL, 1, none, none, 1.0f, 0.0f)); /* empty: nothing to do */
+
+    const int64_t ms[] = {1, 11, 12, 13, 25, 40};
+    const int64_t ns[] = {1, 16, 31, 32, 33, 70};
+    const int64_t ks[] = {1, 7, 16, 17, 64};
+    for (int la = 0; la < 4; la++)
+        for (int lb = 0; lb < 4; lb++)
+            for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+                for (size_t j = 0; j < sizeof ns / sizeof *ns; j++)
+                    for (size_t k = 0; k < sizeof ks / sizeof *ks; k += (test_fast() ? 2 : 1))
+                        check_one(ms[i], ns[j], ks[k], la, lb, (i + j) % 3 ? 1.0f : -0.5f, (j + k) % 2 ? 0.0f : 0.75f);
+    /* past one K block (384) and one N block, with the layouts of the training step's products */
+    check_one(30, 1100, 400, 0, 1, 1.0f, 0.0f);  /* x . W^T (forward) */
+    check_one(26, 70, 800, 0, 0, 1.0f, 1.0f);    /* dY . W (input gradient) */
+    check_one(37, 45, 1000, 1, 0, 1.0f, 1.0f);   /* dY^T . X (weight gradient, accumulated) */
+    check_one(13, 600, 385, 3, 3, 2.0f, -1.0f);
+    /* K = 0: C = beta C */
+    check_one(5, 7, 0, 0, 0, 1.0f, 0.5f);
+    TEST_DONE();
+}
