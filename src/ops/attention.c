@@ -1,10 +1,14 @@
 /* Fused scaled-dot-product attention: O = softmax(scale * Q K^T [+ causal mask]) V for every (batch, head),
  * with grouped-query heads (several query heads share one key/value head). Forward keeps each query row's
  * log-sum-exp; backward recomputes the probabilities from it (as FlashAttention does) instead of storing
- * Tq x Tk of them (per head it works in one Tq x Tk scratch, with sgemm for the products).
+ * Tq x Tk of them. Two paths with the same work split: the reference one calls sgemm for the products; with
+ * AVX-512 the products run on the small register-blocked kernels of backend/cpu/attn_kernels.c, which skip
+ * the masked tiles and whose per-call cost suits these tiny products (rows 32-64, k <= a few hundred).
  * q, k, v may be strided views (e.g. slices of a fused QKV projection or a KV cache). */
+#include "backend/cpu/attn_kernels.h"
 #include "backend/cpu/vec.h"
 #include "backend/cpu/vec_exp.h"
+#include "core/cpu.h"
 #include "ops/ops.h"
 
 #include <cblas.h>
@@ -53,12 +57,13 @@ static int head_ld(const pl_tensor *x) { /* BLAS wants ld >= row length even whe
  * products and exps of a prefill. S = scale Q K^T, P = softmax(S) (keeping log-sum-exp), O = P V. */
 #define ATT_QB 64
 static void attn_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
     pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
     int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], grp = Hq / k->ne[2];
     int64_t nqb = (Tq + ATT_QB - 1) / ATT_QB;
     bool causal = t->p.i[1];
     float *S = malloc((size_t)(PL_MIN(Tq, ATT_QB) * Tk) * sizeof(float));
-    if (!S) return; /* TODO: report; the output keeps whatever it held */
+    if (!S) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); return; } /* the output keeps what it held */
     for (int64_t w = s; w < e; w++) {
         int64_t qb = w % nqb, h = (w / nqb) % Hq, b = w / (nqb * Hq);
         int64_t i0 = qb * ATT_QB, rows = PL_MIN(ATT_QB, Tq - i0);
@@ -80,9 +85,61 @@ static void attn_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
     }
     free(S);
 }
+
+/* The AVX-512 forward, same work items. K^T is packed (D x keys, so the score kernel streams 16 keys a vector)
+ * once per (batch, kv head) and grown as the thread's consecutive blocks see more keys; blocks of fewer than
+ * ATT_PACK_MIN rows (decode) take dot products against K in place instead. Tiles above the causal diagonal
+ * or before a window are skipped in both products. */
+#define ATT_PACK_MIN 4
+static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+/* Scratch of n floats on a 64-byte boundary: with every row length a multiple of 16 floats, the kernels'
+ * vector loads never straddle two cache lines (which halves their speed). */
+static float *scratch(int64_t n) { return aligned_alloc(64, (size_t)round16(n) * sizeof(float)); }
+static pl_attn_band block_band(const pl_tensor *t, int64_t i0) { /* the rows of the block starting at query i0 */
+    const pl_tensor *q = t->src[0], *k = t->src[1];
+    return (pl_attn_band){.on = t->p.i[1], .diag = k->ne[1] - q->ne[1] + i0, .window = t->p.i[2]};
+}
+static void attn_fwd_fast(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
+    int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], grp = Hq / k->ne[2];
+    int64_t nqb = (Tq + ATT_QB - 1) / ATT_QB, qrows = PL_MIN(Tq, ATT_QB), ldt = round16(Tk);
+    int64_t ldq = head_ld(q), ldk = head_ld(k), ldv = head_ld(v);
+    bool causal = t->p.i[1], pack = qrows >= ATT_PACK_MIN;
+    float scale = t->p.f[0];
+    float *S = scratch(qrows * ldt + (pack ? D * ldt : 0)), *Kt = S + qrows * ldt;
+    if (!S) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); return; } /* the output keeps what it held */
+    int64_t pb = -1, phk = -1, packed = 0; /* Kt holds keys [0, packed) of (batch pb, kv head phk) */
+    for (int64_t w = s; w < e; w++) {
+        int64_t qb = w % nqb, h = (w / nqb) % Hq, b = w / (nqb * Hq), hk = h / grp;
+        int64_t i0 = qb * ATT_QB, rows = PL_MIN(ATT_QB, Tq - i0);
+        int64_t nk = causal ? Tk - Tq + i0 + rows : Tk, lds = round16(nk); /* keys the block's last row sees */
+        const float *Q = head_base(q, h, b) + i0 * ldq, *K = head_base(k, hk, b);
+        pl_attn_band band = block_band(t, i0);
+        if (pack && rows >= ATT_PACK_MIN) {
+            if (b != pb || hk != phk) { pb = b; phk = hk; packed = 0; }
+            if (packed < nk) { pl_attn_pack_t_avx512(D, packed, nk, K, ldk, Kt, ldt); packed = nk; }
+            pl_attn_gemm_avx512(rows, nk, D, scale, Q, ldq, 1, Kt, ldt, S, lds, false, band, PL_BAND_N);
+        }
+        for (int64_t i = 0; i < rows; i++) {
+            float *row = S + i * lds;
+            int64_t n = causal ? Tk - Tq + i0 + i + 1 : Tk;
+            int64_t lo = window_lo(t, n);
+            if (!pack || rows < ATT_PACK_MIN) pl_attn_dots_avx512(D, lo, n, Q + i * ldq, K, ldk, scale, row);
+            t->saved[(b * Hq + h) * Tq + i0 + i] = pl_attn_softmax_avx512(n - lo, row + lo);
+            for (int64_t j = 0; j < lo; j++) row[j] = 0.0f;
+            for (int64_t j = n; j < nk; j++) row[j] = 0.0f; /* masked, or never written (a skipped tile) */
+        }
+        pl_attn_gemm_avx512(rows, D, nk, 1.0f, S, lds, 1, head_base(v, hk, b), ldv, pl_f32(t) + ((b * Tq + i0) * Hq + h) * D,
+                            Hq * D, false, band, PL_BAND_K);
+    }
+    free(S);
+}
+
 void op_attention_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *q = t->src[0];
-    pl_parallel_for(ctx, q->ne[2] * q->ne[3] * ((q->ne[1] + ATT_QB - 1) / ATT_QB), attn_fwd_range, t);
+    pl_parallel_for(ctx, q->ne[2] * q->ne[3] * ((q->ne[1] + ATT_QB - 1) / ATT_QB),
+                    pl_cpu_isa() >= PL_ISA_AVX512 ? attn_fwd_fast : attn_fwd_range, t);
 }
 
 /* work item = (batch, kv head): the only writer of that head's dK, dV and of its query heads' dQ. Query rows go
@@ -99,7 +156,7 @@ static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
     float *gq = op_grad(q), *gk = op_grad(k), *gv = op_grad(v);
     int64_t qb = PL_MIN(Tq, ATT_BQB);
     float *P = malloc((size_t)(qb * Tk) * 2 * sizeof(float)), *dS = P + qb * Tk;
-    if (!P) return; /* TODO: report; the gradients miss this op's share */
+    if (!P) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); return; } /* gradients miss this share */
     int ldo = (int)(Hq * D), ldq = head_ld(q), ldk = head_ld(k), ldv = head_ld(v);
     for (int64_t w = s; w < e; w++) {
         int64_t hk = w % Hk, b = w / Hk;
@@ -136,7 +193,60 @@ static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
     }
     free(P);
 }
+
+/* The AVX-512 backward, same work items: K^T and V^T packed once per (batch, kv head); per block of query
+ * rows P and dP from the score kernel, the row pass P = exp(S - lse), dS = P (dP - di) on the keys each row
+ * sees, then dQ, dK (from dS^T, read transposed in place) and dV (from P^T), skipping the masked tiles. */
+#define ATT_FBQB 64
+static void attn_bwd_fast(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
+    int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], Hk = k->ne[2], grp = Hq / Hk;
+    float scale = t->p.f[0];
+    bool causal = t->p.i[1];
+    float *gq = op_grad(q), *gk = op_grad(k), *gv = op_grad(v);
+    int64_t qb = PL_MIN(Tq, ATT_FBQB), ldt = round16(Tk);
+    float *P = scratch(2 * qb * ldt + 2 * D * ldt);
+    if (!P) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); return; } /* gradients miss this share */
+    float *dS = P + qb * ldt, *Kt = dS + qb * ldt, *Vt = Kt + D * ldt;
+    int64_t ldo = Hq * D, ldq = head_ld(q), ldk = head_ld(k), ldv = head_ld(v);
+    for (int64_t w = s; w < e; w++) {
+        int64_t hk = w % Hk, b = w / Hk;
+        const float *K = head_base(k, hk, b), *V = head_base(v, hk, b);
+        pl_attn_pack_t_avx512(D, 0, Tk, K, ldk, Kt, ldt);
+        pl_attn_pack_t_avx512(D, 0, Tk, V, ldv, Vt, ldt);
+        for (int64_t h = hk * grp; h < (hk + 1) * grp; h++)
+            for (int64_t i0 = 0; i0 < Tq; i0 += ATT_FBQB) {
+                int64_t rows = PL_MIN(ATT_FBQB, Tq - i0), nk = causal ? Tk - Tq + i0 + rows : Tk, lds = round16(nk);
+                const float *Q = head_base(q, h, b) + i0 * ldq;
+                const float *O = pl_f32(t) + ((b * Tq + i0) * Hq + h) * D, *dO = pl_f32(t->grad) + ((b * Tq + i0) * Hq + h) * D;
+                pl_attn_band band = block_band(t, i0);
+                pl_attn_gemm_avx512(rows, nk, D, scale, Q, ldq, 1, Kt, ldt, P, lds, false, band, PL_BAND_N);
+                pl_attn_gemm_avx512(rows, nk, D, 1.0f, dO, ldo, 1, Vt, ldt, dS, lds, false, band, PL_BAND_N);
+                for (int64_t i = 0; i < rows; i++) {
+                    float *p = P + i * lds, *ds = dS + i * lds;
+                    int64_t n = causal ? Tk - Tq + i0 + i + 1 : Tk, lo = window_lo(t, n);
+                    pl_attn_bwd_row_avx512(n - lo, p + lo, ds + lo, t->saved[(b * Hq + h) * Tq + i0 + i],
+                                           pl_vec_dot_f32(D, dO + i * ldo, O + i * ldo));
+                    for (int64_t j = 0; j < lo; j++) p[j] = ds[j] = 0.0f;
+                    for (int64_t j = n; j < nk; j++) p[j] = ds[j] = 0.0f;
+                }
+                if (gq)
+                    pl_attn_gemm_avx512(rows, D, nk, scale, dS, lds, 1, K, ldk, gq + ((b * Hq + h) * Tq + i0) * D, D, true, band,
+                                        PL_BAND_K);
+                if (gk)
+                    pl_attn_gemm_avx512(nk, D, rows, scale, dS, 1, lds, Q, ldq, gk + (b * Hk + hk) * Tk * D, D, true, band,
+                                        PL_BAND_KT);
+                if (gv)
+                    pl_attn_gemm_avx512(nk, D, rows, 1.0f, P, 1, lds, dO, ldo, gv + (b * Hk + hk) * Tk * D, D, true, band,
+                                        PL_BAND_KT);
+            }
+    }
+    free(P);
+}
+
 void op_attention_backward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *k = t->src[1];
-    if (op_grad(t->src[0]) || op_grad(k) || op_grad(t->src[2])) pl_parallel_for(ctx, k->ne[2] * k->ne[3], attn_bwd_range, t);
+    if (op_grad(t->src[0]) || op_grad(k) || op_grad(t->src[2]))
+        pl_parallel_for(ctx, k->ne[2] * k->ne[3], pl_cpu_isa() >= PL_ISA_AVX512 ? attn_bwd_fast : attn_bwd_range, t);
 }

@@ -184,7 +184,8 @@ bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, flo
     int64_t kcmax = PL_MIN(K, KC), ncmax = PL_MAX(NR, (BPACK_FLOATS / kcmax) / NR * NR);
     ncmax = PL_MIN(ncmax, (N + NR - 1) / NR * NR);
     int64_t npan = (M + MR - 1) / MR; /* A's panels of 12 rows, all packed once per K block */
-    float *bpack = aligned_alloc(64, (size_t)(kcmax * ncmax + npan * kcmax * MR) * sizeof(float));
+    size_t bytes = (size_t)(kcmax * ncmax + npan * kcmax * MR) * sizeof(float);
+    float *bpack = aligned_alloc(64, (bytes + 63) / 64 * 64); /* C11: a size that is a multiple of the alignment */
     if (!bpack) return false;
     float *apack = bpack + kcmax * ncmax;
     for (int64_t k0 = 0; k0 < K; k0 += KC) {

@@ -1,0 +1,44 @@
+/* AVX-512 building blocks of the fused attention op (ops/attention.c): a register-blocked small GEMM whose
+ * rows may skip the keys a causal / sliding-window band masks, a 16x16-block transpose that packs K or V as
+ * D x n columns, query-key dot products for a few query rows (decode), and the backward's row pass
+ * (P = exp(S - lse), dS = P (dP - di)). Only called when pl_cpu_isa() >= PL_ISA_AVX512. */
+#ifndef PL_ATTN_KERNELS_H
+#define PL_ATTN_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Which entries a block of attention rows can see. Query row r (of the block) sees keys
+ * [lo(r), diag + r + 1) with lo(r) = window > 0 ? max(0, diag + r + 1 - window) : 0. on == false: all keys. */
+typedef struct {
+    bool on;
+    int64_t diag, window;
+} pl_attn_band;
+
+/* How the band applies to C = alpha A B (+ C): */
+typedef enum {
+    PL_BAND_NONE, /* every entry */
+    PL_BAND_N,    /* C rows are queries, C columns keys (S = Q K^T): entries outside a row tile's band are not written */
+    PL_BAND_K,    /* C rows are queries, k runs over keys (O = P V): k outside the tile's band is skipped (A is 0 there) */
+    PL_BAND_KT,   /* C rows are keys, k runs over queries (dK = dS^T Q): queries not seeing the tile's keys skipped */
+} pl_band_use;
+
+/* C[M x N] = alpha * A B (+ C when acc), A(m, k) at A[m*sam + k*sak], B row k at B + k*ldb (N contiguous
+ * floats), C row m at C + m*ldc. Skipped parts (band) read A entries that must be 0 there and leave C as is. */
+void pl_attn_gemm_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t sam, int64_t sak,
+                         const float *B, int64_t ldb, float *C, int64_t ldc, bool acc, pl_attn_band band, pl_band_use use);
+
+/* Columns [j0, j1) of T (D rows of ldt floats) <- rows j0..j1-1 of X (row j at X + j*ldx, D floats). */
+void pl_attn_pack_t_avx512(int64_t D, int64_t j0, int64_t j1, const float *X, int64_t ldx, float *T, int64_t ldt);
+
+/* out[j] = scale * dot(q, K row j) for j in [j0, j1), D floats each. */
+void pl_attn_dots_avx512(int64_t D, int64_t j0, int64_t j1, const float *q, const float *K, int64_t ldk, float scale,
+                         float *out);
+
+/* x <- softmax(x) on n >= 1 floats; returns the log-sum-exp of the input (as pl_vec_softmax_f32). */
+float pl_attn_softmax_avx512(int64_t n, float *x);
+
+/* On [0, n): p[j] <- exp(p[j] - lse), ds[j] <- p[j] * (ds[j] - di) (p holds scores, ds holds dP). */
+void pl_attn_bwd_row_avx512(int64_t n, float *p, float *ds, float lse, float di);
+
+#endif
