@@ -146,21 +146,32 @@ void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {
     }
 }
 
-static void zero_grads(void *arg, int64_t s, int64_t e, int ith) {
-    pl_graph *g = arg;
-    for (int64_t i = s; i < e; i++) {
-        pl_tensor *t = g->nodes[i];
-        if (t->grad && !(t->flags & PL_FLAG_PARAM)) memset(t->grad->data, 0, pl_nbytes(t->grad));
-    }
+/* Gradients of intermediate nodes are zeroed just in time, not all up front: right before the first backward
+ * op that adds into one, so the zeroed lines are still in cache when the op adds to them (a GPT step's
+ * activation gradients are hundreds of MB; zeroing them in one sweep went to memory twice). matmul zeroes its
+ * own sources' gradients, and writes them with beta = 0 where one product covers the whole buffer. */
+static void grad_zero_if_stale(pl_tensor *t) {
+    if (!t || !t->grad || !(t->flags & PL_FLAG_GRAD_STALE)) return;
+    memset(t->grad->data, 0, pl_nbytes(t->grad));
+    t->flags &= ~(uint32_t)PL_FLAG_GRAD_STALE;
 }
 
 void pl_graph_backward(pl_ctx *ctx, pl_graph *g) {
-    pl_parallel_for(ctx, g->n_nodes, zero_grads, g);
-    if (!g->out->grad) return; /* nothing trainable reaches the output */
-    pl_f32(g->out->grad)[0] = 1.0f;
-    for (int i = g->n_nodes - 1; i >= 0; i--) {
+    for (int i = 0; i < g->n_nodes; i++) {
         pl_tensor *t = g->nodes[i];
-        if (!t->grad || t->op == PL_OP_NONE) continue;
-        run_op(ctx, t, 1);
+        if (t->grad && !(t->flags & PL_FLAG_PARAM)) t->flags |= PL_FLAG_GRAD_STALE;
     }
+    if (g->out->grad) {
+        grad_zero_if_stale(g->out);
+        pl_f32(g->out->grad)[0] = 1.0f;
+        for (int i = g->n_nodes - 1; i >= 0; i--) {
+            pl_tensor *t = g->nodes[i];
+            if (!t->grad || t->op == PL_OP_NONE) continue;
+            grad_zero_if_stale(t); /* no consumer wrote it: a zero gradient flows back */
+            if (t->op != PL_OP_MATMUL)
+                for (int s = 0; s < PL_MAX_SRC; s++) grad_zero_if_stale(t->src[s]);
+            run_op(ctx, t, 1);
+        }
+    } /* else nothing trainable reaches the output */
+    for (int i = 0; i < g->n_nodes; i++) grad_zero_if_stale(g->nodes[i]); /* leaves no op reached */
 }

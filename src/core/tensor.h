@@ -32,7 +32,9 @@ typedef enum {
 
 enum {
     PL_FLAG_PARAM = 1,     /* trainable: gradient kept and accumulated across backward passes */
-    PL_FLAG_NEEDS_GRAD = 2 /* set by pl_graph_build on nodes a parameter flows into */
+    PL_FLAG_NEEDS_GRAD = 2, /* set by pl_graph_build on nodes a parameter flows into */
+    PL_FLAG_GRAD_STALE = 4  /* during backward: the gradient buffer still holds the last pass's values; it is
+                               zeroed (or overwritten, by matmul) right before the first op writes it */
 };
 
 typedef struct pl_tensor pl_tensor;

@@ -63,7 +63,26 @@ static void gradcheck(const char *name, pl_ctx *ctx, pl_tensor **in, int n_in, b
         CHECKF(rel <= 1e-3, "%s: input %d relative error %.3g", name, i, rel);
         if (getenv("VERBOSE")) printf("%-28s input %d  rel err %.2e\n", name, i, rel);
     }
+    /* a second backward pass must add the same gradients again: the intermediate gradients are reset lazily
+     * (graph.c zeroes them just in time, matmul overwrites them), and a missed reset would show here */
     pl_graph_forward(ctx, g); /* leave forward values consistent */
+    float *g1[8] = {0};
+    for (int i = 0; i < n_in && i < 8; i++)
+        if (in[i]->flags & PL_FLAG_PARAM) {
+            size_t bytes = (size_t)pl_nelements(in[i]) * sizeof(float);
+            g1[i] = malloc(bytes);
+            memcpy(g1[i], pl_f32(in[i]->grad), bytes);
+        }
+    pl_graph_backward(ctx, g);
+    for (int i = 0; i < n_in && i < 8; i++) {
+        if (!g1[i]) continue;
+        double worst = 0;
+        for (int64_t j = 0; j < pl_nelements(in[i]); j++)
+            worst = fmax(worst, fabs(pl_f32(in[i]->grad)[j] - 2.0 * g1[i][j]) / (fabs(2.0 * g1[i][j]) + 1e-3));
+        CHECKF(worst <= 1e-5, "%s: input %d: a second backward pass added %.3g (relative) more or less than the first",
+               name, i, worst);
+        free(g1[i]);
+    }
 }
 
 static pl_tensor *param(pl_ctx *ctx, int n_dims, int64_t a, int64_t b, int64_t c, int64_t d) {
@@ -79,6 +98,13 @@ static pl_tensor *b_matmul_tt(pl_ctx *c, pl_tensor **in, void *ud) { /* both ope
     (void)ud; return pl_matmul(c, pl_transpose(c, in[0]), pl_transpose(c, in[1]));
 }
 static pl_tensor *b_matmul_bias(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_matmul_bias(c, in[0], in[1], in[2]); }
+/* h = W1 x feeds two products and a square: h's gradient is overwritten by the first matmul's backward, then
+ * added to by the second and by mul's */
+static pl_tensor *b_matmul_shared(pl_ctx *c, pl_tensor **in, void *ud) {
+    (void)ud;
+    pl_tensor *h = pl_matmul(c, in[0], in[1]);
+    return pl_add(c, pl_add(c, pl_matmul(c, in[2], h), pl_matmul(c, in[3], h)), pl_mul(c, h, h));
+}
 static pl_tensor *b_ln_affine(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_layernorm_affine(c, in[0], in[1], in[2], 1e-5f); }
 static pl_tensor *b_add(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_add(c, in[0], in[1]); }
 static pl_tensor *b_sub(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_sub(c, in[0], in[1]); }
@@ -175,6 +201,9 @@ int main(void) {
     gradcheck("matmul+bias blas batched", ctx, in, 3, b_matmul_bias, NULL);
     in[0] = param(ctx, 2, 24, 5, 1, 1); in[1] = param(ctx, 3, 24, 3, 2, 1); in[2] = param(ctx, 1, 5, 1, 1, 1);
     gradcheck("matmul+bias small", ctx, in, 3, b_matmul_bias, NULL); /* dot path, bias added after */
+    in[0] = param(ctx, 2, 40, 32, 1, 1); in[1] = param(ctx, 2, 40, 24, 1, 1);
+    in[2] = param(ctx, 2, 32, 32, 1, 1); in[3] = param(ctx, 2, 32, 32, 1, 1);
+    gradcheck("matmul shared input", ctx, in, 4, b_matmul_shared, NULL);
 
     in[0] = param(ctx, 3, 6, 4, 3, 1); in[1] = param(ctx, 3, 6, 1, 3, 1);
     gradcheck("add broadcast", ctx, in, 2, b_add, NULL);
