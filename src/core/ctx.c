@@ -61,11 +61,17 @@ struct pl_pool {
     pl_range_fn fn;
     void *arg;
     int64_t total;
+    bool dynamic;              /* units handed out one at a time from next (pl_parallel_for_dynamic) */
+    _Atomic int64_t next;
 };
 
 typedef struct { pl_pool *pool; int ith; } worker_arg;
 
 static void run_share(pl_pool *p, int ith) {
+    if (p->dynamic) { /* whoever is free takes the next unit: a slower core simply takes fewer */
+        for (int64_t u; (u = atomic_fetch_add(&p->next, 1)) < p->total;) p->fn(p->arg, u, u + 1, ith);
+        return;
+    }
     int64_t per = (p->total + p->n - 1) / p->n, s = per * ith, e = s + per;
     if (e > p->total) e = p->total;
     if (s < e) p->fn(p->arg, s, e, ith);
@@ -123,11 +129,12 @@ static void pool_free(pl_pool *p) {
     free(p);
 }
 
-void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) {
+static void parallel_run(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg, bool dynamic) {
     pl_pool *p = ctx->pool;
     if (n <= 0) return;
     if (p->n == 1 || n == 1) { fn(arg, 0, n, 0); return; }
-    p->fn = fn; p->arg = arg; p->total = n;
+    p->fn = fn; p->arg = arg; p->total = n; p->dynamic = dynamic;
+    atomic_store(&p->next, 0);
     atomic_store(&p->pending, p->n - 1);
     atomic_fetch_add(&p->generation, 1); /* publishes fn/arg/total to spinning workers */
     pthread_mutex_lock(&p->mu);          /* and wakes sleeping ones */
@@ -141,6 +148,8 @@ void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) {
         pthread_mutex_unlock(&p->mu);
     }
 }
+void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) { parallel_run(ctx, n, fn, arg, false); }
+void pl_parallel_for_dynamic(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) { parallel_run(ctx, n, fn, arg, true); }
 
 /* ---- context ---------------------------------------------------------------------------------------- */
 extern void openblas_set_num_threads(int);

@@ -176,5 +176,9 @@ void pl_profile_print(FILE *f);
 /* Split [0, n) into contiguous chunks run by the context's pool; fn(arg, start, end, thread_index). */
 typedef void (*pl_range_fn)(void *arg, int64_t start, int64_t end, int ith);
 void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg);
+/* the same, but units [u, u+1) go one at a time to whichever thread is free (for work whose units take long
+ * enough to pay for an atomic each, on cores that may run at different speeds); fn must not depend on ith
+ * for what it computes */
+void pl_parallel_for_dynamic(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg);
 
 #endif

@@ -81,7 +81,7 @@ static void gemm_par(pl_ctx *ctx, float *c, int64_t ldc, mat x, mat y, float alp
     gemm_job j = {c, ldc, x, y, alpha, beta};
     int64_t units = (x.rows + GEMM_UNIT - 1) / GEMM_UNIT;
     if (x.rows * y.cols * x.cols < (1 << 18)) gemm_rows(&j, 0, units, 0);
-    else pl_parallel_for(ctx, units, gemm_rows, &j);
+    else if (!pl_sgemm_par(ctx, c, ldc, x, y, alpha, beta)) pl_parallel_for(ctx, units, gemm_rows, &j);
 }
 
 static mat mat_of(const pl_tensor *t, int64_t i2, int64_t i3, bool transposed) {

@@ -4,6 +4,7 @@
  * split of C's rows changes no bit. Skipped on CPUs without AVX-512 (the caller then uses BLAS). */
 #include "backend/cpu/sgemm.h"
 #include "core/cpu.h"
+#include "core/tensor.h"
 #include "test.h"
 
 #include <stdint.h>
@@ -29,6 +30,8 @@ static pl_mat make(float *buf, int64_t rows, int64_t cols, int layout) {
     for (int64_t i = 0; i < span; i++) buf[i] = frand();
     return m;
 }
+
+static pl_ctx *pool; /* 3 threads: the shared-panel product must give the same bits as one thread */
 
 static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alpha, float beta) {
     float *abuf = malloc(sizeof(float) * (size_t)((M + 1) * (2 * K + 6) + 16));
@@ -73,6 +76,10 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
         }
         CHECKF(memcmp(c, c2, sizeof(float) * (size_t)(M * ldc)) == 0, "M %lld N %lld K %lld: row split changed bits",
                (long long)M, (long long)N, (long long)K);
+        memcpy(c2, c0, sizeof(float) * (size_t)(M * ldc));
+        CHECK(pl_sgemm_par_avx512(pool, c2, ldc, a, b, alpha, beta));
+        CHECKF(memcmp(c, c2, sizeof(float) * (size_t)(M * ldc)) == 0, "M %lld N %lld K %lld: the pool's product differs",
+               (long long)M, (long long)N, (long long)K);
         free(c2);
     }
     free(abuf), free(bbuf), free(c), free(c0);
@@ -84,6 +91,7 @@ int main(void) {
         printf("no AVX-512 on this CPU: pl_sgemm defers to BLAS, nothing to test\n");
         TEST_DONE();
     }
+    pool = pl_ctx_new(&(pl_ctx_params){.n_threads = 3});
     pl_mat none = {NULL, 0, 0, 0, 0};
     CHECK(pl_sgemm_avx512(NULL, 1, none, none, 1.0f, 0.0f)); /* empty: nothing to do */
 
@@ -103,5 +111,6 @@ int main(void) {
     check_one(13, 600, 385, 3, 3, 2.0f, -1.0f);
     /* K = 0: C = beta C */
     check_one(5, 7, 0, 0, 0, 1.0f, 0.5f);
+    pl_ctx_free(pool);
     TEST_DONE();
 }

@@ -9,6 +9,7 @@
 
 #include "core/common.h"
 #include "core/cpu.h"
+#include "core/tensor.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -88,11 +89,14 @@ TGT512 static void pack_b(float *dst, pl_mat b, int64_t k0, int64_t kc, int64_t 
     }
 }
 
-/* A's columns k0..k0+kc, all rows, as panels of 12 rows: panel p is [kc][12] at dst + p*kc*12, zero past M */
-TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc) {
+/* A's columns k0..k0+kc, all rows, as panels of 12 rows: panel p is [kc][12] at dst + p*kc*12, zero past M.
+ * The work comes in units that threads can share: where A's columns are contiguous, a unit is 16 of them,
+ * read whole and dealt out in 12-float pieces to every panel; otherwise a unit is one panel. */
+static int64_t pack_a_units(pl_mat a, int64_t kc) { return a.rs == 1 ? (kc + 15) / 16 : (a.rows + MR - 1) / MR; }
+TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t u) {
     int64_t M = a.rows, npan = (M + MR - 1) / MR;
-    if (a.rs == 1) { /* A's columns are contiguous: read each whole, deal 12-float pieces out to the panels */
-        for (int64_t k = 0; k < kc; k++) {
+    if (a.rs == 1) {
+        for (int64_t k = u * 16; k < PL_MIN(kc, u * 16 + 16); k++) {
             const float *s = a.p + (k0 + k) * a.cs;
             for (int64_t p = 0; p < npan; p++) {
                 int64_t mr = PL_MIN(MR, M - p * MR);
@@ -102,14 +106,13 @@ TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc) {
         }
         return;
     }
-    for (int64_t p = 0; p < npan; p++, dst += kc * MR) {
-        int64_t m0 = p * MR, mr = PL_MIN(MR, M - m0);
-        const float *s = a.p + m0 * a.rs + k0 * a.cs;
-        if (a.cs == 1) pack_transposed(dst, MR, 0x0FFF, s, a.rs, mr, kc);
-        else
-            for (int64_t k = 0; k < kc; k++)
-                for (int64_t i = 0; i < MR; i++) dst[k * MR + i] = i < mr ? s[i * a.rs + k * a.cs] : 0.0f;
-    }
+    int64_t m0 = u * MR, mr = PL_MIN(MR, M - m0);
+    const float *s = a.p + m0 * a.rs + k0 * a.cs;
+    dst += u * kc * MR;
+    if (a.cs == 1) pack_transposed(dst, MR, 0x0FFF, s, a.rs, mr, kc);
+    else
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t i = 0; i < MR; i++) dst[k * MR + i] = i < mr ? s[i * a.rs + k * a.cs] : 0.0f;
 }
 
 /* ---- the micro-kernel ----------------------------------------------------------------------------------- */
@@ -173,7 +176,46 @@ TGT512 static void kernel_edge(int64_t kc, const float *ap, const float *bp, int
         }
 }
 
-bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
+/* One (K block, N block) step of the product, in two passes that threads can share: pack (A's units when the
+ * K block is new, then B's panels), then compute (a unit = one A panel against every B panel of the block). */
+typedef struct {
+    float *c, *apack, *bpack;
+    int64_t ldc, k0, kc, n0, nc, npan, na; /* na: A's packing units in this pass (0: A already packed) */
+    pl_mat a, b;
+    float alpha, beta;
+} step_job;
+
+static void pack_units(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    step_job *j = arg;
+    for (int64_t u = s; u < e; u++) {
+        if (u < j->na) pack_a(j->apack, j->a, j->k0, j->kc, u);
+        else {
+            int64_t col = (u - j->na) * NR;
+            pack_b(j->bpack + col * j->kc, j->b, j->k0, j->kc, j->n0 + col, PL_MIN(NR, j->nc - col));
+        }
+    }
+}
+
+static void compute_units(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    step_job *j = arg;
+    int64_t M = j->a.rows, kc = j->kc;
+    for (int64_t p = s; p < e; p++) {
+        int64_t m0 = p * MR, mr = PL_MIN(MR, M - m0);
+        const float *ap = j->apack + p * kc * MR, *bp = j->bpack;
+        for (int64_t col = 0; col < j->nc; col += NR, bp += kc * NR) {
+            float *cij = j->c + m0 * j->ldc + j->n0 + col;
+            int64_t nr = PL_MIN(NR, j->nc - col);
+            if (mr == MR && nr == NR) kernel_12x32(kc, ap, bp, NR, cij, j->ldc, j->alpha, j->beta);
+            else kernel_edge(kc, ap, bp, NR, cij, j->ldc, mr, nr, j->alpha, j->beta);
+        }
+    }
+}
+
+/* ctx NULL: all on this thread; else both passes of every step go unit by unit to the pool's free threads,
+ * which share the packed panels (each packed once), and a slower core takes fewer units. */
+static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
     int64_t M = a.rows, N = b.cols, K = a.cols;
     if (M <= 0 || N <= 0) return true;
     if (K <= 0) { /* C = beta C */
@@ -187,23 +229,21 @@ bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, flo
     size_t bytes = (size_t)(kcmax * ncmax + npan * kcmax * MR) * sizeof(float);
     float *bpack = aligned_alloc(64, (bytes + 63) / 64 * 64); /* C11: a size that is a multiple of the alignment */
     if (!bpack) return false;
-    float *apack = bpack + kcmax * ncmax;
-    for (int64_t k0 = 0; k0 < K; k0 += KC) {
-        int64_t kc = PL_MIN(KC, K - k0);
-        float bet = k0 == 0 ? beta : 1.0f; /* later K blocks add to what the first wrote */
-        pack_a(apack, a, k0, kc);
-        for (int64_t n0 = 0; n0 < N; n0 += ncmax) {
-            int64_t nc = PL_MIN(ncmax, N - n0);
-            pack_b(bpack, b, k0, kc, n0, nc);
-            for (int64_t p = 0; p < npan; p++) {
-                int64_t m0 = p * MR, mr = PL_MIN(MR, M - m0);
-                const float *ap = apack + p * kc * MR, *bp = bpack;
-                for (int64_t j = 0; j < nc; j += NR, bp += kc * NR) {
-                    float *cij = c + m0 * ldc + n0 + j;
-                    int64_t nr = PL_MIN(NR, nc - j);
-                    if (mr == MR && nr == NR) kernel_12x32(kc, ap, bp, NR, cij, ldc, alpha, bet);
-                    else kernel_edge(kc, ap, bp, NR, cij, ldc, mr, nr, alpha, bet);
-                }
+    step_job j = {.c = c, .apack = bpack + kcmax * ncmax, .bpack = bpack, .ldc = ldc, .npan = npan, .a = a, .b = b,
+                  .alpha = alpha};
+    for (j.k0 = 0; j.k0 < K; j.k0 += KC) {
+        j.kc = PL_MIN(KC, K - j.k0);
+        j.beta = j.k0 == 0 ? beta : 1.0f; /* later K blocks add to what the first wrote */
+        for (j.n0 = 0; j.n0 < N; j.n0 += ncmax) {
+            j.nc = PL_MIN(ncmax, N - j.n0);
+            j.na = j.n0 == 0 ? pack_a_units(a, j.kc) : 0;
+            int64_t units = j.na + (j.nc + NR - 1) / NR;
+            if (ctx) {
+                pl_parallel_for_dynamic(ctx, units, pack_units, &j);
+                pl_parallel_for_dynamic(ctx, npan, compute_units, &j);
+            } else {
+                pack_units(&j, 0, units, 0);
+                compute_units(&j, 0, npan, 0);
             }
         }
     }
@@ -211,8 +251,15 @@ bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, flo
     return true;
 }
 
+bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
+    return sgemm_run(NULL, c, ldc, a, b, alpha, beta);
+}
+bool pl_sgemm_par_avx512(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
+    return sgemm_run(ctx, c, ldc, a, b, alpha, beta);
+}
+
 /* PLINTH_GEMM=blas leaves every product to BLAS (to compare the two) */
-bool pl_sgemm(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
+static bool use_own(void) {
     static int use = -1; /* decided once; pool threads may race to the same answer */
     int u = __atomic_load_n(&use, __ATOMIC_RELAXED);
     if (u < 0) {
@@ -220,6 +267,11 @@ bool pl_sgemm(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta
         u = pl_cpu_isa() >= PL_ISA_AVX512 && !(e && strcmp(e, "blas") == 0);
         __atomic_store_n(&use, u, __ATOMIC_RELAXED);
     }
-    if (!u) return false;
-    return pl_sgemm_avx512(c, ldc, a, b, alpha, beta);
+    return u;
+}
+bool pl_sgemm(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
+    return use_own() && pl_sgemm_avx512(c, ldc, a, b, alpha, beta);
+}
+bool pl_sgemm_par(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
+    return use_own() && pl_sgemm_par_avx512(ctx, c, ldc, a, b, alpha, beta);
 }

@@ -1,7 +1,7 @@
 /* plinth's own single-threaded f32 matrix product for AVX-512 CPUs: C = alpha * A B + beta * C with A and B
  * given by element strides, so plain, transposed and other strided views need no copies by the caller.
- * Callers split the work across threads (ops/matmul.c splits C's rows) and fall back to BLAS where
- * pl_sgemm returns false (a CPU without AVX-512, or no memory for the packing buffers). */
+ * pl_sgemm runs on the calling thread, pl_sgemm_par on a context's pool. Callers fall back to BLAS where they
+ * return false (a CPU without AVX-512, PLINTH_GEMM=blas, or no memory for the packing buffers). */
 #ifndef PL_SGEMM_H
 #define PL_SGEMM_H
 
@@ -16,5 +16,10 @@ typedef struct { const float *p; int64_t rows, cols, rs, cs; } pl_mat;
  * deterministic across thread counts. */
 bool pl_sgemm(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
 bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
+/* The same on the context's thread pool: the packed panels are shared, and the tiles go to whichever thread
+ * is free (bit-identical to the single-threaded product). Call from the context's own thread only. */
+struct pl_ctx;
+bool pl_sgemm_par(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
+bool pl_sgemm_par_avx512(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
 
 #endif
