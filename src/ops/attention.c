@@ -136,10 +136,14 @@ static void attn_fwd_fast(void *arg, int64_t s, int64_t e, int ith) {
     free(S);
 }
 
+/* The AVX-512 kernels serve training (the op's output has a gradient). Inference keeps the sgemm path: its
+ * scores do not depend on how query rows are grouped into blocks, which exact KV-cache reuse needs (a chat
+ * that re-prefills a suffix after reusing a cached prefix must reproduce a fresh prefill bit for bit); the
+ * fast path takes dot products for blocks under ATT_PACK_MIN rows and a tiled product otherwise. */
 void op_attention_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *q = t->src[0];
-    pl_parallel_for(ctx, q->ne[2] * q->ne[3] * ((q->ne[1] + ATT_QB - 1) / ATT_QB),
-                    pl_cpu_isa() >= PL_ISA_AVX512 ? attn_fwd_fast : attn_fwd_range, t);
+    bool fast = pl_cpu_isa() >= PL_ISA_AVX512 && t->grad;
+    pl_parallel_for(ctx, q->ne[2] * q->ne[3] * ((q->ne[1] + ATT_QB - 1) / ATT_QB), fast ? attn_fwd_fast : attn_fwd_range, t);
 }
 
 /* work item = (batch, kv head): the only writer of that head's dK, dV and of its query heads' dQ. Query rows go

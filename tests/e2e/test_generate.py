@@ -141,10 +141,18 @@ def test_chat_reset_gives_a_fresh_conversation(smollm2):
     one = chat(args, b"Say hello to Alice.\n")
     assert one.returncode == 0, one.stderr
     assert len(one.stdout.strip()) > 0 and b"<|im_end|>" not in one.stdout
-    # after /reset the same message must get the same reply as in a new chat (the cache reuse is exact)
-    two = chat(args, b"Say hello to Alice.\n/reset\nSay hello to Alice.\n")
-    assert two.returncode == 0, two.stderr
-    assert two.stdout == one.stdout + one.stdout
+    # After /reset, what was said before must not matter: two chats that differ only before the reset give
+    # the same reply after it, bit for bit (both re-evaluate the same suffix after the same cached system
+    # prefix). A new chat is not the reference: its prompt is evaluated in one batch, and batches of 32 rows
+    # or more take the f32 product path while shorter ones take the 8-bit dot kernels, so the last digits
+    # differ and a greedy reply may drift.
+    two = chat(args, b"Say hello to Alice.\n/reset\nSay hello to Bob.\n")
+    three = chat(args, b"What is two plus two?\n/reset\nSay hello to Bob.\n")
+    assert two.returncode == 0 and three.returncode == 0, two.stderr + three.stderr
+    other = chat(args, b"What is two plus two?\n")
+    assert two.stdout.startswith(one.stdout) and three.stdout.startswith(other.stdout)  # first replies: fresh chats'
+    after_two, after_three = two.stdout[len(one.stdout):], three.stdout[len(other.stdout):]
+    assert len(after_two.strip()) > 0 and after_two == after_three
 
 
 def test_chat_history_changes_the_reply(smollm2):
