@@ -149,12 +149,15 @@ void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {
 /* Gradients of intermediate nodes are zeroed just in time, not all up front: right before the first backward
  * op that adds into one, so the zeroed lines are still in cache when the op adds to them (a GPT step's
  * activation gradients are hundreds of MB; zeroing them in one sweep went to memory twice). matmul zeroes its
- * own sources' gradients, and writes them with beta = 0 where one product covers the whole buffer. */
-static void grad_zero_if_stale(pl_tensor *t) {
-    if (!t || !t->grad || !(t->flags & PL_FLAG_GRAD_STALE)) return;
-    memset(t->grad->data, 0, pl_nbytes(t->grad));
-    t->flags &= ~(uint32_t)PL_FLAG_GRAD_STALE;
+ * own sources' gradients (op_grad_beta), and writes them with beta = 0 where one product covers the buffer. */
+float op_grad_beta(pl_tensor *src, bool once) {
+    if (!src || !src->grad || !(src->flags & PL_FLAG_GRAD_STALE)) return 1.0f;
+    src->flags &= ~(uint32_t)PL_FLAG_GRAD_STALE;
+    if (once) return 0.0f;
+    memset(src->grad->data, 0, pl_nbytes(src->grad));
+    return 1.0f;
 }
+static void grad_zero_if_stale(pl_tensor *t) { op_grad_beta(t, false); }
 
 void pl_graph_backward(pl_ctx *ctx, pl_graph *g) {
     for (int i = 0; i < g->n_nodes; i++) {

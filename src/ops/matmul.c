@@ -281,17 +281,6 @@ static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta) {
         }
 }
 
-/* The beta for products into a source's gradient. The graph leaves gradients stale until their first writer
- * (graph.c): a stale one is overwritten (beta 0) when this op's products cover it exactly once, else zeroed
- * here and added to. */
-static float grad_beta(pl_tensor *s, bool once) {
-    if (!s || !s->grad || !(s->flags & PL_FLAG_GRAD_STALE)) return 1.0f;
-    s->flags &= ~(uint32_t)PL_FLAG_GRAD_STALE;
-    if (once) return 0.0f;
-    memset(s->grad->data, 0, pl_nbytes(s->grad));
-    return 1.0f;
-}
-
 /* dA (M x K) += dC^T . B ;  dB (N x K) += dC . A  (per batch; broadcast batches of a accumulate) */
 void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *a = t->src[0], *b = t->src[1];
@@ -299,18 +288,18 @@ void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
     int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
     int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
     float *adense = NULL;
-    grad_beta(t->src[2], false);
+    op_grad_beta(t->src[2], false);
     if (op_grad(t->src[2])) pl_parallel_for(ctx, M, bias_grad_cols, t);
     bool self = a == b; /* x x^T: both products go to one buffer */
     if (a_shared(t) && (a->type == PL_F32 || !gb)) {
         int64_t rows = N * t->ne[2] * t->ne[3];
         const float *dc = pl_f32(t->grad);
-        float ba = grad_beta(a, !self), bb = grad_beta(b, !self);
+        float ba = op_grad_beta(a, !self), bb = op_grad_beta(b, !self);
         if (ga) gemm_par(ctx, ga, K, (mat){dc, M, rows, 1, M}, b_rows(b), 1.0f, ba);
         if (gb) gemm_par(ctx, gb, K, mat_dense(dc, rows, M), mat_of(a, 0, 0, false), 1.0f, bb);
         return;
     }
-    float ba = grad_beta(a, !self && r2 == 1 && r3 == 1), bb = grad_beta(b, !self); /* b's batches: one product each */
+    float ba = op_grad_beta(a, !self && r2 == 1 && r3 == 1), bb = op_grad_beta(b, !self); /* b's batches: one product each */
     if (gb && a->type != PL_F32) adense = malloc((size_t)(M * K) * sizeof(float)); /* frozen low-precision weights */
     for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {

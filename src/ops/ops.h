@@ -19,6 +19,10 @@ pl_tensor *op_new_node(pl_ctx *ctx, pl_op op, pl_dtype type, int n_dims, const i
                        pl_tensor *s0, pl_tensor *s1, pl_tensor *s2, pl_tensor *s3);
 /* Source gradient to add into, or NULL when no gradient flows to that source. */
 static inline float *op_grad(const pl_tensor *src) { return src && src->grad ? (float *)src->grad->data : NULL; }
+/* The beta for a backward op's products into src's gradient. pl_graph_backward leaves intermediate gradients
+ * stale until their first writer: a stale one is overwritten (0) when the caller's products cover it exactly
+ * once (once), else zeroed here and added to (1), as a fresh one is. */
+float op_grad_beta(pl_tensor *src, bool once);
 
 #define OP_DECL(x) void op_##x##_forward(pl_ctx *, pl_tensor *); void op_##x##_backward(pl_ctx *, pl_tensor *);
 OP_DECL(view) OP_DECL(add) OP_DECL(sub) OP_DECL(mul) OP_DECL(scale) OP_DECL(matmul) OP_DECL(get_rows)
