@@ -4,6 +4,7 @@
  * Attention's products are small (rows 32-64, k <= a few hundred), where a BLAS call's packing and dispatch
  * cost more than the arithmetic, so these read A and B in place (K and V arrive packed by pl_attn_pack_t). */
 #include "backend/cpu/attn_kernels.h"
+#include "backend/cpu/sgemm.h"
 #include "backend/cpu/vec_exp_simd.h"
 
 #include <immintrin.h>
@@ -92,42 +93,11 @@ void pl_attn_gemm_avx512(int64_t M, int64_t N, int64_t K, float alpha, const flo
     }
 }
 
-/* 16 x 16 transpose in registers: level b swaps bit b of the row index with bit b of the column index
- * (the off-diagonal b x b blocks of every 2b x 2b block); the four levels commute. */
-TGT512 INL void transpose16(__m512 r[16], const __m512i lo_idx[4], const __m512i hi_idx[4]) {
-#pragma GCC unroll 4
-    for (int l = 0; l < 4; l++) {
-        int b = 8 >> l;
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            if (!(i & b)) {
-                __m512 x = r[i], y = r[i | b];
-                r[i] = _mm512_permutex2var_ps(x, lo_idx[l], y);
-                r[i | b] = _mm512_permutex2var_ps(x, hi_idx[l], y);
-            }
-    }
-}
-
+/* keys j0..j1 of X (rows ldx apart) -> T[d][j] (rows ldt apart), 16 keys at a time */
 TGT512 void pl_attn_pack_t_avx512(int64_t D, int64_t j0, int64_t j1, const float *X, int64_t ldx, float *T, int64_t ldt) {
-    __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), lo_idx[4], hi_idx[4];
-    for (int l = 0; l < 4; l++) { /* row i (bit b clear) keeps its lanes without b, takes row i|b's lanes c-b for c with b */
-        int b = 8 >> l;
-        __mmask16 has = _mm512_test_epi32_mask(lane, _mm512_set1_epi32(b));
-        lo_idx[l] = _mm512_mask_blend_epi32(has, lane, _mm512_add_epi32(lane, _mm512_set1_epi32(16 - b)));
-        hi_idx[l] = _mm512_mask_blend_epi32(has, _mm512_add_epi32(lane, _mm512_set1_epi32(b)),
-                                            _mm512_add_epi32(lane, _mm512_set1_epi32(16)));
-    }
     for (int64_t jb = j0; jb < j1; jb += 16) {
         int nj = (int)imin(16, j1 - jb);
-        __mmask16 mj = (__mmask16)((1u << nj) - 1);
-        for (int64_t d0 = 0; d0 < D; d0 += 16) {
-            int nd = (int)imin(16, D - d0);
-            __mmask16 md = (__mmask16)((1u << nd) - 1);
-            __m512 r[16];
-            for (int i = 0; i < 16; i++) r[i] = i < nj ? _mm512_maskz_loadu_ps(md, X + (jb + i) * ldx + d0) : _mm512_setzero_ps();
-            transpose16(r, lo_idx, hi_idx);
-            for (int i = 0; i < nd; i++) _mm512_mask_storeu_ps(T + (d0 + i) * ldt + jb, mj, r[i]);
-        }
+        pl_pack_transposed16_avx512(T + jb, ldt, (uint16_t)((1u << nj) - 1), X + jb * ldx, ldx, nj, D);
     }
 }
 

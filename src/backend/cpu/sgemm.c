@@ -53,10 +53,9 @@ TGT512 static inline void transpose16(__m512 r[16]) {
     }
 }
 
-/* dst[k*w + j] = src[j*sj + k] for j < nj (zero for nj <= j < 16... up to the store mask), k < kc: 16 source
- * lines contiguous along k, written transposed with row width w (w = 12 or 32 floats, mask = lanes kept) */
-TGT512 static void pack_transposed(float *dst, int64_t w, __mmask16 keep, const float *src, int64_t sj, int64_t nj,
-                                   int64_t kc) {
+/* pl_pack_transposed16_avx512 (sgemm.h): 16 x 16 blocks transposed in registers */
+TGT512 void pl_pack_transposed16_avx512(float *dst, int64_t w, uint16_t keep, const float *src, int64_t sj, int64_t nj,
+                                        int64_t kc) {
     __m512 r[16];
     for (int64_t k = 0; k < kc; k += 16) {
         int64_t kt = PL_MIN(16, kc - k);
@@ -80,8 +79,8 @@ TGT512 static void pack_b(float *dst, pl_mat b, int64_t k0, int64_t kc, int64_t 
                 _mm512_store_ps(dst + k * NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
             }
         } else if (b.rs == 1) {
-            pack_transposed(dst, NR, 0xFFFF, s, b.cs, PL_MIN(16, nj), kc);
-            pack_transposed(dst + 16, NR, 0xFFFF, s + 16 * b.cs, b.cs, nj > 16 ? nj - 16 : 0, kc);
+            pl_pack_transposed16_avx512(dst, NR, 0xFFFF, s, b.cs, PL_MIN(16, nj), kc);
+            pl_pack_transposed16_avx512(dst + 16, NR, 0xFFFF, s + 16 * b.cs, b.cs, nj > 16 ? nj - 16 : 0, kc);
         } else {
             for (int64_t k = 0; k < kc; k++)
                 for (int64_t n = 0; n < NR; n++) dst[k * NR + n] = n < nj ? s[k * b.rs + n * b.cs] : 0.0f;
@@ -109,7 +108,7 @@ TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t 
     int64_t m0 = u * MR, mr = PL_MIN(MR, M - m0);
     const float *s = a.p + m0 * a.rs + k0 * a.cs;
     dst += u * kc * MR;
-    if (a.cs == 1) pack_transposed(dst, MR, 0x0FFF, s, a.rs, mr, kc);
+    if (a.cs == 1) pl_pack_transposed16_avx512(dst, MR, 0x0FFF, s, a.rs, mr, kc);
     else
         for (int64_t k = 0; k < kc; k++)
             for (int64_t i = 0; i < MR; i++) dst[k * MR + i] = i < mr ? s[i * a.rs + k * a.cs] : 0.0f;

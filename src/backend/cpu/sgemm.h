@@ -16,6 +16,11 @@ typedef struct { const float *p; int64_t rows, cols, rs, cs; } pl_mat;
  * deterministic across thread counts. */
 bool pl_sgemm(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
 bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
+/* Up to 16 lines of src, each contiguous along k, written transposed: dst[k*w + j] = src[j*sj + k] for k < kc
+ * and the lanes j set in keep (lanes j >= nj get 0). GEMM and attention pack their panels with it. */
+void pl_pack_transposed16_avx512(float *dst, int64_t w, uint16_t keep, const float *src, int64_t sj, int64_t nj,
+                                 int64_t kc);
+
 /* The same on the context's thread pool: the packed panels are shared, and the tiles go to whichever thread
  * is free (bit-identical to the single-threaded product). Call from the context's own thread only. */
 struct pl_ctx;
