@@ -1,5 +1,6 @@
 /* plinth's f32 GEMM for AVX-512 (C = alpha A B + beta C), in the classic blocked form:
- *   for each block of KC rows of B (and columns of A): pack all of A's KC columns as panels of MR = 12 rows,
+ *   for each block of KC rows of B (and columns of A): pack all of A's KC columns as panels of MR = 12 rows
+ *   (a row-major A is read in place instead, but for a last partial panel),
  *     for each block of NC columns of B: pack that KC x NC block into panels of NR = 32 columns (L2-sized),
  *       for each A panel (then in L1), for each B panel: the 12 x 32 micro-kernel, which keeps its tile of C
  *       in 24 zmm registers.
@@ -100,6 +101,8 @@ TGT512 static void pack_b(float *dst, pl_mat b, int64_t k0, int64_t kc, int64_t 
 /* A's columns k0..k0+kc, all rows, as panels of 12 rows: panel p is [kc][12] at dst + p*kc*12, zero past M.
  * The work comes in units that threads can share: where A's columns are contiguous, a unit is 16 of them,
  * read whole and dealt out in 12-float pieces to every panel; otherwise a unit is one panel. */
+/* whole panels of a row-major A are not packed: kernel_12x32_rows reads them where they are */
+static inline bool a_in_place(pl_mat a, int64_t mr) { return a.cs == 1 && a.rs != 1 && mr == MR; }
 static int64_t pack_a_units(pl_mat a, int64_t kc) { return a.rs == 1 ? (kc + 15) / 16 : (a.rows + MR - 1) / MR; }
 TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t u) {
     int64_t M = a.rows, npan = (M + MR - 1) / MR;
@@ -115,6 +118,7 @@ TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t 
         return;
     }
     int64_t m0 = u * MR, mr = PL_MIN(MR, M - m0);
+    if (a_in_place(a, mr)) return;
     const float *s = a.p + m0 * a.rs + k0 * a.cs;
     dst += u * kc * MR;
     if (a.cs == 1) pl_pack_transposed16_avx512(dst, MR, 0x0FFF, s, a.rs, mr, kc);
@@ -172,12 +176,61 @@ TGT512 static void kernel_12x32(int64_t kc, const float *ap, const float *bp, in
 #undef OUT
 }
 
+/* The same product with A read in place: 12 rows of a row-major A (lda floats apart) instead of a packed
+ * panel (the same FMAs in the same order, so the same bits). Packing such an A cost 8-10% of a product with
+ * N = 384: a pass over A through L3 and back. Four row pointers and one scaled index reach all 12 rows. */
+TGT512 static void kernel_12x32_rows(int64_t kc, const float *a, int64_t lda, const float *bp, int64_t bs, float *c,
+                                     int64_t ldc, float alpha, float beta) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    __m512 c80 = c00, c81 = c00, c90 = c00, c91 = c00, cA0 = c00, cA1 = c00, cB0 = c00, cB1 = c00;
+    const float *a0 = a, *a3 = a + 3 * lda, *a6 = a + 6 * lda, *a9 = a + 9 * lda;
+    for (int i = 0; i < MR; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
+#define ROW(p, o, r0, r1)                                                                                              \
+    do {                                                                                                               \
+        __m512 av = _mm512_set1_ps(p[o]);                                                                              \
+        r0 = _mm512_fmadd_ps(av, b0, r0);                                                                              \
+        r1 = _mm512_fmadd_ps(av, b1, r1);                                                                              \
+    } while (0)
+#pragma GCC unroll 4
+    for (int64_t k = 0; k < kc; k++, a0++, a3++, a6++, a9++, bp += bs) {
+        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        _mm_prefetch((const char *)(bp + PFB * bs), _MM_HINT_T0);
+        _mm_prefetch((const char *)(bp + PFB * bs + 16), _MM_HINT_T0);
+        ROW(a0, 0, c00, c01); ROW(a0, lda, c10, c11); ROW(a0, 2 * lda, c20, c21);
+        ROW(a3, 0, c30, c31); ROW(a3, lda, c40, c41); ROW(a3, 2 * lda, c50, c51);
+        ROW(a6, 0, c60, c61); ROW(a6, lda, c70, c71); ROW(a6, 2 * lda, c80, c81);
+        ROW(a9, 0, c90, c91); ROW(a9, lda, cA0, cA1); ROW(a9, 2 * lda, cB0, cB1);
+    }
+#undef ROW
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#define OUT(i, r0, r1)                                                                                                 \
+    do {                                                                                                               \
+        float *ci = c + (i) * ldc;                                                                                     \
+        if (beta == 0.0f) {                                                                                            \
+            _mm512_storeu_ps(ci, _mm512_mul_ps(va, r0));                                                               \
+            _mm512_storeu_ps(ci + 16, _mm512_mul_ps(va, r1));                                                          \
+        } else {                                                                                                       \
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, r0, _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));                     \
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, r1, _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));           \
+        }                                                                                                              \
+    } while (0)
+    OUT(0, c00, c01); OUT(1, c10, c11); OUT(2, c20, c21); OUT(3, c30, c31);
+    OUT(4, c40, c41); OUT(5, c50, c51); OUT(6, c60, c61); OUT(7, c70, c71);
+    OUT(8, c80, c81); OUT(9, c90, c91); OUT(10, cA0, cA1); OUT(11, cB0, cB1);
+#undef OUT
+}
+
 /* a tile cut by the matrix's edge: the full tile into scratch, then the mr x nr part, with the same
- * arithmetic as the kernel's own write-back (one rounding of alpha*acc + beta*c) */
-TGT512 static void kernel_edge(int64_t kc, const float *ap, const float *bp, int64_t bs, float *c, int64_t ldc,
-                               int64_t mr, int64_t nr, float alpha, float beta) {
+ * arithmetic as the kernel's own write-back (one rounding of alpha*acc + beta*c). lda != 0: A in place. */
+TGT512 static void kernel_edge(int64_t kc, const float *ap, int64_t lda, const float *bp, int64_t bs, float *c,
+                               int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta) {
     float tile[MR * NR] __attribute__((aligned(64)));
-    kernel_12x32(kc, ap, bp, bs, tile, NR, 1.0f, 0.0f);
+    if (lda) kernel_12x32_rows(kc, ap, lda, bp, bs, tile, NR, 1.0f, 0.0f); /* ap: A's rows in place */
+    else kernel_12x32(kc, ap, bp, bs, tile, NR, 1.0f, 0.0f);
     for (int64_t i = 0; i < mr; i++)
         for (int64_t j = 0; j < nr; j++) {
             float *cij = c + i * ldc + j;
@@ -212,12 +265,15 @@ static void compute_units(void *arg, int64_t s, int64_t e, int ith) {
     int64_t M = j->a.rows, kc = j->kc;
     for (int64_t p = s; p < e; p++) {
         int64_t m0 = p * MR, mr = PL_MIN(MR, M - m0);
-        const float *ap = j->apack + p * kc * MR, *bp = j->bpack;
+        bool in_place = a_in_place(j->a, mr);
+        const float *ap = in_place ? j->a.p + m0 * j->a.rs + j->k0 : j->apack + p * kc * MR, *bp = j->bpack;
+        int64_t lda = in_place ? j->a.rs : 0;
         for (int64_t col = 0; col < j->nc; col += NR, bp += kc * NR) {
             float *cij = j->c + m0 * j->ldc + j->n0 + col;
             int64_t nr = PL_MIN(NR, j->nc - col);
-            if (mr == MR && nr == NR) kernel_12x32(kc, ap, bp, NR, cij, j->ldc, j->alpha, j->beta);
-            else kernel_edge(kc, ap, bp, NR, cij, j->ldc, mr, nr, j->alpha, j->beta);
+            if (nr < NR || mr < MR) kernel_edge(kc, ap, lda, bp, NR, cij, j->ldc, mr, nr, j->alpha, j->beta);
+            else if (in_place) kernel_12x32_rows(kc, ap, lda, bp, NR, cij, j->ldc, j->alpha, j->beta);
+            else kernel_12x32(kc, ap, bp, NR, cij, j->ldc, j->alpha, j->beta);
         }
     }
 }
