@@ -254,6 +254,9 @@ static void bias_grad_cols(void *arg, int64_t s, int64_t e, int ith) {
 static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta);
 void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     if (!t->src[2]) { matmul_product(ctx, t, 0.0f); return; }
+    if (f32_blas(t) && a_shared(t) && /* one f32 weight: plinth's GEMM adds the bias in its write-back */
+        pl_sgemm_bias_par(ctx, pl_f32(t), t->ne[0], b_rows(t->src[1]), mat_of(t->src[0], 0, 0, true), pl_f32(t->src[2])))
+        return;
     bool into = f32_blas(t); /* sgemm adds to what is there: start from the bias */
     bias_job j = {t, into};
     if (into) pl_parallel_for(ctx, pl_nrows(t), bias_rows, &j);

@@ -1,7 +1,7 @@
 /* plinth's own f32 GEMM (backend/cpu/sgemm.c) against a double-precision loop: every layout the packing code
  * reads (plain, transposed, other strides), edges of every kind around the 12 x 32 tile, K and N past one
  * block (KC = 384, NC), alpha / beta (beta = 0 must not read C: it holds NaN there), and the promise that a
- * split of C's rows changes no bit. Skipped on CPUs without AVX-512 (the caller then uses BLAS). */
+ * split of C's rows changes no bit; a bias added in the write-back. Skipped on CPUs without AVX-512 (the caller then uses BLAS). */
 #include "backend/cpu/sgemm.h"
 #include "core/cpu.h"
 #include "core/tensor.h"
@@ -81,6 +81,26 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
         CHECKF(memcmp(c, c2, sizeof(float) * (size_t)(M * ldc)) == 0, "M %lld N %lld K %lld: the pool's product differs",
                (long long)M, (long long)N, (long long)K);
         free(c2);
+    }
+    /* a bias in the write-back: the same bits as copying the bias into C and adding the product (beta = 1), on
+     * this thread and on the pool; C's NaN must not leak in, padding past N stays as it was */
+    if (alpha == 1.0f) {
+        float *bias = malloc(sizeof(float) * (size_t)N), *c2 = malloc(sizeof(float) * (size_t)(M * ldc)),
+              *c3 = malloc(sizeof(float) * (size_t)(M * ldc));
+        for (int64_t j = 0; j < N; j++) bias[j] = frand();
+        for (int64_t i = 0; i < M * ldc; i++) c3[i] = c2[i] = NAN;
+        for (int64_t i = 0; i < M; i++) memcpy(c + i * ldc, bias, sizeof(float) * (size_t)N);
+        pl_sgemm_avx512(c, ldc, a, b, 1.0f, 1.0f);
+        CHECK(pl_sgemm_bias_par(NULL, c2, ldc, a, b, bias) && pl_sgemm_bias_par(pool, c3, ldc, a, b, bias));
+        int same = 1, pad = 1;
+        for (int64_t i = 0; i < M; i++) {
+            same &= memcmp(c + i * ldc, c2 + i * ldc, sizeof(float) * (size_t)N) == 0 &&
+                    memcmp(c + i * ldc, c3 + i * ldc, sizeof(float) * (size_t)N) == 0;
+            for (int64_t j = N; j < ldc; j++) pad &= isnan(c2[i * ldc + j]) && isnan(c3[i * ldc + j]);
+        }
+        CHECKF(same && pad, "M %lld N %lld K %lld layouts %d/%d: the bias in the write-back differs (%d) or wrote past N (%d)",
+               (long long)M, (long long)N, (long long)K, la, lb, same, pad);
+        free(bias), free(c2), free(c3);
     }
     free(abuf), free(bbuf), free(c), free(c0);
     return 0;

@@ -136,12 +136,37 @@ TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t 
 
 /* ---- the micro-kernel ----------------------------------------------------------------------------------- */
 
-/* C[12][32] (leading dimension ldc) = alpha * Ap^T Bp + beta * C over kc; beta == 0 does not read C.
+/* The write-back of a kernel's 12 x 32 tile (accumulators c00..cB1): C = alpha acc + beta C, one rounding;
+ * beta == 0 never reads C; bias (32 floats for the tile's columns) instead of C: C = alpha acc + bias. */
+#define TILE_OUT()                                                                                                     \
+    do {                                                                                                               \
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), z0 = _mm512_setzero_ps(), z1 = z0;             \
+        if (bias) z0 = _mm512_loadu_ps(bias), z1 = _mm512_loadu_ps(bias + 16);                                       \
+        OUT(0, c00, c01); OUT(1, c10, c11); OUT(2, c20, c21); OUT(3, c30, c31);                                        \
+        OUT(4, c40, c41); OUT(5, c50, c51); OUT(6, c60, c61); OUT(7, c70, c71);                                        \
+        OUT(8, c80, c81); OUT(9, c90, c91); OUT(10, cA0, cA1); OUT(11, cB0, cB1);                                      \
+    } while (0)
+#define OUT(i, r0, r1)                                                                                                 \
+    do {                                                                                                               \
+        float *ci = c + (i) * ldc;                                                                                     \
+        if (bias) {                                                                                                    \
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, r0, z0));                                                         \
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, r1, z1));                                                    \
+        } else if (beta == 0.0f) {                                                                                     \
+            _mm512_storeu_ps(ci, _mm512_mul_ps(va, r0));                                                               \
+            _mm512_storeu_ps(ci + 16, _mm512_mul_ps(va, r1));                                                          \
+        } else {                                                                                                       \
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, r0, _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));                     \
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, r1, _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));           \
+        }                                                                                                              \
+    } while (0)
+
+/* C[12][32] (leading dimension ldc) = alpha * Ap^T Bp + beta * C over kc (TILE_OUT: or + bias).
  * Ap: [kc][12]; Bp: kc rows of 32 floats, bs floats apart (a packed panel, or B itself where its rows are
  * contiguous). B's rows stream from L2: they are prefetched PFB rows ahead. */
 #define PFB 4
 TGT512 static void kernel_12x32(int64_t kc, const float *ap, const float *bp, int64_t bs, float *c, int64_t ldc,
-                                float alpha, float beta) {
+                                float alpha, float beta, const float *bias) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     __m512 c80 = c00, c81 = c00, c90 = c00, c91 = c00, cA0 = c00, cA1 = c00, cB0 = c00, cB1 = c00;
@@ -165,29 +190,14 @@ TGT512 static void kernel_12x32(int64_t kc, const float *ap, const float *bp, in
         ROW(8, c80, c81); ROW(9, c90, c91); ROW(10, cA0, cA1); ROW(11, cB0, cB1);
     }
 #undef ROW
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#define OUT(i, r0, r1)                                                                                                 \
-    do {                                                                                                               \
-        float *ci = c + (i) * ldc;                                                                                     \
-        if (beta == 0.0f) {                                                                                            \
-            _mm512_storeu_ps(ci, _mm512_mul_ps(va, r0));                                                               \
-            _mm512_storeu_ps(ci + 16, _mm512_mul_ps(va, r1));                                                          \
-        } else {                                                                                                       \
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, r0, _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));                     \
-            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, r1, _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));           \
-        }                                                                                                              \
-    } while (0)
-    OUT(0, c00, c01); OUT(1, c10, c11); OUT(2, c20, c21); OUT(3, c30, c31);
-    OUT(4, c40, c41); OUT(5, c50, c51); OUT(6, c60, c61); OUT(7, c70, c71);
-    OUT(8, c80, c81); OUT(9, c90, c91); OUT(10, cA0, cA1); OUT(11, cB0, cB1);
-#undef OUT
+    TILE_OUT();
 }
 
 /* The same product with A read in place: 12 rows of a row-major A (lda floats apart) instead of a packed
  * panel (the same FMAs in the same order, so the same bits). Packing such an A cost 8-10% of a product with
  * N = 384: a pass over A through L3 and back. Four row pointers and one scaled index reach all 12 rows. */
 TGT512 static void kernel_12x32_rows(int64_t kc, const float *a, int64_t lda, const float *bp, int64_t bs, float *c,
-                                     int64_t ldc, float alpha, float beta) {
+                                     int64_t ldc, float alpha, float beta, const float *bias) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     __m512 c80 = c00, c81 = c00, c90 = c00, c91 = c00, cA0 = c00, cA1 = c00, cB0 = c00, cB1 = c00;
@@ -213,35 +223,20 @@ TGT512 static void kernel_12x32_rows(int64_t kc, const float *a, int64_t lda, co
         ROW(a9, 0, c90, c91); ROW(a9, lda, cA0, cA1); ROW(a9, 2 * lda, cB0, cB1);
     }
 #undef ROW
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#define OUT(i, r0, r1)                                                                                                 \
-    do {                                                                                                               \
-        float *ci = c + (i) * ldc;                                                                                     \
-        if (beta == 0.0f) {                                                                                            \
-            _mm512_storeu_ps(ci, _mm512_mul_ps(va, r0));                                                               \
-            _mm512_storeu_ps(ci + 16, _mm512_mul_ps(va, r1));                                                          \
-        } else {                                                                                                       \
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, r0, _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));                     \
-            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, r1, _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));           \
-        }                                                                                                              \
-    } while (0)
-    OUT(0, c00, c01); OUT(1, c10, c11); OUT(2, c20, c21); OUT(3, c30, c31);
-    OUT(4, c40, c41); OUT(5, c50, c51); OUT(6, c60, c61); OUT(7, c70, c71);
-    OUT(8, c80, c81); OUT(9, c90, c91); OUT(10, cA0, cA1); OUT(11, cB0, cB1);
-#undef OUT
+    TILE_OUT();
 }
 
 /* a tile cut by the matrix's edge: the full tile into scratch, then the mr x nr part, with the same
  * arithmetic as the kernel's own write-back (one rounding of alpha*acc + beta*c). lda != 0: A in place. */
 TGT512 static void kernel_edge(int64_t kc, const float *ap, int64_t lda, const float *bp, int64_t bs, float *c,
-                               int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta) {
+                               int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta, const float *bias) {
     float tile[MR * NR] __attribute__((aligned(64)));
-    if (lda) kernel_12x32_rows(kc, ap, lda, bp, bs, tile, NR, 1.0f, 0.0f); /* ap: A's rows in place */
-    else kernel_12x32(kc, ap, bp, bs, tile, NR, 1.0f, 0.0f);
+    if (lda) kernel_12x32_rows(kc, ap, lda, bp, bs, tile, NR, 1.0f, 0.0f, NULL); /* ap: A's rows in place */
+    else kernel_12x32(kc, ap, bp, bs, tile, NR, 1.0f, 0.0f, NULL);
     for (int64_t i = 0; i < mr; i++)
         for (int64_t j = 0; j < nr; j++) {
-            float *cij = c + i * ldc + j;
-            *cij = beta == 0.0f ? alpha * tile[i * NR + j] : fmaf(alpha, tile[i * NR + j], beta * *cij);
+            float *cij = c + i * ldc + j, acc = tile[i * NR + j];
+            *cij = bias ? fmaf(alpha, acc, bias[j]) : beta == 0.0f ? alpha * acc : fmaf(alpha, acc, beta * *cij);
         }
 }
 
@@ -252,6 +247,7 @@ typedef struct {
     int64_t ldc, k0, kc, n0, nc, npan, na; /* na: A's packing units in this pass (0: A already packed) */
     pl_mat a, b;
     float alpha, beta;
+    const float *bias; /* added to every row in the first K block (beta then unused), or NULL */
 } step_job;
 
 static void pack_units(void *arg, int64_t s, int64_t e, int ith) {
@@ -275,21 +271,23 @@ static void compute_units(void *arg, int64_t s, int64_t e, int ith) {
         for (int64_t col = 0; col < j->nc; col += NR, bp += kc * NR) {
             float *cij = j->c + m0 * j->ldc + j->n0 + col;
             int64_t nr = PL_MIN(NR, j->nc - col);
-            if (nr < NR || mr < MR) kernel_edge(kc, ap, lda, bp, NR, cij, j->ldc, mr, nr, j->alpha, j->beta);
-            else if (in_place) kernel_12x32_rows(kc, ap, lda, bp, NR, cij, j->ldc, j->alpha, j->beta);
-            else kernel_12x32(kc, ap, bp, NR, cij, j->ldc, j->alpha, j->beta);
+            const float *bias = j->bias && j->k0 == 0 ? j->bias + j->n0 + col : NULL;
+            if (nr < NR || mr < MR) kernel_edge(kc, ap, lda, bp, NR, cij, j->ldc, mr, nr, j->alpha, j->beta, bias);
+            else if (in_place) kernel_12x32_rows(kc, ap, lda, bp, NR, cij, j->ldc, j->alpha, j->beta, bias);
+            else kernel_12x32(kc, ap, bp, NR, cij, j->ldc, j->alpha, j->beta, bias);
         }
     }
 }
 
 /* ctx NULL: all on this thread; else both passes of every step go unit by unit to the pool's free threads,
  * which share the packed panels (each packed once), and a slower core takes fewer units. */
-static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
+static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta,
+                      const float *bias) {
     int64_t M = a.rows, N = b.cols, K = a.cols;
     if (M <= 0 || N <= 0) return true;
-    if (K <= 0) { /* C = beta C */
+    if (K <= 0) { /* C = beta C, or the bias */
         for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+            for (int64_t j = 0; j < N; j++) c[i * ldc + j] = bias ? bias[j] : beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
         return true;
     }
     int64_t kcmax = PL_MIN(K, KC), ncmax = PL_MAX(NR, (BPACK_FLOATS / kcmax) / NR * NR);
@@ -299,7 +297,7 @@ static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, fl
     float *bpack = aligned_alloc(64, (bytes + 63) / 64 * 64); /* C11: a size that is a multiple of the alignment */
     if (!bpack) return false;
     step_job j = {.c = c, .apack = bpack + kcmax * ncmax, .bpack = bpack, .ldc = ldc, .npan = npan, .a = a, .b = b,
-                  .alpha = alpha};
+                  .alpha = alpha, .bias = bias};
     for (j.k0 = 0; j.k0 < K; j.k0 += KC) {
         j.kc = PL_MIN(KC, K - j.k0);
         j.beta = j.k0 == 0 ? beta : 1.0f; /* later K blocks add to what the first wrote */
@@ -321,10 +319,10 @@ static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, fl
 }
 
 bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
-    return sgemm_run(NULL, c, ldc, a, b, alpha, beta);
+    return sgemm_run(NULL, c, ldc, a, b, alpha, beta, NULL);
 }
 bool pl_sgemm_par_avx512(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
-    return sgemm_run(ctx, c, ldc, a, b, alpha, beta);
+    return sgemm_run(ctx, c, ldc, a, b, alpha, beta, NULL);
 }
 
 /* PLINTH_GEMM=blas leaves every product to BLAS (to compare the two) */
@@ -343,4 +341,7 @@ bool pl_sgemm(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta
 }
 bool pl_sgemm_par(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
     return use_own() && pl_sgemm_par_avx512(ctx, c, ldc, a, b, alpha, beta);
+}
+bool pl_sgemm_bias_par(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, const float *bias) {
+    return use_own() && sgemm_run(ctx, c, ldc, a, b, 1.0f, 0.0f, bias);
 }

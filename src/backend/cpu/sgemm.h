@@ -27,4 +27,9 @@ struct pl_ctx;
 bool pl_sgemm_par(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
 bool pl_sgemm_par_avx512(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
 
+/* C = A B + bias, the N floats of bias added to every row (a linear layer's bias) in the product's own
+ * write-back: the same bits as C = bias then C = A B + C, without that extra pass over C. ctx may be NULL
+ * (this thread only). */
+bool pl_sgemm_bias_par(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, const float *bias);
+
 #endif
