@@ -292,16 +292,21 @@ void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
     int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
     float *adense = NULL;
     op_grad_beta(t->src[2], false);
-    if (op_grad(t->src[2])) pl_parallel_for(ctx, M, bias_grad_cols, t);
+    float *gbias = op_grad(t->src[2]);
     bool self = a == b; /* x x^T: both products go to one buffer */
     if (a_shared(t) && (a->type == PL_F32 || !gb)) {
         int64_t rows = N * t->ne[2] * t->ne[3];
         const float *dc = pl_f32(t->grad);
         float ba = op_grad_beta(a, !self), bb = op_grad_beta(b, !self);
-        if (ga) gemm_par(ctx, ga, K, (mat){dc, M, rows, 1, M}, b_rows(b), 1.0f, ba);
+        mat dct = {dc, M, rows, 1, M}; /* dC^T */
+        /* the weight's gradient, with the bias's (dC's column sums) gathered as the GEMM packs dC^T */
+        if (ga && gbias && pl_sgemm_rowsum_par(ctx, ga, K, dct, b_rows(b), ba, gbias)) gbias = NULL;
+        else if (ga) gemm_par(ctx, ga, K, dct, b_rows(b), 1.0f, ba);
+        if (gbias) pl_parallel_for(ctx, M, bias_grad_cols, t);
         if (gb) gemm_par(ctx, gb, K, mat_dense(dc, rows, M), mat_of(a, 0, 0, false), 1.0f, bb);
         return;
     }
+    if (gbias) pl_parallel_for(ctx, M, bias_grad_cols, t);
     float ba = op_grad_beta(a, !self && r2 == 1 && r3 == 1), bb = op_grad_beta(b, !self); /* b's batches: one product each */
     if (gb && a->type != PL_F32) adense = malloc((size_t)(M * K) * sizeof(float)); /* frozen low-precision weights */
     for (int64_t i3 = 0; i3 < t->ne[3]; i3++)

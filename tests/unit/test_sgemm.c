@@ -1,7 +1,7 @@
 /* plinth's own f32 GEMM (backend/cpu/sgemm.c) against a double-precision loop: every layout the packing code
  * reads (plain, transposed, other strides), edges of every kind around the 12 x 32 tile, K and N past one
  * block (KC = 384, NC), alpha / beta (beta = 0 must not read C: it holds NaN there), and the promise that a
- * split of C's rows changes no bit; a bias added in the write-back. Skipped on CPUs without AVX-512 (the caller then uses BLAS). */
+ * split of C's rows changes no bit; a bias added in the write-back; row sums gathered while packing. Skipped on CPUs without AVX-512 (the caller then uses BLAS). */
 #include "backend/cpu/sgemm.h"
 #include "core/cpu.h"
 #include "core/tensor.h"
@@ -101,6 +101,27 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
         CHECKF(same && pad, "M %lld N %lld K %lld layouts %d/%d: the bias in the write-back differs (%d) or wrote past N (%d)",
                (long long)M, (long long)N, (long long)K, la, lb, same, pad);
         free(bias), free(c2), free(c3);
+    }
+    /* A's row sums gathered while a transposed A is packed (a bias gradient): += onto what is there, in column
+     * order (the bits of a plain f32 loop), with the product unchanged; refused for other layouts */
+    if (K > 0) {
+        float *rs = malloc(sizeof(float) * (size_t)M), *want = malloc(sizeof(float) * (size_t)M);
+        float *c2 = malloc(sizeof(float) * (size_t)(M * ldc)), *c3 = malloc(sizeof(float) * (size_t)(M * ldc));
+        for (int64_t i = 0; i < M; i++) {
+            rs[i] = want[i] = frand();
+            for (int64_t k = 0; k < K; k++) want[i] += a.p[i * a.rs + k * a.cs];
+        }
+        memcpy(c2, c0, sizeof(float) * (size_t)(M * ldc));
+        memcpy(c3, c0, sizeof(float) * (size_t)(M * ldc));
+        pl_sgemm_avx512(c2, ldc, a, b, 1.0f, beta);
+        bool took = pl_sgemm_rowsum_par(pool, c3, ldc, a, b, beta, rs);
+        CHECKF(took == (a.rs == 1), "M %lld K %lld layout %d: rowsum product %s", (long long)M, (long long)K, la,
+               took ? "taken for a layout it cannot serve" : "refused");
+        if (took)
+            CHECKF(memcmp(rs, want, sizeof(float) * (size_t)M) == 0 &&
+                       memcmp(c2, c3, sizeof(float) * (size_t)(M * ldc)) == 0,
+                   "M %lld N %lld K %lld: row sums or the product with them differ", (long long)M, (long long)N, (long long)K);
+        free(rs), free(want), free(c2), free(c3);
     }
     free(abuf), free(bbuf), free(c), free(c0);
     return 0;

@@ -114,13 +114,23 @@ TGT512 static void pack_b(float *dst, pl_mat b, int64_t k0, int64_t kc, int64_t 
 /* whole panels of a row-major A are not packed: kernel_12x32_rows reads them where they are */
 static inline bool a_in_place(pl_mat a, int64_t mr) { return a.cs == 1 && a.rs != 1 && mr == MR; }
 static int64_t pack_a_units(pl_mat a) { return (a.rows + MR - 1) / MR; }
-TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t u) {
+TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t u, float *rowsum) {
     int64_t M = a.rows;
     if (a.rs == 1) {
         int64_t m0 = u * MR, mr = PL_MIN(MR, M - m0);
         __mmask16 m = (__mmask16)((1u << mr) - 1);
         const float *s = a.p + k0 * a.cs + m0;
         float *d = dst + u * kc * MR;
+        if (rowsum) { /* the row sums on the way, added in k order (as a loop over A's columns would) */
+            __m512 acc = _mm512_maskz_loadu_ps(m, rowsum + m0);
+            for (int64_t k = 0; k < kc; k++) {
+                __m512 v = _mm512_maskz_loadu_ps(m, s + k * a.cs);
+                _mm512_mask_storeu_ps(d + k * MR, 0x0FFF, v);
+                acc = _mm512_add_ps(acc, v);
+            }
+            _mm512_mask_storeu_ps(rowsum + m0, m, acc);
+            return;
+        }
         for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_ps(d + k * MR, 0x0FFF, _mm512_maskz_loadu_ps(m, s + k * a.cs));
         return;
     }
@@ -248,13 +258,14 @@ typedef struct {
     pl_mat a, b;
     float alpha, beta;
     const float *bias; /* added to every row in the first K block (beta then unused), or NULL */
+    float *rowsum;     /* += A's row sums, gathered while packing a transposed A, or NULL */
 } step_job;
 
 static void pack_units(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     step_job *j = arg;
     for (int64_t u = s; u < e; u++) {
-        if (u < j->na) pack_a(j->apack, j->a, j->k0, j->kc, u);
+        if (u < j->na) pack_a(j->apack, j->a, j->k0, j->kc, u, j->rowsum);
         else pack_b(j->bpack, j->b, j->k0, j->kc, j->n0, j->nc, u - j->na);
     }
 }
@@ -282,7 +293,7 @@ static void compute_units(void *arg, int64_t s, int64_t e, int ith) {
 /* ctx NULL: all on this thread; else both passes of every step go unit by unit to the pool's free threads,
  * which share the packed panels (each packed once), and a slower core takes fewer units. */
 static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta,
-                      const float *bias) {
+                      const float *bias, float *rowsum) {
     int64_t M = a.rows, N = b.cols, K = a.cols;
     if (M <= 0 || N <= 0) return true;
     if (K <= 0) { /* C = beta C, or the bias */
@@ -297,7 +308,7 @@ static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, fl
     float *bpack = aligned_alloc(64, (bytes + 63) / 64 * 64); /* C11: a size that is a multiple of the alignment */
     if (!bpack) return false;
     step_job j = {.c = c, .apack = bpack + kcmax * ncmax, .bpack = bpack, .ldc = ldc, .npan = npan, .a = a, .b = b,
-                  .alpha = alpha, .bias = bias};
+                  .alpha = alpha, .bias = bias, .rowsum = rowsum};
     for (j.k0 = 0; j.k0 < K; j.k0 += KC) {
         j.kc = PL_MIN(KC, K - j.k0);
         j.beta = j.k0 == 0 ? beta : 1.0f; /* later K blocks add to what the first wrote */
@@ -319,10 +330,10 @@ static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, fl
 }
 
 bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
-    return sgemm_run(NULL, c, ldc, a, b, alpha, beta, NULL);
+    return sgemm_run(NULL, c, ldc, a, b, alpha, beta, NULL, NULL);
 }
 bool pl_sgemm_par_avx512(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta) {
-    return sgemm_run(ctx, c, ldc, a, b, alpha, beta, NULL);
+    return sgemm_run(ctx, c, ldc, a, b, alpha, beta, NULL, NULL);
 }
 
 /* PLINTH_GEMM=blas leaves every product to BLAS (to compare the two) */
@@ -343,5 +354,8 @@ bool pl_sgemm_par(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float 
     return use_own() && pl_sgemm_par_avx512(ctx, c, ldc, a, b, alpha, beta);
 }
 bool pl_sgemm_bias_par(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, const float *bias) {
-    return use_own() && sgemm_run(ctx, c, ldc, a, b, 1.0f, 0.0f, bias);
+    return use_own() && sgemm_run(ctx, c, ldc, a, b, 1.0f, 0.0f, bias, NULL);
+}
+bool pl_sgemm_rowsum_par(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float beta, float *rowsum) {
+    return use_own() && a.rs == 1 && a.cols > 0 && sgemm_run(ctx, c, ldc, a, b, 1.0f, beta, NULL, rowsum);
 }

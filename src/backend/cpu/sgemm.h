@@ -31,5 +31,9 @@ bool pl_sgemm_par_avx512(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl
  * write-back: the same bits as C = bias then C = A B + C, without that extra pass over C. ctx may be NULL
  * (this thread only). */
 bool pl_sgemm_bias_par(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, const float *bias);
+/* C = A B + beta C, and rowsum[r] += the sum of A's row r (in column order), gathered while A is packed: a
+ * linear layer's weight gradient dC^T X and its bias gradient (dC's column sums) in one pass over dC.
+ * false (nothing done) unless A is a transposed view (unit row stride) and plinth's GEMM is in use. */
+bool pl_sgemm_rowsum_par(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float beta, float *rowsum);
 
 #endif
