@@ -3,6 +3,8 @@
  * gradients. Parameters keep their gradients between passes (accumulation); intermediates are zeroed. */
 #include "ops/ops.h"
 
+#include <time.h>
+
 const pl_op_def pl_op_table[PL_OP_COUNT] = {
     [PL_OP_NONE] = {"none", NULL, NULL},
 #define ROW(OP, n) [PL_OP_##OP] = {#n, op_##n##_forward, op_##n##_backward},
@@ -75,6 +77,70 @@ static int visit(pl_ctx *ctx, node_list *out, pl_tensor *root) {
     return 0;
 }
 
+/* ---- view gradients that alias their base's ----------------------------------------------------------------
+ * A view of a contiguous f32 base (q, k, v sliced from a fused projection; a reshape) can take as its gradient
+ * the window of the base's gradient with the view's own strides and offset: its consumers then add straight
+ * into the base's gradient, and the view's backward (a scatter) has nothing left to do. Exact when no two
+ * elements of the view are one base element. Every op writes a contiguous gradient correctly, so a view that is
+ * a contiguous window always qualifies; a strided one only when every consumer in the graph writes its source's
+ * gradient through the gradient tensor's strides (grad_strides_honoured). Parameters keep their own gradients
+ * (they accumulate across passes, in an order callers may rely on). */
+#define STRIDED_NO 0x40000000u /* build-time mark: a consumer of this view needs a contiguous gradient */
+static bool grad_strides_honoured(pl_op op, int slot) { return op == PL_OP_ATTENTION && slot < 3; }
+static void mark_strided_consumers(const node_list *l) {
+    for (int i = 0; i < l->n; i++)
+        for (int s = 0; s < PL_MAX_SRC; s++) {
+            pl_tensor *src = l->v[i]->src[s];
+            if (src && src->op == PL_OP_VIEW && !grad_strides_honoured(l->v[i]->op, s)) src->flags |= STRIDED_NO;
+        }
+}
+static bool view_grad_can_alias(const pl_tensor *v) {
+    const pl_tensor *b = v->src[0];
+    if (v->op != PL_OP_VIEW || !b || !b->grad || ((v->flags | b->flags) & PL_FLAG_PARAM)) return false;
+    if (v->type != PL_F32 || b->type != PL_F32 || !pl_is_contiguous(b) || !pl_is_contiguous(b->grad)) return false;
+    if (b->flags & PL_FLAG_GRAD_ALIAS) return false; /* (a base is never a view; kept simple if that changes) */
+    if (pl_is_contiguous(v)) return true;
+    return !(v->flags & STRIDED_NO) && v->nb[0] == sizeof(float) && !op_view_overlaps(v);
+}
+static pl_tensor *view_grad_alias(pl_ctx *ctx, pl_tensor *v) {
+    pl_tensor *g = pl_new_mapped(ctx, PL_F32, v->n_dims, v->ne, (char *)v->src[0]->grad->data + v->view_offs);
+    if (!g) return NULL;
+    memcpy(g->nb, v->nb, sizeof g->nb);
+    v->flags |= PL_FLAG_GRAD_ALIAS;
+    v->grad_owner = v->src[0];
+    return g;
+}
+
+/* An addend of t = a + b (same shape) whose only consumer is t has t's gradient as its own: d t / d addend is
+ * the identity and nothing else adds into it, so it can share t's buffer - the sum's backward copies nothing to
+ * it (a transformer block's f(x) in x + f(x)). Likewise the input of a tanh GELU that feeds only it: the GELU's
+ * backward turns its gradient into the input's in place (element by element), saving a buffer's worth of memory
+ * traffic. Sources are visited in reverse order, so t's gradient exists. */
+#define ONE_USE 0x20000000u  /* build-time marks: consumed once, more than once */
+#define MANY_USES 0x10000000u
+static void count_uses(const node_list *l) {
+    for (int i = 0; i < l->n; i++)
+        for (int s = 0; s < PL_MAX_SRC; s++) {
+            pl_tensor *src = l->v[i]->src[s];
+            if (src) src->flags |= (src->flags & ONE_USE) ? MANY_USES : ONE_USE;
+        }
+}
+static void share_sum_grad(pl_tensor *t) {
+    bool in_place = t->op == PL_OP_GELU && t->p.i[0];
+    if ((t->op != PL_OP_ADD && !in_place) || !t->grad) return;
+    if (in_place && (t->flags & PL_FLAG_GRAD_ALIAS)) return; /* the buffer is another's too (both addends of a sum
+                                                                 share it): turning it in place would corrupt theirs */
+    for (int s = 0; s < (in_place ? 1 : 2); s++) {
+        pl_tensor *x = t->src[s];
+        if (!x || x->grad || !(x->flags & PL_FLAG_NEEDS_GRAD) || (x->flags & (PL_FLAG_PARAM | MANY_USES)) ||
+            x->op == PL_OP_VIEW || x->type != PL_F32 || !pl_same_shape(x, t) || !pl_is_contiguous(t->grad))
+            continue;
+        x->grad = t->grad;
+        x->grad_owner = t;
+        x->flags |= PL_FLAG_GRAD_ALIAS;
+    }
+}
+
 pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward) {
     for (int i = 0; i < n_outs; i++)
         if (!outs[i]) return NULL; /* a builder failed: its message is already set */
@@ -90,6 +156,8 @@ pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool b
     g->backward = backward;
     if (!backward) return g;
     if (pl_nelements(g->out) != 1) return pl_error_null(PL_ERR_ARG, "backward needs a scalar output");
+    mark_strided_consumers(&l);
+    count_uses(&l);
     for (int i = 0; i < l.n; i++) {
         pl_tensor *t = l.v[i];
         bool needs = (t->flags & PL_FLAG_PARAM) != 0;
@@ -97,11 +165,26 @@ pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool b
             needs = t->src[s] && (t->src[s]->flags & PL_FLAG_NEEDS_GRAD) && t->op != PL_OP_CPY;
         if (!needs) continue;
         t->flags |= PL_FLAG_NEEDS_GRAD;
-        if (!t->grad) {
-            t->grad = pl_new(ctx, PL_F32, t->n_dims, t->ne);
-            if (!t->grad) return NULL;
+        if ((t->flags & PL_FLAG_GRAD_ALIAS) && (t->op != PL_OP_VIEW || !view_grad_can_alias(t))) {
+            t->flags &= ~(uint32_t)PL_FLAG_GRAD_ALIAS; /* an earlier graph's sharing: decided again below */
+            t->grad = t->grad_owner = NULL;
         }
     }
+    /* gradients: sums' first (reverse order), so that an addend can share its sum's; then views (forward order),
+     * whose bases then have theirs; then everything else */
+    for (int i = l.n - 1; i >= 0; i--) {
+        pl_tensor *t = l.v[i];
+        if (!(t->flags & PL_FLAG_NEEDS_GRAD) || t->op == PL_OP_VIEW) continue;
+        if (!t->grad && !(t->grad = pl_new(ctx, PL_F32, t->n_dims, t->ne))) return NULL;
+        share_sum_grad(t);
+    }
+    for (int i = 0; i < l.n; i++) {
+        pl_tensor *t = l.v[i];
+        if (!(t->flags & PL_FLAG_NEEDS_GRAD) || t->op != PL_OP_VIEW || t->grad) continue;
+        t->grad = view_grad_can_alias(t) ? view_grad_alias(ctx, t) : pl_new(ctx, PL_F32, t->n_dims, t->ne);
+        if (!t->grad) return NULL;
+    }
+    for (int i = 0; i < l.n; i++) l.v[i]->flags &= ~(STRIDED_NO | ONE_USE | MANY_USES);
     return g;
 }
 
@@ -112,8 +195,33 @@ static double g_prof[PL_OP_COUNT][2];
 static long g_prof_n[PL_OP_COUNT][2];
 static int g_prof_on = -1;
 static bool profiling(void) {
-    if (g_prof_on < 0) g_prof_on = getenv("PLINTH_PROFILE") != NULL;
+    if (g_prof_on < 0) {
+        const char *e = getenv("PLINTH_PROFILE");
+        g_prof_on = !e ? 0 : !strcmp(e, "cpu") ? 2 : 1;
+    }
     return g_prof_on;
+}
+/* PLINTH_PROFILE=cpu: the calling thread's CPU time instead of the wall clock - on a shared, noisy host the
+ * time other processes take the core is left out (exact at one thread; with more it sees the caller's share) */
+static double prof_clock(void) {
+    if (g_prof_on != 2) return pl_time_s();
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* time spent outside the ops, by what (the graph's gradient resets, a trainer's optimizer step, ...) */
+static struct { const char *what; double s; long n; } g_prof_extra[8];
+bool pl_profiling(void) { return profiling(); }
+double pl_profile_clock(void) { return profiling() ? prof_clock() : pl_time_s(); }
+void pl_profile_add(const char *what, double seconds) {
+    for (int i = 0; i < 8; i++)
+        if (!g_prof_extra[i].what || !strcmp(g_prof_extra[i].what, what)) {
+            g_prof_extra[i].what = what;
+            g_prof_extra[i].s += seconds;
+            g_prof_extra[i].n++;
+            return;
+        }
 }
 
 void pl_profile_print(FILE *f) {
@@ -126,15 +234,18 @@ void pl_profile_print(FILE *f) {
             fprintf(f, "%-14s %10.3f %10ld %7.1f%% %10.3f %7.1f%%\n", pl_op_name((pl_op)o), g_prof[o][0], g_prof_n[o][0],
                     100 * g_prof[o][0] / total, g_prof[o][1], 100 * g_prof[o][1] / total);
     fprintf(f, "total %.3f s in ops\n", total);
+    for (int i = 0; i < 8 && g_prof_extra[i].what; i++)
+        fprintf(f, "outside ops: %-16s %8.3f s in %ld calls\n", g_prof_extra[i].what, g_prof_extra[i].s,
+                g_prof_extra[i].n);
 }
 
 static void run_op(pl_ctx *ctx, pl_tensor *t, int dir) {
     void (*fn)(pl_ctx *, pl_tensor *) = dir ? pl_op_table[t->op].backward : pl_op_table[t->op].forward;
     if (!fn) return;
     if (!profiling()) { fn(ctx, t); return; }
-    double t0 = pl_time_s();
+    double t0 = prof_clock();
     fn(ctx, t);
-    g_prof[t->op][dir] += pl_time_s() - t0;
+    g_prof[t->op][dir] += prof_clock() - t0;
     g_prof_n[t->op][dir]++;
 }
 
@@ -151,18 +262,32 @@ void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {
  * activation gradients are hundreds of MB; zeroing them in one sweep went to memory twice). matmul zeroes its
  * own sources' gradients (op_grad_beta), and writes them with beta = 0 where one product covers the buffer. */
 float op_grad_beta(pl_tensor *src, bool once) {
+    if (src && (src->flags & PL_FLAG_GRAD_ALIAS)) /* its gradient is (part of) the owner's: reset the owner's */
+        return op_grad_beta(src->grad_owner, once && pl_is_contiguous(src->grad) &&
+                                                 pl_nelements(src) == pl_nelements(src->grad_owner));
     if (!src || !src->grad || !(src->flags & PL_FLAG_GRAD_STALE)) return 1.0f;
     src->flags &= ~(uint32_t)PL_FLAG_GRAD_STALE;
     if (once) return 0.0f;
     memset(src->grad->data, 0, pl_nbytes(src->grad));
     return 1.0f;
 }
-static void grad_zero_if_stale(pl_tensor *t) { op_grad_beta(t, false); }
+static void grad_zero_if_stale(pl_tensor *t) {
+    if (!profiling()) { op_grad_beta(t, false); return; }
+    double t0 = prof_clock();
+    op_grad_beta(t, false);
+    pl_profile_add("gradient reset", prof_clock() - t0);
+}
+/* ops whose backward resets their sources' gradients itself (op_grad_beta), overwriting where it can */
+static bool resets_own_sources(pl_op op) {
+    return op == PL_OP_MATMUL || op == PL_OP_ADD || op == PL_OP_SUB || op == PL_OP_MUL || op == PL_OP_SCALE ||
+           op == PL_OP_GELU || op == PL_OP_SILU;
+}
 
-void pl_graph_backward(pl_ctx *ctx, pl_graph *g) {
+static void backward(pl_ctx *ctx, pl_graph *g, bool reset_params) {
     for (int i = 0; i < g->n_nodes; i++) {
         pl_tensor *t = g->nodes[i];
-        if (t->grad && !(t->flags & PL_FLAG_PARAM)) t->flags |= PL_FLAG_GRAD_STALE;
+        if (t->grad && !(t->flags & PL_FLAG_GRAD_ALIAS) && (reset_params || !(t->flags & PL_FLAG_PARAM)))
+            t->flags |= PL_FLAG_GRAD_STALE;
     }
     if (g->out->grad) {
         grad_zero_if_stale(g->out);
@@ -171,10 +296,15 @@ void pl_graph_backward(pl_ctx *ctx, pl_graph *g) {
             pl_tensor *t = g->nodes[i];
             if (!t->grad || t->op == PL_OP_NONE) continue;
             grad_zero_if_stale(t); /* no consumer wrote it: a zero gradient flows back */
-            if (t->op != PL_OP_MATMUL)
+            if (!resets_own_sources(t->op))
                 for (int s = 0; s < PL_MAX_SRC; s++) grad_zero_if_stale(t->src[s]);
             run_op(ctx, t, 1);
         }
     } /* else nothing trainable reaches the output */
     for (int i = 0; i < g->n_nodes; i++) grad_zero_if_stale(g->nodes[i]); /* leaves no op reached */
 }
+void pl_graph_backward(pl_ctx *ctx, pl_graph *g) { backward(ctx, g, false); }
+/* A trainer's first micro-batch: its parameters' gradients are reset like the intermediates' - zeroed right
+ * before their first writer, or overwritten by it (the weight-gradient products then run with beta = 0) - instead
+ * of by a sweep over all of them before the pass. */
+void pl_graph_backward_reset(pl_ctx *ctx, pl_graph *g) { backward(ctx, g, true); }

@@ -33,8 +33,12 @@ typedef enum {
 enum {
     PL_FLAG_PARAM = 1,     /* trainable: gradient kept and accumulated across backward passes */
     PL_FLAG_NEEDS_GRAD = 2, /* set by pl_graph_build on nodes a parameter flows into */
-    PL_FLAG_GRAD_STALE = 4  /* during backward: the gradient buffer still holds the last pass's values; it is
+    PL_FLAG_GRAD_STALE = 4, /* during backward: the gradient buffer still holds the last pass's values; it is
                                zeroed (or overwritten, by matmul) right before the first op writes it */
+    PL_FLAG_GRAD_ALIAS = 8  /* the gradient is (part of) grad_owner's buffer (set by pl_graph_build): a view's is
+                               the matching window of its base's, an addend's that feeds only a same-shape sum is
+                               the sum's; consumers write straight into it, the producer-side copy is skipped.
+                               After backward it holds the owner's gradient (a view's window: every path's sum) */
 };
 
 typedef struct pl_tensor pl_tensor;
@@ -48,7 +52,8 @@ struct pl_tensor {
     union { int32_t i[8]; float f[8]; } p; /* op parameters */
     int64_t view_offs;        /* PL_OP_VIEW: byte offset into src[0] (always the base, never a view) */
     pl_tensor *src[PL_MAX_SRC];
-    pl_tensor *grad;          /* f32, contiguous, same ne; NULL when no gradient flows here */
+    pl_tensor *grad;          /* f32, same ne; contiguous unless PL_FLAG_GRAD_ALIAS; NULL when no gradient flows */
+    pl_tensor *grad_owner;    /* PL_FLAG_GRAD_ALIAS: whose gradient buffer grad lies in (reset through it) */
     float *saved;             /* what forward keeps for backward (row statistics, ...) */
     uint32_t flags;
     char name[PL_MAX_NAME];
@@ -168,9 +173,16 @@ pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool b
 void pl_graph_forward(pl_ctx *ctx, pl_graph *g);
 /* d out / d node for every node that needs it; parameters' gradients accumulate (+=), zero them yourself. */
 void pl_graph_backward(pl_ctx *ctx, pl_graph *g);
+/* The same, with the parameters' gradients set (=) rather than added to: as if zeroed first, without the sweep
+ * (each is reset just before its first writer, or written by it). A trainer's first micro-batch of a step. */
+void pl_graph_backward_reset(pl_ctx *ctx, pl_graph *g);
 const char *pl_op_name(pl_op op);
-/* With PLINTH_PROFILE set, the time each op took (forward and backward) so far in this process. */
+/* With PLINTH_PROFILE set, the time each op took (forward and backward) so far in this process; PLINTH_PROFILE=cpu
+ * counts the calling thread's CPU time (steadier on a shared host). */
 void pl_profile_print(FILE *f);
+bool pl_profiling(void);                               /* PLINTH_PROFILE is set (=cpu: thread CPU time) */
+double pl_profile_clock(void);                         /* seconds on the profile's clock */
+void pl_profile_add(const char *what, double seconds); /* time spent outside the ops (what: a string literal) */
 
 /* ---- threads ---------------------------------------------------------------------------------------- */
 /* Split [0, n) into contiguous chunks run by the context's pool; fn(arg, start, end, thread_index). */

@@ -52,6 +52,12 @@ static int head_ld(const pl_tensor *x) { /* BLAS wants ld >= row length even whe
     return (int)(x->ne[1] == 1 || ld < x->ne[0] ? x->ne[0] : ld);
 }
 
+/* The gradient rows of (head h, batch b) of q, k or v, through the gradient's own strides: it may be a window of
+ * the fused projection's gradient that q, k and v are views of (graph.c aliases such view gradients). */
+static float *grad_head(const pl_tensor *x, int64_t h, int64_t b) {
+    return (float *)((char *)x->grad->data + h * x->grad->nb[2] + b * x->grad->nb[3]);
+}
+
 /* Forward work item = (batch, query head, block of ATT_QB query rows). Under the causal mask query row i sees
  * keys 0 .. Tk-Tq+i only, so a block computes scores against the keys its last row sees, not all Tk: half the
  * products and exps of a prefill. S = scale Q K^T, P = softmax(S) (keeping log-sum-exp), O = P V. */
@@ -157,11 +163,12 @@ static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
     int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], Hk = k->ne[2], grp = Hq / Hk;
     float scale = t->p.f[0];
     bool causal = t->p.i[1];
-    float *gq = op_grad(q), *gk = op_grad(k), *gv = op_grad(v);
+    bool gq = op_grad(q), gk = op_grad(k), gv = op_grad(v);
     int64_t qb = PL_MIN(Tq, ATT_BQB);
     float *P = malloc((size_t)(qb * Tk) * 2 * sizeof(float)), *dS = P + qb * Tk;
     if (!P) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); return; } /* gradients miss this share */
     int ldo = (int)(Hq * D), ldq = head_ld(q), ldk = head_ld(k), ldv = head_ld(v);
+    int ldgq = gq ? head_ld(q->grad) : 0, ldgk = gk ? head_ld(k->grad) : 0, ldgv = gv ? head_ld(v->grad) : 0;
     for (int64_t w = s; w < e; w++) {
         int64_t hk = w % Hk, b = w / Hk;
         const float *K = head_base(k, hk, b), *V = head_base(v, hk, b);
@@ -186,13 +193,13 @@ static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
                 }
                 if (gq)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)D, (int)nk, scale, dS, (int)nk, K,
-                                ldk, 1.0f, gq + ((b * Hq + h) * Tq + i0) * D, (int)D);
+                                ldk, 1.0f, grad_head(q, h, b) + i0 * ldgq, ldgq);
                 if (gk)
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)D, (int)rows, scale, dS, (int)nk, Q,
-                                ldq, 1.0f, gk + (b * Hk + hk) * Tk * D, (int)D);
+                                ldq, 1.0f, grad_head(k, hk, b), ldgk);
                 if (gv)
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)D, (int)rows, 1.0f, P, (int)nk, dO,
-                                ldo, 1.0f, gv + (b * Hk + hk) * Tk * D, (int)D);
+                                ldo, 1.0f, grad_head(v, hk, b), ldgv);
             }
     }
     free(P);
@@ -208,7 +215,8 @@ static void attn_bwd_fast(void *arg, int64_t s, int64_t e, int ith) {
     int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], Hk = k->ne[2], grp = Hq / Hk;
     float scale = t->p.f[0];
     bool causal = t->p.i[1];
-    float *gq = op_grad(q), *gk = op_grad(k), *gv = op_grad(v);
+    bool gq = op_grad(q), gk = op_grad(k), gv = op_grad(v);
+    int64_t ldgq = gq ? head_ld(q->grad) : 0, ldgk = gk ? head_ld(k->grad) : 0, ldgv = gv ? head_ld(v->grad) : 0;
     int64_t qb = PL_MIN(Tq, ATT_FBQB), ldt = round16(Tk);
     float *P = scratch(2 * qb * ldt + 2 * D * ldt);
     if (!P) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); return; } /* gradients miss this share */
@@ -236,13 +244,13 @@ static void attn_bwd_fast(void *arg, int64_t s, int64_t e, int ith) {
                     for (int64_t j = n; j < nk; j++) p[j] = ds[j] = 0.0f;
                 }
                 if (gq)
-                    pl_attn_gemm_avx512(rows, D, nk, scale, dS, lds, 1, K, ldk, gq + ((b * Hq + h) * Tq + i0) * D, D, true, band,
-                                        PL_BAND_K);
+                    pl_attn_gemm_avx512(rows, D, nk, scale, dS, lds, 1, K, ldk, grad_head(q, h, b) + i0 * ldgq, ldgq, true,
+                                        band, PL_BAND_K);
                 if (gk)
-                    pl_attn_gemm_avx512(nk, D, rows, scale, dS, 1, lds, Q, ldq, gk + (b * Hk + hk) * Tk * D, D, true, band,
+                    pl_attn_gemm_avx512(nk, D, rows, scale, dS, 1, lds, Q, ldq, grad_head(k, hk, b), ldgk, true, band,
                                         PL_BAND_KT);
                 if (gv)
-                    pl_attn_gemm_avx512(nk, D, rows, 1.0f, P, 1, lds, dO, ldo, gv + (b * Hk + hk) * Tk * D, D, true, band,
+                    pl_attn_gemm_avx512(nk, D, rows, 1.0f, P, 1, lds, dO, ldo, grad_head(v, hk, b), ldgv, true, band,
                                         PL_BAND_KT);
             }
     }

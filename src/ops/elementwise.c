@@ -17,6 +17,10 @@ static inline const float *row_ptr(const pl_tensor *t, int64_t i1, int64_t i2, i
     return (const float *)((const char *)t->data + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3]);
 }
 static bool rows_f32(const pl_tensor *t) { return t->type == PL_F32 && (t->nb[0] == sizeof(float) || t->ne[0] == 1); }
+/* src feeds only t and shares t's gradient buffer (graph.c): t's backward leaves or turns it in place */
+static bool grad_is_mine(const pl_tensor *t, const pl_tensor *src) {
+    return (src->flags & PL_FLAG_GRAD_ALIAS) && src->grad_owner == t;
+}
 
 /* ---- view: scatter the view's gradient into its base's ----------------------------------------------- */
 void op_view_forward(pl_ctx *ctx, pl_tensor *t) { (void)ctx; (void)t; }
@@ -38,7 +42,7 @@ static void view_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
 }
 /* whether two elements of the view can be the same base element (a stride of 0, or windows that overlap):
  * then one thread adds, in order. Dims sorted by stride must each step over the whole extent of the last. */
-static bool view_overlaps(const pl_tensor *t) {
+bool op_view_overlaps(const pl_tensor *t) {
     int d[4], n = 0;
     for (int i = 0; i < 4; i++)
         if (t->ne[i] > 1) d[n++] = i;
@@ -52,8 +56,8 @@ static bool view_overlaps(const pl_tensor *t) {
     return false;
 }
 void op_view_backward(pl_ctx *ctx, pl_tensor *t) {
-    if (!op_grad(t->src[0])) return;
-    if (view_overlaps(t) || pl_nelements(t) < 4096) view_grad_rows(t, 0, pl_nrows(t), 0);
+    if (!op_grad(t->src[0]) || (t->flags & PL_FLAG_GRAD_ALIAS)) return; /* aliased: consumers wrote the base's */
+    if (op_view_overlaps(t) || pl_nelements(t) < 4096) view_grad_rows(t, 0, pl_nrows(t), 0);
     else pl_parallel_for(ctx, pl_nrows(t), view_grad_rows, t);
 }
 
@@ -97,7 +101,16 @@ void op_mul_forward(pl_ctx *ctx, pl_tensor *t) { binary_forward(ctx, t); }
 
 /* Backward for rows [s, e). which = 0: into a's gradient (rows of a are rows of t, so threads never collide);
  * which = 1: into b's gradient (threaded only when b is not broadcast, else called for all rows at once). */
-typedef struct { pl_tensor *t; int which; } binary_grad_job;
+typedef struct { pl_tensor *t; int which; bool acc; } binary_grad_job;
+/* acc false: the source's gradient is stale and these rows are its only writer - write it, do not add */
+static void binary_grad_set(const binary_grad_job *j, const float *g, const float *x, const float *y, float *o) {
+    int64_t n = j->t->ne[0], bn0 = j->t->src[1]->ne[0];
+    if (j->t->op == PL_OP_MUL && j->which) for (int64_t i = 0; i < n; i++) o[i] = g[i] * x[i];
+    else if (j->t->op == PL_OP_MUL && bn0 == n) for (int64_t i = 0; i < n; i++) o[i] = g[i] * y[i];
+    else if (j->t->op == PL_OP_MUL) for (int64_t i = 0; i < n; i++) o[i] = g[i] * y[i % bn0]; /* b broadcast */
+    else if (j->t->op == PL_OP_SUB && j->which) for (int64_t i = 0; i < n; i++) o[i] = -g[i];
+    else memcpy(o, g, (size_t)n * sizeof(float));
+}
 static void binary_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
     binary_grad_job *j = arg;
     pl_tensor *t = j->t, *a = t->src[0], *b = t->src[1];
@@ -109,7 +122,8 @@ static void binary_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
         row_index(t, r, &i1, &i2, &i3);
         const float *g = pl_f32(t->grad) + r * ne0;
         const float *x = row_ptr(a, i1, i2, i3), *y = row_ptr(b, i1 % b->ne[1], i2 % b->ne[2], i3 % b->ne[3]);
-        if (j->which == 0) {
+        if (!j->acc) binary_grad_set(j, g, x, y, gd + r * ne0); /* b then has t's shape: its row r is t's */
+        else if (j->which == 0) {
             float *o = gd + r * ne0;
             if (t->op != PL_OP_MUL) pl_vec_axpy_f32(ne0, 1.0f, g, o);
             else if (bn0 == ne0) for (int64_t i = 0; i < ne0; i++) o[i] += g[i] * y[i];
@@ -123,11 +137,20 @@ static void binary_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
         }
     }
 }
+/* Each source's gradient is reset here (op_grad_beta), not by the graph beforehand: a stale one that these rows
+ * cover once (a's always, b's when not broadcast) is written instead of zeroed and added to, so the residual
+ * stream's x + f(x) hands x its gradient with one copy; f(x), which feeds only the sum, shares the sum's gradient
+ * buffer (graph.c) and needs nothing. a's pass ends before b's reset (a may be b). */
 static void binary_backward(pl_ctx *ctx, pl_tensor *t) {
-    binary_grad_job ja = {t, 0}, jb = {t, 1};
-    if (op_grad(t->src[0])) pl_parallel_for(ctx, pl_nrows(t), binary_grad_rows, &ja);
-    if (op_grad(t->src[1])) {
-        if (pl_same_shape(t, t->src[1])) pl_parallel_for(ctx, pl_nrows(t), binary_grad_rows, &jb);
+    pl_tensor *a = t->src[0], *b = t->src[1];
+    bool full = pl_same_shape(t, b);
+    if (op_grad(a) && !grad_is_mine(t, a)) {
+        binary_grad_job ja = {t, 0, op_grad_beta(a, true) != 0.0f};
+        pl_parallel_for(ctx, pl_nrows(t), binary_grad_rows, &ja);
+    }
+    if (op_grad(b) && !grad_is_mine(t, b)) {
+        binary_grad_job jb = {t, 1, op_grad_beta(b, full) != 0.0f};
+        if (full) pl_parallel_for(ctx, pl_nrows(t), binary_grad_rows, &jb);
         else binary_grad_rows(&jb, 0, pl_nrows(t), 0);
     }
 }
@@ -178,27 +201,32 @@ static void unary_rows(void *arg, int64_t s, int64_t e, int ith) {
         }
     }
 }
+typedef struct { pl_tensor *t; bool acc; } unary_grad_job;
 static void unary_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
-    pl_tensor *t = arg, *x = t->src[0];
+    unary_grad_job *j = arg;
+    pl_tensor *t = j->t, *x = t->src[0];
     int64_t n = t->ne[0];
     float *gx = op_grad(x);
     for (int64_t r = s; r < e; r++) {
         const float *in = op_src_row(t, x, r), *g = pl_f32(t->grad) + r * n;
         float *o = gx + r * n;
+        if (t->op == PL_OP_GELU && t->p.i[0]) { pl_vec_gelu_grad_f32(n, in, g, o, j->acc); continue; }
+        if (!j->acc) memset(o, 0, (size_t)n * sizeof(float)); /* first writer: the row is zeroed in L1 */
         switch (t->op) {
         case PL_OP_SCALE: pl_vec_axpy_f32(n, t->p.f[0], g, o); break;
-        case PL_OP_GELU:
-            if (t->p.i[0]) pl_vec_gelu_grad_f32(n, in, g, o);
-            else for (int64_t i = 0; i < n; i++) o[i] += g[i] * gelu_erf_grad(in[i]);
-            break;
+        case PL_OP_GELU: for (int64_t i = 0; i < n; i++) o[i] += g[i] * gelu_erf_grad(in[i]); break;
         case PL_OP_SILU: for (int64_t i = 0; i < n; i++) o[i] += g[i] * silu_grad(in[i]); break;
         default: break;
         }
     }
 }
 static void unary_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, pl_nrows(t), unary_rows, t); }
+/* resets its source's gradient itself (op_grad_beta): a stale one is written, not zeroed and added to; one that
+ * shares t's buffer (a tanh GELU's sole input) is written in place over t's gradient */
 static void unary_backward(pl_ctx *ctx, pl_tensor *t) {
-    if (op_grad(t->src[0])) pl_parallel_for(ctx, pl_nrows(t), unary_grad_rows, t);
+    if (!op_grad(t->src[0])) return;
+    unary_grad_job j = {t, !grad_is_mine(t, t->src[0]) && op_grad_beta(t->src[0], true) != 0.0f};
+    pl_parallel_for(ctx, pl_nrows(t), unary_grad_rows, &j);
 }
 void op_scale_forward(pl_ctx *ctx, pl_tensor *t) { unary_forward(ctx, t); }
 void op_scale_backward(pl_ctx *ctx, pl_tensor *t) { unary_backward(ctx, t); }
@@ -345,7 +373,7 @@ pl_tensor *pl_cpy(pl_ctx *ctx, pl_tensor *src, pl_tensor *dst) {
     if (!t) return NULL;
     *t = *dst; /* the node is the destination: same data, shape and strides */
     t->op = PL_OP_CPY;
-    t->grad = NULL;
+    t->grad = t->grad_owner = NULL;
     t->flags = 0;
     memset(t->src, 0, sizeof t->src);
     t->src[0] = src;

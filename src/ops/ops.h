@@ -23,6 +23,8 @@ static inline float *op_grad(const pl_tensor *src) { return src && src->grad ? (
  * stale until their first writer: a stale one is overwritten (0) when the caller's products cover it exactly
  * once (once), else zeroed here and added to (1), as a fresh one is. */
 float op_grad_beta(pl_tensor *src, bool once);
+/* Whether two elements of view t can be the same element of its base (a stride of 0, overlapping windows). */
+bool op_view_overlaps(const pl_tensor *t);
 
 #define OP_DECL(x) void op_##x##_forward(pl_ctx *, pl_tensor *); void op_##x##_backward(pl_ctx *, pl_tensor *);
 OP_DECL(view) OP_DECL(add) OP_DECL(sub) OP_DECL(mul) OP_DECL(scale) OP_DECL(matmul) OP_DECL(get_rows)

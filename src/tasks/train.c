@@ -222,15 +222,14 @@ static void fill_batch(const uint8_t *text, size_t n, int T, int B, pl_tensor *x
 /* AdamW and clipping are element-wise over the flat buffers: split them over the pool in chunks. */
 #define ADAMW_CHUNK 65536
 typedef struct { const pl_adamw *opt; pl_gpt *m; int64_t t; float lr, gscale; } adamw_job;
-/* each chunk: the update with the clipping (and accumulation) factor folded in, then the chunk's gradient
- * zeroed for the next step while it is still in cache */
+/* each chunk: the update with the clipping (and accumulation) factor folded in. The gradients need no zeroing
+ * for the next step: its first backward pass resets them (pl_graph_backward_reset). */
 static void adamw_range(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     adamw_job *j = arg;
     for (int64_t c = s; c < e; c++) {
         int64_t b = c * ADAMW_CHUNK, n = PL_MIN((c + 1) * ADAMW_CHUNK, j->m->n_floats) - b;
         pl_adamw_step_scaled(j->opt, j->t, j->lr, n, j->m->w + b, j->m->g + b, j->m->m + b, j->m->v + b, j->gscale);
-        memset(j->m->g + b, 0, (size_t)n * sizeof(float));
     }
 }
 typedef struct { float *g; int64_t n; double part[256]; } clip_job;
@@ -317,18 +316,20 @@ int pl_train_gpt(const pl_train_opts *o) {
     int64_t step;
     for (step = start; step < o->steps; step++) {
         double t0 = pl_time_s(), lsum = 0;
-        if (step == start) memset(m->g, 0, (size_t)m->n_floats * sizeof(float)); /* later: zeroed by AdamW */
         for (int a = 0; a < o->accum; a++) {
             fill_batch(text, n_train, T, B, x, y, mix(o->seed ^ mix((uint64_t)step * 1000003u + (uint64_t)a)), false, 0);
             pl_graph_forward(ctx, g);
-            pl_graph_backward(ctx, g);
+            if (a == 0) pl_graph_backward_reset(ctx, g); /* the gradients start from zero, without a sweep */
+            else pl_graph_backward(ctx, g);
             lsum += pl_f32(loss)[0];
         }
         float train_loss = (float)(lsum / o->accum);
         if (!isfinite(train_loss)) { rc = pl_error(PL_ERR_ARG, "loss diverged (%f) at step %lld: lower --lr", train_loss, (long long)step); goto done; }
         float lr = pl_lr_schedule(step, o->warmup, o->steps, o->lr, o->min_lr);
+        double t_opt = pl_profile_clock();
         adamw_job aj = {&opt, m, step + 1, lr, clip_factor(ctx, m, o->clip, o->accum)};
         pl_parallel_for(ctx, (m->n_floats + ADAMW_CHUNK - 1) / ADAMW_CHUNK, adamw_range, &aj);
+        if (pl_profiling()) pl_profile_add("clip + AdamW", pl_profile_clock() - t_opt);
         double dt = pl_time_s() - t0;
         tps = (double)B * T * o->accum / dt;
         hist_row row = {(double)(step + 1), train_loss, NAN, lr, tps};

@@ -63,9 +63,14 @@ int main(void) {
                     (float)atof(pl_st_metadata_get(st, "weight_decay"))};
     const float *ref = need(st, "losses")->data;
     for (int step = 0; step < 10; step++) {
-        memset(m->g, 0, (size_t)m->n_floats * 4);
         pl_graph_forward(ctx, g);
-        pl_graph_backward(ctx, g);
+        if (step % 2) { /* odd steps: the trainer's way, gradients reset inside the pass (poisoned: none may leak) */
+            for (int64_t i = 0; i < m->n_floats; i++) m->g[i] = NAN;
+            pl_graph_backward_reset(ctx, g);
+        } else {
+            memset(m->g, 0, (size_t)m->n_floats * 4);
+            pl_graph_backward(ctx, g);
+        }
         CHECK_NEAR(pl_f32(loss)[0], ref[step], 1e-4);
         if (getenv("VERBOSE")) printf("step %d loss %.6f ref %.6f\n", step, pl_f32(loss)[0], ref[step]);
         pl_adamw_step(&opt, step + 1, opt.lr, m->n_floats, m->w, m->g, m->m, m->v);

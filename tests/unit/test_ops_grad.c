@@ -81,6 +81,19 @@ static void gradcheck(const char *name, pl_ctx *ctx, pl_tensor **in, int n_in, b
             worst = fmax(worst, fabs(pl_f32(in[i]->grad)[j] - 2.0 * g1[i][j]) / (fabs(2.0 * g1[i][j]) + 1e-3));
         CHECKF(worst <= 1e-5, "%s: input %d: a second backward pass added %.3g (relative) more or less than the first",
                name, i, worst);
+    }
+    /* pl_graph_backward_reset sets the parameters' gradients as a pass onto zeroed ones adds them: the same bits,
+     * whatever the buffers held before (NaN here) */
+    for (int i = 0; i < n_in && i < 8; i++)
+        if (g1[i]) for (int64_t j = 0; j < pl_nelements(in[i]); j++) pl_f32(in[i]->grad)[j] = NAN;
+    pl_graph_backward_reset(ctx, g);
+    for (int i = 0; i < n_in && i < 8; i++) {
+        if (!g1[i]) continue;
+        int64_t bad = 0;
+        for (int64_t j = 0; j < pl_nelements(in[i]); j++)
+            bad += memcmp(&pl_f32(in[i]->grad)[j], &g1[i][j], sizeof(float)) != 0;
+        CHECKF(bad == 0, "%s: input %d: backward with reset differs from a pass onto zeroed gradients in %lld of %lld",
+               name, i, (long long)bad, (long long)pl_nelements(in[i]));
         free(g1[i]);
     }
 }
@@ -133,6 +146,84 @@ static pl_tensor *b_attn_views(pl_ctx *c, pl_tensor **in, void *ud) {
     pl_tensor *v = pl_permute(c, pl_view(c, qkv, 4, (int64_t[]){D, H, T, B}, nb, 2 * D * H * 4), 0, 2, 1, 3);
     (void)ud;
     return pl_attention(c, q, k, v, 0.35f, true);
+}
+/* Views of an intermediate (not a parameter) take windows of its gradient as theirs (graph.c): the builders
+ * below keep the views so that the test can check which ones were aliased. */
+static pl_tensor *g_views[4], *g_gelu_in;
+static pl_tensor *qkv_views(pl_ctx *c, pl_tensor **in, pl_tensor **q, pl_tensor **k, pl_tensor **v) {
+    int64_t D = 8, H = 2, T = 5, B = 2;
+    pl_tensor *qkv = pl_reshape_3d(c, pl_matmul(c, in[0], in[1]), 3 * D * H, T, B); /* {48, 10} -> {48, 5, 2} */
+    size_t nb[4] = {4, D * 4, qkv->nb[1], qkv->nb[2]};
+    *q = pl_permute(c, pl_view(c, qkv, 4, (int64_t[]){D, H, T, B}, nb, 0), 0, 2, 1, 3); /* views of a view */
+    *k = pl_permute(c, pl_view(c, qkv, 4, (int64_t[]){D, H, T, B}, nb, D * H * 4), 0, 2, 1, 3);
+    *v = pl_permute(c, pl_view(c, qkv, 4, (int64_t[]){D, H, T, B}, nb, 2 * D * H * 4), 0, 2, 1, 3);
+    g_views[0] = *q; g_views[1] = *k; g_views[2] = *v; g_views[3] = qkv;
+    return qkv;
+}
+/* q, k, v aliased: attention writes their gradients through the strides */
+static pl_tensor *b_attn_qkv_matmul(pl_ctx *c, pl_tensor **in, void *ud) {
+    pl_tensor *q, *k, *v;
+    (void)ud;
+    qkv_views(c, in, &q, &k, &v);
+    return pl_attention(c, q, k, v, 0.35f, true);
+}
+static pl_tensor *b_attn_qkv_mixed(pl_ctx *c, pl_tensor **in, void *ud) { /* q also feeds cont: q keeps its own */
+    pl_tensor *q, *k, *v;
+    (void)ud;
+    qkv_views(c, in, &q, &k, &v);
+    return pl_add(c, pl_attention(c, q, k, v, 0.35f, true), pl_permute(c, pl_cont(c, q), 0, 2, 1, 3));
+}
+static pl_tensor *b_views_of_base(pl_ctx *c, pl_tensor **in, void *ud) {
+    /* three contiguous windows of one intermediate {6, 12} into different consumers, one a view of a view, one
+     * used twice by one op, one covering the whole base (a matmul writes it with beta 0) */
+    (void)ud;
+    pl_tensor *base = pl_matmul(c, in[0], in[1]);
+    pl_tensor *a = pl_slice(c, base, 1, 0, 4);                                /* {6, 4} */
+    pl_tensor *b = pl_reshape_3d(c, pl_slice(c, base, 1, 4, 8), 6, 4, 2);     /* {6, 4, 2}: a view of a view */
+    pl_tensor *w = pl_reshape_3d(c, base, 6, 6, 2);                           /* the whole base */
+    g_views[0] = a; g_views[1] = b; g_views[2] = w; g_views[3] = base;
+    pl_tensor *top = pl_concat(c, pl_gelu(c, a, true), pl_reshape_2d(c, pl_mul(c, b, b), 6, 8), 1); /* {6, 12} */
+    pl_tensor *prod = pl_matmul(c, in[2], w);                                 /* {3, 6, 2} */
+    pl_tensor *back = pl_matmul(c, in[3], pl_reshape_2d(c, prod, 3, 12));  /* {6, 12} */
+    return pl_add(c, top, pl_reshape_2d(c, pl_scale(c, back, 0.5f), 6, 12));
+}
+/* element-wise ops on intermediates, whose stale gradients they write instead of adding to (graph.c's lazy
+ * reset): a broadcast b, one intermediate with two consumers, and x * x (a and b one tensor) */
+static pl_tensor *b_elementwise_chain(pl_ctx *c, pl_tensor **in, void *ud) {
+    (void)ud;
+    pl_tensor *p = pl_matmul(c, in[0], in[1]), *q = pl_matmul(c, in[2], in[1]); /* {6, 12} */
+    pl_tensor *row = pl_matmul(c, in[2], in[3]);                                   /* {6, 1}, broadcast */
+    pl_tensor *t1 = pl_mul(c, pl_gelu(c, p, true), row);
+    pl_tensor *t2 = pl_sub(c, t1, pl_scale(c, pl_silu(c, pl_gelu(c, q, false)), 0.3f));
+    pl_tensor *t3 = pl_add(c, pl_add(c, t2, p), pl_sub(c, q, row));                /* q - row: q has two consumers */
+    return pl_mul(c, t3, t3);
+}
+/* residual sums: an addend that feeds only its sum shares the sum's gradient (f in x + f(x), nested sums) */
+static pl_tensor *b_residual(pl_ctx *c, pl_tensor **in, void *ud) {
+    (void)ud;
+    pl_tensor *x = pl_matmul(c, in[0], in[1]);                       /* {6, 12} */
+    pl_tensor *xs = pl_scale(c, x, 1.1f);                             /* only into a tanh GELU: turned in place */
+    pl_tensor *f = pl_matmul(c, in[2], pl_gelu(c, xs, true));        /* {6, 12}, only into t1 */
+    pl_tensor *t1 = pl_add(c, x, f);
+    pl_tensor *f2 = pl_scale(c, t1, 0.7f);
+    pl_tensor *t2 = pl_add(c, t1, f2);
+    pl_tensor *s = pl_scale(c, t2, 1.3f), *inner = pl_add(c, s, pl_gelu(c, t2, true)); /* a sum of two addends */
+    g_views[0] = f; g_views[1] = f2; g_views[2] = inner; g_views[3] = s;
+    g_gelu_in = xs;
+    return pl_add(c, inner, t2);
+}
+/* both addends of a sum feed only it, one of them a tanh GELU (whose backward would turn a shared buffer in
+ * place under the other addend's feet) */
+static pl_tensor *b_two_addends(pl_ctx *c, pl_tensor **in, void *ud) {
+    (void)ud;
+    pl_tensor *a = pl_matmul(c, in[0], in[1]), *b = pl_gelu(c, pl_matmul(c, in[2], in[1]), true);
+    return pl_add(c, a, b);
+}
+static void check_aliased(const char *name, bool q, bool k, bool v, bool base) {
+    bool want[4] = {q, k, v, base};
+    for (int i = 0; i < 4; i++)
+        CHECKF(((g_views[i]->flags & PL_FLAG_GRAD_ALIAS) != 0) == want[i], "%s: tensor %d %s another's gradient", name,
+               i, want[i] ? "does not share" : "shares");
 }
 static pl_tensor *b_gelu_tanh(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_gelu(c, in[0], true); }
 static pl_tensor *b_gelu_erf(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_gelu(c, in[0], false); }
@@ -263,6 +354,28 @@ int main(void) {
         snprintf(name, sizeof name, "attention causal Tq=%d Tk=%d", blocks[i][0], blocks[i][1]);
         gradcheck(name, ctx, in, 3, b_attn, &ud);
     }
+    in[0] = param(ctx, 2, 5, 48, 1, 1); in[1] = param(ctx, 2, 5, 10, 1, 1);
+    gradcheck("attention on aliased qkv views", ctx, in, 2, b_attn_qkv_matmul, NULL);
+    check_aliased("attention on aliased qkv views", true, true, true, false); /* the reshape is skipped: views of a
+                                                                                 view point at the base */
+    in[0] = param(ctx, 2, 5, 48, 1, 1); in[1] = param(ctx, 2, 5, 10, 1, 1);
+    gradcheck("qkv views, q also into cont", ctx, in, 2, b_attn_qkv_mixed, NULL);
+    check_aliased("qkv views, q also into cont", false, true, true, false);
+    in[0] = param(ctx, 2, 5, 6, 1, 1); in[1] = param(ctx, 2, 5, 12, 1, 1);
+    in[2] = param(ctx, 2, 6, 3, 1, 1); in[3] = param(ctx, 2, 3, 6, 1, 1);
+    gradcheck("views of one intermediate", ctx, in, 4, b_views_of_base, NULL);
+    check_aliased("views of one intermediate", true, true, true, false);
+
+    in[0] = param(ctx, 2, 5, 6, 1, 1); in[1] = param(ctx, 2, 5, 12, 1, 1);
+    in[2] = param(ctx, 2, 5, 6, 1, 1); in[3] = param(ctx, 2, 5, 1, 1, 1);
+    gradcheck("element-wise on intermediates", ctx, in, 4, b_elementwise_chain, NULL);
+    in[0] = param(ctx, 2, 5, 6, 1, 1); in[1] = param(ctx, 2, 5, 12, 1, 1); in[2] = param(ctx, 2, 6, 6, 1, 1);
+    gradcheck("residual sums", ctx, in, 3, b_residual, NULL);
+    check_aliased("residual sums", true, true, true, true);
+    CHECK(g_gelu_in->flags & PL_FLAG_GRAD_ALIAS);
+    in[0] = param(ctx, 2, 5, 6, 1, 1); in[1] = param(ctx, 2, 5, 12, 1, 1); in[2] = param(ctx, 2, 5, 6, 1, 1);
+    gradcheck("two addends, one a GELU", ctx, in, 3, b_two_addends, NULL);
+
     in[0] = param(ctx, 4, 8, 70, 2, 1); in[1] = param(ctx, 4, 8, 70, 2, 1); in[2] = param(ctx, 4, 8, 70, 2, 1);
     attn_ud full = {false};
     gradcheck("attention full T=70", ctx, in, 3, b_attn, &full);

@@ -4,6 +4,8 @@
 #include "core/cpu.h"
 #include "test.h"
 
+#include <string.h>
+
 static float rnd(unsigned *s) { *s = *s * 1664525u + 1013904223u; return ((*s >> 8) / 16777216.0f) * 2 - 1; }
 
 int main(void) {
@@ -39,10 +41,16 @@ int main(void) {
         int bad = 0;
         (lvl == PL_ISA_AVX2 ? pl_vec_gelu_f32_avx2 : pl_vec_gelu_f32_avx512)(1037, gx, gs);
         for (int i = 0; i < 1037; i++) bad += fabsf(gs[i] - gr[i]) > 1e-6f * (1 + fabsf(gr[i]));
-        for (int i = 0; i < 1037; i++) d1[i] = d2[i] = 0.25f;
-        pl_vec_gelu_grad_f32_scalar(1037, gx, gg, d1);
-        (lvl == PL_ISA_AVX2 ? pl_vec_gelu_grad_f32_avx2 : pl_vec_gelu_grad_f32_avx512)(1037, gx, gg, d2);
-        for (int i = 0; i < 1037; i++) bad += fabsf(d1[i] - d2[i]) > 1e-6f * (1 + fabsf(d1[i]));
+        for (int acc = 0; acc < 2; acc++) { /* adding into 0.25, and writing over a NaN (first writer) */
+            for (int i = 0; i < 1037; i++) d1[i] = d2[i] = acc ? 0.25f : NAN;
+            pl_vec_gelu_grad_f32_scalar(1037, gx, gg, d1, acc);
+            (lvl == PL_ISA_AVX2 ? pl_vec_gelu_grad_f32_avx2 : pl_vec_gelu_grad_f32_avx512)(1037, gx, gg, d2, acc);
+            for (int i = 0; i < 1037; i++) bad += !(fabsf(d1[i] - d2[i]) <= 1e-6f * (1 + fabsf(d1[i])));
+        }
+        memcpy(d2, gg, sizeof d2); /* in place: dx is g (a GELU backward that owns its input's gradient) */
+        (lvl == PL_ISA_AVX2 ? pl_vec_gelu_grad_f32_avx2 : pl_vec_gelu_grad_f32_avx512)(1037, gx, d2, d2, false);
+        pl_vec_gelu_grad_f32_scalar(1037, gx, gg, d1, false);
+        for (int i = 0; i < 1037; i++) bad += !(fabsf(d1[i] - d2[i]) <= 1e-6f * (1 + fabsf(d1[i])));
         CHECKF(bad == 0, "gelu isa %d: %d mismatches", lvl, bad);
     }
     CHECK(gr[0] == 0.0f && gr[1] == 40.0f && gr[2] == 0.0f);

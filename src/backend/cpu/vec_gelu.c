@@ -17,10 +17,11 @@ static inline float tanh_ref(float u) { return u > 15.f ? 1.f : u < -15.f ? -1.f
 void pl_vec_gelu_f32_scalar(int64_t n, const float *x, float *y) {
     for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + tanh_ref(K0 * (x[i] + K1 * x[i] * x[i] * x[i])));
 }
-void pl_vec_gelu_grad_f32_scalar(int64_t n, const float *x, const float *g, float *dx) {
+void pl_vec_gelu_grad_f32_scalar(int64_t n, const float *x, const float *g, float *dx, bool acc) {
     for (int64_t i = 0; i < n; i++) {
         float v = x[i], t = tanh_ref(K0 * (v + K1 * v * v * v));
-        dx[i] += g[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * K0 * (1.0f + 3.0f * K1 * v * v));
+        float d = g[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * K0 * (1.0f + 3.0f * K1 * v * v));
+        dx[i] = acc ? dx[i] + d : d;
     }
 }
 
@@ -40,7 +41,7 @@ TGT512 void pl_vec_gelu_f32_avx512(int64_t n, const float *x, float *y) {
     }
     pl_vec_gelu_f32_scalar(n - i, x + i, y + i);
 }
-TGT512 void pl_vec_gelu_grad_f32_avx512(int64_t n, const float *x, const float *g, float *dx) {
+TGT512 void pl_vec_gelu_grad_f32_avx512(int64_t n, const float *x, const float *g, float *dx, bool acc) {
     int64_t i = 0;
     const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
     for (; i + 16 <= n; i += 16) {
@@ -48,9 +49,10 @@ TGT512 void pl_vec_gelu_grad_f32_avx512(int64_t n, const float *x, const float *
         __m512 a = _mm512_mul_ps(half, _mm512_add_ps(one, t));
         __m512 du = _mm512_mul_ps(_mm512_set1_ps(K0), _mm512_fmadd_ps(_mm512_set1_ps(3.0f * K1), _mm512_mul_ps(v, v), one));
         __m512 b = _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_mul_ps(_mm512_fnmadd_ps(t, t, one), du));
-        _mm512_storeu_ps(dx + i, _mm512_fmadd_ps(_mm512_loadu_ps(g + i), _mm512_add_ps(a, b), _mm512_loadu_ps(dx + i)));
+        __m512 gi = _mm512_loadu_ps(g + i), ab = _mm512_add_ps(a, b);
+        _mm512_storeu_ps(dx + i, acc ? _mm512_fmadd_ps(gi, ab, _mm512_loadu_ps(dx + i)) : _mm512_mul_ps(gi, ab));
     }
-    pl_vec_gelu_grad_f32_scalar(n - i, x + i, g + i, dx + i);
+    pl_vec_gelu_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);
 }
 
 /* ---- AVX2 ---- */
@@ -69,7 +71,7 @@ TGT256 void pl_vec_gelu_f32_avx2(int64_t n, const float *x, float *y) {
     }
     pl_vec_gelu_f32_scalar(n - i, x + i, y + i);
 }
-TGT256 void pl_vec_gelu_grad_f32_avx2(int64_t n, const float *x, const float *g, float *dx) {
+TGT256 void pl_vec_gelu_grad_f32_avx2(int64_t n, const float *x, const float *g, float *dx, bool acc) {
     int64_t i = 0;
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
     for (; i + 8 <= n; i += 8) {
@@ -77,13 +79,14 @@ TGT256 void pl_vec_gelu_grad_f32_avx2(int64_t n, const float *x, const float *g,
         __m256 a = _mm256_mul_ps(half, _mm256_add_ps(one, t));
         __m256 du = _mm256_mul_ps(_mm256_set1_ps(K0), _mm256_fmadd_ps(_mm256_set1_ps(3.0f * K1), _mm256_mul_ps(v, v), one));
         __m256 b = _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_mul_ps(_mm256_fnmadd_ps(t, t, one), du));
-        _mm256_storeu_ps(dx + i, _mm256_fmadd_ps(_mm256_loadu_ps(g + i), _mm256_add_ps(a, b), _mm256_loadu_ps(dx + i)));
+        __m256 gi = _mm256_loadu_ps(g + i), ab = _mm256_add_ps(a, b);
+        _mm256_storeu_ps(dx + i, acc ? _mm256_fmadd_ps(gi, ab, _mm256_loadu_ps(dx + i)) : _mm256_mul_ps(gi, ab));
     }
-    pl_vec_gelu_grad_f32_scalar(n - i, x + i, g + i, dx + i);
+    pl_vec_gelu_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);
 }
 
 typedef void (*gelu_fn)(int64_t, const float *, float *);
-typedef void (*gelu_grad_fn)(int64_t, const float *, const float *, float *);
+typedef void (*gelu_grad_fn)(int64_t, const float *, const float *, float *, bool);
 static gelu_fn g_gelu;
 static gelu_grad_fn g_gelu_grad;
 static void pick(void) {
@@ -96,7 +99,7 @@ void pl_vec_gelu_f32(int64_t n, const float *x, float *y) {
     if (!g_gelu) pick();
     g_gelu(n, x, y);
 }
-void pl_vec_gelu_grad_f32(int64_t n, const float *x, const float *g, float *dx) {
+void pl_vec_gelu_grad_f32(int64_t n, const float *x, const float *g, float *dx, bool acc) {
     if (!g_gelu_grad) pick();
-    g_gelu_grad(n, x, g, dx);
+    g_gelu_grad(n, x, g, dx, acc);
 }
