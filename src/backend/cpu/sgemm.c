@@ -112,6 +112,7 @@ TGT512 static void pack_b(float *dst, pl_mat b, int64_t k0, int64_t kc, int64_t 
  * each k of the panel is 12 adjacent floats: one masked copy per k, the panel written in one sequential run
  * (dealing every row out to all panels at once wrote to ~100 pages at a time: 5% slower products). */
 /* whole panels of a row-major A are not packed: kernel_12x32_rows reads them where they are */
+#define PFA 16 /* rows of a transposed A prefetched ahead while packing (weight-gradient products ~3% faster) */
 static inline bool a_in_place(pl_mat a, int64_t mr) { return a.cs == 1 && a.rs != 1 && mr == MR; }
 static int64_t pack_a_units(pl_mat a) { return (a.rows + MR - 1) / MR; }
 TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t u, float *rowsum) {
@@ -121,9 +122,11 @@ TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t 
         __mmask16 m = (__mmask16)((1u << mr) - 1);
         const float *s = a.p + k0 * a.cs + m0;
         float *d = dst + u * kc * MR;
+        /* the k rows are far apart (a stride no hardware prefetcher follows): fetch PFA rows ahead */
         if (rowsum) { /* the row sums on the way, added in k order (as a loop over A's columns would) */
             __m512 acc = _mm512_maskz_loadu_ps(m, rowsum + m0);
             for (int64_t k = 0; k < kc; k++) {
+                _mm_prefetch((const char *)(s + (k + PFA) * a.cs), _MM_HINT_T0);
                 __m512 v = _mm512_maskz_loadu_ps(m, s + k * a.cs);
                 _mm512_mask_storeu_ps(d + k * MR, 0x0FFF, v);
                 acc = _mm512_add_ps(acc, v);
@@ -131,7 +134,10 @@ TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t 
             _mm512_mask_storeu_ps(rowsum + m0, m, acc);
             return;
         }
-        for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_ps(d + k * MR, 0x0FFF, _mm512_maskz_loadu_ps(m, s + k * a.cs));
+        for (int64_t k = 0; k < kc; k++) {
+            _mm_prefetch((const char *)(s + (k + PFA) * a.cs), _MM_HINT_T0);
+            _mm512_mask_storeu_ps(d + k * MR, 0x0FFF, _mm512_maskz_loadu_ps(m, s + k * a.cs));
+        }
         return;
     }
     int64_t m0 = u * MR, mr = PL_MIN(MR, M - m0);
