@@ -53,6 +53,20 @@ int main(void) {
         for (int i = 0; i < 1037; i++) bad += !(fabsf(d1[i] - d2[i]) <= 1e-6f * (1 + fabsf(d1[i])));
         CHECKF(bad == 0, "gelu isa %d: %d mismatches", lvl, bad);
     }
+    /* the reference itself against 0.5 x (1 + tanh(u)) and its derivative in double, relative to the value (the
+     * tails included, where 1 + tanh(u) in float would cancel: the form before lost all digits below x = -5) */
+    int far = 0;
+    pl_vec_gelu_grad_f32_scalar(1037, gx, gg, d1, false);
+    for (int i = 0; i < 1037; i++) {
+        /* 1 + tanh(u) = 2 s and 1 - tanh(u)^2 = 4 s (1 - s), s = 1 / (1 + e^(-2u)): the double-precision forms
+         * that do not cancel either */
+        double v = gx[i], u = 0.7978845608028654 * (v + 0.044715 * v * v * v), s = 1 / (1 + exp(-2 * u));
+        double y = v * s, dy = s + 2 * v * s * (1 - s) * 0.7978845608028654 * (1 + 3 * 0.044715 * v * v);
+        double tol = 2e-6 * (1 + fabs(u) / 8); /* float's rounding of u itself: relative 6e-8 |2u| in e^(-2u) */
+        far += fabs(gr[i] - y) > tol * fabs(y) + 1e-30; /* (where e^(-2u) overflows float, 0 for ~1e-40) */
+        far += fabs(d1[i] - gg[i] * dy) > tol * fabs(gg[i] * dy) + 1e-7 * fabs(gg[i]) + 1e-30;
+    }
+    CHECKF(far == 0, "gelu reference: %d values off double precision", far);
     CHECK(gr[0] == 0.0f && gr[1] == 40.0f && gr[2] == 0.0f);
     CHECK_NEAR(gr[518 + 50], 0.5 * 1.0 * (1 + tanh(0.7978845608028654 * (1.0 + 0.044715))), 1e-6); /* x = 1 */
     TEST_DONE();

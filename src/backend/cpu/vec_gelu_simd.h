@@ -1,0 +1,52 @@
+/* GELU (tanh approximation) on 16 floats at a time, as static inline functions: the element kernels of
+ * vec_gelu.c and the GEMM write-back that fuses GELU into a linear layer (sgemm.c) compile the same code, so
+ * a fused product gives the same bits as the product followed by pl_vec_gelu_f32.
+ *
+ * gelu(x) = 0.5 x (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3) is computed as x / (1 + e^(-2u))
+ * (1 + tanh(u) = 2 / (1 + e^(-2u))): one exponential and one division, and no cancellation in 1 + tanh(u)
+ * where x is very negative. With s = 1 / (1 + e^(-2u)), the derivative is
+ * gelu'(x) = s + x s (1 - s) du/dx * 2 = s (1 + x (1 - s) (2 sqrt(2/pi)) (1 + 3 * 0.044715 x^2)).
+ *
+ * e^(-2u) = 2^t with t = -2u log2(e): k = round(t), f = t - k in [-1/2, 1/2], 2^f by its Taylor series to f^6
+ * (relative error ~1e-7) evaluated in Estrin's scheme, then scaled by 2^k (vscalefps, which also gives 0 and
+ * infinity out of range). The short dependency chains matter: the Horner form with a division at the end kept
+ * so many instructions waiting that the core ran it at half the speed its ports allow. */
+#ifndef PL_VEC_GELU_SIMD_H
+#define PL_VEC_GELU_SIMD_H
+
+#include <immintrin.h>
+
+#define PL_GELU_K0 0.7978845608028654f /* sqrt(2/pi) */
+#define PL_GELU_K1 0.044715f
+#define PL_GELU_TGT __attribute__((target("avx512f"), always_inline))
+
+/* t = -2u log2(e) for input x: x (c + c K1 x^2), c = -2 sqrt(2/pi) log2(e) */
+PL_GELU_TGT static inline __m512 pl_gelu_t512(__m512 x) {
+    const float c = -2.0f * PL_GELU_K0 * 1.4426950408889634f;
+    return _mm512_mul_ps(x, _mm512_fmadd_ps(_mm512_mul_ps(x, x), _mm512_set1_ps(c * PL_GELU_K1), _mm512_set1_ps(c)));
+}
+/* 2^t, t clamped to [-150, 128] (0 and infinity at the ends) */
+PL_GELU_TGT static inline __m512 pl_gelu_exp2_512(__m512 t) {
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-150.0f)), _mm512_set1_ps(128.0f));
+    __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), f = _mm512_sub_ps(t, k);
+    const float l = 0.6931471805599453f, l2 = l * l, l3 = l2 * l, l4 = l3 * l, l5 = l4 * l, l6 = l5 * l;
+    __m512 f2 = _mm512_mul_ps(f, f), f4 = _mm512_mul_ps(f2, f2);
+    __m512 p01 = _mm512_fmadd_ps(f, _mm512_set1_ps(l), _mm512_set1_ps(1.0f));
+    __m512 p23 = _mm512_fmadd_ps(f, _mm512_set1_ps(l3 / 6), _mm512_set1_ps(l2 / 2));
+    __m512 p46 = _mm512_fmadd_ps(f2, _mm512_set1_ps(l6 / 720), _mm512_fmadd_ps(f, _mm512_set1_ps(l5 / 120), _mm512_set1_ps(l4 / 24)));
+    return _mm512_scalef_ps(_mm512_fmadd_ps(f4, p46, _mm512_fmadd_ps(f2, p23, p01)), k);
+}
+/* gelu(x) */
+PL_GELU_TGT static inline __m512 pl_gelu512(__m512 x) {
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), pl_gelu_exp2_512(pl_gelu_t512(x))));
+}
+/* g gelu'(x) */
+PL_GELU_TGT static inline __m512 pl_gelu_grad512(__m512 x, __m512 g) {
+    __m512 one = _mm512_set1_ps(1.0f);
+    __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, pl_gelu_exp2_512(pl_gelu_t512(x))));
+    __m512 du = _mm512_fmadd_ps(_mm512_mul_ps(x, x), _mm512_set1_ps(6.0f * PL_GELU_K0 * PL_GELU_K1), _mm512_set1_ps(2.0f * PL_GELU_K0));
+    __m512 r = _mm512_fmadd_ps(_mm512_mul_ps(x, _mm512_sub_ps(one, s)), du, one);
+    return _mm512_mul_ps(g, _mm512_mul_ps(s, r));
+}
+
+#endif
