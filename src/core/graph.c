@@ -141,13 +141,74 @@ static void share_sum_grad(pl_tensor *t) {
     }
 }
 
+/* Fusions into a matrix product's GEMM write-back (ops/matmul.c, backend/cpu/sgemm.c's pl_sgemm_epi), decided
+ * here for training graphs, where every consumer is known:
+ *  - forward, a matmul whose only consumer is a tanh GELU of its output: the product writes both (the linear
+ *    layer before a GELU);
+ *  - forward, a matmul whose only consumer is a same-shape sum with another tensor: the product writes the sum
+ *    (a residual connection x + f(x)); the matmul's own output is then not written - nothing reads it in
+ *    training, where its gradient is the sum's;
+ *  - backward, a matmul whose right operand is a tanh GELU's output consumed by it alone, the GELU's input sharing
+ *    its gradient buffer (share_sum_grad): the product giving the GELU output's gradient multiplies it by
+ *    gelu'(input) as it writes it, which is the input's gradient.
+ * The consumer is marked (PL_FLAG_FUSED_FWD / _BWD: the graph runs nothing for it) and the matmul points at it;
+ * the matmul computes the consumer's part itself whatever path its product takes. A graph built later over the
+ * same nodes decides again. PLINTH_FUSE=0 turns them off (to compare: the results are the same bits). */
+static int list_index(const node_list *l, const pl_tensor *t, int below) {
+    for (int i = 0; i < below; i++)
+        if (l->v[i] == t) return i;
+    return -1; /* not in the list (a leaf of another graph), or not before `below` */
+}
+static bool plain_f32(const pl_tensor *t) { return t->type == PL_F32 && pl_is_contiguous(t); }
+static void decide_fusions(const node_list *l, pl_tensor *const *outs, int n_outs) {
+    const char *e = getenv("PLINTH_FUSE");
+    if (e && !strcmp(e, "0")) return;
+    for (int i = 0; i < l->n; i++) {
+        pl_tensor *u = l->v[i];
+        for (int s = 0; s < 2; s++) {
+            pl_tensor *t = u->src[s];
+            if (!t || t->op != PL_OP_MATMUL || (t->flags & MANY_USES) || t->epi_fwd || !plain_f32(t) || !plain_f32(u) ||
+                !pl_same_shape(t, u) || (u->flags & PL_FLAG_FUSED_FWD))
+                continue;
+            bool out = false;
+            for (int o = 0; o < n_outs; o++) out |= outs[o] == t;
+            if (out) continue;
+            int ti = list_index(l, t, i);
+            if (u->op == PL_OP_GELU && u->p.i[0]) {
+                t->epi_fwd = u;
+                u->flags |= PL_FLAG_FUSED_FWD;
+            } else if (u->op == PL_OP_ADD && !u->src[2]) {
+                pl_tensor *x = u->src[1 - s];
+                /* the other addend must be ready when the product runs: a leaf, or computed before it */
+                bool ready = x && x->op == PL_OP_NONE ? true : x && ti >= 0 && list_index(l, x, ti) >= 0;
+                if (x && x != t && ready && plain_f32(x) && pl_same_shape(x, u)) {
+                    t->epi_fwd = u;
+                    u->flags |= PL_FLAG_FUSED_FWD;
+                }
+            }
+        }
+        /* backward: u = matmul(w, gelu(h)) */
+        pl_tensor *gl = u->src[1], *h = gl ? gl->src[0] : NULL;
+        if (u->op == PL_OP_MATMUL && gl && gl->op == PL_OP_GELU && gl->p.i[0] && u->src[0] != gl &&
+            !(gl->flags & (MANY_USES | PL_FLAG_FUSED_BWD)) && gl->grad && h && h->grad == gl->grad && plain_f32(h) &&
+            plain_f32(gl) && pl_same_shape(h, gl)) {
+            u->epi_bwd = gl;
+            gl->flags |= PL_FLAG_FUSED_BWD;
+        }
+    }
+}
+
 pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward) {
     for (int i = 0; i < n_outs; i++)
         if (!outs[i]) return NULL; /* a builder failed: its message is already set */
     node_list l = {0};
     for (int i = 0; i < n_outs; i++)
         if (visit(ctx, &l, outs[i])) return NULL;
-    for (int i = 0; i < l.n; i++) l.v[i]->flags &= ~VISITED;
+    for (int i = 0; i < l.n; i++) {
+        pl_tensor *t = l.v[i];
+        t->flags &= ~(uint32_t)(VISITED | PL_FLAG_FUSED_FWD | PL_FLAG_FUSED_BWD);
+        t->epi_fwd = t->epi_bwd = NULL;
+    }
     pl_graph *g = pl_ctx_alloc(ctx, sizeof *g);
     if (!g) return NULL;
     g->nodes = l.v;
@@ -184,6 +245,7 @@ pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool b
         t->grad = view_grad_can_alias(t) ? view_grad_alias(ctx, t) : pl_new(ctx, PL_F32, t->n_dims, t->ne);
         if (!t->grad) return NULL;
     }
+    decide_fusions(&l, outs, n_outs);
     for (int i = 0; i < l.n; i++) l.v[i]->flags &= ~(STRIDED_NO | ONE_USE | MANY_USES);
     return g;
 }
@@ -252,6 +314,7 @@ static void run_op(pl_ctx *ctx, pl_tensor *t, int dir) {
 void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {
     for (int i = 0; i < g->n_nodes; i++) {
         if (g->nodes[i]->op == PL_OP_NONE) continue;
+        if ((g->nodes[i]->flags & PL_FLAG_FUSED_FWD) && !ctx->observe) continue; /* its producer computed it */
         run_op(ctx, g->nodes[i], 0);
         if (ctx->observe) ctx->observe(ctx->observe_ud, ctx, g->nodes[i]);
     }
@@ -296,6 +359,7 @@ static void backward(pl_ctx *ctx, pl_graph *g, bool reset_params) {
             pl_tensor *t = g->nodes[i];
             if (!t->grad || t->op == PL_OP_NONE) continue;
             grad_zero_if_stale(t); /* no consumer wrote it: a zero gradient flows back */
+            if (t->flags & PL_FLAG_FUSED_BWD) continue; /* done by its consumer's backward */
             if (!resets_own_sources(t->op))
                 for (int s = 0; s < PL_MAX_SRC; s++) grad_zero_if_stale(t->src[s]);
             run_op(ctx, t, 1);

@@ -35,10 +35,12 @@ enum {
     PL_FLAG_NEEDS_GRAD = 2, /* set by pl_graph_build on nodes a parameter flows into */
     PL_FLAG_GRAD_STALE = 4, /* during backward: the gradient buffer still holds the last pass's values; it is
                                zeroed (or overwritten, by matmul) right before the first op writes it */
-    PL_FLAG_GRAD_ALIAS = 8  /* the gradient is (part of) grad_owner's buffer (set by pl_graph_build): a view's is
+    PL_FLAG_GRAD_ALIAS = 8, /* the gradient is (part of) grad_owner's buffer (set by pl_graph_build): a view's is
                                the matching window of its base's, an addend's that feeds only a same-shape sum is
                                the sum's; consumers write straight into it, the producer-side copy is skipped.
                                After backward it holds the owner's gradient (a view's window: every path's sum) */
+    PL_FLAG_FUSED_FWD = 16, /* set by pl_graph_build: another node's forward computes this one (its epi_fwd) */
+    PL_FLAG_FUSED_BWD = 32  /* set by pl_graph_build: another node's backward does this one's (its epi_bwd) */
 };
 
 typedef struct pl_tensor pl_tensor;
@@ -55,6 +57,8 @@ struct pl_tensor {
     pl_tensor *grad;          /* f32, same ne; contiguous unless PL_FLAG_GRAD_ALIAS; NULL when no gradient flows */
     pl_tensor *grad_owner;    /* PL_FLAG_GRAD_ALIAS: whose gradient buffer grad lies in (reset through it) */
     float *saved;             /* what forward keeps for backward (row statistics, ...) */
+    pl_tensor *epi_fwd;       /* a matmul's sole consumer whose forward it computes in its GEMM's write-back */
+    pl_tensor *epi_bwd;       /* a matmul's GELU source whose backward it computes in its write-back */
     uint32_t flags;
     char name[PL_MAX_NAME];
 };

@@ -252,7 +252,7 @@ static void bias_grad_cols(void *arg, int64_t s, int64_t e, int ith) {
 }
 
 static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta);
-void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
+static void matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     if (!t->src[2]) { matmul_product(ctx, t, 0.0f); return; }
     if (f32_blas(t) && a_shared(t) && /* one f32 weight: plinth's GEMM adds the bias in its write-back */
         pl_sgemm_bias_par(ctx, pl_f32(t), t->ne[0], b_rows(t->src[1]), mat_of(t->src[0], 0, 0, true), pl_f32(t->src[2])))
@@ -262,6 +262,21 @@ void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     if (into) pl_parallel_for(ctx, pl_nrows(t), bias_rows, &j);
     matmul_product(ctx, t, into ? 1.0f : 0.0f);
     if (!into) pl_parallel_for(ctx, pl_nrows(t), bias_rows, &j);
+}
+/* A consumer fused into this product by the graph (t->epi_fwd, graph.c): a tanh GELU of the output, written
+ * beside it, or a residual sum, written instead of it - in the GEMM's write-back where plinth's GEMM takes the
+ * product, else by the consumer's own forward right after. Not while an observer watches every node. */
+void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
+    pl_tensor *u = ctx->observe ? NULL : t->epi_fwd;
+    if (u && f32_blas(t) && a_shared(t)) {
+        pl_sgemm_epi e = {.bias = t->src[2] ? pl_f32(t->src[2]) : NULL};
+        float *c = pl_f32(t);
+        if (u->op == PL_OP_GELU) e.gelu = pl_f32(u), e.ld_gelu = t->ne[0];
+        else e.add = pl_f32(u->src[u->src[0] == t]), e.ld_add = t->ne[0], c = pl_f32(u);
+        if (pl_sgemm_epi_par(ctx, c, t->ne[0], b_rows(t->src[1]), mat_of(t->src[0], 0, 0, true), 0.0f, &e)) return;
+    }
+    matmul_forward(ctx, t);
+    if (u) (u->op == PL_OP_GELU ? op_gelu_forward : op_add_forward)(ctx, u);
 }
 
 /* beta applies to the f32 BLAS products only (the other paths write) */
@@ -284,8 +299,10 @@ static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta) {
         }
 }
 
-/* dA (M x K) += dC^T . B ;  dB (N x K) += dC . A  (per batch; broadcast batches of a accumulate) */
-void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
+/* dA (M x K) += dC^T . B ;  dB (N x K) += dC . A  (per batch; broadcast batches of a accumulate). With a GELU
+ * fused in (t->epi_bwd, graph.c), dB is its output's gradient, and the product that writes it whole multiplies by
+ * gelu'(the GELU's input) on the way, which is the input's gradient (the buffer they share): returns true then. */
+static bool matmul_backward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *a = t->src[0], *b = t->src[1];
     float *ga = op_grad(a), *gb = op_grad(b);
     int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
@@ -303,8 +320,13 @@ void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
         if (ga && gbias && pl_sgemm_rowsum_par(ctx, ga, K, dct, b_rows(b), ba, gbias)) gbias = NULL;
         else if (ga) gemm_par(ctx, ga, K, dct, b_rows(b), 1.0f, ba);
         if (gbias) pl_parallel_for(ctx, M, bias_grad_cols, t);
+        pl_tensor *gl = t->epi_bwd;
+        if (gb && gl && bb == 0.0f &&
+            pl_sgemm_epi_par(ctx, gb, K, mat_dense(dc, rows, M), mat_of(a, 0, 0, false), 0.0f,
+                             &(pl_sgemm_epi){.gelu_x = pl_f32(gl->src[0]), .ld_gelu_x = K}))
+            return true;
         if (gb) gemm_par(ctx, gb, K, mat_dense(dc, rows, M), mat_of(a, 0, 0, false), 1.0f, bb);
-        return;
+        return false;
     }
     if (gbias) pl_parallel_for(ctx, M, bias_grad_cols, t);
     float ba = op_grad_beta(a, !self && r2 == 1 && r3 == 1), bb = op_grad_beta(b, !self); /* b's batches: one product each */
@@ -332,4 +354,8 @@ void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
             }
         }
     free(adense);
+    return false;
+}
+void op_matmul_backward(pl_ctx *ctx, pl_tensor *t) {
+    if (!matmul_backward(ctx, t) && t->epi_bwd) op_gelu_backward(ctx, t->epi_bwd); /* then the GELU's own pass */
 }

@@ -1,8 +1,10 @@
 /* plinth's own f32 GEMM (backend/cpu/sgemm.c) against a double-precision loop: every layout the packing code
  * reads (plain, transposed, other strides), edges of every kind around the 12 x 32 tile, K and N past one
  * block (KC = 384, NC), alpha / beta (beta = 0 must not read C: it holds NaN there), and the promise that a
- * split of C's rows changes no bit; a bias added in the write-back; row sums gathered while packing. Skipped on CPUs without AVX-512 (the caller then uses BLAS). */
+ * split of C's rows changes no bit; a bias added in the write-back; row sums gathered while packing; the
+ * epilogue (residual, GELU, GELU's derivative). Skipped on CPUs without AVX-512 (the caller then uses BLAS). */
 #include "backend/cpu/sgemm.h"
+#include "backend/cpu/vec.h"
 #include "core/cpu.h"
 #include "core/tensor.h"
 #include "test.h"
@@ -122,6 +124,55 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
                        memcmp(c2, c3, sizeof(float) * (size_t)(M * ldc)) == 0,
                    "M %lld N %lld K %lld: row sums or the product with them differ", (long long)M, (long long)N, (long long)K);
         free(rs), free(want), free(c2), free(c3);
+    }
+    /* the epilogue (pl_sgemm_epi_par): a residual added after the bias; gelu(C) to a second matrix; C * gelu'(x).
+     * Against the separate passes over the plain product: the same bits where a row is whole vectors (N a
+     * multiple of 16; the passes' scalar tails may differ in the last bit), on one thread and on the pool. */
+    if (alpha == 1.0f && K > 0) {
+        size_t sz = sizeof(float) * (size_t)(M * ldc);
+        float *bias = malloc(sizeof(float) * (size_t)N), *x = malloc(sz), *p = malloc(sz), *want = malloc(sz);
+        float *g1 = malloc(sz), *g2 = malloc(sz), *c1 = malloc(sz), *c2 = malloc(sz), *ref = malloc(sz);
+        for (int64_t j = 0; j < N; j++) bias[j] = frand();
+        for (int64_t i = 0; i < M * ldc; i++) x[i] = 6 * frand(); /* the GELU's input: tails and middle */
+        bool exact = N % 16 == 0;
+        int bad = 0, pad = 1;
+#define SAME(u, v) (exact ? memcmp(&(u), &(v), sizeof(float)) == 0 : fabsf((u) - (v)) <= 1e-6f * (1 + fabsf(v)))
+        /* + bias + residual; and gelu of it to g (C keeps the sum) */
+        for (int64_t i = 0; i < M * ldc; i++) p[i] = c1[i] = c2[i] = g1[i] = g2[i] = NAN;
+        pl_sgemm_bias_par(NULL, p, ldc, a, b, bias);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) want[i * ldc + j] = p[i * ldc + j] + x[i * ldc + j];
+        for (int64_t i = 0; i < M; i++) pl_vec_gelu_f32_avx512(N, want + i * ldc, ref + i * ldc);
+        pl_sgemm_epi e = {.bias = bias, .add = x, .ld_add = ldc, .gelu = g1, .ld_gelu = ldc};
+        CHECK(pl_sgemm_epi_par(NULL, c1, ldc, a, b, 0.0f, &e));
+        e.gelu = g2;
+        CHECK(pl_sgemm_epi_par(pool, c2, ldc, a, b, 0.0f, &e));
+        for (int64_t i = 0; i < M; i++) {
+            for (int64_t j = 0; j < N; j++) {
+                int64_t q = i * ldc + j;
+                bad += !SAME(c1[q], want[q]) || !SAME(g1[q], ref[q]) || memcmp(&c1[q], &c2[q], 4) || memcmp(&g1[q], &g2[q], 4);
+            }
+            for (int64_t j = N; j < ldc; j++) pad &= isnan(c1[i * ldc + j]) && isnan(g1[i * ldc + j]) && isnan(g2[i * ldc + j]);
+        }
+        /* C = (A B + beta C) * gelu'(x): GELU's backward in the product */
+        memcpy(p, c0, sz);
+        pl_sgemm_avx512(p, ldc, a, b, 1.0f, beta);
+        for (int64_t i = 0; i < M; i++) pl_vec_gelu_grad_f32_avx512(N, x + i * ldc, p + i * ldc, want + i * ldc, false);
+        memcpy(c1, c0, sz);
+        memcpy(c2, c0, sz);
+        e = (pl_sgemm_epi){.gelu_x = x, .ld_gelu_x = ldc};
+        CHECK(pl_sgemm_epi_par(NULL, c1, ldc, a, b, beta, &e) && pl_sgemm_epi_par(pool, c2, ldc, a, b, beta, &e));
+        for (int64_t i = 0; i < M; i++) {
+            for (int64_t j = 0; j < N; j++) {
+                int64_t q = i * ldc + j;
+                bad += !SAME(c1[q], want[q]) || memcmp(&c1[q], &c2[q], 4);
+            }
+            for (int64_t j = N; j < ldc; j++) pad &= memcmp(&c1[i * ldc + j], &c0[i * ldc + j], 4) == 0;
+        }
+#undef SAME
+        CHECKF(bad == 0 && pad, "M %lld N %lld K %lld layouts %d/%d beta %g: the epilogue differs at %d elements%s",
+               (long long)M, (long long)N, (long long)K, la, lb, beta, bad, pad ? "" : ", or wrote past N");
+        free(bias), free(x), free(p), free(want), free(g1), free(g2), free(c1), free(c2), free(ref);
     }
     free(abuf), free(bbuf), free(c), free(c0);
     return 0;

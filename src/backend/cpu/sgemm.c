@@ -7,6 +7,7 @@
  * Packing reads any strides (16 x 16 register transposes for the transposed layouts), so the caller passes
  * views as they are. Tiles past the edges compute on zero padding into a scratch tile and copy back. */
 #include "backend/cpu/sgemm.h"
+#include "backend/cpu/vec_gelu_simd.h"
 
 #include "core/common.h"
 #include "core/cpu.h"
@@ -158,37 +159,71 @@ TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t 
         _mm_prefetch((const char *)(c + i_ * ldc + 16), _MM_HINT_T0);                                                  \
     }
 
-/* The write-back of a kernel's 12 x 32 tile (accumulators c00..cB1): C = alpha acc + beta C, one rounding;
- * beta == 0 never reads C; bias (32 floats for the tile's columns) instead of C: C = alpha acc + bias. */
+/* What a tile's write-back does besides C = alpha acc + beta C (pl_sgemm_epi, in the product's last K block),
+ * with pointers at the tile's first element */
+typedef struct {
+    const float *add;
+    int64_t ld_add;
+    float *gelu;
+    int64_t ld_gelu;
+    const float *gelu_x;
+    int64_t ld_gelu_x;
+} tile_epi;
+
+/* Row i of a tile (accumulators r0, r1; the columns in masks k0, k1) to C at ci: C = alpha acc + beta C with
+ * one rounding (beta == 0 never reads C), or alpha acc + bias; then the epilogue: + add, gelu(C) to its own
+ * matrix, or C * gelu'(x) - the same vector code as the separate passes, so the same bits. */
+TGT512 static inline __attribute__((always_inline)) void row_out(float *ci, __m512 r0, __m512 r1, __mmask16 k0,
+                                                                 __mmask16 k1, float alpha, float beta,
+                                                                 const float *bias, const tile_epi *ep, int64_t i) {
+    __m512 va = _mm512_set1_ps(alpha), v0, v1;
+    if (bias) {
+        v0 = _mm512_fmadd_ps(va, r0, _mm512_maskz_loadu_ps(k0, bias));
+        v1 = _mm512_fmadd_ps(va, r1, _mm512_maskz_loadu_ps(k1, bias + 16));
+    } else if (beta == 0.0f) {
+        v0 = _mm512_mul_ps(va, r0);
+        v1 = _mm512_mul_ps(va, r1);
+    } else {
+        __m512 vb = _mm512_set1_ps(beta);
+        v0 = _mm512_fmadd_ps(va, r0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k0, ci)));
+        v1 = _mm512_fmadd_ps(va, r1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k1, ci + 16)));
+    }
+    if (ep) {
+        if (ep->add) {
+            const float *x = ep->add + i * ep->ld_add;
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(k0, x));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(k1, x + 16));
+        }
+        if (ep->gelu) {
+            float *g = ep->gelu + i * ep->ld_gelu;
+            _mm512_mask_storeu_ps(g, k0, pl_gelu512(v0));
+            _mm512_mask_storeu_ps(g + 16, k1, pl_gelu512(v1));
+        }
+        if (ep->gelu_x) {
+            const float *x = ep->gelu_x + i * ep->ld_gelu_x;
+            v0 = pl_gelu_grad512(_mm512_maskz_loadu_ps(k0, x), v0);
+            v1 = pl_gelu_grad512(_mm512_maskz_loadu_ps(k1, x + 16), v1);
+        }
+    }
+    _mm512_mask_storeu_ps(ci, k0, v0);
+    _mm512_mask_storeu_ps(ci + 16, k1, v1);
+}
+
+/* The write-back of a kernel's 12 x 32 tile (accumulators c00..cB1) */
 #define TILE_OUT()                                                                                                     \
     do {                                                                                                               \
-        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), z0 = _mm512_setzero_ps(), z1 = z0;             \
-        if (bias) z0 = _mm512_loadu_ps(bias), z1 = _mm512_loadu_ps(bias + 16);                                       \
         OUT(0, c00, c01); OUT(1, c10, c11); OUT(2, c20, c21); OUT(3, c30, c31);                                        \
         OUT(4, c40, c41); OUT(5, c50, c51); OUT(6, c60, c61); OUT(7, c70, c71);                                        \
         OUT(8, c80, c81); OUT(9, c90, c91); OUT(10, cA0, cA1); OUT(11, cB0, cB1);                                      \
     } while (0)
-#define OUT(i, r0, r1)                                                                                                 \
-    do {                                                                                                               \
-        float *ci = c + (i) * ldc;                                                                                     \
-        if (bias) {                                                                                                    \
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, r0, z0));                                                         \
-            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, r1, z1));                                                    \
-        } else if (beta == 0.0f) {                                                                                     \
-            _mm512_storeu_ps(ci, _mm512_mul_ps(va, r0));                                                               \
-            _mm512_storeu_ps(ci + 16, _mm512_mul_ps(va, r1));                                                          \
-        } else {                                                                                                       \
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, r0, _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));                     \
-            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, r1, _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));           \
-        }                                                                                                              \
-    } while (0)
+#define OUT(i, r0, r1) row_out(c + (i) * ldc, r0, r1, 0xFFFF, 0xFFFF, alpha, beta, bias, ep, i)
 
 /* C[12][32] (leading dimension ldc) = alpha * Ap^T Bp + beta * C over kc (TILE_OUT: or + bias).
  * Ap: [kc][12]; Bp: kc rows of 32 floats, bs floats apart (a packed panel, or B itself where its rows are
  * contiguous). B's rows stream from L2: they are prefetched PFB rows ahead. */
 #define PFB 4
 TGT512 static void kernel_12x32(int64_t kc, const float *ap, const float *bp, int64_t bs, float *c, int64_t ldc,
-                                float alpha, float beta, const float *bias) {
+                                float alpha, float beta, const float *bias, const tile_epi *ep) {
     TILE_BEGIN();
 #define ROW(i, r0, r1)                                                                                                 \
     do {                                                                                                               \
@@ -213,7 +248,7 @@ TGT512 static void kernel_12x32(int64_t kc, const float *ap, const float *bp, in
  * panel (the same FMAs in the same order, so the same bits). Packing such an A cost 8-10% of a product with
  * N = 384: a pass over A through L3 and back. Four row pointers and one scaled index reach all 12 rows. */
 TGT512 static void kernel_12x32_rows(int64_t kc, const float *a, int64_t lda, const float *bp, int64_t bs, float *c,
-                                     int64_t ldc, float alpha, float beta, const float *bias) {
+                                     int64_t ldc, float alpha, float beta, const float *bias, const tile_epi *ep) {
     TILE_BEGIN();
     const float *a0 = a, *a3 = a + 3 * lda, *a6 = a + 6 * lda, *a9 = a + 9 * lda;
 #define ROW(p, o, r0, r1)                                                                                              \
@@ -236,18 +271,19 @@ TGT512 static void kernel_12x32_rows(int64_t kc, const float *a, int64_t lda, co
     TILE_OUT();
 }
 
-/* a tile cut by the matrix's edge: the full tile into scratch, then the mr x nr part, with the same
- * arithmetic as the kernel's own write-back (one rounding of alpha*acc + beta*c). lda != 0: A in place. */
+/* a tile cut by the matrix's edge: the full tile into scratch, then its mr x nr part written back as the
+ * kernels do (row_out, masked). lda != 0: A in place. */
 TGT512 static void kernel_edge(int64_t kc, const float *ap, int64_t lda, const float *bp, int64_t bs, float *c,
-                               int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta, const float *bias) {
+                               int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta, const float *bias,
+                               const tile_epi *ep) {
     float tile[MR * NR] __attribute__((aligned(64)));
-    if (lda) kernel_12x32_rows(kc, ap, lda, bp, bs, tile, NR, 1.0f, 0.0f, NULL); /* ap: A's rows in place */
-    else kernel_12x32(kc, ap, bp, bs, tile, NR, 1.0f, 0.0f, NULL);
+    if (lda) kernel_12x32_rows(kc, ap, lda, bp, bs, tile, NR, 1.0f, 0.0f, NULL, NULL); /* ap: A's rows in place */
+    else kernel_12x32(kc, ap, bp, bs, tile, NR, 1.0f, 0.0f, NULL, NULL);
+    __mmask16 k0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    __mmask16 k1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
     for (int64_t i = 0; i < mr; i++)
-        for (int64_t j = 0; j < nr; j++) {
-            float *cij = c + i * ldc + j, acc = tile[i * NR + j];
-            *cij = bias ? fmaf(alpha, acc, bias[j]) : beta == 0.0f ? alpha * acc : fmaf(alpha, acc, beta * *cij);
-        }
+        row_out(c + i * ldc, _mm512_load_ps(tile + i * NR), _mm512_load_ps(tile + i * NR + 16), k0, k1, alpha, beta,
+                bias, ep, i);
 }
 
 /* One (K block, N block) step of the product, in two passes that threads can share: pack (A's units when the
@@ -259,6 +295,7 @@ typedef struct {
     float alpha, beta;
     const float *bias; /* added to every row in the first K block (beta then unused), or NULL */
     float *rowsum;     /* += A's row sums, gathered while packing a transposed A, or NULL */
+    const pl_sgemm_epi *epi; /* the rest of the epilogue, applied in the last K block, or NULL */
 } step_job;
 
 static void pack_units(void *arg, int64_t s, int64_t e, int ith) {
@@ -274,18 +311,26 @@ static void compute_units(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     step_job *j = arg;
     int64_t M = j->a.rows, kc = j->kc;
+    const pl_sgemm_epi *pe = j->k0 + kc >= j->a.cols ? j->epi : NULL; /* the epilogue: in the last K block */
     for (int64_t p = s; p < e; p++) {
         int64_t m0 = p * MR, mr = PL_MIN(MR, M - m0);
         bool in_place = a_in_place(j->a, mr);
         const float *ap = in_place ? j->a.p + m0 * j->a.rs + j->k0 : j->apack + p * kc * MR, *bp = j->bpack;
         int64_t lda = in_place ? j->a.rs : 0;
         for (int64_t col = 0; col < j->nc; col += NR, bp += kc * NR) {
-            float *cij = j->c + m0 * j->ldc + j->n0 + col;
-            int64_t nr = PL_MIN(NR, j->nc - col);
-            const float *bias = j->bias && j->k0 == 0 ? j->bias + j->n0 + col : NULL;
-            if (nr < NR || mr < MR) kernel_edge(kc, ap, lda, bp, NR, cij, j->ldc, mr, nr, j->alpha, j->beta, bias);
-            else if (in_place) kernel_12x32_rows(kc, ap, lda, bp, NR, cij, j->ldc, j->alpha, j->beta, bias);
-            else kernel_12x32(kc, ap, bp, NR, cij, j->ldc, j->alpha, j->beta, bias);
+            int64_t n = j->n0 + col, nr = PL_MIN(NR, j->nc - col);
+            float *cij = j->c + m0 * j->ldc + n;
+            const float *bias = j->bias && j->k0 == 0 ? j->bias + n : NULL;
+            tile_epi te, *ep = NULL;
+            if (pe) {
+                te = (tile_epi){pe->add ? pe->add + m0 * pe->ld_add + n : NULL, pe->ld_add,
+                                pe->gelu ? pe->gelu + m0 * pe->ld_gelu + n : NULL, pe->ld_gelu,
+                                pe->gelu_x ? pe->gelu_x + m0 * pe->ld_gelu_x + n : NULL, pe->ld_gelu_x};
+                ep = &te;
+            }
+            if (nr < NR || mr < MR) kernel_edge(kc, ap, lda, bp, NR, cij, j->ldc, mr, nr, j->alpha, j->beta, bias, ep);
+            else if (in_place) kernel_12x32_rows(kc, ap, lda, bp, NR, cij, j->ldc, j->alpha, j->beta, bias, ep);
+            else kernel_12x32(kc, ap, bp, NR, cij, j->ldc, j->alpha, j->beta, bias, ep);
         }
     }
 }
@@ -293,10 +338,12 @@ static void compute_units(void *arg, int64_t s, int64_t e, int ith) {
 /* ctx NULL: all on this thread; else both passes of every step go unit by unit to the pool's free threads,
  * which share the packed panels (each packed once), and a slower core takes fewer units. */
 static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta,
-                      const float *bias, float *rowsum) {
+                      const pl_sgemm_epi *epi, float *rowsum) {
     int64_t M = a.rows, N = b.cols, K = a.cols;
+    const float *bias = epi ? epi->bias : NULL;
     if (M <= 0 || N <= 0) return true;
-    if (K <= 0) { /* C = beta C, or the bias */
+    if (K <= 0) { /* C = beta C, or the bias; an empty product with more epilogue is left to the caller */
+        if (epi && (epi->add || epi->gelu || epi->gelu_x)) return false;
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) c[i * ldc + j] = bias ? bias[j] : beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
         return true;
@@ -308,7 +355,8 @@ static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, fl
     float *bpack = aligned_alloc(64, (bytes + 63) / 64 * 64); /* C11: a size that is a multiple of the alignment */
     if (!bpack) return false;
     step_job j = {.c = c, .apack = bpack + kcmax * ncmax, .bpack = bpack, .ldc = ldc, .a = a, .b = b,
-                  .alpha = alpha, .bias = bias, .rowsum = rowsum};
+                  .alpha = alpha, .bias = bias, .rowsum = rowsum,
+                  .epi = epi && (epi->add || epi->gelu || epi->gelu_x) ? epi : NULL};
     for (j.k0 = 0; j.k0 < K; j.k0 += KC) {
         j.kc = PL_MIN(KC, K - j.k0);
         j.beta = j.k0 == 0 ? beta : 1.0f; /* later K blocks add to what the first wrote */
@@ -354,7 +402,10 @@ bool pl_sgemm_par(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float 
     return use_own() && pl_sgemm_par_avx512(ctx, c, ldc, a, b, alpha, beta);
 }
 bool pl_sgemm_bias_par(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, const float *bias) {
-    return use_own() && sgemm_run(ctx, c, ldc, a, b, 1.0f, 0.0f, bias, NULL);
+    return use_own() && sgemm_run(ctx, c, ldc, a, b, 1.0f, 0.0f, &(pl_sgemm_epi){.bias = bias}, NULL);
+}
+bool pl_sgemm_epi_par(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float beta, const pl_sgemm_epi *epi) {
+    return use_own() && sgemm_run(ctx, c, ldc, a, b, 1.0f, beta, epi, NULL);
 }
 bool pl_sgemm_rowsum_par(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float beta, float *rowsum) {
     return use_own() && a.rs == 1 && a.cols > 0 && sgemm_run(ctx, c, ldc, a, b, 1.0f, beta, NULL, rowsum);

@@ -31,6 +31,23 @@ bool pl_sgemm_par_avx512(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl
  * write-back: the same bits as C = bias then C = A B + C, without that extra pass over C. ctx may be NULL
  * (this thread only). */
 bool pl_sgemm_bias_par(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, const float *bias);
+/* A product's epilogue: what its write-back does besides C = A B + beta C, while the tile is in registers.
+ * bias: N floats added to every row, as pl_sgemm_bias_par (beta then unused). The rest applies to the final
+ * value of C (in the last K block): add: C += an M x N matrix (a residual connection); gelu: gelu(C) (tanh
+ * approximation) also written to an M x N matrix; gelu_x: C = C * gelu'(x) for an M x N matrix x (GELU's
+ * backward, the product being the GELU output's gradient). Each gives the bits of the separate pass
+ * (pl_vec_gelu_f32 and pl_vec_gelu_grad_f32 where rows are a multiple of 16 floats; their scalar tails may
+ * differ in the last bit). */
+typedef struct {
+    const float *bias;
+    const float *add;
+    int64_t ld_add;
+    float *gelu;
+    int64_t ld_gelu;
+    const float *gelu_x;
+    int64_t ld_gelu_x;
+} pl_sgemm_epi;
+bool pl_sgemm_epi_par(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float beta, const pl_sgemm_epi *epi);
 /* C = A B + beta C, and rowsum[r] += the sum of A's row r (in column order), gathered while A is packed: a
  * linear layer's weight gradient dC^T X and its bias gradient (dC's column sums) in one pass over dC.
  * false (nothing done) unless A is a transposed view (unit row stride) and plinth's GEMM is in use. */
