@@ -108,8 +108,8 @@ TGT512 static void pack_b(float *dst, pl_mat b, int64_t k0, int64_t kc, int64_t 
     }
 }
 
-/* A's columns k0..k0+kc, all rows, as panels of 12 rows: panel p is [kc][12] at dst + p*kc*12, zero past M.
- * A unit of work (threads share them) is one panel. Where A's columns are contiguous (a transposed view),
+/* A's columns k0..k0+kc, rows of panel u (12 rows): [kc][12] at dst + u*kc*12, zero past M, packed by the
+ * unit that computes with it. Where A's columns are contiguous (a transposed view),
  * each k of the panel is 12 adjacent floats: one masked copy per k, the panel written in one sequential run
  * (dealing every row out to all panels at once wrote to ~100 pages at a time: 5% slower products). */
 /* the k rows of a transposed A are a matrix row apart, a stride no hardware prefetcher follows: packing
@@ -117,7 +117,6 @@ TGT512 static void pack_b(float *dst, pl_mat b, int64_t k0, int64_t kc, int64_t 
 #define PFA 16
 /* whole panels of a row-major A are not packed: kernel_12x32_rows reads them where they are */
 static inline bool a_in_place(pl_mat a, int64_t mr) { return a.cs == 1 && a.rs != 1 && mr == MR; }
-static int64_t pack_a_units(pl_mat a) { return (a.rows + MR - 1) / MR; }
 TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t u, float *rowsum) {
     int64_t M = a.rows;
     if (a.rs == 1) {
@@ -286,11 +285,13 @@ TGT512 static void kernel_edge(int64_t kc, const float *ap, int64_t lda, const f
                 bias, ep, i);
 }
 
-/* One (K block, N block) step of the product, in two passes that threads can share: pack (A's units when the
- * K block is new, then B's panels), then compute (a unit = one A panel against every B panel of the block). */
+/* One (K block, N block) step of the product, in two passes that threads can share: pack B's panels, then
+ * compute (a unit = one A panel against every B panel of the block). When the K block is new, a unit first packs
+ * its A panel (it alone uses it), which then stays in L1 for the block's B panels instead of making a round
+ * trip through L3 between the passes: weight-gradient products (transposed A) 2-8% faster. */
 typedef struct {
     float *c, *apack, *bpack;
-    int64_t ldc, k0, kc, n0, nc, na; /* na: A's packing units in this pass (0: A already packed) */
+    int64_t ldc, k0, kc, n0, nc, na; /* na: pack A's panels in this pass (0: packed in an earlier N block) */
     pl_mat a, b;
     float alpha, beta;
     const float *bias; /* added to every row in the first K block (beta then unused), or NULL */
@@ -301,10 +302,7 @@ typedef struct {
 static void pack_units(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     step_job *j = arg;
-    for (int64_t u = s; u < e; u++) {
-        if (u < j->na) pack_a(j->apack, j->a, j->k0, j->kc, u, j->rowsum);
-        else pack_b(j->bpack, j->b, j->k0, j->kc, j->n0, j->nc, u - j->na);
-    }
+    for (int64_t u = s; u < e; u++) pack_b(j->bpack, j->b, j->k0, j->kc, j->n0, j->nc, u);
 }
 
 static void compute_units(void *arg, int64_t s, int64_t e, int ith) {
@@ -315,6 +313,7 @@ static void compute_units(void *arg, int64_t s, int64_t e, int ith) {
     for (int64_t p = s; p < e; p++) {
         int64_t m0 = p * MR, mr = PL_MIN(MR, M - m0);
         bool in_place = a_in_place(j->a, mr);
+        if (j->na) pack_a(j->apack, j->a, j->k0, kc, p, j->rowsum); /* packed where it is used: then in L1 */
         const float *ap = in_place ? j->a.p + m0 * j->a.rs + j->k0 : j->apack + p * kc * MR, *bp = j->bpack;
         int64_t lda = in_place ? j->a.rs : 0;
         for (int64_t col = 0; col < j->nc; col += NR, bp += kc * NR) {
@@ -362,8 +361,8 @@ static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, fl
         j.beta = j.k0 == 0 ? beta : 1.0f; /* later K blocks add to what the first wrote */
         for (j.n0 = 0; j.n0 < N; j.n0 += ncmax) {
             j.nc = PL_MIN(ncmax, N - j.n0);
-            j.na = j.n0 == 0 ? pack_a_units(a) : 0;
-            int64_t units = j.na + pack_b_units(b, j.kc, j.nc);
+            j.na = j.n0 == 0;
+            int64_t units = pack_b_units(b, j.kc, j.nc);
             if (ctx) {
                 pl_parallel_for_dynamic(ctx, units, pack_units, &j);
                 pl_parallel_for_dynamic(ctx, npan, compute_units, &j);
