@@ -130,9 +130,11 @@ def record(path, rows, notes, argv):
              "tokens/s = B*T*K/time. plinth: `plinth train --steps WARMUP+K`, its K steps after the same warm-up, "
              "timed per step in its loss.csv (batch, forward, backward, AdamW); the last column is plinth's own `done:` "
              "figure over all WARMUP+K steps (the first step and the final checkpoint included). "
-             "Each figure is the median of --repeat runs; torch and plinth runs alternate.", "",
-             "| config | params | threads | plinth tok/s | torch tok/s | plinth/torch | plinth `done:` tok/s |",
-             "|---|---|---|---|---|---|---|"]
+             "Each figure is the median of --repeat runs; torch and plinth runs alternate. plinth/torch is the "
+             "ratio of the two medians; paired is the median of each run's ratio to the torch run just before it "
+             "(a slow stretch of the shared host hits both runs of a pair), with the lowest and highest.", "",
+             "| config | params | threads | plinth tok/s | torch tok/s | plinth/torch | paired (min-max) | plinth `done:` tok/s |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += [row_md(r) for r in rows]
     if notes:
         lines += [""] + [f"- {n}" for n in notes]
@@ -145,10 +147,15 @@ def fmt(v):
     return "pending" if v is None else f"{v:,.0f}"
 
 
+def paired(r):
+    pr = r.get("pairs") or []
+    return "-" if not pr else f"{statistics.median(pr):.2f} ({min(pr):.2f}-{max(pr):.2f})"
+
+
 def row_md(r):
     ratio = "-" if r["plinth"] is None else f"{r['plinth'] / r['torch']:.2f}"
     return (f"| {r['name']} | {r['params']:,} | {r['threads']} | {fmt(r['plinth'])} | {fmt(r['torch'])} | {ratio} | "
-            f"{fmt(r.get('plinth_all'))} |")
+            f"{paired(r)} | {fmt(r.get('plinth_all'))} |")
 
 
 LOAD0 = os.getloadavg()[0]
@@ -173,14 +180,14 @@ def main():
         print(f"note: {args.text} missing (scripts/fetch-data.sh); torch uses random tokens", file=sys.stderr)
     rows, notes = [], []
     print(f"{'config':8} {'params':>12} {'threads':>7} {'plinth tok/s':>13} {'torch tok/s':>12} {'ratio':>6} "
-          f"{'plinth done:':>13}")
+          f"{'paired (min-max)':>17} {'plinth done:':>13}")
     for name in args.configs.split(","):
         cfg = CONFIGS[name]
         steps = args.steps or (50 if name == "tiny" else 5)
         for n in (int(t) for t in args.threads.split(",")):
             # turns alternate (torch, plinth, torch, plinth, ...) so that a noisy minute on a shared machine
             # falls on both sides alike
-            tts, pts, dts, why = [], [], [], None
+            tts, pts, dts, pairs, why = [], [], [], [], None
             for _ in range(args.repeat):
                 tts.append(bench_torch(cfg, n, steps, args.warmup, data))
                 if why is None:
@@ -188,16 +195,19 @@ def main():
                     if v is not None:
                         pts.append(v)
                         dts.append(d)
+                        pairs.append(v / tts[-1])
             tt = statistics.median(tts)
             pt = statistics.median(pts) if pts and not why else None
             pd = statistics.median(dts) if dts and not why else None
             if why and why not in notes:
                 notes.append(why)
             r = dict(name=f"{name} (L{cfg['layers']} C{cfg['dim']} H{cfg['heads']} T{cfg['ctx']} B{cfg['batch']}, "
-                          f"K={steps})", params=param_count(cfg), threads=n, plinth=pt, torch=tt, plinth_all=pd)
+                          f"K={steps})", params=param_count(cfg), threads=n, plinth=pt, torch=tt, plinth_all=pd,
+                     pairs=pairs if pt is not None else [])
             rows.append(r)
             ratio = "-" if pt is None else f"{pt / tt:.2f}"
-            print(f"{name:8} {r['params']:>12,} {n:>7} {fmt(pt):>13} {fmt(tt):>12} {ratio:>6} {fmt(pd):>13}", flush=True)
+            print(f"{name:8} {r['params']:>12,} {n:>7} {fmt(pt):>13} {fmt(tt):>12} {ratio:>6} {paired(r):>17} "
+                  f"{fmt(pd):>13}", flush=True)
     for n in notes:
         print("note: " + n, file=sys.stderr)
     if args.record:
