@@ -158,16 +158,9 @@ TGT512 static void pack_a(float *dst, pl_mat a, int64_t k0, int64_t kc, int64_t 
         _mm_prefetch((const char *)(c + i_ * ldc + 16), _MM_HINT_T0);                                                  \
     }
 
-/* What a tile's write-back does besides C = alpha acc + beta C (pl_sgemm_epi, in the product's last K block),
- * with pointers at the tile's first element */
-typedef struct {
-    const float *add;
-    int64_t ld_add;
-    float *gelu;
-    int64_t ld_gelu;
-    const float *gelu_x;
-    int64_t ld_gelu_x;
-} tile_epi;
+/* What a tile's write-back does besides C = alpha acc + beta C, in the product's last K block: the product's
+ * pl_sgemm_epi with pointers at the tile's first element (its bias goes to the kernels apart: first K block) */
+typedef pl_sgemm_epi tile_epi;
 
 /* Row i of a tile (accumulators r0, r1; the columns in masks k0, k1) to C at ci: C = alpha acc + beta C with
  * one rounding (beta == 0 never reads C), or alpha acc + bias; then the epilogue: + add, gelu(C) to its own
@@ -322,9 +315,10 @@ static void compute_units(void *arg, int64_t s, int64_t e, int ith) {
             const float *bias = j->bias && j->k0 == 0 ? j->bias + n : NULL;
             tile_epi te, *ep = NULL;
             if (pe) {
-                te = (tile_epi){pe->add ? pe->add + m0 * pe->ld_add + n : NULL, pe->ld_add,
-                                pe->gelu ? pe->gelu + m0 * pe->ld_gelu + n : NULL, pe->ld_gelu,
-                                pe->gelu_x ? pe->gelu_x + m0 * pe->ld_gelu_x + n : NULL, pe->ld_gelu_x};
+                te = (tile_epi){.add = pe->add ? pe->add + m0 * pe->ld_add + n : NULL, .ld_add = pe->ld_add,
+                                .gelu = pe->gelu ? pe->gelu + m0 * pe->ld_gelu + n : NULL, .ld_gelu = pe->ld_gelu,
+                                .gelu_x = pe->gelu_x ? pe->gelu_x + m0 * pe->ld_gelu_x + n : NULL,
+                                .ld_gelu_x = pe->ld_gelu_x};
                 ep = &te;
             }
             if (nr < NR || mr < MR) kernel_edge(kc, ap, lda, bp, NR, cij, j->ldc, mr, nr, j->alpha, j->beta, bias, ep);
