@@ -125,19 +125,42 @@ static void count_uses(const node_list *l) {
             if (src) src->flags |= (src->flags & ONE_USE) ? MANY_USES : ONE_USE;
         }
 }
-static void share_sum_grad(pl_tensor *t) {
+static int list_index(const node_list *l, const pl_tensor *t, int below);
+/* The residual stream x of t = x + f(x), consumed also by f's first op (a LayerNorm): it may share t's gradient
+ * buffer too when f is a matmul sharing it (f's backward is then the buffer's only reader) and x's other
+ * consumers all come before f in the forward order - their backwards, which add into x's gradient, then run
+ * after f's backward has read d t, and before the layer below reads the sum as its own d t. The sum's backward
+ * then copies nothing at all, and a whole residual stream has one gradient buffer. */
+static bool residual_can_share(const node_list *l, int ti, pl_tensor *t, pl_tensor *x, pl_tensor *f) {
+    if (!f || f == x || f->op != PL_OP_MATMUL || f->grad != t->grad) return false;
+    int fi = list_index(l, f, ti);
+    if (fi < 0) return false;
+    for (int i = 0; i < l->n; i++) {
+        pl_tensor *c = l->v[i];
+        if (c == t) continue;
+        for (int s = 0; s < PL_MAX_SRC; s++)
+            if (c->src[s] == x && (i >= fi || c->op == PL_OP_VIEW)) return false;
+    }
+    return true;
+}
+static void share_sum_grad(const node_list *l, int ti) {
+    pl_tensor *t = l->v[ti];
     bool in_place = t->op == PL_OP_GELU && t->p.i[0];
     if ((t->op != PL_OP_ADD && !in_place) || !t->grad) return;
     if (in_place && (t->flags & PL_FLAG_GRAD_ALIAS)) return; /* the buffer is another's too (both addends of a sum
                                                                  share it): turning it in place would corrupt theirs */
-    for (int s = 0; s < (in_place ? 1 : 2); s++) {
-        pl_tensor *x = t->src[s];
-        if (!x || x->grad || !(x->flags & PL_FLAG_NEEDS_GRAD) || (x->flags & (PL_FLAG_PARAM | MANY_USES)) ||
-            x->op == PL_OP_VIEW || x->type != PL_F32 || !pl_same_shape(x, t) || !pl_is_contiguous(t->grad))
-            continue;
-        x->grad = t->grad;
-        x->grad_owner = t;
-        x->flags |= PL_FLAG_GRAD_ALIAS;
+    /* pass 0: addends that feed only t; pass 1 (sums): a residual stream, once the matmul beside it shares */
+    for (int pass = 0; pass < (in_place ? 1 : 2); pass++) {
+        for (int s = 0; s < (in_place ? 1 : 2); s++) {
+            pl_tensor *x = t->src[s];
+            if (!x || x->grad || !(x->flags & PL_FLAG_NEEDS_GRAD) || (x->flags & PL_FLAG_PARAM) ||
+                x->op == PL_OP_VIEW || x->type != PL_F32 || !pl_same_shape(x, t) || !pl_is_contiguous(t->grad))
+                continue;
+            if ((x->flags & MANY_USES) && (pass == 0 || !residual_can_share(l, ti, t, x, t->src[1 - s]))) continue;
+            x->grad = t->grad;
+            x->grad_owner = t;
+            x->flags |= PL_FLAG_GRAD_ALIAS;
+        }
     }
 }
 
@@ -237,7 +260,7 @@ pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool b
         pl_tensor *t = l.v[i];
         if (!(t->flags & PL_FLAG_NEEDS_GRAD) || t->op == PL_OP_VIEW) continue;
         if (!t->grad && !(t->grad = pl_new(ctx, PL_F32, t->n_dims, t->ne))) return NULL;
-        share_sum_grad(t);
+        share_sum_grad(&l, i);
     }
     for (int i = 0; i < l.n; i++) {
         pl_tensor *t = l.v[i];

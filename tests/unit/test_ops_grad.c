@@ -149,7 +149,7 @@ static pl_tensor *b_attn_views(pl_ctx *c, pl_tensor **in, void *ud) {
 }
 /* Views of an intermediate (not a parameter) take windows of its gradient as theirs (graph.c): the builders
  * below keep the views so that the test can check which ones were aliased. */
-static pl_tensor *g_views[4], *g_gelu_in;
+static pl_tensor *g_views[4], *g_gelu_in, *g_resid;
 static pl_tensor *qkv_views(pl_ctx *c, pl_tensor **in, pl_tensor **q, pl_tensor **k, pl_tensor **v) {
     int64_t D = 8, H = 2, T = 5, B = 2;
     pl_tensor *qkv = pl_reshape_3d(c, pl_matmul(c, in[0], in[1]), 3 * D * H, T, B); /* {48, 10} -> {48, 5, 2} */
@@ -210,7 +210,16 @@ static pl_tensor *b_residual(pl_ctx *c, pl_tensor **in, void *ud) {
     pl_tensor *s = pl_scale(c, t2, 1.3f), *inner = pl_add(c, s, pl_gelu(c, t2, true)); /* a sum of two addends */
     g_views[0] = f; g_views[1] = f2; g_views[2] = inner; g_views[3] = s;
     g_gelu_in = xs;
+    g_resid = x; /* consumed by xs too, before the matmul f: shares t1's gradient as well */
     return pl_add(c, inner, t2);
+}
+/* the same residual x + f(x), but x has a consumer after f (x * (x + f)): its gradient must stay its own */
+static pl_tensor *b_residual_late_use(pl_ctx *c, pl_tensor **in, void *ud) {
+    (void)ud;
+    pl_tensor *x = pl_matmul(c, in[0], in[1]);
+    pl_tensor *f = pl_matmul(c, in[2], pl_gelu(c, pl_scale(c, x, 1.1f), true));
+    g_resid = x;
+    return pl_mul(c, pl_add(c, x, f), pl_scale(c, x, 0.5f));
 }
 /* both addends of a sum feed only it, one of them a tanh GELU (whose backward would turn a shared buffer in
  * place under the other addend's feet) */
@@ -373,6 +382,9 @@ int main(void) {
     gradcheck("residual sums", ctx, in, 3, b_residual, NULL);
     check_aliased("residual sums", true, true, true, true);
     CHECK(g_gelu_in->flags & PL_FLAG_GRAD_ALIAS);
+    CHECK(g_resid->flags & PL_FLAG_GRAD_ALIAS);
+    gradcheck("residual used after its sum", ctx, in, 3, b_residual_late_use, NULL);
+    CHECK(!(g_resid->flags & PL_FLAG_GRAD_ALIAS));
     in[0] = param(ctx, 2, 5, 6, 1, 1); in[1] = param(ctx, 2, 5, 12, 1, 1); in[2] = param(ctx, 2, 5, 6, 1, 1);
     gradcheck("two addends, one a GELU", ctx, in, 3, b_two_addends, NULL);
 
