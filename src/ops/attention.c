@@ -207,7 +207,8 @@ static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
 
 /* The AVX-512 backward, same work items: K^T and V^T packed once per (batch, kv head); per block of query
  * rows P and dP from the score kernel, the row pass P = exp(S - lse), dS = P (dP - di) on the keys each row
- * sees, then dQ, dK (from dS^T, read transposed in place) and dV (from P^T), skipping the masked tiles. */
+ * sees (di = rowsum(P dP), equal to rowsum(dO O) and taken in the same pass without reading O), then dQ, dK
+ * (from dS^T, read transposed in place) and dV (from P^T), skipping the masked tiles. */
 #define ATT_FBQB 64
 static void attn_bwd_fast(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
@@ -231,15 +232,14 @@ static void attn_bwd_fast(void *arg, int64_t s, int64_t e, int ith) {
             for (int64_t i0 = 0; i0 < Tq; i0 += ATT_FBQB) {
                 int64_t rows = PL_MIN(ATT_FBQB, Tq - i0), nk = causal ? Tk - Tq + i0 + rows : Tk, lds = round16(nk);
                 const float *Q = head_base(q, h, b) + i0 * ldq;
-                const float *O = pl_f32(t) + ((b * Tq + i0) * Hq + h) * D, *dO = pl_f32(t->grad) + ((b * Tq + i0) * Hq + h) * D;
+                const float *dO = pl_f32(t->grad) + ((b * Tq + i0) * Hq + h) * D;
                 pl_attn_band band = block_band(t, i0);
                 pl_attn_gemm_avx512(rows, nk, D, scale, Q, ldq, 1, Kt, ldt, P, lds, false, band, PL_BAND_N);
                 pl_attn_gemm_avx512(rows, nk, D, 1.0f, dO, ldo, 1, Vt, ldt, dS, lds, false, band, PL_BAND_N);
                 for (int64_t i = 0; i < rows; i++) {
                     float *p = P + i * lds, *ds = dS + i * lds;
                     int64_t n = causal ? Tk - Tq + i0 + i + 1 : Tk, lo = window_lo(t, n);
-                    pl_attn_bwd_row_avx512(n - lo, p + lo, ds + lo, t->saved[(b * Hq + h) * Tq + i0 + i],
-                                           pl_vec_dot_f32(D, dO + i * ldo, O + i * ldo));
+                    pl_attn_bwd_row_avx512(n - lo, p + lo, ds + lo, t->saved[(b * Hq + h) * Tq + i0 + i]);
                     for (int64_t j = 0; j < lo; j++) p[j] = ds[j] = 0.0f;
                     for (int64_t j = n; j < nk; j++) p[j] = ds[j] = 0.0f;
                 }

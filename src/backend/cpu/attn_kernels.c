@@ -14,18 +14,18 @@
 #define NV 4 /* 16-float vectors across a C tile */
 #define INL static inline __attribute__((always_inline))
 
-typedef void (*tile_fn)(int64_t k0, int64_t k1, float alpha, const float *A, int64_t sam, int64_t sak, const float *B,
-                        int64_t ldb, float *C, int64_t ldc, bool acc, __mmask16 ml);
+typedef void (*tile_fn)(int64_t nk, float alpha, const float *A, int64_t sam, int64_t sak, const float *B, int64_t ldb,
+                        float *C, int64_t ldc, bool acc, __mmask16 ml);
 
-/* C[mr x 16 nv] (last vector masked by ml) = alpha * sum_{k0 <= k < k1} A(r, k) B(k, :) (+ C) */
-TGT512 INL void tile(const int mr, const int nv, int64_t k0, int64_t k1, float alpha, const float *A, int64_t sam,
-                     int64_t sak, const float *B, int64_t ldb, float *C, int64_t ldc, bool acc, __mmask16 ml) {
+/* C[mr x 16 nv] (last vector masked by ml) = alpha * sum_{0 <= k < nk} A(r, k) B(k, :) (+ C) */
+TGT512 INL void tile(const int mr, const int nv, int64_t nk, float alpha, const float *A, int64_t sam, int64_t sak,
+                     const float *B, int64_t ldb, float *C, int64_t ldc, bool acc, __mmask16 ml) {
     __m512 c[MR][NV];
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++) c[r][v] = _mm512_setzero_ps();
-    for (int64_t k = k0; k < k1; k++) {
+    for (int64_t k = 0; k < nk; k++) {
         const float *b = B + k * ldb, *a = A + k * sak;
         __m512 bv[NV];
 #pragma GCC unroll 4
@@ -50,9 +50,9 @@ TGT512 INL void tile(const int mr, const int nv, int64_t k0, int64_t k1, float a
 }
 
 #define TILE(mr, nv)                                                                                                     \
-    TGT512 static void tile_##mr##_##nv(int64_t k0, int64_t k1, float alpha, const float *A, int64_t sam, int64_t sak, \
+    TGT512 static void tile_##mr##_##nv(int64_t nk, float alpha, const float *A, int64_t sam, int64_t sak,             \
                                         const float *B, int64_t ldb, float *C, int64_t ldc, bool acc, __mmask16 ml) {     \
-        tile(mr, nv, k0, k1, alpha, A, sam, sak, B, ldb, C, ldc, acc, ml);                                               \
+        tile(mr, nv, nk, alpha, A, sam, sak, B, ldb, C, ldc, acc, ml);                                                   \
     }
 #define TILES(mr) TILE(mr, 1) TILE(mr, 2) TILE(mr, 3) TILE(mr, 4)
 TILES(1) TILES(2) TILES(3) TILES(4) TILES(5) TILES(6)
@@ -62,18 +62,21 @@ static const tile_fn tiles[MR][NV] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), RO
 static int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 
-/* Loop order: k in chunks of KC, then 64 columns of B, then the row tiles, so each row tile finds its
- * KC x 64 block of B (16 KB) in L1 (a whole 128-key K^T or V would not fit beside the rest in 32 KB). */
-#define KC 64
+/* Loop order: k in chunks of KC, then 64 columns of B, then the row tiles, so that the row tiles take turns
+ * on one KC x 64 block of B. (Copying a block to a contiguous buffer first, against L1 set conflicts of B's
+ * strided rows, measured slower.) */
+#define KC 128
+#define BW (16 * NV)
 void pl_attn_gemm_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t sam, int64_t sak,
                          const float *B, int64_t ldb, float *C, int64_t ldc, bool acc, pl_attn_band band, pl_band_use use) {
     if (!band.on) use = PL_BAND_NONE;
     for (int64_t kc = 0; kc == 0 || kc < K; kc += KC) {
         bool add = acc || kc > 0; /* later chunks add to the first's sums */
-        for (int64_t n0 = 0; n0 < N; n0 += 16 * NV)
+        int64_t kend = imin(K, kc + KC);
+        for (int64_t n0 = 0; n0 < N; n0 += BW) {
             for (int64_t r0 = 0; r0 < M; r0 += MR) {
                 int mr = (int)imin(MR, M - r0);
-                int64_t nlo = n0, nhi = imin(N, n0 + 16 * NV), klo = kc, khi = imin(K, kc + KC);
+                int64_t nlo = n0, nhi = imin(N, n0 + BW), klo = kc, khi = kend;
                 /* rows r0 .. r0+mr-1 together see [lo(r0), diag + r0 + mr) */
                 int64_t hi = band.diag + r0 + mr, lo = band.window > 0 ? imax(0, band.diag + r0 + 1 - band.window) : 0;
                 if (use == PL_BAND_N) { nlo = imax(nlo, lo & ~(int64_t)15); nhi = imin(nhi, hi); } /* aligned start */
@@ -88,8 +91,10 @@ void pl_attn_gemm_avx512(int64_t M, int64_t N, int64_t K, float alpha, const flo
                 int64_t nw = nhi - nlo;
                 int nv = (int)((nw + 15) / 16);
                 __mmask16 ml = (__mmask16)((1u << (nw - 16 * (nv - 1))) - 1);
-                tiles[mr - 1][nv - 1](klo, khi, alpha, A + r0 * sam, sam, sak, B + nlo, ldb, C + r0 * ldc + nlo, ldc, add, ml);
+                tiles[mr - 1][nv - 1](khi - klo, alpha, A + r0 * sam + klo * sak, sam, sak, B + klo * ldb + nlo, ldb,
+                                      C + r0 * ldc + nlo, ldc, add, ml);
             }
+        }
     }
 }
 
@@ -130,12 +135,20 @@ TGT512 void pl_attn_dots_avx512(int64_t D, int64_t j0, int64_t j1, const float *
     }
 }
 
-TGT512 void pl_attn_bwd_row_avx512(int64_t n, float *p, float *ds, float lse, float di) {
-    __m512 l = _mm512_set1_ps(lse), dv = _mm512_set1_ps(di);
+/* di = sum_j P_ij dP_ij equals dO_i . O_i (O_i = sum_j P_ij V_j) and needs no read of O: the row pass makes P,
+ * sums P dP while P and dP are in registers, then a second pass over the (L1-resident) row forms dS. */
+TGT512 void pl_attn_bwd_row_avx512(int64_t n, float *p, float *ds, float lse) {
+    __m512 l = _mm512_set1_ps(lse), acc = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j += 16) {
         __mmask16 m = (__mmask16)((1u << imin(16, n - j)) - 1);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + j), l));
+        __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + j), l)));
         _mm512_mask_storeu_ps(p + j, m, e);
+        acc = _mm512_fmadd_ps(e, _mm512_maskz_loadu_ps(m, ds + j), acc);
+    }
+    __m512 dv = _mm512_set1_ps(_mm512_reduce_add_ps(acc));
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 m = (__mmask16)((1u << imin(16, n - j)) - 1);
+        __m512 e = _mm512_maskz_loadu_ps(m, p + j);
         _mm512_mask_storeu_ps(ds + j, m, _mm512_mul_ps(e, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, ds + j), dv)));
     }
 }

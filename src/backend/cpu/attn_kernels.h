@@ -38,7 +38,8 @@ void pl_attn_dots_avx512(int64_t D, int64_t j0, int64_t j1, const float *q, cons
 /* x <- softmax(x) on n >= 1 floats; returns the log-sum-exp of the input (as pl_vec_softmax_f32). */
 float pl_attn_softmax_avx512(int64_t n, float *x);
 
-/* On [0, n): p[j] <- exp(p[j] - lse), ds[j] <- p[j] * (ds[j] - di) (p holds scores, ds holds dP). */
-void pl_attn_bwd_row_avx512(int64_t n, float *p, float *ds, float lse, float di);
+/* On [0, n): p[j] <- exp(p[j] - lse), ds[j] <- p[j] * (ds[j] - di) with di = sum_j p[j] ds[j] (p holds scores,
+ * ds holds dP, the row's whole band: di is dO . O computed without O). */
+void pl_attn_bwd_row_avx512(int64_t n, float *p, float *ds, float lse);
 
 #endif
