@@ -346,19 +346,9 @@ void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {
 /* Gradients of intermediate nodes are zeroed just in time, not all up front: right before the first backward
  * op that adds into one, so the zeroed lines are still in cache when the op adds to them (a GPT step's
  * activation gradients are hundreds of MB; zeroing them in one sweep went to memory twice). matmul zeroes its
- * own sources' gradients (op_grad_beta), and writes them with beta = 0 where one product covers the buffer. */
-float op_grad_beta(pl_tensor *src, bool once) {
-    if (src && (src->flags & PL_FLAG_GRAD_ALIAS)) /* its gradient is (part of) the owner's: reset the owner's */
-        return op_grad_beta(src->grad_owner, once && pl_is_contiguous(src->grad) &&
-                                                 pl_nelements(src) == pl_nelements(src->grad_owner));
-    if (!src || !src->grad || !(src->flags & PL_FLAG_GRAD_STALE)) return 1.0f;
-    src->flags &= ~(uint32_t)PL_FLAG_GRAD_STALE;
-    if (once) return 0.0f;
-    memset(src->grad->data, 0, pl_nbytes(src->grad));
-    return 1.0f;
-}
-/* op_grad_beta(t, false) on the pool: a stale gradient (its owner's, for a shared one) zeroed by all threads
- * (the 4.7 MB QKV gradient that attention adds into, per layer of the 10M GPT) */
+ * own sources' gradients (op_grad_beta), and writes them with beta = 0 where one product covers the buffer.
+ * A buffer worth it is zeroed by all of the pool's threads (the 4.7 MB QKV gradient that attention adds into,
+ * per layer of the 10M GPT). */
 #define ZERO_CHUNK ((int64_t)1 << 16) /* bytes per work unit */
 typedef struct { char *p; int64_t n; } zero_job;
 static void zero_chunks(void *arg, int64_t s, int64_t e, int ith) {

@@ -145,11 +145,11 @@ static void binary_backward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *a = t->src[0], *b = t->src[1];
     bool full = pl_same_shape(t, b);
     if (op_grad(a) && !grad_is_mine(t, a)) {
-        binary_grad_job ja = {t, 0, op_grad_beta(a, true) != 0.0f};
+        binary_grad_job ja = {t, 0, op_grad_beta(ctx, a, true) != 0.0f};
         pl_parallel_for(ctx, pl_nrows(t), binary_grad_rows, &ja);
     }
     if (op_grad(b) && !grad_is_mine(t, b)) {
-        binary_grad_job jb = {t, 1, op_grad_beta(b, full) != 0.0f};
+        binary_grad_job jb = {t, 1, op_grad_beta(ctx, b, full) != 0.0f};
         if (full) pl_parallel_for(ctx, pl_nrows(t), binary_grad_rows, &jb);
         else binary_grad_rows(&jb, 0, pl_nrows(t), 0);
     }
@@ -225,7 +225,7 @@ static void unary_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, pl_n
  * shares t's buffer (a tanh GELU's sole input) is written in place over t's gradient */
 static void unary_backward(pl_ctx *ctx, pl_tensor *t) {
     if (!op_grad(t->src[0])) return;
-    unary_grad_job j = {t, !grad_is_mine(t, t->src[0]) && op_grad_beta(t->src[0], true) != 0.0f};
+    unary_grad_job j = {t, !grad_is_mine(t, t->src[0]) && op_grad_beta(ctx, t->src[0], true) != 0.0f};
     pl_parallel_for(ctx, pl_nrows(t), unary_grad_rows, &j);
 }
 void op_scale_forward(pl_ctx *ctx, pl_tensor *t) { unary_forward(ctx, t); }

@@ -308,13 +308,13 @@ static bool matmul_backward(pl_ctx *ctx, pl_tensor *t) {
     int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
     int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
     float *adense = NULL;
-    op_grad_beta(t->src[2], false);
+    op_grad_beta(ctx, t->src[2], false);
     float *gbias = op_grad(t->src[2]);
     bool self = a == b; /* x x^T: both products go to one buffer */
     if (a_shared(t) && (a->type == PL_F32 || !gb)) {
         int64_t rows = N * t->ne[2] * t->ne[3];
         const float *dc = pl_f32(t->grad);
-        float ba = op_grad_beta(a, !self), bb = op_grad_beta(b, !self);
+        float ba = op_grad_beta(ctx, a, !self), bb = op_grad_beta(ctx, b, !self);
         mat dct = {dc, M, rows, 1, M}; /* dC^T */
         /* the weight's gradient, with the bias's (dC's column sums) gathered as the GEMM packs dC^T */
         if (ga && gbias && pl_sgemm_rowsum_par(ctx, ga, K, dct, b_rows(b), ba, gbias)) gbias = NULL;
@@ -329,7 +329,8 @@ static bool matmul_backward(pl_ctx *ctx, pl_tensor *t) {
         return false;
     }
     if (gbias) pl_parallel_for(ctx, M, bias_grad_cols, t);
-    float ba = op_grad_beta(a, !self && r2 == 1 && r3 == 1), bb = op_grad_beta(b, !self); /* b's batches: one product each */
+    float ba = op_grad_beta(ctx, a, !self && r2 == 1 && r3 == 1);
+    float bb = op_grad_beta(ctx, b, !self); /* b's batches: one product each */
     if (gb && a->type != PL_F32) adense = malloc((size_t)(M * K) * sizeof(float)); /* frozen low-precision weights */
     for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {

@@ -22,7 +22,7 @@ static inline float *op_grad(const pl_tensor *src) { return src && src->grad ? (
 /* The beta for a backward op's products into src's gradient. pl_graph_backward leaves intermediate gradients
  * stale until their first writer: a stale one is overwritten (0) when the caller's products cover it exactly
  * once (once), else zeroed here and added to (1), as a fresh one is. */
-float op_grad_beta(pl_tensor *src, bool once);
+float op_grad_beta(pl_ctx *ctx, pl_tensor *src, bool once);
 /* Whether two elements of view t can be the same element of its base (a stride of 0, overlapping windows). */
 bool op_view_overlaps(const pl_tensor *t);
 
