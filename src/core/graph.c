@@ -203,8 +203,8 @@ static void decide_fusions(const node_list *l, pl_tensor *const *outs, int n_out
             } else if (u->op == PL_OP_ADD && !u->src[2]) {
                 pl_tensor *x = u->src[1 - s];
                 /* the other addend must be ready when the product runs: a leaf, or computed before it */
-                bool ready = x && x->op == PL_OP_NONE ? true : x && ti >= 0 && list_index(l, x, ti) >= 0;
-                if (x && x != t && ready && plain_f32(x) && pl_same_shape(x, u)) {
+                bool ready = x && (x->op == PL_OP_NONE || (ti >= 0 && list_index(l, x, ti) >= 0));
+                if (ready && x != t && plain_f32(x) && pl_same_shape(x, u)) {
                     t->epi_fwd = u;
                     u->flags |= PL_FLAG_FUSED_FWD;
                 }
@@ -357,18 +357,22 @@ static void zero_chunks(void *arg, int64_t s, int64_t e, int ith) {
     int64_t lo = s * ZERO_CHUNK, hi = PL_MIN(j->n, e * ZERO_CHUNK);
     memset(j->p + lo, 0, (size_t)(hi - lo));
 }
-static void zero_stale(pl_ctx *ctx, pl_tensor *t) {
-    while (t && (t->flags & PL_FLAG_GRAD_ALIAS)) t = t->grad_owner;
-    if (!t || !t->grad || !(t->flags & PL_FLAG_GRAD_STALE)) return;
-    t->flags &= ~(uint32_t)PL_FLAG_GRAD_STALE;
-    zero_job j = {t->grad->data, (int64_t)pl_nbytes(t->grad)};
+float op_grad_beta(pl_ctx *ctx, pl_tensor *src, bool once) {
+    if (src && (src->flags & PL_FLAG_GRAD_ALIAS)) /* its gradient is (part of) the owner's: reset the owner's */
+        return op_grad_beta(ctx, src->grad_owner, once && pl_is_contiguous(src->grad) &&
+                                                      pl_nelements(src) == pl_nelements(src->grad_owner));
+    if (!src || !src->grad || !(src->flags & PL_FLAG_GRAD_STALE)) return 1.0f;
+    src->flags &= ~(uint32_t)PL_FLAG_GRAD_STALE;
+    if (once) return 0.0f;
+    zero_job j = {src->grad->data, (int64_t)pl_nbytes(src->grad)};
     if (ctx->n_threads > 1 && j.n >= 4 * ZERO_CHUNK) pl_parallel_for(ctx, (j.n + ZERO_CHUNK - 1) / ZERO_CHUNK, zero_chunks, &j);
     else memset(j.p, 0, (size_t)j.n);
+    return 1.0f;
 }
 static void grad_zero_if_stale(pl_ctx *ctx, pl_tensor *t) {
-    if (!profiling()) { zero_stale(ctx, t); return; }
+    if (!profiling()) { op_grad_beta(ctx, t, false); return; }
     double t0 = prof_clock();
-    zero_stale(ctx, t);
+    op_grad_beta(ctx, t, false);
     pl_profile_add("gradient reset", prof_clock() - t0);
 }
 /* ops whose backward resets their sources' gradients itself (op_grad_beta), overwriting where it can */

@@ -1,9 +1,9 @@
 /* plinth's f32 GEMM for AVX-512 (C = alpha A B + beta C), in the classic blocked form:
- *   for each block of KC rows of B (and columns of A): pack all of A's KC columns as panels of MR = 12 rows
- *   (a row-major A is read in place instead, but for a last partial panel),
- *     for each block of NC columns of B: pack that KC x NC block into panels of NR = 32 columns (L2-sized),
- *       for each A panel (then in L1), for each B panel: the 12 x 32 micro-kernel, which keeps its tile of C
- *       in 24 zmm registers.
+ *   for each block of at most KC rows of B (and columns of A; K cut into equal blocks),
+ *     for each block of NC columns of B: pack that block into panels of NR = 32 columns (L2-sized),
+ *       for each A panel of MR = 12 rows (packed by the unit that uses it, in the first N block; a row-major A
+ *       is read in place instead, but for a last partial panel), then in L1, for each B panel: the 12 x 32
+ *       micro-kernel, which keeps its tile of C in 24 zmm registers.
  * Packing reads any strides (16 x 16 register transposes for the transposed layouts), so the caller passes
  * views as they are. Tiles past the edges compute on zero padding into a scratch tile and copy back. */
 #include "backend/cpu/sgemm.h"
@@ -334,9 +334,10 @@ static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, fl
                       const pl_sgemm_epi *epi, float *rowsum) {
     int64_t M = a.rows, N = b.cols, K = a.cols;
     const float *bias = epi ? epi->bias : NULL;
+    bool more = epi && (epi->add || epi->gelu || epi->gelu_x); /* epilogue beyond the bias */
     if (M <= 0 || N <= 0) return true;
     if (K <= 0) { /* C = beta C, or the bias; an empty product with more epilogue is left to the caller */
-        if (epi && (epi->add || epi->gelu || epi->gelu_x)) return false;
+        if (more) return false;
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) c[i * ldc + j] = bias ? bias[j] : beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
         return true;
@@ -352,7 +353,7 @@ static bool sgemm_run(pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, fl
     if (!bpack) return false;
     step_job j = {.c = c, .apack = bpack + kcmax * ncmax, .bpack = bpack, .ldc = ldc, .a = a, .b = b,
                   .alpha = alpha, .bias = bias, .rowsum = rowsum,
-                  .epi = epi && (epi->add || epi->gelu || epi->gelu_x) ? epi : NULL};
+                  .epi = more ? epi : NULL};
     for (j.k0 = 0; j.k0 < K; j.k0 += kcb) {
         j.kc = PL_MIN(kcb, K - j.k0);
         j.beta = j.k0 == 0 ? beta : 1.0f; /* later K blocks add to what the first wrote */

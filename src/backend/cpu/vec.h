@@ -22,8 +22,8 @@ void pl_vec_axpy_f32_avx512(int64_t n, float a, const float *x, float *y);
 
 
 /* GELU (tanh form, GPT-2's): y = gelu(x); dx = (acc ? dx : 0) + g * gelu'(x) (acc false: dx is only written, so
- * a backward pass that is its first writer need not zero it; dx may then be g itself). tanh is computed as
- * 1 - 2/(exp(2u)+1) with a polynomial exp in the SIMD variants (relative error ~1e-7 against expf). */
+ * a backward pass that is its first writer need not zero it; dx may then be g itself). Computed as
+ * x / (1 + e^(-2u)) (vec_gelu_simd.h), with a polynomial exp in the SIMD variants (relative error ~1e-7). */
 void pl_vec_gelu_f32(int64_t n, const float *x, float *y);
 void pl_vec_gelu_grad_f32(int64_t n, const float *x, const float *g, float *dx, bool acc);
 void pl_vec_gelu_f32_scalar(int64_t n, const float *x, float *y);
