@@ -52,63 +52,96 @@ static void ln_grad_row_scalar(const float *x, const float *g, const float *w, f
     for (int64_t i = 0; i < n; i++) dx[i] += rstd * (g[i] * w[i] - sg - (x[i] - mean) * rstd * sgx);
 }
 
-/* the same 16 lanes at a time (sums in another order: equal to the reference up to float rounding) */
+/* The same, 16 lanes (AVX-512) or 8 (AVX2) at a time: ops/norm_affine_rows.h, included once per ISA */
 #define AVX512 __attribute__((target("avx512f")))
-AVX512 static inline __m512 ld(const float *p, int64_t i, int64_t n) {
+AVX512 static inline __m512 ld512(const float *p, int64_t i, int64_t n) {
     return n - i >= 16 ? _mm512_loadu_ps(p + i) : _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), p + i);
 }
-AVX512 static inline void st(float *p, int64_t i, int64_t n, __m512 v) {
+AVX512 static inline void st512(float *p, int64_t i, int64_t n, __m512 v) {
     if (n - i >= 16) _mm512_storeu_ps(p + i, v);
     else _mm512_mask_storeu_ps(p + i, (__mmask16)((1u << (n - i)) - 1), v);
 }
-AVX512 static void ln_row_avx512(const float *x, float *y, const float *w, const float *b, int64_t n, float eps,
-                                 float *out) {
-    __m512 s = _mm512_setzero_ps(), q = s;
-    for (int64_t i = 0; i < n; i += 16) s = _mm512_add_ps(s, ld(x, i, n));
-    float mean = _mm512_reduce_add_ps(s) / (float)n;
-    __m512 vm = _mm512_set1_ps(mean);
-    for (int64_t i = 0; i < n; i += 16) {
-        __m512 d = _mm512_sub_ps(ld(x, i, n), vm);
-        if (n - i < 16) d = _mm512_maskz_mov_ps((__mmask16)((1u << (n - i)) - 1), d);
-        q = _mm512_fmadd_ps(d, d, q);
-    }
-    float rstd = 1.0f / sqrtf(_mm512_reduce_add_ps(q) / (float)n + eps);
-    __m512 vr = _mm512_set1_ps(rstd);
-    for (int64_t i = 0; i < n; i += 16) {
-        __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(ld(x, i, n), vm), vr), ld(w, i, n));
-        st(y, i, n, b ? _mm512_add_ps(v, ld(b, i, n)) : v);
-    }
-    out[0] = mean;
-    out[1] = rstd;
+AVX512 static inline __m512 tail0_512(__m512 v, int64_t i, int64_t n) {
+    return n - i >= 16 ? v : _mm512_maskz_mov_ps((__mmask16)((1u << (n - i)) - 1), v);
 }
-AVX512 static void ln_grad_row_avx512(const float *x, const float *g, const float *w, float mean, float rstd, int64_t n,
-                                      float *dx, float *pw, float *pb) {
-    __m512 vm = _mm512_set1_ps(mean), vr = _mm512_set1_ps(rstd), sg = _mm512_setzero_ps(), sgx = sg;
-    for (int64_t i = 0; i < n; i += 16) {
-        __m512 xh = _mm512_mul_ps(_mm512_sub_ps(ld(x, i, n), vm), vr), gv = ld(g, i, n), gy = _mm512_mul_ps(gv, ld(w, i, n));
-        if (pw) { st(pw, i, n, _mm512_fmadd_ps(gv, xh, ld(pw, i, n))); st(pb, i, n, _mm512_add_ps(gv, ld(pb, i, n))); }
-        sg = _mm512_add_ps(sg, gy);
-        sgx = _mm512_fmadd_ps(gy, xh, sgx);
-    }
-    if (!dx) return;
-    __m512 vsg = _mm512_set1_ps(_mm512_reduce_add_ps(sg) / (float)n), vsgx = _mm512_set1_ps(_mm512_reduce_add_ps(sgx) / (float)n);
-    for (int64_t i = 0; i < n; i += 16) {
-        __m512 xh = _mm512_mul_ps(_mm512_sub_ps(ld(x, i, n), vm), vr);
-        __m512 t = _mm512_sub_ps(_mm512_sub_ps(_mm512_mul_ps(ld(g, i, n), ld(w, i, n)), vsg), _mm512_mul_ps(xh, vsgx));
-        st(dx, i, n, _mm512_fmadd_ps(vr, t, ld(dx, i, n)));
-    }
+#define LN_TGT AVX512
+#define LN_SFX(f) f##_avx512
+#define LN_V __m512
+#define LN_W 16
+#define LN_LD ld512
+#define LN_ST st512
+#define LN_TAIL0 tail0_512
+#define LN_SET1 _mm512_set1_ps
+#define LN_ZERO _mm512_setzero_ps
+#define LN_ADD _mm512_add_ps
+#define LN_SUB _mm512_sub_ps
+#define LN_MUL _mm512_mul_ps
+#define LN_FMA _mm512_fmadd_ps
+#define LN_SUM _mm512_reduce_add_ps
+#include "ops/norm_affine_rows.h"
+#undef LN_TGT
+#undef LN_SFX
+#undef LN_V
+#undef LN_W
+#undef LN_LD
+#undef LN_ST
+#undef LN_TAIL0
+#undef LN_SET1
+#undef LN_ZERO
+#undef LN_ADD
+#undef LN_SUB
+#undef LN_MUL
+#undef LN_FMA
+#undef LN_SUM
+
+#define AVX2 __attribute__((target("avx2,fma")))
+/* lanes below n - i (at most 8) */
+AVX2 static inline __m256i lanes256(int64_t i, int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)PL_MIN(n - i, 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+AVX2 static inline __m256 ld256(const float *p, int64_t i, int64_t n) {
+    return n - i >= 8 ? _mm256_loadu_ps(p + i) : _mm256_maskload_ps(p + i, lanes256(i, n));
+}
+AVX2 static inline void st256(float *p, int64_t i, int64_t n, __m256 v) {
+    if (n - i >= 8) _mm256_storeu_ps(p + i, v);
+    else _mm256_maskstore_ps(p + i, lanes256(i, n), v);
+}
+AVX2 static inline __m256 tail0_256(__m256 v, int64_t i, int64_t n) {
+    return n - i >= 8 ? v : _mm256_and_ps(v, _mm256_castsi256_ps(lanes256(i, n)));
+}
+AVX2 static inline float sum256(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+#define LN_TGT AVX2
+#define LN_SFX(f) f##_avx2
+#define LN_V __m256
+#define LN_W 8
+#define LN_LD ld256
+#define LN_ST st256
+#define LN_TAIL0 tail0_256
+#define LN_SET1 _mm256_set1_ps
+#define LN_ZERO _mm256_setzero_ps
+#define LN_ADD _mm256_add_ps
+#define LN_SUB _mm256_sub_ps
+#define LN_MUL _mm256_mul_ps
+#define LN_FMA _mm256_fmadd_ps
+#define LN_SUM sum256
+#include "ops/norm_affine_rows.h"
 
 static void ln_rows(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     pl_tensor *t = arg;
     int64_t n = t->ne[0];
     const float *w = pl_f32(t->src[1]), *b = t->src[2] ? pl_f32(t->src[2]) : NULL;
-    bool simd = pl_cpu_isa() >= PL_ISA_AVX512;
+    pl_isa isa = pl_cpu_isa();
     for (int64_t r = s; r < e; r++) {
         const float *x = op_src_row(t, t->src[0], r);
-        if (simd) ln_row_avx512(x, pl_f32(t) + r * n, w, b, n, t->p.f[0], t->saved + 2 * r);
-        else ln_row_scalar(x, pl_f32(t) + r * n, w, b, n, t->p.f[0], t->saved + 2 * r);
+        float *y = pl_f32(t) + r * n, *out = t->saved + 2 * r;
+        if (isa >= PL_ISA_AVX512) ln_row_avx512(x, y, w, b, n, t->p.f[0], out);
+        else if (isa >= PL_ISA_AVX2) ln_row_avx2(x, y, w, b, n, t->p.f[0], out);
+        else ln_row_scalar(x, y, w, b, n, t->p.f[0], out);
     }
 }
 void op_layernorm_affine_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, pl_nrows(t), ln_rows, t); }
@@ -122,12 +155,14 @@ static void ln_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
     const float *w = pl_f32(t->src[1]);
     float *gx = op_grad(t->src[0]);
     float *pw = j->part ? j->part + (size_t)ith * 2 * n : NULL, *pb = pw ? pw + n : NULL;
-    bool simd = pl_cpu_isa() >= PL_ISA_AVX512;
+    pl_isa isa = pl_cpu_isa();
     for (int64_t r = s; r < e; r++) {
         const float *x = op_src_row(t, t->src[0], r), *g = pl_f32(t->grad) + r * n;
         float *dx = gx ? gx + r * n : NULL;
-        if (simd) ln_grad_row_avx512(x, g, w, t->saved[2 * r], t->saved[2 * r + 1], n, dx, pw, pb);
-        else ln_grad_row_scalar(x, g, w, t->saved[2 * r], t->saved[2 * r + 1], n, dx, pw, pb);
+        float mean = t->saved[2 * r], rstd = t->saved[2 * r + 1];
+        if (isa >= PL_ISA_AVX512) ln_grad_row_avx512(x, g, w, mean, rstd, n, dx, pw, pb);
+        else if (isa >= PL_ISA_AVX2) ln_grad_row_avx2(x, g, w, mean, rstd, n, dx, pw, pb);
+        else ln_grad_row_scalar(x, g, w, mean, rstd, n, dx, pw, pb);
     }
 }
 void op_layernorm_affine_backward(pl_ctx *ctx, pl_tensor *t) {

@@ -1,5 +1,6 @@
-/* The optimizer's loops: AdamW's AVX-512 update against the scalar reference (bit-identical: same operations,
- * no FMA), with and without a folded gradient scale; the SIMD sum of squares against a plain double loop;
+/* The optimizer's loops: AdamW's AVX2 and AVX-512 updates against the scalar reference (bit-identical: same
+ * operations, no FMA), with and without a folded gradient scale; the SIMD sums of squares against a plain double
+ * loop (each ISA level the CPU has; a level above it runs the one below);
  * clipping; the warmup + cosine schedule at its corners. */
 #include "core/cpu.h"
 #include "test.h"
@@ -15,29 +16,30 @@ static float frand(void) {
     return (float)((rng >> 40) * (1.0 / (1 << 24)) * 2.0 - 1.0);
 }
 
+static const pl_isa levels[3] = {PL_ISA_SCALAR, PL_ISA_AVX2, PL_ISA_AVX512};
+
 static void adamw_same(int64_t n, float gscale) {
-    float *buf[2][3], *g = malloc((size_t)n * sizeof(float));
+    float *buf[3][3], *g = malloc((size_t)n * sizeof(float));
     for (int64_t i = 0; i < n; i++) g[i] = frand() * (i % 7 == 0 ? 10.0f : 0.01f);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         for (int b = 0; b < 3; b++) buf[k][b] = malloc((size_t)n * sizeof(float));
     rng = 42;
     for (int64_t i = 0; i < n; i++) {
-        buf[0][0][i] = buf[1][0][i] = frand();
-        buf[0][1][i] = buf[1][1][i] = 0.01f * frand();
-        buf[0][2][i] = buf[1][2][i] = 1e-4f * fabsf(frand());
+        float w = frand(), m = 0.01f * frand(), v = 1e-4f * fabsf(frand());
+        for (int k = 0; k < 3; k++) buf[k][0][i] = w, buf[k][1][i] = m, buf[k][2][i] = v;
     }
     pl_adamw o = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f};
-    for (int k = 0; k < 2; k++) {
-        pl_cpu_set_max_isa(k == 0 ? PL_ISA_SCALAR : PL_ISA_AVX512);
+    for (int k = 0; k < 3; k++) {
+        pl_cpu_set_max_isa(levels[k]);
         for (int t = 1; t <= 3; t++) pl_adamw_step_scaled(&o, t, 1e-3f, n, buf[k][0], g, buf[k][1], buf[k][2], gscale);
     }
     pl_cpu_set_max_isa(PL_ISA_AVX512);
-    for (int b = 0; b < 3; b++) {
-        CHECKF(memcmp(buf[0][b], buf[1][b], (size_t)n * sizeof(float)) == 0, "adamw n=%lld scale %g: buffer %d differs",
-               (long long)n, gscale, b);
-        free(buf[0][b]);
-        free(buf[1][b]);
-    }
+    for (int k = 1; k < 3; k++)
+        for (int b = 0; b < 3; b++)
+            CHECKF(memcmp(buf[0][b], buf[k][b], (size_t)n * sizeof(float)) == 0,
+                   "adamw n=%lld scale %g, isa %d: buffer %d differs", (long long)n, gscale, (int)levels[k], b);
+    for (int k = 0; k < 3; k++)
+        for (int b = 0; b < 3; b++) free(buf[k][b]);
     free(g);
 }
 
@@ -59,12 +61,11 @@ int main(void) {
         float *x = malloc((size_t)(n + 1) * sizeof(float));
         double ref = 0;
         for (int64_t i = 0; i < n; i++) { x[i] = frand() * 3; ref += (double)x[i] * x[i]; }
-        pl_cpu_set_max_isa(PL_ISA_SCALAR);
-        double s0 = pl_sumsq_f32(n, x);
+        for (int k = 0; k < 3; k++) {
+            pl_cpu_set_max_isa(levels[k]);
+            CHECK_NEAR(pl_sumsq_f32(n, x), ref, 1e-9 * (ref + 1));
+        }
         pl_cpu_set_max_isa(PL_ISA_AVX512);
-        double s1 = pl_sumsq_f32(n, x);
-        CHECK_NEAR(s0, ref, 1e-9 * (ref + 1));
-        CHECK_NEAR(s1, ref, 1e-9 * (ref + 1));
         free(x);
     }
 
