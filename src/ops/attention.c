@@ -2,8 +2,8 @@
  * with grouped-query heads (several query heads share one key/value head). Forward keeps each query row's
  * log-sum-exp; backward recomputes the probabilities from it (as FlashAttention does) instead of storing
  * Tq x Tk of them. Two paths with the same work split: the reference one calls sgemm for the products; with
- * AVX-512 the products run on the small register-blocked kernels of backend/cpu/attn_kernels.c, which skip
- * the masked tiles and whose per-call cost suits these tiny products (rows 32-64, k <= a few hundred).
+ * AVX-512 or AVX2 the products run on the small register-blocked kernels of backend/cpu/attn_kernels.c, which
+ * skip the masked tiles and whose per-call cost suits these tiny products (rows 32-64, k <= a few hundred).
  * q, k, v may be strided views (e.g. slices of a fused QKV projection or a KV cache). */
 #include "backend/cpu/attn_kernels.h"
 #include "backend/cpu/vec.h"
@@ -92,10 +92,10 @@ static void attn_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
     free(S);
 }
 
-/* The AVX-512 forward, same work items. K^T is packed (D x keys, so the score kernel streams 16 keys a vector)
- * once per (batch, kv head) and grown as the thread's consecutive blocks see more keys; blocks of fewer than
- * ATT_PACK_MIN rows (decode) take dot products against K in place instead. Tiles above the causal diagonal
- * or before a window are skipped in both products. */
+/* The SIMD forward (AVX-512 or AVX2 kernels), same work items. K^T is packed (D x keys, so the score kernel
+ * streams a vector of keys at a time) once per (batch, kv head) and grown as the thread's consecutive blocks
+ * see more keys; blocks of fewer than ATT_PACK_MIN rows (decode) take dot products against K in place instead.
+ * Tiles above the causal diagonal or before a window are skipped in both products. */
 #define ATT_PACK_MIN 4
 static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 /* Scratch of n floats on a 64-byte boundary: with every row length a multiple of 16 floats, the kernels'
@@ -108,6 +108,7 @@ static pl_attn_band block_band(const pl_tensor *t, int64_t i0) { /* the rows of 
 static void attn_fwd_fast(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
+    const pl_attn_kernels *kr = pl_attn_kernels_for(pl_cpu_isa());
     int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], grp = Hq / k->ne[2];
     int64_t nqb = (Tq + ATT_QB - 1) / ATT_QB, qrows = PL_MIN(Tq, ATT_QB), ldt = round16(Tk);
     int64_t ldq = head_ld(q), ldk = head_ld(k), ldv = head_ld(v);
@@ -124,31 +125,31 @@ static void attn_fwd_fast(void *arg, int64_t s, int64_t e, int ith) {
         pl_attn_band band = block_band(t, i0);
         if (pack && rows >= ATT_PACK_MIN) {
             if (b != pb || hk != phk) { pb = b; phk = hk; packed = 0; }
-            if (packed < nk) { pl_attn_pack_t_avx512(D, packed, nk, K, ldk, Kt, ldt); packed = nk; }
-            pl_attn_gemm_avx512(rows, nk, D, scale, Q, ldq, 1, Kt, ldt, S, lds, false, band, PL_BAND_N);
+            if (packed < nk) { kr->pack_t(D, packed, nk, K, ldk, Kt, ldt); packed = nk; }
+            kr->gemm(rows, nk, D, scale, Q, ldq, 1, Kt, ldt, S, lds, false, band, PL_BAND_N);
         }
         for (int64_t i = 0; i < rows; i++) {
             float *row = S + i * lds;
             int64_t n = causal ? Tk - Tq + i0 + i + 1 : Tk;
             int64_t lo = window_lo(t, n);
-            if (!pack || rows < ATT_PACK_MIN) pl_attn_dots_avx512(D, lo, n, Q + i * ldq, K, ldk, scale, row);
-            t->saved[(b * Hq + h) * Tq + i0 + i] = pl_attn_softmax_avx512(n - lo, row + lo);
+            if (!pack || rows < ATT_PACK_MIN) kr->dots(D, lo, n, Q + i * ldq, K, ldk, scale, row);
+            t->saved[(b * Hq + h) * Tq + i0 + i] = kr->softmax(n - lo, row + lo);
             for (int64_t j = 0; j < lo; j++) row[j] = 0.0f;
             for (int64_t j = n; j < nk; j++) row[j] = 0.0f; /* masked, or never written (a skipped tile) */
         }
-        pl_attn_gemm_avx512(rows, D, nk, 1.0f, S, lds, 1, head_base(v, hk, b), ldv, pl_f32(t) + ((b * Tq + i0) * Hq + h) * D,
-                            Hq * D, false, band, PL_BAND_K);
+        kr->gemm(rows, D, nk, 1.0f, S, lds, 1, head_base(v, hk, b), ldv, pl_f32(t) + ((b * Tq + i0) * Hq + h) * D,
+                 Hq * D, false, band, PL_BAND_K);
     }
     free(S);
 }
 
-/* The AVX-512 kernels serve training (the op's output has a gradient). Inference keeps the sgemm path: its
- * scores do not depend on how query rows are grouped into blocks, which exact KV-cache reuse needs (a chat
- * that re-prefills a suffix after reusing a cached prefix must reproduce a fresh prefill bit for bit); the
+/* The SIMD kernels (AVX-512, AVX2) serve training (the op's output has a gradient). Inference keeps the sgemm
+ * path: its scores do not depend on how query rows are grouped into blocks, which exact KV-cache reuse needs (a
+ * chat that re-prefills a suffix after reusing a cached prefix must reproduce a fresh prefill bit for bit); the
  * fast path takes dot products for blocks under ATT_PACK_MIN rows and a tiled product otherwise. */
 void op_attention_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *q = t->src[0];
-    bool fast = pl_cpu_isa() >= PL_ISA_AVX512 && t->grad;
+    bool fast = pl_attn_kernels_for(pl_cpu_isa()) && t->grad;
     pl_parallel_for(ctx, q->ne[2] * q->ne[3] * ((q->ne[1] + ATT_QB - 1) / ATT_QB), fast ? attn_fwd_fast : attn_fwd_range, t);
 }
 
@@ -205,7 +206,7 @@ static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
     free(P);
 }
 
-/* The AVX-512 backward, same work items: K^T and V^T packed once per (batch, kv head); per block of query
+/* The SIMD backward, same work items: K^T and V^T packed once per (batch, kv head); per block of query
  * rows P and dP from the score kernel, the row pass P = exp(S - lse), dS = P (dP - di) on the keys each row
  * sees (di = rowsum(P dP), equal to rowsum(dO O) and taken in the same pass without reading O), then dQ, dK
  * (from dS^T, read transposed in place) and dV (from P^T), skipping the masked tiles. */
@@ -213,6 +214,7 @@ static void attn_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
 static void attn_bwd_fast(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
+    const pl_attn_kernels *kr = pl_attn_kernels_for(pl_cpu_isa());
     int64_t D = q->ne[0], Tq = q->ne[1], Hq = q->ne[2], Tk = k->ne[1], Hk = k->ne[2], grp = Hq / Hk;
     float scale = t->p.f[0];
     bool causal = t->p.i[1];
@@ -226,32 +228,30 @@ static void attn_bwd_fast(void *arg, int64_t s, int64_t e, int ith) {
     for (int64_t w = s; w < e; w++) {
         int64_t hk = w % Hk, b = w / Hk;
         const float *K = head_base(k, hk, b), *V = head_base(v, hk, b);
-        pl_attn_pack_t_avx512(D, 0, Tk, K, ldk, Kt, ldt);
-        pl_attn_pack_t_avx512(D, 0, Tk, V, ldv, Vt, ldt);
+        kr->pack_t(D, 0, Tk, K, ldk, Kt, ldt);
+        kr->pack_t(D, 0, Tk, V, ldv, Vt, ldt);
         for (int64_t h = hk * grp; h < (hk + 1) * grp; h++)
             for (int64_t i0 = 0; i0 < Tq; i0 += ATT_FBQB) {
                 int64_t rows = PL_MIN(ATT_FBQB, Tq - i0), nk = causal ? Tk - Tq + i0 + rows : Tk, lds = round16(nk);
                 const float *Q = head_base(q, h, b) + i0 * ldq;
                 const float *dO = pl_f32(t->grad) + ((b * Tq + i0) * Hq + h) * D;
                 pl_attn_band band = block_band(t, i0);
-                pl_attn_gemm_avx512(rows, nk, D, scale, Q, ldq, 1, Kt, ldt, P, lds, false, band, PL_BAND_N);
-                pl_attn_gemm_avx512(rows, nk, D, 1.0f, dO, ldo, 1, Vt, ldt, dS, lds, false, band, PL_BAND_N);
+                kr->gemm(rows, nk, D, scale, Q, ldq, 1, Kt, ldt, P, lds, false, band, PL_BAND_N);
+                kr->gemm(rows, nk, D, 1.0f, dO, ldo, 1, Vt, ldt, dS, lds, false, band, PL_BAND_N);
                 for (int64_t i = 0; i < rows; i++) {
                     float *p = P + i * lds, *ds = dS + i * lds;
                     int64_t n = causal ? Tk - Tq + i0 + i + 1 : Tk, lo = window_lo(t, n);
-                    pl_attn_bwd_row_avx512(n - lo, p + lo, ds + lo, t->saved[(b * Hq + h) * Tq + i0 + i]);
+                    kr->bwd_row(n - lo, p + lo, ds + lo, t->saved[(b * Hq + h) * Tq + i0 + i]);
                     for (int64_t j = 0; j < lo; j++) p[j] = ds[j] = 0.0f;
                     for (int64_t j = n; j < nk; j++) p[j] = ds[j] = 0.0f;
                 }
                 if (gq)
-                    pl_attn_gemm_avx512(rows, D, nk, scale, dS, lds, 1, K, ldk, grad_head(q, h, b) + i0 * ldgq, ldgq, true,
-                                        band, PL_BAND_K);
+                    kr->gemm(rows, D, nk, scale, dS, lds, 1, K, ldk, grad_head(q, h, b) + i0 * ldgq, ldgq, true, band,
+                             PL_BAND_K);
                 if (gk)
-                    pl_attn_gemm_avx512(nk, D, rows, scale, dS, 1, lds, Q, ldq, grad_head(k, hk, b), ldgk, true, band,
-                                        PL_BAND_KT);
+                    kr->gemm(nk, D, rows, scale, dS, 1, lds, Q, ldq, grad_head(k, hk, b), ldgk, true, band, PL_BAND_KT);
                 if (gv)
-                    pl_attn_gemm_avx512(nk, D, rows, 1.0f, P, 1, lds, dO, ldo, grad_head(v, hk, b), ldgv, true, band,
-                                        PL_BAND_KT);
+                    kr->gemm(nk, D, rows, 1.0f, P, 1, lds, dO, ldo, grad_head(v, hk, b), ldgv, true, band, PL_BAND_KT);
             }
     }
     free(P);
@@ -259,6 +259,7 @@ static void attn_bwd_fast(void *arg, int64_t s, int64_t e, int ith) {
 
 void op_attention_backward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *k = t->src[1];
+    bool fast = pl_attn_kernels_for(pl_cpu_isa());
     if (op_grad(t->src[0]) || op_grad(k) || op_grad(t->src[2]))
-        pl_parallel_for(ctx, k->ne[2] * k->ne[3], pl_cpu_isa() >= PL_ISA_AVX512 ? attn_bwd_fast : attn_bwd_range, t);
+        pl_parallel_for(ctx, k->ne[2] * k->ne[3], fast ? attn_bwd_fast : attn_bwd_range, t);
 }

@@ -1,8 +1,9 @@
-/* The fused attention op's AVX-512 path (register-blocked kernels, packed K^T / V^T, skipped masked tiles)
- * against its reference path (PLINTH_CPU=scalar: sgemm per block): output and the gradients of q, k, v on
- * head sizes 6..128, sequence lengths 1..130 (block edges at 64), queries after a cache (Tq < Tk, including
- * decode rows that take the dot-product path), grouped-query heads, sliding windows, no mask, and q/k/v as
- * strided views of a fused projection. Also: 1 and 2 threads give bit-identical results (one writer each). */
+/* The fused attention op's SIMD paths, AVX2 and AVX-512 (register-blocked kernels, packed K^T / V^T, skipped
+ * masked tiles; each that the CPU has, capped with pl_cpu_set_max_isa), against its reference path (scalar:
+ * sgemm per block): output and the gradients of q, k, v on head sizes 6..128 (on and off the vector widths),
+ * sequence lengths 1..130 (block edges at 64, odd lengths), queries after a cache (Tq < Tk, including decode
+ * rows that take the dot-product path), grouped-query heads, sliding windows, no mask, and q/k/v as strided
+ * views of a fused projection. Also: 1 and 2 threads give bit-identical results (one writer each). */
 #include "core/cpu.h"
 #include "core/tensor.h"
 #include "test.h"
@@ -86,30 +87,40 @@ static double rel_diff(const float *a, const float *b, int64_t n) {
     return d / m;
 }
 
-static void check_shape(const shape *s, bool have_simd) {
+static const char *isa_name(pl_isa isa) { return isa == PL_ISA_AVX512 ? "AVX-512" : "AVX2"; }
+
+/* levels: the SIMD ISA levels to hold to the reference */
+static void check_shape(const shape *s, const pl_isa *levels, int n_levels) {
     static const char *what[4] = {"output", "grad 1", "grad 2", "grad 3"};
-    float *ref[4] = {0}, *simd[4] = {0}, *simd2[4] = {0};
+    float *ref[4] = {0};
     int64_t len[4] = {0};
     int n = run(s, PL_ISA_SCALAR, 2, ref, len);
     CHECKF(n > 0, "D=%d Tq=%d Tk=%d: reference run failed: %s", s->D, s->Tq, s->Tk, pl_last_error());
-    if (n > 0 && have_simd) {
-        int n1 = run(s, PL_ISA_AVX512, 1, simd, len), n2 = run(s, PL_ISA_AVX512, 2, simd2, len);
+    for (int l = 0; l < n_levels && n > 0; l++) {
+        float *simd[4] = {0}, *simd2[4] = {0};
+        int n1 = run(s, levels[l], 1, simd, len), n2 = run(s, levels[l], 2, simd2, len);
         CHECK(n1 == n && n2 == n);
         for (int i = 0; i < n && n1 == n && n2 == n; i++) {
             double d = rel_diff(simd[i], ref[i], len[i]);
-            CHECKF(d < 2e-5, "D=%d Tq=%d Tk=%d Hq=%d Hk=%d B=%d causal=%d window=%d fused=%d: %s differs by %.3g", s->D,
-                   s->Tq, s->Tk, s->Hq, s->Hk, s->B, s->causal, s->window, s->fused, what[i], d);
+            CHECKF(d < 2e-5, "%s D=%d Tq=%d Tk=%d Hq=%d Hk=%d B=%d causal=%d window=%d fused=%d: %s differs by %.3g",
+                   isa_name(levels[l]), s->D, s->Tq, s->Tk, s->Hq, s->Hk, s->B, s->causal, s->window, s->fused, what[i],
+                   d);
             CHECKF(memcmp(simd[i], simd2[i], (size_t)len[i] * sizeof(float)) == 0,
-                   "D=%d Tq=%d Tk=%d: %s differs between 1 and 2 threads", s->D, s->Tq, s->Tk, what[i]);
+                   "%s D=%d Tq=%d Tk=%d: %s differs between 1 and 2 threads", isa_name(levels[l]), s->D, s->Tq, s->Tk,
+                   what[i]);
         }
+        for (int i = 0; i < 4; i++) { free(simd[i]); free(simd2[i]); }
     }
-    for (int i = 0; i < 4; i++) { free(ref[i]); free(simd[i]); free(simd2[i]); }
+    for (int i = 0; i < 4; i++) free(ref[i]);
 }
 
 int main(void) {
+    pl_isa levels[2];
+    int n_levels = 0;
     pl_cpu_set_max_isa(PL_ISA_AVX512);
-    bool have_simd = pl_cpu_isa() >= PL_ISA_AVX512;
-    if (!have_simd) printf("no AVX-512 here: only the reference path runs\n");
+    for (pl_isa l = PL_ISA_AVX2; l <= PL_ISA_AVX512; l++)
+        if (pl_cpu_isa() >= l) levels[n_levels++] = l;
+        else printf("no %s here: its path is not tested\n", isa_name(l));
     /* D, Tq, Tk, Hq, Hk, B, causal, window, fused */
     static const shape shapes[] = {
         {64, 128, 128, 2, 2, 2, 1, 0, 0},  /* the training shape: two query blocks */
@@ -129,8 +140,16 @@ int main(void) {
         {64, 50, 50, 2, 2, 1, 0, 0, 0},    /* no mask */
         {32, 45, 20, 2, 1, 2, 0, 0, 0},    /* no mask, more queries than keys */
         {64, 70, 70, 3, 3, 2, 1, 0, 1},    /* strided views of a fused qkv */
+        {24, 29, 29, 2, 2, 1, 1, 0, 0},    /* 24 = 3 AVX2 vectors, 1.5 AVX-512 vectors */
+        {100, 77, 77, 2, 1, 1, 1, 0, 0},   /* 100 = 12.5 AVX2 vectors: masked transposes and products */
+        {96, 61, 61, 6, 2, 1, 1, 0, 0},    /* 3 query heads per kv head, 61 = 7 x 8 + 5 keys */
+        {128, 100, 100, 2, 2, 1, 1, 0, 0}, /* two column chunks, odd block of 36 rows */
+        {48, 90, 90, 4, 2, 1, 1, 23, 0},   /* window ending mid-vector */
+        {32, 2, 37, 2, 2, 1, 1, 0, 0},     /* decode rows: dot products with a key tail */
+        {100, 3, 45, 2, 1, 1, 0, 0, 0},    /* dot products with a head-size tail, no mask */
+        {64, 37, 83, 2, 2, 1, 0, 0, 0},    /* no mask, odd lengths */
     };
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) check_shape(&shapes[i], have_simd);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) check_shape(&shapes[i], levels, n_levels);
     pl_cpu_set_max_isa(PL_ISA_AVX512);
     TEST_DONE();
 }

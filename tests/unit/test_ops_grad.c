@@ -286,6 +286,52 @@ static void ln_affine_simd_vs_scalar(int64_t n) {
     }
 }
 
+/* The attention gradient checks, on the path of ISA level isa (the caller caps the CPU at it). */
+static void attention_gradchecks(pl_ctx *ctx, pl_isa isa) {
+    static const char *isa_name[3] = {"sgemm", "AVX2", "AVX-512"};
+    pl_tensor *in[3];
+    char name[96];
+    /* D, Hq, Hkv, causal, Tq, Tk: head sizes on and off the vector widths, grouped heads, odd lengths */
+    int shapes[][6] = {{32, 2, 2, 0, 5, 6}, {64, 4, 2, 1, 5, 6}, {128, 2, 1, 1, 5, 6}, {40, 3, 1, 1, 23, 23},
+                       {96, 2, 2, 0, 13, 11}};
+    for (int i = 0; i < 5; i++) {
+        int D = shapes[i][0], Hq = shapes[i][1], Hk = shapes[i][2];
+        in[0] = param(ctx, 4, D, shapes[i][4], Hq, 2);
+        in[1] = param(ctx, 4, D, shapes[i][5], Hk, 2);
+        in[2] = param(ctx, 4, D, shapes[i][5], Hk, 2);
+        attn_ud ud = {shapes[i][3] != 0};
+        snprintf(name, sizeof name, "%s attention D=%d Hq=%d Hkv=%d T=%d/%d%s", isa_name[isa], D, Hq, Hk, shapes[i][4],
+                 shapes[i][5], ud.causal ? " causal" : "");
+        gradcheck(name, ctx, in, 3, b_attn, &ud);
+    }
+    in[0] = param(ctx, 3, 3 * 8 * 2, 5, 2, 1);
+    snprintf(name, sizeof name, "%s attention on fused qkv views", isa_name[isa]);
+    gradcheck(name, ctx, in, 1, b_attn_views, NULL);
+    /* rows in several blocks (backward takes 32 or 64 query rows at a time, forward 64), a short last block,
+     * and queries behind a longer key list (as after a KV cache) */
+    int blocks[][2] = {{70, 70}, {40, 45}}; /* Tq, Tk */
+    for (int i = 0; i < 2; i++) {
+        in[0] = param(ctx, 4, 8, blocks[i][0], 2, 1);
+        in[1] = param(ctx, 4, 8, blocks[i][1], 1, 1);
+        in[2] = param(ctx, 4, 8, blocks[i][1], 1, 1);
+        attn_ud ud = {true};
+        snprintf(name, sizeof name, "%s attention causal Tq=%d Tk=%d", isa_name[isa], blocks[i][0], blocks[i][1]);
+        gradcheck(name, ctx, in, 3, b_attn, &ud);
+    }
+    in[0] = param(ctx, 4, 8, 70, 2, 1); in[1] = param(ctx, 4, 8, 70, 2, 1); in[2] = param(ctx, 4, 8, 70, 2, 1);
+    attn_ud full = {false};
+    snprintf(name, sizeof name, "%s attention full T=70", isa_name[isa]);
+    gradcheck(name, ctx, in, 3, b_attn, &full);
+    in[0] = param(ctx, 2, 5, 48, 1, 1); in[1] = param(ctx, 2, 5, 10, 1, 1);
+    snprintf(name, sizeof name, "%s attention on aliased qkv views", isa_name[isa]);
+    gradcheck(name, ctx, in, 2, b_attn_qkv_matmul, NULL);
+    check_aliased(name, true, true, true, false); /* the reshape is skipped: views of a view point at the base */
+    in[0] = param(ctx, 2, 5, 48, 1, 1); in[1] = param(ctx, 2, 5, 10, 1, 1);
+    snprintf(name, sizeof name, "%s qkv views, q also into cont", isa_name[isa]);
+    gradcheck(name, ctx, in, 2, b_attn_qkv_mixed, NULL);
+    check_aliased(name, false, true, true, false);
+}
+
 int main(void) {
     pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 2});
     pl_tensor *in[4];
@@ -341,38 +387,13 @@ int main(void) {
     gradcheck("softmax", ctx, in, 1, b_softmax, NULL);
     gradcheck("softmax causal", ctx, in, 1, b_softmax_causal, NULL);
 
-    int heads[][4] = {{32, 2, 2, 0}, {64, 4, 2, 1}, {128, 2, 1, 1}}; /* D, Hq, Hkv, causal */
-    for (int i = 0; i < 3; i++) {
-        int D = heads[i][0], Hq = heads[i][1], Hk = heads[i][2];
-        in[0] = param(ctx, 4, D, 5, Hq, 2);
-        in[1] = param(ctx, 4, D, 6, Hk, 2);
-        in[2] = param(ctx, 4, D, 6, Hk, 2);
-        attn_ud ud = {heads[i][3] != 0};
-        char name[64];
-        snprintf(name, sizeof name, "attention D=%d Hq=%d Hkv=%d%s", D, Hq, Hk, ud.causal ? " causal" : "");
-        gradcheck(name, ctx, in, 3, b_attn, &ud);
+    /* attention's gradients on each path: sgemm (scalar cap) and the SIMD kernels at each level the CPU has */
+    const pl_isa levels[3] = {PL_ISA_SCALAR, PL_ISA_AVX2, PL_ISA_AVX512};
+    for (int l = 0; l < 3; l++) {
+        pl_cpu_set_max_isa(levels[l]);
+        if (pl_cpu_isa() == levels[l]) attention_gradchecks(ctx, levels[l]);
     }
-    in[0] = param(ctx, 3, 3 * 8 * 2, 5, 2, 1);
-    gradcheck("attention on fused qkv views", ctx, in, 1, b_attn_views, NULL);
-    /* rows in several blocks (backward takes 32 query rows at a time, forward 64), a short last block, and
-     * queries behind a longer key list (as after a KV cache) */
-    int blocks[][2] = {{70, 70}, {40, 45}}; /* Tq, Tk */
-    for (int i = 0; i < 2; i++) {
-        in[0] = param(ctx, 4, 8, blocks[i][0], 2, 1);
-        in[1] = param(ctx, 4, 8, blocks[i][1], 1, 1);
-        in[2] = param(ctx, 4, 8, blocks[i][1], 1, 1);
-        attn_ud ud = {true};
-        char name[64];
-        snprintf(name, sizeof name, "attention causal Tq=%d Tk=%d", blocks[i][0], blocks[i][1]);
-        gradcheck(name, ctx, in, 3, b_attn, &ud);
-    }
-    in[0] = param(ctx, 2, 5, 48, 1, 1); in[1] = param(ctx, 2, 5, 10, 1, 1);
-    gradcheck("attention on aliased qkv views", ctx, in, 2, b_attn_qkv_matmul, NULL);
-    check_aliased("attention on aliased qkv views", true, true, true, false); /* the reshape is skipped: views of a
-                                                                                 view point at the base */
-    in[0] = param(ctx, 2, 5, 48, 1, 1); in[1] = param(ctx, 2, 5, 10, 1, 1);
-    gradcheck("qkv views, q also into cont", ctx, in, 2, b_attn_qkv_mixed, NULL);
-    check_aliased("qkv views, q also into cont", false, true, true, false);
+    pl_cpu_set_max_isa(PL_ISA_AVX512);
     in[0] = param(ctx, 2, 5, 6, 1, 1); in[1] = param(ctx, 2, 5, 12, 1, 1);
     in[2] = param(ctx, 2, 6, 3, 1, 1); in[3] = param(ctx, 2, 3, 6, 1, 1);
     gradcheck("views of one intermediate", ctx, in, 4, b_views_of_base, NULL);
@@ -390,10 +411,6 @@ int main(void) {
     CHECK(!(g_resid->flags & PL_FLAG_GRAD_ALIAS));
     in[0] = param(ctx, 2, 5, 6, 1, 1); in[1] = param(ctx, 2, 5, 12, 1, 1); in[2] = param(ctx, 2, 5, 6, 1, 1);
     gradcheck("two addends, one a GELU", ctx, in, 3, b_two_addends, NULL);
-
-    in[0] = param(ctx, 4, 8, 70, 2, 1); in[1] = param(ctx, 4, 8, 70, 2, 1); in[2] = param(ctx, 4, 8, 70, 2, 1);
-    attn_ud full = {false};
-    gradcheck("attention full T=70", ctx, in, 3, b_attn, &full);
 
     in[0] = param(ctx, 2, 9, 4, 1, 1);
     for (int64_t i = 0; i < 36; i++) pl_f32(in[0])[i] *= 3;

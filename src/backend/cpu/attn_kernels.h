@@ -1,12 +1,15 @@
-/* AVX-512 building blocks of the fused attention op (ops/attention.c): a register-blocked small GEMM whose
- * rows may skip the keys a causal / sliding-window band masks, a 16x16-block transpose that packs K or V as
- * D x n columns, query-key dot products for a few query rows (decode), and the backward's row pass
- * (P = exp(S - lse), dS = P (dP - di)). Only called when pl_cpu_isa() >= PL_ISA_AVX512. */
+/* SIMD building blocks of the fused attention op (ops/attention.c), for AVX-512 and for AVX2 + FMA: a
+ * register-blocked small GEMM whose rows may skip the keys a causal / sliding-window band masks, a block
+ * transpose (16x16 / 8x8) that packs K or V as D x n columns, query-key dot products for a few query rows
+ * (decode), the forward's row softmax and the backward's row pass (P = exp(S - lse), dS = P (dP - di)).
+ * Callers pick a set with pl_attn_kernels_for(pl_cpu_isa()). */
 #ifndef PL_ATTN_KERNELS_H
 #define PL_ATTN_KERNELS_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "core/cpu.h"
 
 /* Which entries a block of attention rows can see. Query row r (of the block) sees keys
  * [lo(r), diag + r + 1) with lo(r) = window > 0 ? max(0, diag + r + 1 - window) : 0. on == false: all keys. */
@@ -41,5 +44,29 @@ float pl_attn_softmax_avx512(int64_t n, float *x);
 /* On [0, n): p[j] <- exp(p[j] - lse), ds[j] <- p[j] * (ds[j] - di) with di = sum_j p[j] ds[j] (p holds scores,
  * ds holds dP, the row's whole band: di is dO . O computed without O). */
 void pl_attn_bwd_row_avx512(int64_t n, float *p, float *ds, float lse);
+
+/* The same for AVX2 + FMA (8-float vectors, 6 x 16 GEMM tiles, 8x8 transposes). */
+void pl_attn_gemm_avx2(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t sam, int64_t sak,
+                       const float *B, int64_t ldb, float *C, int64_t ldc, bool acc, pl_attn_band band,
+                       pl_band_use use);
+void pl_attn_pack_t_avx2(int64_t D, int64_t j0, int64_t j1, const float *X, int64_t ldx, float *T, int64_t ldt);
+void pl_attn_dots_avx2(int64_t D, int64_t j0, int64_t j1, const float *q, const float *K, int64_t ldk, float scale,
+                       float *out);
+float pl_attn_softmax_avx2(int64_t n, float *x);
+void pl_attn_bwd_row_avx2(int64_t n, float *p, float *ds, float lse);
+
+/* One ISA's set of the kernels above. */
+typedef struct {
+    void (*gemm)(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t sam, int64_t sak, const float *B,
+                 int64_t ldb, float *C, int64_t ldc, bool acc, pl_attn_band band, pl_band_use use);
+    void (*pack_t)(int64_t D, int64_t j0, int64_t j1, const float *X, int64_t ldx, float *T, int64_t ldt);
+    void (*dots)(int64_t D, int64_t j0, int64_t j1, const float *q, const float *K, int64_t ldk, float scale,
+                 float *out);
+    float (*softmax)(int64_t n, float *x);
+    void (*bwd_row)(int64_t n, float *p, float *ds, float lse);
+} pl_attn_kernels;
+
+/* The set for an ISA level (AVX-512's or AVX2's), NULL below AVX2: the caller keeps its sgemm path there. */
+const pl_attn_kernels *pl_attn_kernels_for(pl_isa isa);
 
 #endif
