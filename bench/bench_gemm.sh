@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # plinth's f32 GEMM beside OpenBLAS and the MKL inside the PyTorch wheel, on the 15 product shapes of one
 # training step of the ~10M GPT (issue 2), one thread, warm and cold caches (bench/gemm_shapes.c). Needs a
-# Release build (build/libplinth.a: `make` or cmake) and, for the MKL column, torch installed (its
-# libtorch_cpu.so carries MKL's SGEMM; without torch the MKL column is left out).
+# Release build (build/libplinth.a: `make` or cmake; BUILD=dir for another) and, for the MKL column, torch
+# installed (its libtorch_cpu.so carries MKL's SGEMM; without torch the MKL column is left out).
 #
-# usage: bench/bench_gemm.sh [REPS]   (default 10)
+# usage: bench/bench_gemm.sh [REPS]   (default 10; env BUILD: the build directory, default build)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 REPS="${1:-10}"
-LIB="$ROOT/build/libplinth.a"
+BUILD="$(cd "$ROOT" && realpath -m "${BUILD:-build}")"
+LIB="$BUILD/libplinth.a"
 [ -f "$LIB" ] || { echo "bench_gemm: no $LIB: build plinth first (make, or cmake --build build)" >&2; exit 1; }
-OUT="$ROOT/build/gemm_shapes"
+OUT="$BUILD/gemm_shapes"
 cc -O2 -o "$OUT" "$ROOT/bench/gemm_shapes.c" -I"$ROOT/src" -I"$ROOT/include" $(pkg-config --cflags openblas 2>/dev/null || true) \
     "$LIB" -lopenblas $(pkg-config --libs libpcre2-8 libcjson libutf8proc) -lpthread -ldl -lm
 TORCH_LIB="$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null || true)"

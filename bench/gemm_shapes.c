@@ -7,6 +7,7 @@
  *
  * usage: gemm_shapes REPS [MKL_LIBRARY]   (env PL_GEMM_COLD=1: flush before each call) */
 #include "backend/cpu/sgemm.h"
+#include "core/cpu.h"
 
 #include <cblas.h>
 #include <dlfcn.h>
@@ -90,7 +91,7 @@ int main(int argc, char **argv) {
                 if (cold) flush();
                 double t = now();
                 if (l == PLINTH) {
-                    if (!pl_sgemm(C, N, a, b, 1.0f, beta)) { fprintf(stderr, "gemm_shapes: pl_sgemm declined (no AVX-512?)\n"); return 1; }
+                    if (!pl_sgemm(C, N, a, b, 1.0f, beta)) { fprintf(stderr, "gemm_shapes: pl_sgemm declined (no AVX2?)\n"); return 1; }
                 } else if (l == OPENBLAS)
                     cblas_sgemm(CblasRowMajor, dw ? CblasTrans : CblasNoTrans, fwd ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A,
                                 dw ? M : K, B, fwd ? K : N, beta, C, N);
@@ -101,7 +102,8 @@ int main(int argc, char **argv) {
                 t = now() - t;
                 if (t < best[l][s]) best[l][s] = t;
             }
-    printf("GFLOP/s per shape, one thread, best of %d, %s caches\n%-9s", reps, cold ? "cold" : "warm", "");
+    printf("GFLOP/s per shape, one thread, best of %d, %s caches; plinth's %s kernels\n%-9s", reps, cold ? "cold" : "warm",
+           pl_cpu_isa() >= PL_ISA_AVX512 ? "AVX-512" : "AVX2", "");
     for (int s = 0; s < NSHAPES; s++) printf(" %8.8s", SHAPES[s].what);
     printf(" | all %d shapes\n", NSHAPES);
     for (int l = 0; l < NLIB; l++) {

@@ -1,5 +1,6 @@
 /* Matrix multiplication out[n][m] = sum_k a[m][k] * b[n][k], batched with broadcasting of a (grouped heads).
- * f32 with large enough sizes goes to OpenBLAS (sgemm, transposed views passed as transposes, no copies);
+ * f32 with large enough sizes goes to plinth's GEMM (backend/cpu/sgemm.c, AVX2 or AVX-512), else to OpenBLAS
+ * (sgemm, transposed views passed as transposes, no copies);
  * small f32 and every other weight type (f16, bf16, quantized) use row dot products on the thread pool,
  * with activations converted once to the weight type's vec_dot partner. */
 #include "backend/cpu/quant_rows.h"
@@ -59,13 +60,13 @@ static void gemm_loop(float *c, int64_t ldc, mat x, mat y, float alpha, float be
         }
 }
 static void gemm_any(float *c, int64_t ldc, mat x, mat y, float alpha, float beta) {
-    if (pl_sgemm(c, ldc, x, y, alpha, beta)) return; /* plinth's own kernel, where the CPU has AVX-512 */
+    if (pl_sgemm(c, ldc, x, y, alpha, beta)) return; /* plinth's own kernel, where the CPU has AVX2 or AVX-512 */
     if (!gemm(c, ldc, x, y, alpha, beta)) gemm_loop(c, ldc, x, y, alpha, beta);
 }
 
 /* Split C's rows over the pool, each thread one single-threaded sgemm (OpenBLAS's own threads spin and
  * fight the pool; one scheduler for all the work is faster and deterministic). */
-#define GEMM_UNIT 12 /* rows per work unit: the kernel's tile height, so that splits cut no tile */
+#define GEMM_UNIT 12 /* rows per work unit: a multiple of the kernels' tile heights (12, 6), so that splits cut no tile */
 typedef struct { float *c; int64_t ldc; mat x, y; float alpha, beta; } gemm_job;
 static void gemm_rows(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;

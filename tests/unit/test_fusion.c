@@ -1,8 +1,11 @@
 /* The graph's write-back fusions (graph.c decide_fusions; sgemm.c's epilogue): two MLP blocks with residual
  * connections, x + W2 gelu(W1 x + b1) + b2 (and one without biases), at sizes that take plinth's GEMM, give the
  * same bits with the fusions as without (PLINTH_FUSE=0): the loss, every gradient, on one thread and on two;
- * the fusions are really taken; a sum whose other addend is computed after the product is not fused into it
- * (it would read the addend before it exists: the second pass, on new inputs, would show it). */
+ * the fusions are really taken, in the GEMM's write-back at every ISA level this CPU has from AVX2 up (AVX2's
+ * and AVX-512's kernels), by the ops' own code after a BLAS product below it; a sum whose other addend is
+ * computed after the product is not fused into it (it would read the addend before it exists: the second pass,
+ * on new inputs, would show it). */
+#include "core/cpu.h"
 #include "core/tensor.h"
 #include "test.h"
 
@@ -13,7 +16,8 @@ enum { C = 64, H = 256, R = 48, NP = 9 };
 static uint32_t rng;
 static float frand(void) { rng = rng * 1664525u + 1013904223u; return (float)((rng >> 8) & 0xFFFF) / 65536.0f - 0.5f; }
 
-typedef struct { float loss[2]; float *grad[NP]; int fused_fwd, fused_bwd; } result;
+/* in_gemm: the residual product's own output was left unwritten (NaN), as only its GEMM's write-back leaves it */
+typedef struct { float loss[2]; float *grad[NP]; int fused_fwd, fused_bwd, in_gemm; } result;
 
 static void run(bool fuse, int threads, result *r) {
     if (fuse) unsetenv("PLINTH_FUSE");
@@ -23,13 +27,18 @@ static void run(bool fuse, int threads, result *r) {
     pl_tensor *p[NP];
     rng = 99;
     for (int i = 0; i < NP; i++) {
-        p[i] = shapes[i][1] == 1 ? pl_new_1d(ctx, PL_F32, shapes[i][0]) : pl_new_2d(ctx, PL_F32, shapes[i][0], shapes[i][1]);
+        /* x: R columns as 2 batches of R / 2 (a weight then multiplies all batches as one product, which plinth's
+         * GEMM takes with its epilogue; 2-D activations go batch-free through the plain product) */
+        p[i] = shapes[i][1] == 1 ? pl_new_1d(ctx, PL_F32, shapes[i][0])
+               : i == 0          ? pl_new_3d(ctx, PL_F32, C, R / 2, 2)
+                                 : pl_new_2d(ctx, PL_F32, shapes[i][0], shapes[i][1]);
         for (int64_t k = 0; k < pl_nelements(p[i]); k++) pl_f32(p[i])[k] = frand() * (i == 0 ? 4.0f : 0.5f);
         pl_param(ctx, p[i]);
     }
     pl_tensor *x = p[0];
     /* block 1: x + W2 gelu(W1 x + b1) + b2 */
-    pl_tensor *y = pl_add(ctx, x, pl_matmul_bias(ctx, p[3], pl_gelu(ctx, pl_matmul_bias(ctx, p[1], x, p[2]), true), p[4]));
+    pl_tensor *m2 = pl_matmul_bias(ctx, p[3], pl_gelu(ctx, pl_matmul_bias(ctx, p[1], x, p[2]), true), p[4]);
+    pl_tensor *y = pl_add(ctx, x, m2);
     /* block 2, no biases, the residual as the second addend */
     pl_tensor *z = pl_add(ctx, pl_matmul(ctx, p[6], pl_gelu(ctx, pl_matmul(ctx, p[5], y), true)), y);
     /* a sum whose other addend is computed after the product (depth-first order: src[0] first) */
@@ -42,9 +51,11 @@ static void run(bool fuse, int threads, result *r) {
         r->fused_fwd += (g->nodes[i]->flags & PL_FLAG_FUSED_FWD) != 0;
         r->fused_bwd += (g->nodes[i]->flags & PL_FLAG_FUSED_BWD) != 0;
     }
+    for (int64_t k = 0; k < pl_nelements(m2); k++) pl_f32(m2)[k] = NAN;
     for (int pass = 0; pass < 2; pass++) { /* the second on new inputs: stale buffers would show */
         if (pass) for (int64_t k = 0; k < pl_nelements(x); k++) pl_f32(x)[k] = frand() * 4.0f;
         pl_graph_forward(ctx, g);
+        if (!pass) r->in_gemm = isnan(pl_f32(m2)[0]) && isnan(pl_f32(m2)[pl_nelements(m2) - 1]);
         pl_graph_backward_reset(ctx, g);
         r->loss[pass] = pl_f32(loss)[0];
     }
@@ -56,17 +67,25 @@ static void run(bool fuse, int threads, result *r) {
     pl_ctx_free(ctx);
 }
 
-int main(void) {
+/* the whole comparison at the ISA level the CPU is capped to */
+static void check_level(pl_isa level) {
     result plain, fused, fused2;
     run(false, 1, &plain);
     run(true, 1, &fused);
     run(true, 2, &fused2);
-    CHECKF(plain.fused_fwd == 0 && plain.fused_bwd == 0, "PLINTH_FUSE=0 still fused %d / %d", plain.fused_fwd, plain.fused_bwd);
+    CHECKF(plain.fused_fwd == 0 && plain.fused_bwd == 0, "PLINTH_FUSE=0 still fused %d / %d", plain.fused_fwd,
+           plain.fused_bwd);
     /* forward: both GELUs after a product, both residual sums; not the last sum; backward: both GELUs */
-    CHECKF(fused.fused_fwd == 4 && fused.fused_bwd == 2, "fused %d forward, %d backward", fused.fused_fwd, fused.fused_bwd);
+    CHECKF(fused.fused_fwd == 4 && fused.fused_bwd == 2, "isa %d: fused %d forward, %d backward", level, fused.fused_fwd,
+           fused.fused_bwd);
+    /* where plinth's GEMM takes the products (AVX2 and up), the fusions run in its write-back */
+    bool gemm = level >= PL_ISA_AVX2;
+    CHECKF(fused.in_gemm == gemm && fused2.in_gemm == gemm && !plain.in_gemm,
+           "isa %d: residual in the GEMM %d %d (unfused %d)", level, fused.in_gemm, fused2.in_gemm, plain.in_gemm);
     for (int pass = 0; pass < 2; pass++)
         CHECKF(memcmp(&plain.loss[pass], &fused.loss[pass], 4) == 0 && memcmp(&plain.loss[pass], &fused2.loss[pass], 4) == 0,
-               "pass %d: loss %.9g fused %.9g (2 threads %.9g)", pass, plain.loss[pass], fused.loss[pass], fused2.loss[pass]);
+               "isa %d pass %d: loss %.9g fused %.9g (2 threads %.9g)", level, pass, plain.loss[pass], fused.loss[pass],
+               fused2.loss[pass]);
     CHECK(plain.loss[0] != plain.loss[1]);
     for (int i = 0; i < NP; i++) {
         int64_t n = i == 2 ? H : i == 4 || i == 8 ? C : i == 7 ? C * C : i == 0 ? C * R : C * H;
@@ -75,8 +94,21 @@ int main(void) {
             diff += memcmp(&plain.grad[i][k], &fused.grad[i][k], 4) != 0 || memcmp(&plain.grad[i][k], &fused2.grad[i][k], 4) != 0;
             zero &= plain.grad[i][k] == 0.0f;
         }
-        CHECKF(diff == 0 && !zero, "parameter %d: %d gradient elements differ (all zero: %d)", i, diff, zero);
+        CHECKF(diff == 0 && !zero, "isa %d parameter %d: %d gradient elements differ (all zero: %d)", level, i, diff, zero);
         free(plain.grad[i]), free(fused.grad[i]), free(fused2.grad[i]);
     }
+}
+
+int main(void) {
+    unsetenv("PLINTH_GEMM");
+    pl_isa top = pl_cpu_isa();
+    /* from the top down: the element kernels (pl_vec_gelu_f32 ...) pick their ISA at first use, so the separate
+     * passes run the top ISA's throughout; AVX2's GELU gives the bits of AVX-512's, so an AVX2 product's fused
+     * write-back must still match them */
+    for (int level = (int)top; level >= PL_ISA_SCALAR; level--) {
+        pl_cpu_set_max_isa((pl_isa)level);
+        check_level((pl_isa)level);
+    }
+    pl_cpu_set_max_isa(top);
     TEST_DONE();
 }

@@ -1,8 +1,9 @@
-/* plinth's own f32 GEMM (backend/cpu/sgemm.c) against a double-precision loop: every layout the packing code
- * reads (plain, transposed, other strides), edges of every kind around the 12 x 32 tile, K and N past one
+/* plinth's own f32 GEMM (backend/cpu/sgemm.c) against a double-precision loop, with the kernels of every ISA
+ * this CPU has (AVX2's 6 x 16 tiles; AVX-512's 12 x 32), each picked by capping the ISA: every layout the
+ * packing code reads (plain, transposed, other strides), edges of every kind around the tiles, K and N past one
  * block (KC = 384, NC), alpha / beta (beta = 0 must not read C: it holds NaN there), and the promise that a
  * split of C's rows changes no bit; a bias added in the write-back; row sums gathered while packing; the
- * epilogue (residual, GELU, GELU's derivative). Skipped on CPUs without AVX-512 (the caller then uses BLAS). */
+ * epilogue (residual, GELU, GELU's derivative). Below AVX2 pl_sgemm declines (the caller then uses BLAS). */
 #include "backend/cpu/sgemm.h"
 #include "backend/cpu/vec.h"
 #include "core/cpu.h"
@@ -34,6 +35,7 @@ static pl_mat make(float *buf, int64_t rows, int64_t cols, int layout) {
 }
 
 static pl_ctx *pool; /* 3 threads: the shared-panel product must give the same bits as one thread */
+static pl_isa level; /* the ISA whose kernels are under test (pl_cpu_set_max_isa) */
 
 static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alpha, float beta) {
     float *abuf = malloc(sizeof(float) * (size_t)((M + 1) * (2 * K + 6) + 16));
@@ -43,7 +45,7 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
     pl_mat a = make(abuf, M, K, la), b = make(bbuf, K, N, lb);
     for (int64_t i = 0; i < M * ldc; i++) c0[i] = beta == 0.0f ? NAN : frand();
     memcpy(c, c0, sizeof(float) * (size_t)(M * ldc));
-    int ok = pl_sgemm_avx512(c, ldc, a, b, alpha, beta);
+    int ok = pl_sgemm(c, ldc, a, b, alpha, beta);
     double worst = 0;
     int untouched = 1;
     for (int64_t i = 0; i < M; i++) {
@@ -61,12 +63,12 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
         }
         for (int64_t j = N; j < ldc; j++) untouched &= memcmp(&c[i * ldc + j], &c0[i * ldc + j], sizeof(float)) == 0;
     }
-    CHECKF(ok && worst < 1e-6, "M %lld N %lld K %lld layouts %d/%d alpha %g beta %g: relative error %.3g",
-           (long long)M, (long long)N, (long long)K, la, lb, alpha, beta, worst);
+    CHECKF(ok && worst < 1e-6, "isa %d M %lld N %lld K %lld layouts %d/%d alpha %g beta %g: relative error %.3g",
+           level, (long long)M, (long long)N, (long long)K, la, lb, alpha, beta, worst);
     CHECKF(untouched, "M %lld N %lld K %lld: wrote past N in C's padding", (long long)M, (long long)N, (long long)K);
 
     /* the same product in row pieces that cut tiles: bit-identical to the whole */
-    if (M > 5 && beta != 0.0f) {
+    if (M > 9 && beta != 0.0f) { /* (cuts 5 < M / 2 + 1 < M) */
         float *c2 = malloc(sizeof(float) * (size_t)(M * ldc));
         memcpy(c2, c0, sizeof(float) * (size_t)(M * ldc));
         int64_t cuts[] = {0, 5, M / 2 + 1, M};
@@ -74,12 +76,12 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
             pl_mat ap = a;
             ap.p += cuts[p] * a.rs;
             ap.rows = cuts[p + 1] - cuts[p];
-            pl_sgemm_avx512(c2 + cuts[p] * ldc, ldc, ap, b, alpha, beta);
+            pl_sgemm(c2 + cuts[p] * ldc, ldc, ap, b, alpha, beta);
         }
         CHECKF(memcmp(c, c2, sizeof(float) * (size_t)(M * ldc)) == 0, "M %lld N %lld K %lld: row split changed bits",
                (long long)M, (long long)N, (long long)K);
         memcpy(c2, c0, sizeof(float) * (size_t)(M * ldc));
-        CHECK(pl_sgemm_par_avx512(pool, c2, ldc, a, b, alpha, beta));
+        CHECK(pl_sgemm_par(pool, c2, ldc, a, b, alpha, beta));
         CHECKF(memcmp(c, c2, sizeof(float) * (size_t)(M * ldc)) == 0, "M %lld N %lld K %lld: the pool's product differs",
                (long long)M, (long long)N, (long long)K);
         free(c2);
@@ -92,7 +94,7 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
         for (int64_t j = 0; j < N; j++) bias[j] = frand();
         for (int64_t i = 0; i < M * ldc; i++) c3[i] = c2[i] = NAN;
         for (int64_t i = 0; i < M; i++) memcpy(c + i * ldc, bias, sizeof(float) * (size_t)N);
-        pl_sgemm_avx512(c, ldc, a, b, 1.0f, 1.0f);
+        pl_sgemm(c, ldc, a, b, 1.0f, 1.0f);
         CHECK(pl_sgemm_bias_par(NULL, c2, ldc, a, b, bias) && pl_sgemm_bias_par(pool, c3, ldc, a, b, bias));
         int same = 1, pad = 1;
         for (int64_t i = 0; i < M; i++) {
@@ -115,7 +117,7 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
         }
         memcpy(c2, c0, sizeof(float) * (size_t)(M * ldc));
         memcpy(c3, c0, sizeof(float) * (size_t)(M * ldc));
-        pl_sgemm_avx512(c2, ldc, a, b, 1.0f, beta);
+        pl_sgemm(c2, ldc, a, b, 1.0f, beta);
         bool took = pl_sgemm_rowsum_par(pool, c3, ldc, a, b, beta, rs);
         CHECKF(took == (a.rs == 1), "M %lld K %lld layout %d: rowsum product %s", (long long)M, (long long)K, la,
                took ? "taken for a layout it cannot serve" : "refused");
@@ -126,15 +128,19 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
         free(rs), free(want), free(c2), free(c3);
     }
     /* the epilogue (pl_sgemm_epi_par): a residual added after the bias; gelu(C) to a second matrix; C * gelu'(x).
-     * Against the separate passes over the plain product: the same bits where a row is whole vectors (N a
-     * multiple of 16; the passes' scalar tails may differ in the last bit), on one thread and on the pool. */
+     * Against the separate passes of the same ISA over the plain product: the same bits where a row is whole
+     * vectors (N a multiple of 16 or 8; the passes' scalar tails may differ in the last bit), on one thread and
+     * on the pool. */
     if (alpha == 1.0f && K > 0) {
         size_t sz = sizeof(float) * (size_t)(M * ldc);
         float *bias = malloc(sizeof(float) * (size_t)N), *x = malloc(sz), *p = malloc(sz), *want = malloc(sz);
         float *g1 = malloc(sz), *g2 = malloc(sz), *c1 = malloc(sz), *c2 = malloc(sz), *ref = malloc(sz);
         for (int64_t j = 0; j < N; j++) bias[j] = frand();
         for (int64_t i = 0; i < M * ldc; i++) x[i] = 6 * frand(); /* the GELU's input: tails and middle */
-        bool exact = N % 16 == 0;
+        bool avx512 = level >= PL_ISA_AVX512, exact = N % (avx512 ? 16 : 8) == 0;
+        void (*gelu)(int64_t, const float *, float *) = avx512 ? pl_vec_gelu_f32_avx512 : pl_vec_gelu_f32_avx2;
+        void (*gelu_grad)(int64_t, const float *, const float *, float *, bool) =
+            avx512 ? pl_vec_gelu_grad_f32_avx512 : pl_vec_gelu_grad_f32_avx2;
         int bad = 0, pad = 1;
 #define SAME(u, v) (exact ? memcmp(&(u), &(v), sizeof(float)) == 0 : fabsf((u) - (v)) <= 1e-6f * (1 + fabsf(v)))
         /* + bias + residual; and gelu of it to g (C keeps the sum) */
@@ -142,7 +148,7 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
         pl_sgemm_bias_par(NULL, p, ldc, a, b, bias);
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) want[i * ldc + j] = p[i * ldc + j] + x[i * ldc + j];
-        for (int64_t i = 0; i < M; i++) pl_vec_gelu_f32_avx512(N, want + i * ldc, ref + i * ldc);
+        for (int64_t i = 0; i < M; i++) gelu(N, want + i * ldc, ref + i * ldc);
         pl_sgemm_epi e = {.bias = bias, .add = x, .ld_add = ldc, .gelu = g1, .ld_gelu = ldc};
         CHECK(pl_sgemm_epi_par(NULL, c1, ldc, a, b, 0.0f, &e));
         e.gelu = g2;
@@ -156,8 +162,8 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
         }
         /* C = (A B + beta C) * gelu'(x): GELU's backward in the product */
         memcpy(p, c0, sz);
-        pl_sgemm_avx512(p, ldc, a, b, 1.0f, beta);
-        for (int64_t i = 0; i < M; i++) pl_vec_gelu_grad_f32_avx512(N, x + i * ldc, p + i * ldc, want + i * ldc, false);
+        pl_sgemm(p, ldc, a, b, 1.0f, beta);
+        for (int64_t i = 0; i < M; i++) gelu_grad(N, x + i * ldc, p + i * ldc, want + i * ldc, false);
         memcpy(c1, c0, sz);
         memcpy(c2, c0, sz);
         e = (pl_sgemm_epi){.gelu_x = x, .ld_gelu_x = ldc};
@@ -179,30 +185,38 @@ static int check_one(int64_t M, int64_t N, int64_t K, int la, int lb, float alph
 }
 
 int main(void) {
-    if (pl_cpu_isa() < PL_ISA_AVX512) {
-        printf("no AVX-512 on this CPU: pl_sgemm defers to BLAS, nothing to test\n");
-        TEST_DONE();
-    }
-    pool = pl_ctx_new(&(pl_ctx_params){.n_threads = 3});
+    unsetenv("PLINTH_GEMM"); /* (PLINTH_GEMM=blas would leave nothing to test) */
+    pl_isa top = pl_cpu_isa();
     pl_mat none = {NULL, 0, 0, 0, 0};
-    CHECK(pl_sgemm_avx512(NULL, 1, none, none, 1.0f, 0.0f)); /* empty: nothing to do */
+    float one = 0.0f;
+    pl_mat a1 = {&one, 1, 1, 1, 1};
+    pl_cpu_set_max_isa(PL_ISA_SCALAR);
+    CHECK(!pl_sgemm(&one, 1, a1, a1, 1.0f, 0.0f)); /* below AVX2: declined, for BLAS */
+    pool = pl_ctx_new(&(pl_ctx_params){.n_threads = 3});
+    for (level = PL_ISA_AVX2; level <= top; level++) {
+        pl_cpu_set_max_isa(level);
+        printf("the kernels of ISA level %d\n", level);
+        CHECK(pl_sgemm(NULL, 1, none, none, 1.0f, 0.0f)); /* empty: nothing to do */
 
-    const int64_t ms[] = {1, 11, 12, 13, 25, 40};
-    const int64_t ns[] = {1, 16, 31, 32, 33, 70};
-    const int64_t ks[] = {1, 7, 16, 17, 64};
-    for (int la = 0; la < 4; la++)
-        for (int lb = 0; lb < 4; lb++)
-            for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
-                for (size_t j = 0; j < sizeof ns / sizeof *ns; j++)
-                    for (size_t k = 0; k < sizeof ks / sizeof *ks; k += (test_fast() ? 2 : 1))
-                        check_one(ms[i], ns[j], ks[k], la, lb, (i + j) % 3 ? 1.0f : -0.5f, (j + k) % 2 ? 0.0f : 0.75f);
-    /* past one K block (384) and one N block, with the layouts of the training step's products */
-    check_one(30, 1100, 400, 0, 1, 1.0f, 0.0f);  /* x . W^T (forward) */
-    check_one(26, 70, 800, 0, 0, 1.0f, 1.0f);    /* dY . W (input gradient) */
-    check_one(37, 45, 1000, 1, 0, 1.0f, 1.0f);   /* dY^T . X (weight gradient, accumulated) */
-    check_one(13, 600, 385, 3, 3, 2.0f, -1.0f);
-    /* K = 0: C = beta C */
-    check_one(5, 7, 0, 0, 0, 1.0f, 0.5f);
+        const int64_t ms[] = {1, 6, 11, 12, 13, 25, 40};
+        const int64_t ns[] = {1, 8, 16, 31, 32, 33, 70};
+        const int64_t ks[] = {1, 7, 16, 17, 64};
+        for (int la = 0; la < 4; la++)
+            for (int lb = 0; lb < 4; lb++)
+                for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+                    for (size_t j = 0; j < sizeof ns / sizeof *ns; j++)
+                        for (size_t k = 0; k < sizeof ks / sizeof *ks; k += (test_fast() ? 2 : 1))
+                            check_one(ms[i], ns[j], ks[k], la, lb, (i + j) % 3 ? 1.0f : -0.5f, (j + k) % 2 ? 0.0f : 0.75f);
+        /* past one K block (384) and one N block, with the layouts of the training step's products */
+        check_one(30, 1100, 400, 0, 1, 1.0f, 0.0f);  /* x . W^T (forward) */
+        check_one(26, 70, 800, 0, 0, 1.0f, 1.0f);    /* dY . W (input gradient) */
+        check_one(37, 45, 1000, 1, 0, 1.0f, 1.0f);   /* dY^T . X (weight gradient, accumulated) */
+        check_one(13, 600, 385, 3, 3, 2.0f, -1.0f);
+        /* K = 0: C = beta C */
+        check_one(5, 7, 0, 0, 0, 1.0f, 0.5f);
+    }
+    pl_cpu_set_max_isa(top);
+    if (top < PL_ISA_AVX2) printf("no AVX2 on this CPU: pl_sgemm defers to BLAS, no kernels to test\n");
     pl_ctx_free(pool);
     TEST_DONE();
 }

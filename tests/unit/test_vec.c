@@ -53,20 +53,41 @@ int main(void) {
         for (int i = 0; i < 1037; i++) bad += !(fabsf(d1[i] - d2[i]) <= 1e-6f * (1 + fabsf(d1[i])));
         CHECKF(bad == 0, "gelu isa %d: %d mismatches", lvl, bad);
     }
-    /* the reference itself against 0.5 x (1 + tanh(u)) and its derivative in double, relative to the value (the
-     * tails included, where 1 + tanh(u) in float would cancel: the form before lost all digits below x = -5) */
-    int far = 0;
-    pl_vec_gelu_grad_f32_scalar(1037, gx, gg, d1, false);
-    for (int i = 0; i < 1037; i++) {
-        /* 1 + tanh(u) = 2 s and 1 - tanh(u)^2 = 4 s (1 - s), s = 1 / (1 + e^(-2u)): the double-precision forms
-         * that do not cancel either */
-        double v = gx[i], u = 0.7978845608028654 * (v + 0.044715 * v * v * v), s = 1 / (1 + exp(-2 * u));
-        double y = v * s, dy = s + 2 * v * s * (1 - s) * 0.7978845608028654 * (1 + 3 * 0.044715 * v * v);
-        double tol = 2e-6 * (1 + fabs(u) / 8); /* float's rounding of u itself: relative 6e-8 |2u| in e^(-2u) */
-        far += fabs(gr[i] - y) > tol * fabs(y) + 1e-30; /* (where e^(-2u) overflows float, 0 for ~1e-40) */
-        far += fabs(d1[i] - gg[i] * dy) > tol * fabs(gg[i] * dy) + 1e-7 * fabs(gg[i]) + 1e-30;
+    /* the reference and every SIMD variant against 0.5 x (1 + tanh(u)) and its derivative in double, relative to
+     * the value (the tails included, where 1 + tanh(u) in float would cancel: the form before lost all digits
+     * below x = -5; and x near -10 and 10, where the SIMD exponentials reach their clamps at 2^128 and 2^-150) */
+    float ys[3][1037], ds[3][1037];
+    memcpy(ys[0], gr, sizeof gr);
+    pl_vec_gelu_grad_f32_scalar(1037, gx, gg, ds[0], false);
+    if (isa >= PL_ISA_AVX2) {
+        pl_vec_gelu_f32_avx2(1037, gx, ys[1]);
+        pl_vec_gelu_grad_f32_avx2(1037, gx, gg, ds[1], false);
     }
-    CHECKF(far == 0, "gelu reference: %d values off double precision", far);
+    if (isa >= PL_ISA_AVX512) {
+        pl_vec_gelu_f32_avx512(1037, gx, ys[2]);
+        pl_vec_gelu_grad_f32_avx512(1037, gx, gg, ds[2], false);
+    }
+    for (int lvl = 0; lvl <= (int)isa; lvl++) {
+        int far = 0;
+        for (int i = 0; i < 1037; i++) {
+            /* 1 + tanh(u) = 2 s and 1 - tanh(u)^2 = 4 s (1 - s), s = 1 / (1 + e^(-2u)): the double-precision forms
+             * that do not cancel either */
+            double v = gx[i], u = 0.7978845608028654 * (v + 0.044715 * v * v * v), s = 1 / (1 + exp(-2 * u));
+            double y = v * s, dy = s + 2 * v * s * (1 - s) * 0.7978845608028654 * (1 + 3 * 0.044715 * v * v);
+            double tol = 2e-6 * (1 + fabs(u) / 8); /* float's rounding of u itself: relative 6e-8 |2u| in e^(-2u) */
+            far += !(fabs(ys[lvl][i] - y) <= tol * fabs(y) + 1e-30); /* (where e^(-2u) overflows float, 0 for ~1e-40) */
+            far += !(fabs(ds[lvl][i] - gg[i] * dy) <= tol * fabs(gg[i] * dy) + 1e-7 * fabs(gg[i]) + 1e-30);
+        }
+        CHECKF(far == 0, "gelu isa %d: %d values off double precision", lvl, far);
+        /* past the exponential's clamps: e^(-2u) is infinity at x = -40 (gelu 0, not a tiny x 2^-127) and 0 at 40 */
+        CHECKF(ys[lvl][0] == 0.0f && ys[lvl][1] == 40.0f && ys[lvl][2] == 0.0f && ds[lvl][0] == 0.0f && ds[lvl][1] == gg[1],
+               "gelu isa %d at -40, 40, 0: %g %g %g, gradients %g %g", lvl, ys[lvl][0], ys[lvl][1], ys[lvl][2], ds[lvl][0],
+               ds[lvl][1]);
+    }
+    /* AVX2's 2^k from exponent bits rounds as AVX-512's vscalefps: the same bits (the vector parts; the GEMM's
+     * fused GELU of either ISA then matches the separate pass of both) */
+    if (isa >= PL_ISA_AVX512)
+        CHECK(memcmp(ys[1], ys[2], 1024 * sizeof(float)) == 0 && memcmp(ds[1], ds[2], 1024 * sizeof(float)) == 0);
     CHECK(gr[0] == 0.0f && gr[1] == 40.0f && gr[2] == 0.0f);
     CHECK_NEAR(gr[518 + 50], 0.5 * 1.0 * (1 + tanh(0.7978845608028654 * (1.0 + 0.044715))), 1e-6); /* x = 1 */
     TEST_DONE();

@@ -1,7 +1,8 @@
-/* plinth's own single-threaded f32 matrix product for AVX-512 CPUs: C = alpha * A B + beta * C with A and B
- * given by element strides, so plain, transposed and other strided views need no copies by the caller.
- * pl_sgemm runs on the calling thread, pl_sgemm_par on a context's pool. Callers fall back to BLAS where they
- * return false (a CPU without AVX-512, PLINTH_GEMM=blas, or no memory for the packing buffers). */
+/* plinth's own f32 matrix product for AVX-512 and AVX2 CPUs: C = alpha * A B + beta * C with A and B given by
+ * element strides, so plain, transposed and other strided views need no copies by the caller. pl_sgemm runs on
+ * the calling thread, pl_sgemm_par on a context's pool; each takes the kernels of pl_cpu_isa() at the time of
+ * the call. Callers fall back to BLAS where they return false (a CPU below AVX2, PLINTH_GEMM=blas, or no memory
+ * for the packing buffers). */
 #ifndef PL_SGEMM_H
 #define PL_SGEMM_H
 
@@ -15,7 +16,6 @@ typedef struct { const float *p; int64_t rows, cols, rs, cs; } pl_mat;
  * Every element is summed in the same order whatever the split of rows, so row-split callers are
  * deterministic across thread counts. */
 bool pl_sgemm(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
-bool pl_sgemm_avx512(float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
 /* Up to 16 lines of src, each contiguous along k, written transposed: dst[k*w + j] = src[j*sj + k] for k < kc
  * and the lanes j set in keep (lanes j >= nj get 0). GEMM and attention pack their panels with it. */
 void pl_pack_transposed16_avx512(float *dst, int64_t w, uint16_t keep, const float *src, int64_t sj, int64_t nj,
@@ -25,7 +25,6 @@ void pl_pack_transposed16_avx512(float *dst, int64_t w, uint16_t keep, const flo
  * is free (bit-identical to the single-threaded product). Call from the context's own thread only. */
 struct pl_ctx;
 bool pl_sgemm_par(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
-bool pl_sgemm_par_avx512(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_mat b, float alpha, float beta);
 
 /* C = A B + bias, the N floats of bias added to every row (a linear layer's bias) in the product's own
  * write-back: the same bits as C = bias then C = A B + C, without that extra pass over C. ctx may be NULL
@@ -36,8 +35,8 @@ bool pl_sgemm_bias_par(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_m
  * value of C (in the last K block): add: C += an M x N matrix (a residual connection); gelu: gelu(C) (tanh
  * approximation) also written to an M x N matrix; gelu_x: C = C * gelu'(x) for an M x N matrix x (GELU's
  * backward, the product being the GELU output's gradient). Each gives the bits of the separate pass
- * (pl_vec_gelu_f32 and pl_vec_gelu_grad_f32 where rows are a multiple of 16 floats; their scalar tails may
- * differ in the last bit). */
+ * (pl_vec_gelu_f32 and pl_vec_gelu_grad_f32 where rows are a multiple of the vector width, 16 floats on AVX-512 and
+ * 8 on AVX2; their scalar tails may differ in the last bit). */
 typedef struct {
     const float *bias;
     const float *add;

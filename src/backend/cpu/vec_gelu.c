@@ -2,8 +2,8 @@
  * AVX-512 variants, all in the form of vec_gelu_simd.h: gelu(x) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x +
  * 0.044715 x^3), which equals 0.5 x (1 + tanh(u)) without its cancellation where x is very negative; with
  * s = 1 / (1 + e^(-2u)), gelu'(x) = s (1 + x (1 - s) 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2)).
- * AVX-512: vec_gelu_simd.h (shared with the GEMM's fused write-back); AVX2: the polynomial exp of
- * vec_exp_simd.h (shared with softmax and SwiGLU). */
+ * The SIMD variants are vec_gelu_simd.h's inline functions, shared with the GEMM's fused write-back; the AVX2
+ * and AVX-512 ones give the same bits. */
 #include "backend/cpu/vec.h"
 #include "backend/cpu/vec_exp_simd.h"
 #include "backend/cpu/vec_gelu_simd.h"
@@ -44,25 +44,15 @@ TGT512 void pl_vec_gelu_grad_f32_avx512(int64_t n, const float *x, const float *
 }
 
 /* ---- AVX2 ---- */
-TGT256 static inline __m256 em2u256(__m256 v) { /* e^(-2u) */
-    __m256 u = _mm256_mul_ps(_mm256_set1_ps(-2.0f * K0), _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(K1), v), _mm256_mul_ps(v, v), v));
-    return exp256(u);
-}
 TGT256 void pl_vec_gelu_f32_avx2(int64_t n, const float *x, float *y) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        _mm256_storeu_ps(y + i, _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), em2u256(v))));
-    }
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, pl_gelu256(_mm256_loadu_ps(x + i)));
     pl_vec_gelu_f32_scalar(n - i, x + i, y + i);
 }
 TGT256 void pl_vec_gelu_grad_f32_avx2(int64_t n, const float *x, const float *g, float *dx, bool acc) {
     int64_t i = 0;
-    const __m256 one = _mm256_set1_ps(1.0f);
     for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i), s = _mm256_div_ps(one, _mm256_add_ps(one, em2u256(v)));
-        __m256 du = _mm256_fmadd_ps(_mm256_mul_ps(v, v), _mm256_set1_ps(6.0f * K0 * K1), _mm256_set1_ps(2.0f * K0));
-        __m256 d = _mm256_mul_ps(_mm256_loadu_ps(g + i), _mm256_mul_ps(s, _mm256_fmadd_ps(_mm256_mul_ps(v, _mm256_sub_ps(one, s)), du, one)));
+        __m256 d = pl_gelu_grad256(_mm256_loadu_ps(x + i), _mm256_loadu_ps(g + i));
         _mm256_storeu_ps(dx + i, acc ? _mm256_add_ps(_mm256_loadu_ps(dx + i), d) : d);
     }
     pl_vec_gelu_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);
