@@ -3,6 +3,7 @@
  * GPT uses it. Forward keeps mean and 1/std per row; backward recomputes x-hat from them. */
 #include "ops/ops.h"
 
+#include "backend/cpu/vec_exp_simd.h"
 #include "core/cpu.h"
 
 #include <immintrin.h>
@@ -109,11 +110,6 @@ AVX2 static inline void st256(float *p, int64_t i, int64_t n, __m256 v) {
 AVX2 static inline __m256 tail0_256(__m256 v, int64_t i, int64_t n) {
     return n - i >= 8 ? v : _mm256_and_ps(v, _mm256_castsi256_ps(lanes256(i, n)));
 }
-AVX2 static inline float sum256(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
 #define LN_TGT AVX2
 #define LN_SFX(f) f##_avx2
 #define LN_V __m256
@@ -127,7 +123,7 @@ AVX2 static inline float sum256(__m256 v) {
 #define LN_SUB _mm256_sub_ps
 #define LN_MUL _mm256_mul_ps
 #define LN_FMA _mm256_fmadd_ps
-#define LN_SUM sum256
+#define LN_SUM hsum256
 #include "ops/norm_affine_rows.h"
 
 static void ln_rows(void *arg, int64_t s, int64_t e, int ith) {

@@ -61,16 +61,6 @@ TGT512 void pl_attn_pack_t_avx512(int64_t D, int64_t j0, int64_t j1, const float
 /* ---- AVX2 + FMA: no mask registers; a partial vector goes through vmaskmovps with a vector of lane masks
  * (the first n of mask_first + 8 - n), whole vectors through plain loads and stores ---- */
 static const int32_t mask_first[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-TGT256 static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-TGT256 static inline float hmax256(__m256 v) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
-}
 #define ISA_SFX _avx2
 #define TGT TGT256
 #define DRV_TGT TGT256

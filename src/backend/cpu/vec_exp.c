@@ -53,16 +53,6 @@ TGT512 void pl_vec_swiglu_f32_avx512(int64_t n, const float *g, const float *u, 
 }
 
 /* ---- AVX2 ---- */
-TGT256 static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-TGT256 static inline float hmax256(__m256 v) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
-}
 TGT256 float pl_vec_softmax_f32_avx2(int64_t n, float *x) {
     int64_t i;
     __m256 vm = _mm256_set1_ps(-INFINITY);
