@@ -10,12 +10,16 @@ Usage: python3 bench/bench_train.py [--plinth BIN] [--threads 1,2] [--configs ti
 plinth side: `plinth train -f TEXT --out TMP --layers L --dim C --heads H --ctx T --batch B --steps W+K -t N
 --eval-every 0 --save-every 0`; its loss.csv times every step, and the figure is over the K steps after the W
 warm-up steps (--warmup), as on the torch side. Its `done:` line (all W+K steps) is shown beside it.
+The roof: bench/fma_peak.c (compiled here with cc) measures the CPU's f32 FMA peak with the same threads just
+before each thread count's runs; both sides' tokens/s become GFLOP/s of model arithmetic (flops_per_token) and a
+share of that peak, beside the share that 1.5x torch (issue 2's goal) would take.
 """
 import argparse
 import datetime
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +42,29 @@ def param_count(cfg, vocab=VOCAB):
     + ln_f 2C."""
     C, L = cfg["dim"], cfg["layers"]
     return vocab * C + cfg["ctx"] * C + L * (12 * C * C + 13 * C) + 2 * C
+
+
+def flops_per_token(cfg, vocab=VOCAB):
+    """The arithmetic of one training step per token (forward + backward = 3x the forward's products, 2 FLOPs a
+    multiply-add): the linear layers (qkv 3C^2, proj C^2, fc 4C^2, fc2 4C^2 per layer, the tied head V C) and
+    causal attention's two products, counting only the unmasked scores ((T+1)/2 keys per query on average).
+    Biases, norms, softmax, GELU and AdamW are left out: they are a few percent of it."""
+    C, L, T = cfg["dim"], cfg["layers"], cfg["ctx"]
+    return 6 * (L * 12 * C * C + vocab * C) + 6 * L * C * (T + 1)
+
+
+def fma_peak(threads, workdir):
+    """(ISA, GFLOP/s): the f32 FMA roof of `threads` threads (bench/fma_peak.c), or (None, None) without a C
+    compiler or an AVX2 CPU."""
+    exe = os.path.join(workdir, "fma_peak")
+    try:
+        if not os.path.exists(exe):
+            subprocess.run(["cc", "-O2", "-pthread", "-o", exe, os.path.join(ROOT, "bench", "fma_peak.c")], check=True,
+                           capture_output=True)
+        out = subprocess.run([exe, str(threads)], capture_output=True, text=True, check=True).stdout.split()
+        return out[3], float(out[4])
+    except (OSError, subprocess.CalledProcessError, IndexError, ValueError):
+        return None, None
 
 
 def bench_torch(cfg, threads, steps, warmup, data):
@@ -132,9 +159,13 @@ def record(path, rows, notes, argv):
              "figure over all WARMUP+K steps (the first step and the final checkpoint included). "
              "Each figure is the median of --repeat runs; torch and plinth runs alternate. plinth/torch is the "
              "ratio of the two medians; paired is the median of each run's ratio to the torch run just before it "
-             "(a slow stretch of the shared host hits both runs of a pair), with the lowest and highest.", "",
-             "| config | params | threads | plinth tok/s | torch tok/s | plinth/torch | paired (min-max) | plinth `done:` tok/s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "(a slow stretch of the shared host hits both runs of a pair), with the lowest and highest. "
+             "FMA peak: bench/fma_peak.c with the same threads just before; each side's share of it is its tokens/s "
+             "times the model's FLOPs a token (flops_per_token: linear layers and causal attention's products, "
+             "forward and backward); the last column is the share that 1.5x torch's tokens/s would take.", "",
+             "| config | params | threads | plinth tok/s | torch tok/s | plinth/torch | paired (min-max) | plinth `done:` tok/s "
+             "| FMA peak GFLOP/s | plinth % of peak | torch % of peak | 1.5x torch, % of peak |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [row_md(r) for r in rows]
     if notes:
         lines += [""] + [f"- {n}" for n in notes]
@@ -152,10 +183,19 @@ def paired(r):
     return "-" if not pr else f"{statistics.median(pr):.2f} ({min(pr):.2f}-{max(pr):.2f})"
 
 
+def share(r, tok_s):
+    """tok_s as a percentage of the row's FMA peak ("-" where either is unknown)"""
+    if tok_s is None or not r.get("peak"):
+        return "-"
+    return f"{100 * tok_s * r['flops'] / 1e9 / r['peak']:.0f}%"
+
+
 def row_md(r):
     ratio = "-" if r["plinth"] is None else f"{r['plinth'] / r['torch']:.2f}"
+    peak = "-" if not r.get("peak") else f"{r['peak']:.1f} ({r['isa']})"
     return (f"| {r['name']} | {r['params']:,} | {r['threads']} | {fmt(r['plinth'])} | {fmt(r['torch'])} | {ratio} | "
-            f"{paired(r)} | {fmt(r.get('plinth_all'))} |")
+            f"{paired(r)} | {fmt(r.get('plinth_all'))} | {peak} | {share(r, r['plinth'])} | {share(r, r['torch'])} | "
+            f"{share(r, 1.5 * r['torch'])} |")
 
 
 LOAD0 = os.getloadavg()[0]
@@ -180,7 +220,10 @@ def main():
         print(f"note: {args.text} missing (scripts/fetch-data.sh); torch uses random tokens", file=sys.stderr)
     rows, notes = [], []
     print(f"{'config':8} {'params':>12} {'threads':>7} {'plinth tok/s':>13} {'torch tok/s':>12} {'ratio':>6} "
-          f"{'paired (min-max)':>17} {'plinth done:':>13}")
+          f"{'paired (min-max)':>17} {'plinth done:':>13} {'peak GFLOP/s':>13} {'plinth%':>8} {'torch%':>7} "
+          f"{'1.5x torch%':>12}")
+    peaks = {}
+    workdir = tempfile.mkdtemp(prefix="bench_train_")
     for name in args.configs.split(","):
         cfg = CONFIGS[name]
         steps = args.steps or (50 if name == "tiny" else 5)
@@ -188,6 +231,8 @@ def main():
             # turns alternate (torch, plinth, torch, plinth, ...) so that a noisy minute on a shared machine
             # falls on both sides alike
             tts, pts, dts, pairs, why = [], [], [], [], None
+            if n not in peaks:
+                peaks[n] = fma_peak(n, workdir)
             for _ in range(args.repeat):
                 tts.append(bench_torch(cfg, n, steps, args.warmup, data))
                 if why is None:
@@ -203,11 +248,14 @@ def main():
                 notes.append(why)
             r = dict(name=f"{name} (L{cfg['layers']} C{cfg['dim']} H{cfg['heads']} T{cfg['ctx']} B{cfg['batch']}, "
                           f"K={steps})", params=param_count(cfg), threads=n, plinth=pt, torch=tt, plinth_all=pd,
-                     pairs=pairs if pt is not None else [])
+                     pairs=pairs if pt is not None else [], isa=peaks[n][0], peak=peaks[n][1],
+                     flops=flops_per_token(cfg))
             rows.append(r)
             ratio = "-" if pt is None else f"{pt / tt:.2f}"
+            peak = "-" if not r["peak"] else f"{r['peak']:.1f}"
             print(f"{name:8} {r['params']:>12,} {n:>7} {fmt(pt):>13} {fmt(tt):>12} {ratio:>6} {paired(r):>17} "
-                  f"{fmt(pd):>13}", flush=True)
+                  f"{fmt(pd):>13} {peak:>13} {share(r, pt):>8} {share(r, tt):>7} {share(r, 1.5 * tt):>12}", flush=True)
+    shutil.rmtree(workdir, ignore_errors=True)
     for n in notes:
         print("note: " + n, file=sys.stderr)
     if args.record:
