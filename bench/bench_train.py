@@ -10,8 +10,8 @@ Usage: python3 bench/bench_train.py [--plinth BIN] [--threads 1,2] [--configs ti
 plinth side: `plinth train -f TEXT --out TMP --layers L --dim C --heads H --ctx T --batch B --steps W+K -t N
 --eval-every 0 --save-every 0`; its loss.csv times every step, and the figure is over the K steps after the W
 warm-up steps (--warmup), as on the torch side. Its `done:` line (all W+K steps) is shown beside it.
-The roof: bench/fma_peak.c (compiled here with cc) measures the CPU's f32 FMA peak with the same threads just
-before each thread count's runs; both sides' tokens/s become GFLOP/s of model arithmetic (flops_per_token) and a
+The roof: bench/fma_peak.c (compiled here with cc) measures the CPU's f32 FMA peak with the same threads, once
+per thread count, before its first runs; both sides' tokens/s become GFLOP/s of model arithmetic (flops_per_token) and a
 share of that peak, beside the share that 1.5x torch (issue 2's goal) would take.
 """
 import argparse
@@ -160,7 +160,7 @@ def record(path, rows, notes, argv):
              "Each figure is the median of --repeat runs; torch and plinth runs alternate. plinth/torch is the "
              "ratio of the two medians; paired is the median of each run's ratio to the torch run just before it "
              "(a slow stretch of the shared host hits both runs of a pair), with the lowest and highest. "
-             "FMA peak: bench/fma_peak.c with the same threads just before; each side's share of it is its tokens/s "
+             "FMA peak: bench/fma_peak.c with the same threads, before that thread count's first runs; each side's share of it is its tokens/s "
              "times the model's FLOPs a token (flops_per_token: linear layers and causal attention's products, "
              "forward and backward); the last column is the share that 1.5x torch's tokens/s would take.", "",
              "| config | params | threads | plinth tok/s | torch tok/s | plinth/torch | paired (min-max) | plinth `done:` tok/s "
