@@ -8,34 +8,15 @@
  * usage: gemm_epilogue REPS [THREADS] */
 #include "backend/cpu/sgemm.h"
 #include "core/tensor.h"
+#include "bench_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static float *huge_alloc(size_t bytes) { /* on transparent huge pages, as plinth's arena puts a step's tensors */
-    void *p = NULL;
-    if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) return NULL;
-    madvise(p, bytes, MADV_HUGEPAGE);
-    return p;
-}
-
-#define SWEEP_FLOATS (16u << 20)
-static float *sweep;
-static void flush(void) {
-    for (size_t i = 0; i < SWEEP_FLOATS; i += 16) sweep[i] += 1.0f;
-}
 
 enum { FC, FC_GELU, PROJ, PROJ_ADD, DX_FC2, DX_FC2_GELU, NVAR };
 static const char *NAMES[NVAR] = {"fc fwd, bias", "fc fwd, bias + GELU", "proj fwd, bias", "proj fwd, bias + residual",
                                   "fc2 dX", "fc2 dX, x GELU'(x)"};
+static int64_t cols(int v) { return v == PROJ || v == PROJ_ADD ? 384 : 1536; } /* N; M = 1024, K = 384 for all */
 
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 10, threads = argc > 2 ? atoi(argv[2]) : 1;
@@ -47,7 +28,7 @@ int main(int argc, char **argv) {
     size_t n = (size_t)1024 * 1536; /* floats in the largest operand (M x N of fc) */
     float *a = huge_alloc(n * 4), *b = huge_alloc(n * 4), *c = huge_alloc(n * 4), *g = huge_alloc(n * 4),
           *x = huge_alloc(n * 4), *bias = huge_alloc(1536 * 4);
-    sweep = calloc(SWEEP_FLOATS, sizeof(float));
+    float *sweep = calloc(SWEEP_FLOATS, sizeof(float));
     if (!ctx || !a || !b || !c || !g || !x || !bias || !sweep) {
         fprintf(stderr, "gemm_epilogue: out of memory\n");
         return 1;
@@ -60,14 +41,14 @@ int main(int argc, char **argv) {
     for (int v = 0; v < NVAR; v++) best[v] = 1e30;
     for (int r = 0; r < reps; r++)
         for (int v = 0; v < NVAR; v++) {
-            int64_t M = 1024, K = 384, N = v == PROJ || v == PROJ_ADD ? 384 : 1536;
+            int64_t M = 1024, K = 384, N = cols(v);
             bool fwd = v < DX_FC2; /* the forward reads W transposed */
             pl_mat am = {a, M, K, K, 1}, bm = fwd ? (pl_mat){b, K, N, 1, K} : (pl_mat){b, K, N, N, 1};
             pl_sgemm_epi e = {.bias = fwd ? bias : NULL};
             if (v == FC_GELU) e.gelu = g, e.ld_gelu = N;
             if (v == PROJ_ADD) e.add = x, e.ld_add = N;
             if (v == DX_FC2_GELU) e.gelu_x = x, e.ld_gelu_x = N;
-            flush();
+            flush(sweep);
             double t = now();
             bool ok = pl_sgemm_epi_par(ctx, c, N, am, bm, 0.0f, &e);
             t = now() - t;
@@ -80,9 +61,9 @@ int main(int argc, char **argv) {
     printf("plinth's GEMM with and without its epilogue, %d thread%s, best of %d, cold caches\n", threads,
            threads == 1 ? "" : "s", reps);
     for (int v = 0; v < NVAR; v++) {
-        double N = v == PROJ || v == PROJ_ADD ? 384 : 1536, f = 2.0 * 1024 * N * 384;
+        double f = 2.0 * 1024 * (double)cols(v) * 384;
         printf("%-27s %7.3f ms %6.1f GFLOP/s", NAMES[v], best[v] * 1e3, f / best[v] / 1e9);
-        if (v % 2) printf("   epilogue +%.3f ms", (best[v] - best[v - 1]) * 1e3);
+        if (v % 2) printf("   epilogue %+.3f ms", (best[v] - best[v - 1]) * 1e3);
         printf("\n");
     }
     pl_ctx_free(ctx);

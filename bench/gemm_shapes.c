@@ -7,15 +7,14 @@
  *
  * usage: gemm_shapes REPS [MKL_LIBRARY]   (env PL_GEMM_COLD=1: flush before each call) */
 #include "backend/cpu/sgemm.h"
+#include "bench_common.h"
 #include "core/cpu.h"
 
 #include <cblas.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
-#include <time.h>
 
 extern void openblas_set_num_threads(int);
 
@@ -32,25 +31,6 @@ static const struct { int m, n, k; const char *what; } SHAPES[] = {
 };
 #define NSHAPES (int)(sizeof SHAPES / sizeof *SHAPES)
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static float *sweep;
-#define SWEEP_FLOATS (16u << 20)
-static void flush(void) {
-    for (size_t i = 0; i < SWEEP_FLOATS; i += 16) sweep[i] += 1.0f;
-}
-
-static float *huge_alloc(size_t bytes) {
-    void *p = NULL;
-    if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) return NULL;
-    madvise(p, bytes, MADV_HUGEPAGE);
-    return p;
-}
-
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 10, cold = getenv("PL_GEMM_COLD") && atoi(getenv("PL_GEMM_COLD"));
     fortran_sgemm mkl = NULL;
@@ -64,10 +44,8 @@ int main(int argc, char **argv) {
     }
     openblas_set_num_threads(1);
     size_t n = 4u << 20; /* floats per operand: the largest shape needs 1536 x 1024 */
-    /* on transparent huge pages, as plinth's arena puts a training step's tensors (with 4 KiB pages the
-     * weight-gradient products, which read dY^T a matrix row apart, ran 3-8% slower in every library) */
     float *A = huge_alloc(n * 4), *B = huge_alloc(n * 4), *C = huge_alloc(n * 4);
-    sweep = calloc(SWEEP_FLOATS, sizeof(float));
+    float *sweep = calloc(SWEEP_FLOATS, sizeof(float));
     if (!A || !B || !C || !sweep) { fprintf(stderr, "gemm_shapes: out of memory\n"); return 1; }
     srand(1);
     for (size_t i = 0; i < n; i++) A[i] = rand() / (float)RAND_MAX - 0.5f, B[i] = rand() / (float)RAND_MAX - 0.5f, C[i] = 0;
@@ -88,7 +66,7 @@ int main(int argc, char **argv) {
                 float beta = fwd || dw ? 1.0f : 0.0f, one = 1.0f;
                 pl_mat a = dw ? (pl_mat){A, M, K, 1, M} : (pl_mat){A, M, K, K, 1};
                 pl_mat b = fwd ? (pl_mat){B, K, N, 1, K} : (pl_mat){B, K, N, N, 1};
-                if (cold) flush();
+                if (cold) flush(sweep);
                 double t = now();
                 if (l == PLINTH) {
                     if (!pl_sgemm(C, N, a, b, 1.0f, beta)) { fprintf(stderr, "gemm_shapes: pl_sgemm declined (no AVX2?)\n"); return 1; }
