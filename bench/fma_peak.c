@@ -5,20 +5,15 @@
  * threads of a round. bench/bench_train.py puts training steps against it ("% of peak"); issue 2.
  *
  * usage: fma_peak [THREADS]   prints: "fma_peak: THREADS threads ISA GFLOPS" (GFLOPS a number) */
+#include "bench_common.h"
+
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #define CHAINS 12
 #define ITERS 40000000L /* of 12 FMAs: ~0.15-0.3 s a round on a 3 GHz core */
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static volatile float seed = 1.0f; /* unknown to the compiler: no chain starts at a value it can fold */
 
