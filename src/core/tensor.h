@@ -27,6 +27,8 @@ typedef enum {
     PL_OP_CONT,      /* contiguous copy (and type conversion to f32) */
     PL_OP_CPY,       /* copy src[0] into the view src[1] (KV cache writes); forward only */
     PL_OP_LAYERNORM_AFFINE, /* LayerNorm with weight and bias in one pass */
+    PL_OP_KV_STORE,  /* one step's keys or values into their KV-cache cells; forward only */
+    PL_OP_ATTENTION_CELLS, /* attention of each token over its sequence's cache cells; forward only */
     PL_OP_COUNT
 } pl_op;
 
@@ -160,6 +162,14 @@ pl_tensor *pl_mean(pl_ctx *ctx, pl_tensor *x); /* -> scalar */
 pl_tensor *pl_concat(pl_ctx *ctx, pl_tensor *a, pl_tensor *b, int dim);
 pl_tensor *pl_cont(pl_ctx *ctx, pl_tensor *x); /* contiguous f32 copy of any view / dtype */
 pl_tensor *pl_cpy(pl_ctx *ctx, pl_tensor *src, pl_tensor *dst); /* dst (a view, f32 or f16) <- src; returns dst's node */
+/* KV cache of cells (models/kv_cache.c). map (i32): [0] tokens N, [1] runs R, [2..2+N) each token's cell, then R
+ * records {q0, nq, p0, off}: nq consecutive tokens of one sequence from token q0 at positions p0.., whose
+ * sequence's cells for positions 0 .. p0+nq-1 are listed in position order at map[off..].
+ * pl_kv_store: cache {D, cells, Hkv} (f32/f16) <- cur {D, Hkv, N} at the tokens' cells; returns the cache's node.
+ * pl_attention_cells: q {D, Hq, N} over the stored k, v: token i at position p sees its sequence's cells for
+ * positions max(0, p-window+1) .. p (window <= 0: all up to p) -> {D, Hq, N} */
+pl_tensor *pl_kv_store(pl_ctx *ctx, pl_tensor *cache, pl_tensor *cur, pl_tensor *map);
+pl_tensor *pl_attention_cells(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, pl_tensor *map, float scale, int window);
 
 /* ---- graph ---------------------------------------------------------------------------------------- */
 typedef struct {

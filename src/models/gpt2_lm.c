@@ -1,16 +1,17 @@
-/* GPT-2 (Radford et al. 2019) for inference from pretrained files: learned positions, pre-LayerNorm blocks,
- * fused QKV attention over the KV cache, GELU (tanh) MLP, LM head tied to the token embedding. GGUF names
- * (llama.cpp) and HF names (GPT2LMHeadModel, whose Conv1D weights are stored (in, out): transposed views). */
+/* GPT-2 (Radford et al. 2019): learned positions, pre-LayerNorm blocks, fused QKV attention, GELU (tanh) MLP,
+ * LM head tied to the token embedding; for inference over the KV cache and for training. GGUF names (llama.cpp)
+ * and HF names (GPT2LMHeadModel, whose Conv1D weights are stored (in, out): transposed views, or transposed
+ * copies when trained). */
 #include "models/llm.h"
 #include "io/safetensors.h"
 
 #include <math.h>
 #include <stdio.h>
 
-/* HF checkpoints name weights "transformer.h.0..." (GPT2LMHeadModel) or "h.0..." (GPT2Model) */
+/* HF checkpoints name weights "transformer.h.0..." (GPT2LMHeadModel) or "h.0..." (GPT2Model); a GGUF file's
+ * weights get GPT2LMHeadModel's names (to save them in HF form) */
 static const char *hf_name(pl_llm *m, const char *fmt, char *buf, size_t cap) {
-    if (m->from_gguf) return NULL;
-    bool prefixed = pl_st_model_find(m->st, "transformer.wte.weight") != NULL;
+    bool prefixed = !m->st || pl_st_model_find(m->st, "transformer.wte.weight") != NULL;
     snprintf(buf, cap, "%s%s", prefixed ? "transformer." : "", fmt);
     return buf;
 }
@@ -51,48 +52,45 @@ int llm_load_gpt2(pl_llm *m) {
 }
 
 static pl_tensor *layer_norm(pl_ctx *ctx, pl_tensor *x, pl_tensor *w, pl_tensor *b, float eps) {
-    return pl_add(ctx, pl_mul(ctx, pl_layernorm(ctx, x, eps), w), b); /* nn.LayerNorm(C) */
+    return pl_layernorm_affine(ctx, x, w, b, eps); /* nn.LayerNorm(C) */
 }
 static pl_tensor *linear(pl_ctx *ctx, pl_tensor *x, pl_tensor *w, pl_tensor *b) {
-    return pl_add(ctx, pl_matmul(ctx, w, x), b); /* x @ w.T + b */
+    return pl_matmul_bias(ctx, w, x, b); /* x @ w.T + b */
 }
 
-/* causal self-attention of layer l: (C, T) -> (C, T) */
-static pl_tensor *attention(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *x, int n_past, pl_tensor **cpys, int *n_cpys) {
+/* causal self-attention of layer l: (C, T, B) -> (C, T, B) */
+static pl_tensor *attention(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *x, const llm_inputs *in) {
     const pl_llm_layer *b = &m->layers[l];
-    int64_t C = m->hp.n_embd, H = m->hp.n_head, D = C / H, T = x->ne[1];
-    pl_tensor *qkv = linear(ctx, x, b->wqkv, b->bqkv); /* (3C, T) */
+    int64_t C = m->hp.n_embd, H = m->hp.n_head, D = C / H, T = x->ne[1], B = x->ne[2];
+    pl_tensor *qkv = linear(ctx, x, b->wqkv, b->bqkv); /* (3C, T, B) */
     if (!qkv) return NULL;
-    /* q, k, v = qkv.split(C): views (D, H, T) of it */
-    int64_t ne[3] = {D, H, T};
-    size_t nb[3] = {sizeof(float), (size_t)D * sizeof(float), qkv->nb[1]};
-    pl_tensor *q = pl_view(ctx, qkv, 3, ne, nb, 0);
-    pl_tensor *k = pl_view(ctx, qkv, 3, ne, nb, (size_t)C * sizeof(float));
-    pl_tensor *v = pl_view(ctx, qkv, 3, ne, nb, (size_t)(2 * C) * sizeof(float));
-    pl_tensor *k_all, *v_all;
-    llm_kv_store(ctx, m, l, k, v, n_past, cpys, n_cpys, &k_all, &v_all);
-    pl_tensor *y = pl_attention(ctx, pl_permute(ctx, q, 0, 2, 1, 3), k_all, v_all, 1.0f / sqrtf((float)D), true);
-    if (!y) return NULL;
-    return linear(ctx, pl_reshape_2d(ctx, y, C, T), b->wo, b->bo); /* (D, H, T) -> (C, T) -> c_proj */
+    /* q, k, v = qkv.split(C): views (D, H, T, B) of it, no copies */
+    int64_t ne[4] = {D, H, T, B};
+    size_t nb[4] = {sizeof(float), (size_t)D * sizeof(float), qkv->nb[1], qkv->nb[2]};
+    pl_tensor *q = pl_view(ctx, qkv, 4, ne, nb, 0);
+    pl_tensor *k = pl_view(ctx, qkv, 4, ne, nb, (size_t)C * sizeof(float));
+    pl_tensor *v = pl_view(ctx, qkv, 4, ne, nb, (size_t)(2 * C) * sizeof(float));
+    pl_tensor *y = llm_attend(ctx, m, l, in, q, k, v, 1.0f / sqrtf((float)D), 0); /* (C, T, B) */
+    return linear(ctx, y, b->wo, b->bo); /* c_proj */
 }
 
-pl_tensor *llm_build_gpt2(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
-                          pl_tensor **cpys, int *n_cpys) {
+pl_tensor *llm_build_gpt2(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
     const pl_llm_hparams *h = &m->hp;
-    if (n_past + ids->ne[0] > h->n_ctx_train)
-        return pl_error_null(PL_ERR_ARG, "position %lld is past GPT-2's %d learned positions",
-                             (long long)(n_past + ids->ne[0] - 1), h->n_ctx_train);
+    const int32_t *pos = in->pos->data;
+    for (int64_t i = 0; i < in->pos->ne[0]; i++)
+        if (pos[i] >= h->n_ctx_train)
+            return pl_error_null(PL_ERR_ARG, "position %d is past GPT-2's %d learned positions", pos[i], h->n_ctx_train);
     /* x = wte(ids) + wpe(pos) */
-    pl_tensor *x = pl_add(ctx, pl_get_rows(ctx, m->tok_embd, ids), pl_get_rows(ctx, m->pos_embd, pos)); /* (C, T) */
+    pl_tensor *x = pl_add(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), pl_get_rows(ctx, m->pos_embd, in->pos)); /* (C, T, B) */
     for (int l = 0; l < h->n_layer; l++) {
         const pl_llm_layer *b = &m->layers[l];
         /* x = x + attn(ln_1(x)) */
-        x = pl_add(ctx, x, attention(ctx, m, l, layer_norm(ctx, x, b->attn_norm, b->attn_norm_b, h->norm_eps), n_past, cpys, n_cpys));
+        x = pl_add(ctx, x, attention(ctx, m, l, layer_norm(ctx, x, b->attn_norm, b->attn_norm_b, h->norm_eps), in));
         /* x = x + c_proj(gelu_tanh(c_fc(ln_2(x)))) */
         pl_tensor *f = pl_gelu(ctx, linear(ctx, layer_norm(ctx, x, b->ffn_norm, b->ffn_norm_b, h->norm_eps), b->ffn_up, b->ffn_up_b), true);
         x = pl_add(ctx, x, linear(ctx, f, b->ffn_down, b->ffn_down_b));
         if (!x) return NULL;
     }
-    x = layer_norm(ctx, llm_keep_rows(ctx, x, all), m->out_norm, m->out_norm_b, h->norm_eps);
-    return pl_matmul(ctx, m->output, x); /* (V, T): lm_head tied to wte */
+    x = layer_norm(ctx, llm_keep_rows(ctx, x, in), m->out_norm, m->out_norm_b, h->norm_eps);
+    return pl_matmul(ctx, m->output, x); /* (V, T, B): lm_head tied to wte */
 }

@@ -14,7 +14,7 @@ int llm_load_llama(pl_llm *m) {
     m->out_norm = llm_weight(m, "output_norm.weight", "model.norm.weight", 0, C, 0, LLM_W_F32, &bad);
     m->output = h->tied_output ? m->tok_embd : llm_weight(m, "output.weight", "lm_head.weight", 0, C, V, 0, &bad);
     if (!bad && m->from_gguf && !m->rope_freqs)
-        m->rope_freqs = llm_weight(m, "rope_freqs.weight", NULL, 0, h->n_rot / 2, 0, LLM_W_OPTIONAL | LLM_W_F32, &bad);
+        m->rope_freqs = llm_weight(m, "rope_freqs.weight", NULL, 0, h->n_rot / 2, 0, LLM_W_OPTIONAL | LLM_W_F32 | LLM_W_CONST, &bad);
     for (int l = 0; l < h->n_layer && !bad; l++) {
         pl_llm_layer *b = &m->layers[l];
         b->attn_norm = llm_weight(m, "blk.%d.attn_norm.weight", "model.layers.%d.input_layernorm.weight", l, C, 0, LLM_W_F32, &bad);
@@ -38,45 +38,38 @@ static pl_tensor *rms_norm(pl_ctx *ctx, pl_tensor *x, pl_tensor *w, float eps) {
     return pl_mul(ctx, pl_rmsnorm(ctx, x, eps), w); /* LlamaRMSNorm: x / rms(x) * weight */
 }
 static pl_tensor *linear(pl_ctx *ctx, pl_tensor *x, pl_tensor *w, pl_tensor *b) {
-    pl_tensor *y = pl_matmul(ctx, w, x); /* x @ w.T */
-    return b ? pl_add(ctx, y, b) : y;
+    return pl_matmul_bias(ctx, w, x, b); /* x @ w.T (+ b) */
 }
 
-/* self-attention of layer l: x (C, T) -> (C, T), K/V of these tokens appended to the cache */
-static pl_tensor *attention(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *x, pl_tensor *pos, int n_past,
-                            pl_tensor **cpys, int *n_cpys) {
+/* self-attention of layer l: x (C, T, B) -> (C, T, B) */
+static pl_tensor *attention(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *x, const llm_inputs *in) {
     const pl_llm_hparams *h = &m->hp;
     const pl_llm_layer *b = &m->layers[l];
-    int64_t D = h->head_dim, T = x->ne[1];
-    /* q = q_proj(x).view(T, Hq, D), k and v likewise with Hkv heads; rotary positions on q and k */
-    pl_tensor *q = pl_reshape_3d(ctx, linear(ctx, x, b->wq, b->bq), D, h->n_head, T);    /* (D, Hq, T)  */
-    pl_tensor *k = pl_reshape_3d(ctx, linear(ctx, x, b->wk, b->bk), D, h->n_head_kv, T); /* (D, Hkv, T) */
-    pl_tensor *v = pl_reshape_3d(ctx, linear(ctx, x, b->wv, b->bv), D, h->n_head_kv, T);
-    q = pl_rope(ctx, q, pos, h->n_rot, h->rope_mode, h->rope_theta, h->rope_freq_scale, m->rope_freqs);
-    k = pl_rope(ctx, k, pos, h->n_rot, h->rope_mode, h->rope_theta, h->rope_freq_scale, m->rope_freqs);
-    if (!q || !k || !v) return NULL;
-    pl_tensor *k_all, *v_all; /* (D, n_past+T, Hkv): the cache after appending these tokens */
-    llm_kv_store(ctx, m, l, k, v, n_past, cpys, n_cpys, &k_all, &v_all);
-    /* y = softmax(q k^T / sqrt(D) + causal mask) v, grouped-query heads; (D, Hq, T) -> (Hq*D, T) */
-    pl_tensor *y = pl_attention(ctx, pl_permute(ctx, q, 0, 2, 1, 3), k_all, v_all, 1.0f / sqrtf((float)D), true);
-    if (!y) return NULL;
-    return linear(ctx, pl_reshape_2d(ctx, y, D * h->n_head, T), b->wo, NULL);
+    int64_t D = h->head_dim, T = x->ne[1], B = x->ne[2];
+    /* q = q_proj(x).view(B, T, Hq, D), k and v likewise with Hkv heads; rotary positions on q and k */
+    pl_tensor *q = pl_reshape_4d(ctx, linear(ctx, x, b->wq, b->bq), D, h->n_head, T, B);    /* (D, Hq, T, B)  */
+    pl_tensor *k = pl_reshape_4d(ctx, linear(ctx, x, b->wk, b->bk), D, h->n_head_kv, T, B); /* (D, Hkv, T, B) */
+    pl_tensor *v = pl_reshape_4d(ctx, linear(ctx, x, b->wv, b->bv), D, h->n_head_kv, T, B);
+    q = pl_rope(ctx, q, in->pos, h->n_rot, h->rope_mode, h->rope_theta, h->rope_freq_scale, m->rope_freqs);
+    k = pl_rope(ctx, k, in->pos, h->n_rot, h->rope_mode, h->rope_theta, h->rope_freq_scale, m->rope_freqs);
+    /* y = softmax(q k^T / sqrt(D) + causal mask) v, grouped-query heads -> (Hq*D, T, B) */
+    pl_tensor *y = llm_attend(ctx, m, l, in, q, k, v, 1.0f / sqrtf((float)D), 0);
+    return linear(ctx, y, b->wo, NULL);
 }
 
-pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
-                           pl_tensor **cpys, int *n_cpys) {
+pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
     const pl_llm_hparams *h = &m->hp;
-    pl_tensor *x = pl_get_rows(ctx, m->tok_embd, ids); /* (C, T): embed_tokens(ids) */
+    pl_tensor *x = pl_get_rows(ctx, m->tok_embd, in->ids); /* (C, T, B): embed_tokens(ids) */
     for (int l = 0; l < h->n_layer; l++) {
         const pl_llm_layer *b = &m->layers[l];
         /* x = x + self_attn(input_layernorm(x)) */
-        x = pl_add(ctx, x, attention(ctx, m, l, rms_norm(ctx, x, b->attn_norm, h->norm_eps), pos, n_past, cpys, n_cpys));
+        x = pl_add(ctx, x, attention(ctx, m, l, rms_norm(ctx, x, b->attn_norm, h->norm_eps), in));
         /* x = x + down_proj(silu(gate_proj(h)) * up_proj(h)),  h = post_attention_layernorm(x) */
         pl_tensor *hn = rms_norm(ctx, x, b->ffn_norm, h->norm_eps);
-        pl_tensor *ff = pl_swiglu(ctx, linear(ctx, hn, b->ffn_gate, NULL), linear(ctx, hn, b->ffn_up, NULL)); /* (F, T) */
+        pl_tensor *ff = pl_swiglu(ctx, linear(ctx, hn, b->ffn_gate, NULL), linear(ctx, hn, b->ffn_up, NULL)); /* (F, T, B) */
         x = pl_add(ctx, x, linear(ctx, ff, b->ffn_down, NULL));
         if (!x) return NULL;
     }
-    x = rms_norm(ctx, llm_keep_rows(ctx, x, all), m->out_norm, h->norm_eps);
-    return pl_matmul(ctx, m->output, x); /* (V, T): lm_head */
+    x = rms_norm(ctx, llm_keep_rows(ctx, x, in), m->out_norm, h->norm_eps);
+    return pl_matmul(ctx, m->output, x); /* (V, T, B): lm_head */
 }

@@ -1,6 +1,7 @@
 /* Loading a decoder LM (GGUF or HF safetensors + config.json) into a pl_llm: hyper-parameters, mapped
- * weights (checked against the hyper-parameters), the f32/f16 KV cache, and the eval driver that builds one
- * step's graph in a per-step context and runs it. Architecture specifics live in llama.c / gpt2_lm.c. */
+ * weights (checked against the hyper-parameters) or trainable f32 parameters, the KV cache of sequences, the
+ * decode driver that builds one step's graph in a per-step context and runs it, and the training graph.
+ * Architecture specifics live in llama.c / gpt2_lm.c / gemma3.c; the cache's book in kv_cache.c. */
 #include "models/llm.h"
 #include "io/gguf.h"
 #include "io/hfconfig.h"
@@ -44,14 +45,53 @@ static bool llm_find(pl_llm *m, const char *name, pl_dtype *type, int64_t ne[4],
     return *n_dims > 0;
 }
 
+/* A trainable copy of a weight: f32 in the flat buffer, in the graph's (out, in) layout, with its gradient */
+static pl_tensor *llm_param(pl_llm *m, const void *data, pl_dtype type, int64_t ne0, int64_t ne1, int flags,
+                            const char *gname, const char *hf) {
+    int64_t n = ne0 * (ne1 ? ne1 : 1);
+    if (m->n_floats + n > m->cap_floats) return pl_error_null(PL_ERR_FORMAT, "%s: more parameters than counted", m->path);
+    float *w = m->w + m->n_floats;
+    bool tr = (flags & LLM_W_HF_TRANSPOSED) && !m->gguf;
+    float *tmp = tr ? pl_malloc((size_t)n * sizeof(float)) : w;
+    if (!tmp) return NULL;
+    pl_dtype_traits(type)->to_float(data, tmp, n);
+    if (tr) { /* the file holds (in, out) (GPT-2's Conv1D): w[o][i] = file[i][o] */
+        for (int64_t o = 0; o < ne1; o++)
+            for (int64_t i = 0; i < ne0; i++) w[o * ne0 + i] = tmp[i * ne1 + o];
+        free(tmp);
+    }
+    if ((flags & LLM_W_HF_PLUS_ONE) && !m->gguf)
+        for (int64_t i = 0; i < n; i++) w[i] += 1.0f;
+    int64_t ne[2] = {ne0, ne1};
+    pl_tensor *t = pl_new_mapped(m->wctx, PL_F32, ne1 ? 2 : 1, ne, w);
+    pl_tensor *g = pl_new_mapped(m->wctx, PL_F32, ne1 ? 2 : 1, ne, m->g + m->n_floats);
+    if (!t || !g) return NULL;
+    if (m->n_params == m->cap_params) {
+        int cap = m->cap_params ? 2 * m->cap_params : 64;
+        pl_llm_param *p = pl_realloc(m->params, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        m->params = p; m->cap_params = cap;
+    }
+    pl_set_name(t, "%s", gname);
+    t->grad = g;
+    pl_param(m->wctx, t);
+    pl_llm_param *p = &m->params[m->n_params++];
+    p->t = t;
+    p->flags = flags;
+    snprintf(p->hf_name, sizeof p->hf_name, "%s", hf ? hf : gname);
+    m->n_floats += n;
+    return t;
+}
+
 pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int layer, int64_t ne0, int64_t ne1,
                       int flags, bool *failed) {
     if (*failed) return NULL;
     const char *fmt = m->gguf ? gguf_fmt : hf_fmt;
     if (!fmt) return NULL;
-    char name[256], gname[256];
+    char name[256], gname[256], hname[256];
     snprintf(name, sizeof name, fmt, layer);
     snprintf(gname, sizeof gname, gguf_fmt ? gguf_fmt : fmt, layer); /* GGUF names in every format (imatrix) */
+    snprintf(hname, sizeof hname, hf_fmt ? hf_fmt : gname, layer);
     pl_dtype type;
     int64_t ne[4];
     int nd;
@@ -77,12 +117,21 @@ pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int l
                              m->path, name, (int)type);
     }
     int n_dims = ne1 ? 2 : 1;
-    /* a small vector (F32): convert once; every weight in dequantize mode (f32 activations, no Q8 rounding) */
-    if (((flags & LLM_W_F32) || m->dequantize) && type != PL_F32) {
+    if (!(flags & LLM_W_CONST) && m->train) {
+        pl_tensor *t = llm_param(m, data, type, ne0, ne1, flags, gname, hname);
+        if (!t) *failed = true;
+        return t;
+    }
+    if (!(flags & LLM_W_CONST)) m->n_floats += ne[0] * ne[1]; /* what a trainable copy needs */
+    /* a small vector (F32): convert once; every weight in dequantize mode (f32 activations, no Q8 rounding);
+     * Gemma's HF norm weights w become 1 + w */
+    bool plus_one = (flags & LLM_W_HF_PLUS_ONE) && !m->gguf;
+    if ((((flags & LLM_W_F32) || m->dequantize) && type != PL_F32) || plus_one) {
         int64_t n = ne[0] * ne[1];
         float *f = llm_own(m, (size_t)n * sizeof(float));
         if (!f) { *failed = true; return NULL; }
         trt->to_float(data, f, n);
+        for (int64_t i = 0; plus_one && i < n; i++) f[i] += 1.0f;
         data = f;
         type = PL_F32;
     }
@@ -224,21 +273,6 @@ bool pl_llm_path_ok(const char *path) {
     return n > 5 && !strcmp(path + n - 5, ".gguf");
 }
 
-static int llm_alloc_cache(pl_llm *m) {
-    const pl_llm_hparams *h = &m->hp;
-    pl_dtype type = m->kv_f16 ? PL_F16 : PL_F32;
-    size_t per = (size_t)h->head_dim * m->n_ctx * h->n_head_kv * pl_dtype_traits(type)->type_size; /* bytes */
-    m->kv = calloc(2 * (size_t)h->n_layer, per); /* calloc: pages are touched only when used (0 is 0.0 in f16 too) */
-    if (!m->kv) return pl_error(PL_ERR_NOMEM, "out of memory for a KV cache of %d tokens", m->n_ctx);
-    int64_t ne[3] = {h->head_dim, m->n_ctx, h->n_head_kv};
-    for (int l = 0; l < h->n_layer; l++) {
-        m->layers[l].k_cache = pl_new_mapped(m->wctx, type, 3, ne, (char *)m->kv + (2 * (size_t)l) * per);
-        m->layers[l].v_cache = pl_new_mapped(m->wctx, type, 3, ne, (char *)m->kv + (2 * (size_t)l + 1) * per);
-        if (!m->layers[l].k_cache || !m->layers[l].v_cache) return PL_ERR_NOMEM;
-    }
-    return PL_OK;
-}
-
 static const pl_llm_arch_info *llm_open(pl_llm *m, const char *path, pl_hfconfig **cfg) {
     struct stat sb;
     if (stat(path, &sb)) return pl_error_null(PL_ERR_IO, "cannot open model '%s': %s", path, strerror(errno));
@@ -262,14 +296,31 @@ static const pl_llm_arch_info *llm_open(pl_llm *m, const char *path, pl_hfconfig
     return a;
 }
 
+/* the weights: mapped (inference), or, for training, counted in a first pass and then copied into the flat
+ * buffers as f32 parameters */
+static int llm_load_weights(pl_llm *m, const pl_llm_arch_info *a, bool train) {
+    int rc = a->load(m);
+    if (rc || !train) return rc;
+    m->cap_floats = m->n_floats;
+    size_t bytes = (size_t)m->cap_floats * sizeof(float);
+    m->w = malloc(bytes); m->g = calloc(1, bytes); m->adam_m = calloc(1, bytes); m->adam_v = calloc(1, bytes);
+    if (!m->w || !m->g || !m->adam_m || !m->adam_v)
+        return pl_error(PL_ERR_NOMEM, "out of memory for %lld trainable parameters", (long long)m->cap_floats);
+    m->n_floats = 0;
+    m->train = true;
+    return a->load(m);
+}
+
 pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params) {
     pl_llm *m = pl_calloc(1, sizeof *m);
     if (!m) return NULL;
     snprintf(m->path, sizeof m->path, "%s", path);
-    m->dequantize = params->dequantize;
+    m->dequantize = params->dequantize || params->train;
     m->kv_f16 = params->kv_f16;
     pl_hfconfig *cfg = NULL;
     const pl_llm_arch_info *a = llm_open(m, path, &cfg);
+    m->hfconfig = cfg;
+    m->arch_info = a;
     m->wctx = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 1 << 20, .n_threads = 1});
     m->step = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 64u << 20, .n_threads = params->n_threads});
     int rc = a && m->wctx && m->step ? PL_OK : PL_ERR_FORMAT;
@@ -283,9 +334,15 @@ pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params) {
         if (m->hp.arch == PL_LLM_GPT2 && cap > m->hp.n_ctx_train) cap = m->hp.n_ctx_train; /* learned positions */
         m->n_ctx = cap;
         m->layers = pl_calloc((size_t)m->hp.n_layer, sizeof *m->layers);
-        rc = m->layers ? a->load(m) : PL_ERR_NOMEM;
+        rc = m->layers ? llm_load_weights(m, a, params->train) : PL_ERR_NOMEM;
     }
-    if (!rc) rc = llm_alloc_cache(m);
+    if (!rc) {
+        const pl_llm_hparams *h = &m->hp;
+        m->cache = pl_kv_cache_new(m->wctx, h->n_layer, h->head_dim, h->n_head_kv, m->n_ctx, m->kv_f16 ? PL_F16 : PL_F32);
+        m->seq0 = m->cache ? pl_kv_seq_new(m->cache) : -1;
+        rc = m->cache ? PL_OK : PL_ERR_NOMEM;
+    }
+    m->hfconfig = NULL;
     pl_hfconfig_free(cfg);
     if (rc) { pl_llm_free(m); return NULL; }
     return m;
@@ -302,7 +359,9 @@ void pl_llm_free(pl_llm *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
-    free(m->kv);
+    pl_kv_cache_free(m->cache);
+    free(m->params);
+    free(m->w); free(m->g); free(m->adam_m); free(m->adam_v);
     if (m->gguf) pl_gguf_close(m->gguf);
     if (m->st) pl_st_model_close(m->st);
     free(m);
@@ -315,56 +374,107 @@ void pl_llm_set_observer(pl_llm *m, pl_observe_fn fn, void *ud) {
     m->step->observe_ud = ud;
 }
 
+const pl_llm_param *pl_llm_param_find(const pl_llm *m, const char *hf_name) {
+    for (int i = 0; i < m->n_params; i++)
+        if (!strcmp(m->params[i].hf_name, hf_name)) return &m->params[i];
+    return NULL;
+}
+
 /* ---- shared graph pieces -------------------------------------------------------------------------------------- */
-void llm_kv_store(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *k_cur, pl_tensor *v_cur, int n_past,
-                  pl_tensor **cpys, int *n_cpys, pl_tensor **k_all, pl_tensor **v_all) {
-    int64_t D = m->hp.head_dim, H = m->hp.n_head_kv, T = k_cur->ne[2], N = m->n_ctx;
-    pl_tensor *caches[2] = {m->layers[l].k_cache, m->layers[l].v_cache}, *cur[2] = {k_cur, v_cur}, **all[2] = {k_all, v_all};
-    for (int i = 0; i < 2; i++) {
-        /* cache[h][n_past + t][:] <- cur[t][h][:] */
-        size_t es = caches[i]->nb[0]; /* 4 (f32) or 2 (f16: pl_cpy rounds on the way in) */
-        int64_t ne[3] = {D, H, T};
-        size_t nb[3] = {es, (size_t)(D * N) * es, (size_t)D * es};
-        pl_tensor *dst = pl_view(ctx, caches[i], 3, ne, nb, (size_t)(n_past * D) * es);
-        cpys[(*n_cpys)++] = pl_cpy(ctx, cur[i], dst);
-        /* positions 0 .. n_past+T of every head: {D, n_past+T, H} */
-        int64_t ne2[3] = {D, n_past + T, H};
-        size_t nb2[3] = {es, (size_t)D * es, (size_t)(D * N) * es};
-        *all[i] = pl_view(ctx, caches[i], 3, ne2, nb2, 0);
-        /* pl_attention reads f32: widen an f16 cache into a step-local copy (the cache itself stays half) */
-        if (caches[i]->type != PL_F32) *all[i] = pl_cont(ctx, *all[i]);
+pl_tensor *llm_attend(pl_ctx *ctx, pl_llm *m, int l, const llm_inputs *in, pl_tensor *q, pl_tensor *k, pl_tensor *v,
+                      float scale, int window) {
+    if (!q || !k || !v) return NULL;
+    int64_t D = q->ne[0], H = q->ne[1], T = q->ne[2], B = q->ne[3];
+    pl_tensor *y;
+    if (in->map) { /* store this step's K, V in their cells, then attend over each token's sequence */
+        pl_tensor *ks = pl_kv_store(ctx, m->cache->k[l], k, in->map), *vs = pl_kv_store(ctx, m->cache->v[l], v, in->map);
+        y = pl_attention_cells(ctx, q, ks, vs, in->map, scale, window);
+    } else { /* among the batch's tokens: (D, H, T, B) -> (D, T, H, B) views, causal */
+        y = pl_attention_window(ctx, pl_permute(ctx, q, 0, 2, 1, 3), pl_permute(ctx, k, 0, 2, 1, 3),
+                                pl_permute(ctx, v, 0, 2, 1, 3), scale, window);
     }
+    return y ? pl_reshape_3d(ctx, y, D * H, T, B) : NULL;
 }
 
-pl_tensor *llm_keep_rows(pl_ctx *ctx, pl_tensor *x, bool all) {
-    if (all || !x || x->ne[1] == 1) return x;
-    return pl_cont(ctx, pl_slice(ctx, x, 1, x->ne[1] - 1, 1));
+pl_tensor *llm_keep_rows(pl_ctx *ctx, pl_tensor *x, const llm_inputs *in) {
+    if (!in->rows || !x || pl_nelements(in->rows) == x->ne[1]) return x;
+    return pl_get_rows(ctx, x, in->rows);
 }
 
-/* ---- eval ------------------------------------------------------------------------------------------------------ */
-int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logits, bool all) {
-    if (n <= 0) return pl_error(PL_ERR_ARG, "no tokens to evaluate");
-    if (n_past < 0 || n > m->n_ctx - n_past)
-        return pl_error(PL_ERR_ARG, "%d tokens after %d do not fit the context of %d tokens", n, n_past, m->n_ctx);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab)
-            return pl_error(PL_ERR_ARG, "token id %d is outside the vocabulary (%d)", tokens[i], m->hp.n_vocab);
-    const pl_llm_arch_info *a = pl_llm_arch_find(pl_llm_arch_name(m->hp.arch), NULL);
+/* ---- sequences ---------------------------------------------------------------------------------------------------- */
+int pl_llm_seq_new(pl_llm *m) { return pl_kv_seq_new(m->cache); }
+int pl_llm_seq_remove(pl_llm *m, int seq) { return pl_kv_seq_remove(m->cache, seq); }
+int pl_llm_seq_truncate(pl_llm *m, int seq, int n_keep) { return pl_kv_seq_truncate(m->cache, seq, n_keep); }
+int pl_llm_seq_fork(pl_llm *m, int seq) { return pl_kv_seq_fork(m->cache, seq); }
+int pl_llm_seq_len(const pl_llm *m, int seq) { return pl_kv_seq_len(m->cache, seq); }
+
+/* ---- decode ------------------------------------------------------------------------------------------------------ */
+/* the rows whose logits are wanted, as an i32 tensor (NULL: all); *n_out their count */
+static pl_tensor *wanted_rows(pl_ctx *ctx, const pl_llm_batch *b, int *n_out) {
+    *n_out = b->n;
+    if (!b->logits) return NULL;
+    int n = 0;
+    for (int i = 0; i < b->n; i++) n += b->logits[i];
+    *n_out = n;
+    pl_tensor *r = pl_new_1d(ctx, PL_I32, n ? n : 1);
+    if (!r) return NULL;
+    int32_t *p = r->data;
+    p[0] = b->n - 1; /* none wanted: the graph still runs (to fill the cache) on a last row nobody reads */
+    for (int i = 0, j = 0; i < b->n; i++)
+        if (b->logits[i]) p[j++] = i;
+    return r;
+}
+
+int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out) {
+    if (!b || b->n <= 0 || !b->tokens || !b->seq) return pl_error(PL_ERR_ARG, "no tokens to decode");
+    for (int i = 0; i < b->n; i++)
+        if (b->tokens[i] < 0 || b->tokens[i] >= m->hp.n_vocab)
+            return pl_error(PL_ERR_ARG, "token id %d is outside the vocabulary (%d)", b->tokens[i], m->hp.n_vocab);
     pl_ctx *ctx = m->step;
     pl_ctx_reset(ctx);
-    pl_tensor *ids = pl_new_1d(ctx, PL_I32, n), *pos = pl_new_1d(ctx, PL_I32, n);
-    pl_tensor **outs = pl_ctx_alloc(ctx, (2 * (size_t)m->hp.n_layer + 1) * sizeof *outs);
-    if (!ids || !pos || !outs) return PL_ERR_NOMEM;
-    memcpy(ids->data, tokens, (size_t)n * sizeof(int32_t));
-    for (int i = 0; i < n; i++) ((int32_t *)pos->data)[i] = n_past + i;
-    int n_out = 0;
-    pl_tensor *out = a->build(ctx, m, ids, pos, n_past, all, outs, &n_out);
-    if (!out) return pl_last_error()[0] ? PL_ERR_ARG : PL_ERR_NOMEM;
-    outs[n_out++] = out;
-    /* the cache writes of layer l come before anything that reads layer l's cache (see pl_graph_build_multi) */
-    pl_graph *g = pl_graph_build_multi(ctx, outs, n_out, false);
-    if (!g) return PL_ERR_NOMEM;
+    pl_tensor *ids = pl_new_1d(ctx, PL_I32, b->n), *pos = pl_new_1d(ctx, PL_I32, b->n);
+    if (!ids || !pos) return PL_ERR_NOMEM;
+    memcpy(ids->data, b->tokens, (size_t)b->n * sizeof(int32_t));
+    pl_tensor *map = pl_kv_place(m->cache, ctx, b->seq, b->n, pos->data);
+    if (!map) return PL_ERR_ARG;
+    int n_out;
+    llm_inputs in = {.ids = ids, .pos = pos, .map = map, .rows = wanted_rows(ctx, b, &n_out)};
+    pl_tensor *logits = b->logits && !in.rows ? NULL : m->arch_info->build(ctx, m, &in);
+    pl_graph *g = logits ? pl_graph_build(ctx, logits, false) : NULL;
+    if (!g) {
+        pl_kv_unplace(m->cache, map);
+        return pl_last_error()[0] ? PL_ERR_ARG : PL_ERR_NOMEM;
+    }
     pl_graph_forward(ctx, g);
-    memcpy(logits, out->data, (size_t)pl_nelements(out) * sizeof(float));
+    if (out && n_out) memcpy(out, logits->data, (size_t)n_out * m->hp.n_vocab * sizeof(float));
     return PL_OK;
+}
+
+int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logits, bool all) {
+    if (n <= 0) return pl_error(PL_ERR_ARG, "no tokens to evaluate");
+    int held = pl_kv_seq_len(m->cache, m->seq0);
+    if (n_past < 0 || n_past > held || n > m->n_ctx - n_past)
+        return pl_error(PL_ERR_ARG, "%d tokens after %d do not fit the context of %d tokens", n, n_past, m->n_ctx);
+    pl_kv_seq_truncate(m->cache, m->seq0, n_past);
+    int32_t *seq = pl_malloc((size_t)n * (sizeof *seq + sizeof(bool)));
+    if (!seq) return PL_ERR_NOMEM;
+    bool *want = (bool *)(seq + n);
+    for (int i = 0; i < n; i++) { seq[i] = m->seq0; want[i] = all || i == n - 1; }
+    int rc = pl_llm_decode(m, &(pl_llm_batch){.n = n, .tokens = tokens, .seq = seq, .logits = want}, logits);
+    free(seq);
+    return rc;
+}
+
+/* ---- training ---------------------------------------------------------------------------------------------------- */
+pl_tensor *pl_llm_forward_train(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *targets, pl_tensor **logits) {
+    int64_t T = ids->ne[0];
+    if (T > m->hp.n_ctx_train && m->hp.arch == PL_LLM_GPT2)
+        return pl_error_null(PL_ERR_ARG, "sequences of %lld tokens exceed GPT-2's %d positions", (long long)T, m->hp.n_ctx_train);
+    pl_tensor *pos = pl_new_1d(ctx, PL_I32, T);
+    if (!pos) return NULL;
+    for (int64_t t = 0; t < T; t++) ((int32_t *)pos->data)[t] = (int32_t)t;
+    llm_inputs in = {.ids = ids, .pos = pos};
+    pl_tensor *out = m->arch_info->build(ctx, m, &in);
+    if (logits) *logits = out;
+    return out && targets ? pl_cross_entropy(ctx, out, targets, -1) : NULL;
 }

@@ -1,11 +1,14 @@
 /* Decoder language models loaded from a GGUF file or a Hugging Face directory (config.json + *.safetensors):
  * hyper-parameters, weights mapped from the file (never copied, except tiny norm/bias vectors stored in a
- * non-f32 type), an f32 (or f16) KV cache, and pl_llm_eval, which runs a batch of tokens through the architecture's
- * graph (src/models/llama.c, gpt2_lm.c, gemma3.c; chosen in registry.c). Used by tasks/generate (plinth run, chat). */
+ * non-f32 type) or, for training, f32 parameters in one flat buffer with their gradients; the KV cache of many
+ * sequences (kv_cache.h); pl_llm_decode, which runs a batch of tokens from several sequences through the
+ * architecture's graph (src/models/llama.c, gpt2_lm.c, gemma3.c; chosen in registry.c), and the training graph
+ * of the same builder (pl_llm_forward_train). Used by tasks/generate (plinth run, chat) and tasks/finetune. */
 #ifndef PL_MODELS_LLM_H
 #define PL_MODELS_LLM_H
 
 #include "core/tensor.h"
+#include "models/kv_cache.h"
 #include <stdbool.h>
 
 typedef enum { PL_LLM_LLAMA, PL_LLM_QWEN2, PL_LLM_GPT2, PL_LLM_GEMMA3 } pl_llm_arch;
@@ -32,16 +35,22 @@ typedef struct {
     pl_tensor *ffn_norm, *ffn_norm_b;      /* (C)                                   */
     pl_tensor *ffn_gate, *ffn_up, *ffn_up_b;/* (F, C)                                */
     pl_tensor *ffn_down, *ffn_down_b;      /* (C, F)                                */
-    pl_tensor *k_cache, *v_cache;          /* f32 or f16 {D, n_ctx, Hkv}: position-major within a head */
     /* gemma3 */
     pl_tensor *attn_q_norm, *attn_k_norm;  /* (D): RMSNorm of each q / k head                     */
     pl_tensor *attn_post_norm, *ffn_post_norm; /* (C): RMSNorm of the attention / MLP output before the residual */
     bool swa;                              /* sliding-window (local) layer                          */
 } pl_llm_layer;
 
+/* A trainable weight (pl_llm_params.train): an f32 tensor in the flat buffer, its gradient beside it */
+typedef struct {
+    pl_tensor *t;
+    char hf_name[256];          /* its name in a Hugging Face checkpoint */
+    int flags;                 /* LLM_W_*: how the HF tensor maps to t (transposed, Gemma's 1 + w) */
+} pl_llm_param;
+
 typedef struct pl_llm {
     pl_llm_hparams hp;
-    int n_ctx;                 /* KV-cache length */
+    int n_ctx;                 /* KV-cache cells (tokens over all sequences) */
     pl_llm_layer *layers;      /* (L) */
     pl_tensor *tok_embd;       /* (V, C) */
     pl_tensor *pos_embd;       /* gpt2: (n_ctx_train, C) */
@@ -52,12 +61,19 @@ typedef struct pl_llm {
     bool from_gguf;
     bool dequantize;           /* pl_llm_params.dequantize: weights are f32 copies, not mapped */
     bool kv_f16;               /* pl_llm_params.kv_f16: the cache holds f16 */
+    pl_kv_cache *cache;        /* K and V of every sequence */
+    int seq0;                  /* the sequence pl_llm_eval runs on */
+    /* training (pl_llm_params.train): every weight an f32 parameter in one flat buffer */
+    bool train;
+    pl_llm_param *params; int n_params, cap_params;
+    int64_t n_floats, cap_floats;   /* parameter count; room in the buffers */
+    float *w, *g, *adam_m, *adam_v; /* (n_floats) each: weights, gradients, AdamW moments */
     /* internals */
+    const struct pl_llm_arch_info *arch_info; /* the registry row */
     pl_ctx *wctx, *step;       /* weights + cache (long-lived); one decode step's graph (reset per eval) */
     struct pl_gguf *gguf;
     struct pl_st_model *st;
     const void *hfconfig;      /* pl_hfconfig *, while loading */
-    void *kv;                  /* the cache memory (f32 or f16) */
     void **owned; int n_owned, cap_owned; /* f32 copies of small non-f32 vectors */
 } pl_llm;
 
@@ -68,6 +84,8 @@ typedef struct {
                      * runs a dequantized GGUF; memory: 4 bytes a parameter instead of mapped blocks) */
     bool kv_f16;    /* store the KV cache in f16 (half the memory; K/V rounded to f16, widened to f32 for
                      * attention each step) */
+    bool train;     /* every weight becomes an f32 parameter with a gradient (dequantized; HF GPT-2's Conv1D
+                     * weights transposed to (out, in)), in one flat buffer: for fine-tuning */
 } pl_llm_params;
 
 /* Load a .gguf file or a HF model directory. NULL + pl_last_error() (unsupported architecture named,
@@ -79,6 +97,35 @@ void pl_llm_free(pl_llm *m);
  * hold the earlier tokens). logits: room for n_vocab floats (all=false: the last position only) or
  * n*n_vocab (all=true, position-major). PL_OK or a negative status (past the context, bad token id). */
 int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logits, bool all);
+
+/* ---- many sequences at once ---- */
+/* Sequences in the KV cache: create (returns its id), remove (its cells are freed), truncate (keep positions
+ * 0 .. n_keep-1), fork (a new sequence sharing the parent's cells: returns its id), length. Negative status +
+ * message for an unknown id or no room. */
+int pl_llm_seq_new(pl_llm *m);
+int pl_llm_seq_remove(pl_llm *m, int seq);
+int pl_llm_seq_truncate(pl_llm *m, int seq, int n_keep);
+int pl_llm_seq_fork(pl_llm *m, int seq);
+int pl_llm_seq_len(const pl_llm *m, int seq);
+/* A batch: token i belongs to sequence seq[i] and goes at the next position of it (a sequence's tokens in
+ * order; prefill chunks and single decode tokens of different sequences may mix). logits: whether token i's
+ * logits are wanted (NULL: every token's). */
+typedef struct {
+    int n;
+    const int32_t *tokens, *seq;
+    const bool *logits;
+} pl_llm_batch;
+/* Run the batch; out receives n_vocab floats per wanted token, in batch order. PL_OK, or a negative status
+ * with nothing changed (unknown sequence, bad token, no room in the cache). */
+int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out);
+
+/* ---- training (pl_llm_params.train) ---- */
+/* The training graph in ctx: ids and targets i32 {T, B} (targets -1: no loss there) -> the mean cross-entropy
+ * over the targets (a scalar node); *logits (if not NULL) gets the {V, T, B} logits. Attention runs among the
+ * batch's tokens (causal, per row of the batch); the KV cache is not touched. */
+pl_tensor *pl_llm_forward_train(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *targets, pl_tensor **logits);
+/* The parameter named name in Hugging Face checkpoints, or NULL */
+const pl_llm_param *pl_llm_param_find(const pl_llm *m, const char *hf_name);
 int pl_llm_n_vocab(const pl_llm *m);
 int pl_llm_n_ctx(const pl_llm *m);
 /* fn sees every node of every later pl_llm_eval after it is computed (weights carry their GGUF names, whatever
@@ -91,42 +138,46 @@ const char *pl_llm_supported(void);
 bool pl_llm_path_ok(const char *path);
 
 /* ---- for the architecture files and the registry ---- */
-enum { LLM_W_OPTIONAL = 1, LLM_W_HF_TRANSPOSED = 2, LLM_W_F32 = 4 };
+struct llm_inputs;
+enum { LLM_W_OPTIONAL = 1, LLM_W_HF_TRANSPOSED = 2, LLM_W_F32 = 4, LLM_W_CONST = 8, LLM_W_HF_PLUS_ONE = 16 };
 /* The weight named gguf_fmt (in a GGUF) or hf_fmt (in safetensors; NULL: not in HF files), %d = layer,
  * checked against ne0 x ne1 (ne1 = 0: a vector). HF_TRANSPOSED: stored (in, out) as GPT-2's Conv1D; a
  * transposed view is returned. F32: converted to an f32 copy if stored otherwise (for pl_mul/pl_add).
+ * CONST: not a trainable weight (rope frequency factors). HF_PLUS_ONE: an HF file stores w of a norm that
+ * multiplies by (1 + w) (Gemma): the tensor holds 1 + w, as GGUF files do.
  * NULL + message if missing (unless OPTIONAL: NULL, no message) or of the wrong shape. */
 pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int layer, int64_t ne0, int64_t ne1,
                       int flags, bool *failed);
 
-typedef struct {
+typedef struct pl_llm_arch_info {
     const char *name;              /* GGUF general.architecture */
     const char *hf_types[4];       /* config.json model_type values */
     pl_llm_arch arch;
     int (*load)(pl_llm *m);        /* find and check the weights */
-    /* the forward graph for ids (i32 {T}) at positions pos (i32 {T}, n_past..); appends the KV-cache
-     * writes to cpys; returns logits {V, T} (or {V, 1} for the last position unless all) */
-    pl_tensor *(*build)(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
-                        pl_tensor **cpys, int *n_cpys);
+    pl_tensor *(*build)(pl_ctx *ctx, pl_llm *m, const struct llm_inputs *in); /* logits, see llm_inputs */
 } pl_llm_arch_info;
 
 const pl_llm_arch_info *pl_llm_arch_find(const char *gguf_arch, const char *hf_type);
 
+/* What a builder gets: token ids i32 {T, B} at positions pos i32 {T}. With a cell map (a decode step, B = 1)
+ * attention runs over the KV cache of each token's sequence, after storing the step's K and V in it; without
+ * (training), among the batch's own tokens, causal per row. rows: which of the T tokens' logits to return
+ * (i32, a decode step), NULL for all. The builder returns logits {V, rows or T, B}. */
+typedef struct llm_inputs {
+    pl_tensor *ids, *pos, *map, *rows;
+} llm_inputs;
+
 int llm_load_llama(pl_llm *m);
-pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
-                           pl_tensor **cpys, int *n_cpys);
+pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
 int llm_load_gpt2(pl_llm *m);
-pl_tensor *llm_build_gpt2(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
-                          pl_tensor **cpys, int *n_cpys);
+pl_tensor *llm_build_gpt2(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
 int llm_load_gemma3(pl_llm *m);
-pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *pos, int n_past, bool all,
-                            pl_tensor **cpys, int *n_cpys);
-/* Shared blocks: write k_cur and v_cur ({D, Hkv, T}) into layer l's cache at n_past; return views of the
- * cache holding positions 0..n_past+T as {D, n_past+T, Hkv} for pl_attention (f16 cache: f32 copies of them,
- * made in the step context, so a step's transient memory grows with n_past). */
-void llm_kv_store(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *k_cur, pl_tensor *v_cur, int n_past,
-                  pl_tensor **cpys, int *n_cpys, pl_tensor **k_all, pl_tensor **v_all);
-/* The last position only of x {C, T} (a contiguous {C, 1}) unless all. */
-pl_tensor *llm_keep_rows(pl_ctx *ctx, pl_tensor *x, bool all);
+pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
+/* Shared blocks. Attention of layer l: q {D, Hq, T, B}, k, v {D, Hkv, T, B} (positions applied) ->
+ * {D*Hq, T, B}, over the cache (storing k, v first) or among the batch's tokens; window > 0: sliding window. */
+pl_tensor *llm_attend(pl_ctx *ctx, pl_llm *m, int l, const llm_inputs *in, pl_tensor *q, pl_tensor *k, pl_tensor *v,
+                      float scale, int window);
+/* The rows of x {C, T, B} whose logits are wanted (in->rows), or x. */
+pl_tensor *llm_keep_rows(pl_ctx *ctx, pl_tensor *x, const llm_inputs *in);
 
 #endif

@@ -8,7 +8,7 @@ static const pl_llm_arch_info k_archs[] = {
     {"llama", {"llama", "mistral", NULL}, PL_LLM_LLAMA, llm_load_llama, llm_build_llama},
     {"qwen2", {"qwen2", NULL}, PL_LLM_QWEN2, llm_load_llama, llm_build_llama},
     {"gpt2", {"gpt2", NULL}, PL_LLM_GPT2, llm_load_gpt2, llm_build_gpt2},
-    {"gemma3", {NULL}, PL_LLM_GEMMA3, llm_load_gemma3, llm_build_gemma3}, /* GGUF only */
+    {"gemma3", {"gemma3_text", NULL}, PL_LLM_GEMMA3, llm_load_gemma3, llm_build_gemma3},
 };
 
 const pl_llm_arch_info *pl_llm_arch_find(const char *gguf_arch, const char *hf_type) {
@@ -20,7 +20,7 @@ const pl_llm_arch_info *pl_llm_arch_find(const char *gguf_arch, const char *hf_t
     return NULL;
 }
 
-const char *pl_llm_supported(void) { return "llama (also mistral), qwen2, gpt2, gemma3 (GGUF)"; }
+const char *pl_llm_supported(void) { return "llama (also mistral), qwen2, gpt2, gemma3"; }
 
 const char *pl_llm_arch_name(pl_llm_arch a) {
     for (size_t i = 0; i < PL_ARRAY_LEN(k_archs); i++)

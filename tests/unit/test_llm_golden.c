@@ -48,7 +48,7 @@ static void check_model(const char *name, const char *file, bool kv_f16) {
     CHECKF(exp && ref, "%s: fixtures unreadable", name);
     pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_threads = 2, .kv_f16 = kv_f16});
     CHECKF(m != NULL, "%s: %s", path, pl_last_error());
-    if (m) CHECK(m->layers[0].k_cache->type == (kv_f16 ? PL_F16 : PL_F32) && m->layers[0].v_cache->type == m->layers[0].k_cache->type);
+    if (m) CHECK(m->cache->k[0]->type == (kv_f16 ? PL_F16 : PL_F32) && m->cache->v[0]->type == m->cache->k[0]->type);
     if (!m || !exp || !ref) { pl_llm_free(m); cJSON_Delete(exp); free(ref); return; }
     int V = pl_llm_n_vocab(m);
     CHECK(V == 256);
