@@ -1,7 +1,7 @@
 /* Gemma 3 text models (Gemma Team 2025; 270M .. 27B) from GGUF files as llama.cpp writes them and from HF
  * directories (Gemma3ForCausalLM, model_type gemma3_text): embeddings scaled by sqrt(n_embd), four RMSNorms per
- * block (before and after attention and MLP; Gemma multiplies by (1 + w), which GGUF files store and HF weights
- * get at load), RMSNorm of each q / k head, rotate-half rope, sliding-window attention on the local layers with
+ * block (before and after attention and MLP; Gemma multiplies by (1 + w): w as HF stores it, GGUF's 1 + w less
+ * one at load), RMSNorm of each q / k head, rotate-half rope, sliding-window attention on the local layers with
  * their own rope base, GELU(tanh)-gated MLP, LM head tied. */
 #include "models/llm.h"
 #include "io/gguf.h"
@@ -69,7 +69,7 @@ int llm_load_gemma3(pl_llm *m) {
     int64_t C = h->n_embd, V = h->n_vocab, F = h->n_ff, D = h->head_dim, Dq = (int64_t)h->n_head * D;
     int64_t Dkv = (int64_t)h->n_head_kv * D;
     bool bad = false;
-    const int N = LLM_W_F32 | LLM_W_HF_PLUS_ONE;
+    const int N = LLM_W_F32 | LLM_W_GGUF_MINUS_ONE;
 #define W(gguf, hf, l, ne0, ne1, fl) llm_weight(m, gguf, hf, l, ne0, ne1, fl, &bad)
     m->tok_embd = W("token_embd.weight", "model.embed_tokens.weight", 0, C, V, 0);
     m->out_norm = W("output_norm.weight", "model.norm.weight", 0, C, 0, N);
@@ -98,9 +98,10 @@ int llm_load_gemma3(pl_llm *m) {
     return bad ? PL_ERR_FORMAT : PL_OK;
 }
 
-/* Gemma3RMSNorm: x / rms(x) * (1 + w); the GGUF weight already holds 1 + w */
+/* Gemma3RMSNorm: x / rms(x) * (1 + w) */
 static pl_tensor *rms_norm(pl_ctx *ctx, pl_tensor *x, pl_tensor *w, float eps) {
-    return pl_mul(ctx, pl_rmsnorm(ctx, x, eps), w);
+    pl_tensor *n = pl_rmsnorm(ctx, x, eps);
+    return pl_add(ctx, n, pl_mul(ctx, n, w));
 }
 
 /* self-attention of layer l: x (C, T, B) -> (C, T, B) */

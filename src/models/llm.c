@@ -60,8 +60,8 @@ static pl_tensor *llm_param(pl_llm *m, const void *data, pl_dtype type, int64_t 
             for (int64_t i = 0; i < ne0; i++) w[o * ne0 + i] = tmp[i * ne1 + o];
         free(tmp);
     }
-    if ((flags & LLM_W_HF_PLUS_ONE) && !m->gguf)
-        for (int64_t i = 0; i < n; i++) w[i] += 1.0f;
+    if ((flags & LLM_W_GGUF_MINUS_ONE) && m->gguf)
+        for (int64_t i = 0; i < n; i++) w[i] -= 1.0f;
     int64_t ne[2] = {ne0, ne1};
     pl_tensor *t = pl_new_mapped(m->wctx, PL_F32, ne1 ? 2 : 1, ne, w);
     pl_tensor *g = pl_new_mapped(m->wctx, PL_F32, ne1 ? 2 : 1, ne, m->g + m->n_floats);
@@ -124,14 +124,14 @@ pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int l
     }
     if (!(flags & LLM_W_CONST)) m->n_floats += ne[0] * ne[1]; /* what a trainable copy needs */
     /* a small vector (F32): convert once; every weight in dequantize mode (f32 activations, no Q8 rounding);
-     * Gemma's HF norm weights w become 1 + w */
-    bool plus_one = (flags & LLM_W_HF_PLUS_ONE) && !m->gguf;
-    if ((((flags & LLM_W_F32) || m->dequantize) && type != PL_F32) || plus_one) {
+     * Gemma's GGUF norm weights 1 + w become w */
+    bool minus_one = (flags & LLM_W_GGUF_MINUS_ONE) && m->gguf;
+    if ((((flags & LLM_W_F32) || m->dequantize) && type != PL_F32) || minus_one) {
         int64_t n = ne[0] * ne[1];
         float *f = llm_own(m, (size_t)n * sizeof(float));
         if (!f) { *failed = true; return NULL; }
         trt->to_float(data, f, n);
-        for (int64_t i = 0; plus_one && i < n; i++) f[i] += 1.0f;
+        for (int64_t i = 0; minus_one && i < n; i++) f[i] -= 1.0f;
         data = f;
         type = PL_F32;
     }

@@ -139,12 +139,13 @@ bool pl_llm_path_ok(const char *path);
 
 /* ---- for the architecture files and the registry ---- */
 struct llm_inputs;
-enum { LLM_W_OPTIONAL = 1, LLM_W_HF_TRANSPOSED = 2, LLM_W_F32 = 4, LLM_W_CONST = 8, LLM_W_HF_PLUS_ONE = 16 };
+enum { LLM_W_OPTIONAL = 1, LLM_W_HF_TRANSPOSED = 2, LLM_W_F32 = 4, LLM_W_CONST = 8, LLM_W_GGUF_MINUS_ONE = 16 };
 /* The weight named gguf_fmt (in a GGUF) or hf_fmt (in safetensors; NULL: not in HF files), %d = layer,
  * checked against ne0 x ne1 (ne1 = 0: a vector). HF_TRANSPOSED: stored (in, out) as GPT-2's Conv1D; a
  * transposed view is returned. F32: converted to an f32 copy if stored otherwise (for pl_mul/pl_add).
- * CONST: not a trainable weight (rope frequency factors). HF_PLUS_ONE: an HF file stores w of a norm that
- * multiplies by (1 + w) (Gemma): the tensor holds 1 + w, as GGUF files do.
+ * CONST: not a trainable weight (rope frequency factors). GGUF_MINUS_ONE: a norm that multiplies by (1 + w)
+ * (Gemma), whose GGUF files store 1 + w: the tensor holds w, as HF files and PyTorch do (so weight decay
+ * pulls it towards 0, as torch's AdamW does).
  * NULL + message if missing (unless OPTIONAL: NULL, no message) or of the wrong shape. */
 pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int layer, int64_t ne0, int64_t ne1,
                       int flags, bool *failed);
