@@ -331,7 +331,7 @@ pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params) {
     if (!rc) rc = hp_check(m);
     if (!rc) {
         int cap = params->n_ctx > 0 ? params->n_ctx : (m->hp.n_ctx_train < LLM_CTX_CAP ? m->hp.n_ctx_train : LLM_CTX_CAP);
-        if (m->hp.arch == PL_LLM_GPT2 && cap > m->hp.n_ctx_train) cap = m->hp.n_ctx_train; /* learned positions */
+        if (m->hp.arch == PL_LLM_GPT2 && cap > m->hp.n_ctx_train && params->n_ctx <= 0) cap = m->hp.n_ctx_train;
         m->n_ctx = cap;
         m->layers = pl_calloc((size_t)m->hp.n_layer, sizeof *m->layers);
         rc = m->layers ? llm_load_weights(m, a, params->train) : PL_ERR_NOMEM;
@@ -368,7 +368,10 @@ void pl_llm_free(pl_llm *m) {
 }
 
 int pl_llm_n_vocab(const pl_llm *m) { return m->hp.n_vocab; }
-int pl_llm_n_ctx(const pl_llm *m) { return m->n_ctx; }
+/* one sequence's context: the cache, or GPT-2's learned positions */
+int pl_llm_n_ctx(const pl_llm *m) {
+    return m->hp.arch == PL_LLM_GPT2 && m->n_ctx > m->hp.n_ctx_train ? m->hp.n_ctx_train : m->n_ctx;
+}
 void pl_llm_set_observer(pl_llm *m, pl_observe_fn fn, void *ud) {
     m->step->observe = fn;
     m->step->observe_ud = ud;
@@ -453,8 +456,8 @@ int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out) {
 int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logits, bool all) {
     if (n <= 0) return pl_error(PL_ERR_ARG, "no tokens to evaluate");
     int held = pl_kv_seq_len(m->cache, m->seq0);
-    if (n_past < 0 || n_past > held || n > m->n_ctx - n_past)
-        return pl_error(PL_ERR_ARG, "%d tokens after %d do not fit the context of %d tokens", n, n_past, m->n_ctx);
+    if (n_past < 0 || n_past > held || n > pl_llm_n_ctx(m) - n_past)
+        return pl_error(PL_ERR_ARG, "%d tokens after %d do not fit the context of %d tokens", n, n_past, pl_llm_n_ctx(m));
     pl_kv_seq_truncate(m->cache, m->seq0, n_past);
     int32_t *seq = pl_malloc((size_t)n * (sizeof *seq + sizeof(bool)));
     if (!seq) return PL_ERR_NOMEM;

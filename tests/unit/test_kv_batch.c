@@ -1,0 +1,144 @@
+/* Many sequences in one KV cache (issue 15): 8 sequences with prompts of 5 to 300 tokens, prefilled in batches that
+ * mix prefill chunks with decode tokens of other sequences, then decoded together for 64 steps, give each
+ * sequence the logits (max abs diff <= 1e-5, f32) and greedy tokens it gets alone; a sequence removed mid-way
+ * frees its cells; a fork continues exactly as its parent; bad batches are refused with nothing changed. */
+#include "models/llm.h"
+#include "test.h"
+
+#define NSEQ 8
+#define STEPS 64
+
+typedef struct { int n_prompt; int32_t prompt[320]; int32_t tok[STEPS + 1]; float *logits; /* (STEPS+1) x V */ } ref_seq;
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) if (x[i] > x[b]) b = i;
+    return b;
+}
+static double max_abs_diff(const float *a, const float *b, int64_t n) {
+    double md = 0;
+    for (int64_t i = 0; i < n; i++) md = fmax(md, fabs((double)a[i] - b[i]));
+    return md;
+}
+
+/* one sequence alone: prefill, then greedy decoding token by token; logits after the prompt and each step */
+static void run_alone(pl_llm *m, ref_seq *r, int steps) {
+    int V = pl_llm_n_vocab(m), s = pl_llm_seq_new(m);
+    CHECK(s >= 0 && pl_llm_seq_len(m, s) == 0);
+    int32_t seq[320];
+    for (int i = 0; i < r->n_prompt; i++) seq[i] = s;
+    bool want[320] = {0};
+    want[r->n_prompt - 1] = true;
+    CHECK(pl_llm_decode(m, &(pl_llm_batch){r->n_prompt, r->prompt, seq, want}, r->logits) == PL_OK);
+    for (int t = 0; t < steps; t++) {
+        r->tok[t] = argmax(r->logits + (int64_t)t * V, V);
+        CHECK(pl_llm_decode(m, &(pl_llm_batch){1, &r->tok[t], &s, NULL}, r->logits + (int64_t)(t + 1) * V) == PL_OK);
+    }
+    CHECK(pl_llm_seq_len(m, s) == r->n_prompt + steps);
+    CHECK(pl_llm_seq_remove(m, s) == PL_OK);
+}
+
+/* a batch of tokens; logits wanted where want[i] */
+typedef struct { int n; int32_t tok[4096], seq[4096]; bool want[4096]; } batch;
+static void push(batch *b, int32_t tok, int32_t seq, bool want) {
+    b->tok[b->n] = tok; b->seq[b->n] = seq; b->want[b->n] = want; b->n++;
+}
+
+static void check_model(const char *rel, int max_prompt, int steps) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", test_root(), rel);
+    pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_threads = 2, .n_ctx = 4096});
+    CHECKF(m != NULL, "%s: %s", rel, pl_last_error());
+    if (!m) return;
+    int V = pl_llm_n_vocab(m);
+    const int lens[NSEQ] = {5, 300, 17, 64, 150, 9, 231, 33};
+    ref_seq *ref = calloc(NSEQ, sizeof *ref);
+    uint64_t rng = 12345;
+    for (int s = 0; s < NSEQ; s++) {
+        ref[s].n_prompt = lens[s] * max_prompt / 300 > 4 ? lens[s] * max_prompt / 300 : 5;
+        for (int i = 0; i < ref[s].n_prompt; i++) { rng = rng * 6364136223846793005ull + 1442695040888963407ull; ref[s].prompt[i] = (int32_t)((rng >> 33) % V); }
+        ref[s].logits = malloc((size_t)(steps + 1) * V * sizeof(float));
+        run_alone(m, &ref[s], steps);
+    }
+    CHECK(m->cache->n_used == 0); /* removing every sequence freed every cell */
+
+    /* together: sequences 0-3 prefilled, then their first decode tokens beside the prompts of 4-7 */
+    int id[NSEQ];
+    for (int s = 0; s < NSEQ; s++) id[s] = pl_llm_seq_new(m);
+    float *out = malloc((size_t)(NSEQ + 1) * V * sizeof(float)), *first[NSEQ];
+    batch *b = calloc(1, sizeof *b);
+    for (int s = 0; s < 4; s++)
+        for (int i = 0; i < ref[s].n_prompt; i++) push(b, ref[s].prompt[i], id[s], i == ref[s].n_prompt - 1);
+    CHECK(pl_llm_decode(m, &(pl_llm_batch){b->n, b->tok, b->seq, b->want}, out) == PL_OK);
+    double worst = 0;
+    for (int s = 0; s < 4; s++) worst = fmax(worst, max_abs_diff(out + (int64_t)s * V, ref[s].logits, V));
+    b->n = 0;
+    for (int s = 0; s < NSEQ; s++) {
+        if (s < 4) push(b, ref[s].tok[0], id[s], true);
+        else for (int i = 0; i < ref[s].n_prompt; i++) push(b, ref[s].prompt[i], id[s], i == ref[s].n_prompt - 1);
+    }
+    CHECK(pl_llm_decode(m, &(pl_llm_batch){b->n, b->tok, b->seq, b->want}, out) == PL_OK);
+    for (int s = 0; s < NSEQ; s++) { /* rows: 0-3 after their first token, 4-7 after their prompts */
+        first[s] = out + (int64_t)s * V;
+        worst = fmax(worst, max_abs_diff(first[s], ref[s].logits + (int64_t)(s < 4) * V, V));
+        CHECK(argmax(first[s], V) == ref[s].tok[s < 4]);
+    }
+    /* then all together, greedy; 4-7 are one token behind 0-3. Mid-way: seq 2 forks (the child gets the
+     * parent's tokens and must give its logits), seq 5 is removed and its cells freed */
+    int child = -1, done[NSEQ] = {1, 1, 1, 1, 0, 0, 0, 0};
+    bool removed5 = false;
+    for (int t = 0; t < steps; t++) {
+        if (t == steps / 4) { child = pl_llm_seq_fork(m, id[2]); CHECK(child >= 0 && pl_llm_seq_len(m, child) == pl_llm_seq_len(m, id[2])); }
+        if (t == steps / 2) {
+            int used = m->cache->n_used, len5 = pl_llm_seq_len(m, id[5]);
+            CHECK(pl_llm_seq_remove(m, id[5]) == PL_OK);
+            CHECK(m->cache->n_used == used - len5);
+            removed5 = true;
+        }
+        b->n = 0;
+        int who[NSEQ + 1], nw = 0;
+        for (int s = 0; s < NSEQ; s++) {
+            if ((s == 5 && removed5) || done[s] >= steps) continue;
+            push(b, ref[s].tok[done[s]], id[s], true);
+            who[nw++] = s;
+        }
+        if (child >= 0 && done[2] < steps) { push(b, ref[2].tok[done[2]], child, true); who[nw++] = -1; }
+        if (!b->n) break;
+        CHECK(pl_llm_decode(m, &(pl_llm_batch){b->n, b->tok, b->seq, b->want}, out) == PL_OK);
+        for (int i = 0; i < nw; i++) {
+            int s = who[i] < 0 ? 2 : who[i];
+            const float *want = ref[s].logits + (int64_t)(done[s] + 1) * V;
+            worst = fmax(worst, max_abs_diff(out + (int64_t)i * V, want, V));
+            if (done[s] + 1 <= steps - 1 || who[i] < 0) CHECK(argmax(out + (int64_t)i * V, V) == argmax(want, V));
+        }
+        for (int i = 0; i < nw; i++) if (who[i] >= 0) done[who[i]]++;
+    }
+    CHECKF(worst <= 1e-5, "%s: batched logits differ from alone by %.3g", rel, worst);
+    printf("%-34s %d sequences (prompts %d..%d) x %d steps: max |batched - alone| %.2g\n", rel, NSEQ, ref[0].n_prompt,
+           ref[1].n_prompt, steps, worst);
+
+    /* bad batches: nothing changes */
+    int used = m->cache->n_used, len0 = pl_llm_seq_len(m, id[0]);
+    int32_t tok = 1, bad_seq = 63;
+    CHECK(pl_llm_decode(m, &(pl_llm_batch){1, &tok, &bad_seq, NULL}, out) < 0 && strstr(pl_last_error(), "does not exist"));
+    tok = V;
+    CHECK(pl_llm_decode(m, &(pl_llm_batch){1, &tok, &id[0], NULL}, out) < 0 && strstr(pl_last_error(), "vocabulary"));
+    CHECK(pl_llm_seq_fork(m, id[5]) < 0 && strstr(pl_last_error(), "does not exist"));
+    CHECK(m->cache->n_used == used && pl_llm_seq_len(m, id[0]) == len0);
+    /* truncation frees cells and the sequence continues from there as it did */
+    CHECK(pl_llm_seq_truncate(m, id[3], ref[3].n_prompt) == PL_OK && pl_llm_seq_len(m, id[3]) == ref[3].n_prompt);
+    CHECK(pl_llm_decode(m, &(pl_llm_batch){1, &ref[3].tok[0], &id[3], NULL}, out) == PL_OK);
+    CHECK_NEAR(max_abs_diff(out, ref[3].logits + V, V), 0, 1e-5);
+
+    for (int s = 0; s < NSEQ; s++) free(ref[s].logits);
+    free(ref); free(out); free(b);
+    pl_llm_free(m);
+}
+
+int main(void) {
+    check_model("tests/golden/lm/llama", 300, test_fast() ? 16 : STEPS);
+    check_model("tests/golden/train/gemma3", 300, test_fast() ? 16 : STEPS);  /* sliding-window layers */
+    check_model("tests/golden/lm/qwen2", 120, 16);
+    check_model("tests/golden/train/gpt2", 30, 16);                           /* 64 learned positions */
+    TEST_DONE();
+}
