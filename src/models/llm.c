@@ -52,10 +52,11 @@ static pl_tensor *llm_param(pl_llm *m, const void *data, pl_dtype type, int64_t 
     if (m->n_floats + n > m->cap_floats) return pl_error_null(PL_ERR_FORMAT, "%s: more parameters than counted", m->path);
     float *w = m->w + m->n_floats;
     bool tr = (flags & LLM_W_HF_TRANSPOSED) && !m->gguf;
-    float *tmp = tr ? pl_malloc((size_t)n * sizeof(float)) : w;
+    float *tmp = tr && data ? pl_malloc((size_t)n * sizeof(float)) : w;
     if (!tmp) return NULL;
-    pl_dtype_traits(type)->to_float(data, tmp, n);
-    if (tr) { /* the file holds (in, out) (GPT-2's Conv1D): w[o][i] = file[i][o] */
+    if (!data) memset(w, 0, (size_t)n * sizeof(float)); /* a new model's: pl_llm_init_weights fills it */
+    else pl_dtype_traits(type)->to_float(data, tmp, n);
+    if (tr && data) { /* the file holds (in, out) (GPT-2's Conv1D): w[o][i] = file[i][o] */
         for (int64_t o = 0; o < ne1; o++)
             for (int64_t i = 0; i < ne0; i++) w[o * ne0 + i] = tmp[i * ne1 + o];
         free(tmp);
@@ -96,6 +97,13 @@ pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int l
     int64_t ne[4];
     int nd;
     const void *data;
+    if (!m->gguf && !m->st) { /* a new model (pl_llm_new): zeros of the wanted shape, optional weights left out */
+        if (flags & (LLM_W_OPTIONAL | LLM_W_CONST)) return NULL;
+        if (!m->train) { m->n_floats += ne0 * (ne1 ? ne1 : 1); return NULL; }
+        pl_tensor *t = llm_param(m, NULL, PL_F32, ne0, ne1, flags, gname, hname);
+        if (!t) *failed = true;
+        return t;
+    }
     if (!llm_find(m, name, &type, ne, &nd, &data)) {
         if (flags & LLM_W_OPTIONAL) return NULL;
         *failed = true;
@@ -346,6 +354,61 @@ pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params) {
     pl_hfconfig_free(cfg);
     if (rc) { pl_llm_free(m); return NULL; }
     return m;
+}
+
+pl_llm *pl_llm_new(const pl_llm_hparams *hp, const pl_llm_params *params) {
+    if (hp->arch != PL_LLM_GPT2 && hp->arch != PL_LLM_LLAMA && hp->arch != PL_LLM_QWEN2)
+        return pl_error_null(PL_ERR_UNSUPPORTED, "a new model can be gpt2, llama or qwen2, not %s", pl_llm_arch_name(hp->arch));
+    pl_llm *m = pl_calloc(1, sizeof *m);
+    if (!m) return NULL;
+    snprintf(m->path, sizeof m->path, "(new %s model)", pl_llm_arch_name(hp->arch));
+    m->hp = *hp;
+    m->arch_info = pl_llm_arch_find(pl_llm_arch_name(hp->arch), NULL);
+    m->wctx = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 1 << 20, .n_threads = 1});
+    m->step = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 64u << 20, .n_threads = params->n_threads});
+    int rc = m->wctx && m->step ? hp_check(m) : PL_ERR_NOMEM;
+    if (!rc) {
+        m->n_ctx = params->n_ctx > 0 ? params->n_ctx : PL_MIN(hp->n_ctx_train, LLM_CTX_CAP);
+        m->layers = pl_calloc((size_t)hp->n_layer, sizeof *m->layers);
+        rc = m->layers ? llm_load_weights(m, m->arch_info, true) : PL_ERR_NOMEM;
+    }
+    if (!rc) {
+        m->cache = pl_kv_cache_new(m->wctx, hp->n_layer, hp->head_dim, hp->n_head_kv, m->n_ctx, PL_F32);
+        m->seq0 = m->cache ? pl_kv_seq_new(m->cache) : -1;
+        rc = m->cache ? PL_OK : PL_ERR_NOMEM;
+    }
+    if (rc) { pl_llm_free(m); return NULL; }
+    return m;
+}
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static float gauss(uint64_t *s) { /* Box-Muller */
+    double u1 = ((splitmix(s) >> 11) + 1.0) / 9007199254740993.0, u2 = (splitmix(s) >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+void pl_llm_init_weights(pl_llm *m, uint64_t seed) {
+    uint64_t s = seed;
+    float resid = 0.02f / sqrtf(2.0f * m->hp.n_layer);
+    for (int i = 0; i < m->n_params; i++) {
+        const char *n = m->params[i].hf_name;
+        pl_tensor *t = m->params[i].t;
+        int64_t ne = pl_nelements(t);
+        float *w = pl_f32(t);
+        bool norm = strstr(n, "norm") || strstr(n, "ln_"), bias = strstr(n, ".bias") != NULL;
+        if (bias || (norm && m->hp.arch == PL_LLM_GEMMA3)) memset(w, 0, (size_t)ne * sizeof(float));
+        else if (norm) for (int64_t j = 0; j < ne; j++) w[j] = 1.0f;
+        else {
+            bool out_proj = strstr(n, "c_proj.weight") || strstr(n, "o_proj.weight") || strstr(n, "down_proj.weight");
+            float std = out_proj ? resid : 0.02f;
+            for (int64_t j = 0; j < ne; j++) w[j] = std * gauss(&s);
+        }
+    }
 }
 
 pl_llm *pl_llm_load(const char *path, int n_threads) {

@@ -91,6 +91,14 @@ typedef struct {
 /* Load a .gguf file or a HF model directory. NULL + pl_last_error() (unsupported architecture named,
  * missing tensor, shape mismatch, ...). */
 pl_llm *pl_llm_load(const char *path, int n_threads);
+/* A new trainable model (gpt2, llama or qwen2) of the given hyper-parameters, weights zero until
+ * pl_llm_init_weights: N(0, 0.02), output projections N(0, 0.02/sqrt(2L)) (GPT-2's), norms 1, biases 0. */
+pl_llm *pl_llm_new(const pl_llm_hparams *hp, const pl_llm_params *params);
+void pl_llm_init_weights(pl_llm *m, uint64_t seed);
+/* Save as a Hugging Face model directory (config.json, model.safetensors, generation_config.json) that
+ * transformers' AutoModelForCausalLM loads as is; bos / eos: token ids for the configs (-1: none). A model
+ * from a llama GGUF has its Q/K rows put back in HF's order. */
+int pl_llm_save_hf(const pl_llm *m, const char *dir, int bos, int eos);
 pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params);
 void pl_llm_free(pl_llm *m);
 /* Run tokens[0..n) at positions n_past.. (appending their K/V to the cache, whose first n_past entries must
