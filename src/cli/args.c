@@ -1,10 +1,62 @@
-/* Option-value parsing shared by the subcommands. */
+/* Option parsing shared by the subcommands (args.h): option values, "--", positional arguments, text from a
+ * file or standard input, and the option groups of run / chat (sampling) and perplexity / imatrix. */
 #include "cli/args.h"
+
+#include "core/common.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int arg_positional(char **argv, int i, arg_rest *r) {
+    const char *a = argv[i];
+    if (!r->end && !strcmp(a, "--")) { r->end = true; return 1; }
+    if (!r->end && a[0] == '-' && a[1]) return 0;
+    if (r->n < r->max && r->n < 8) { r->v[r->n++] = a; return 1; }
+    fprintf(stderr, "plinth %s: unexpected argument '%s' (see plinth %s --help)\n", argv[0], a, argv[0]);
+    return -1;
+}
+
+int arg_unknown(char **argv, int i) {
+    fprintf(stderr, "plinth %s: unknown option '%s' (see plinth %s --help)\n", argv[0], argv[i], argv[0]);
+    return 2;
+}
+
+static char *read_stream(FILE *f, size_t *len) {
+    size_t cap = 0, n = 0;
+    char *s = NULL;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *p = realloc(s, cap);
+            if (!p) { free(s); return pl_error_null(PL_ERR_NOMEM, "out of memory reading standard input"); }
+            s = p;
+        }
+        size_t r = fread(s + n, 1, cap - n - 1, f);
+        if (!r) break;
+        n += r;
+    }
+    if (ferror(f)) { free(s); return pl_error_null(PL_ERR_IO, "cannot read standard input"); }
+    s[n] = 0;
+    *len = n;
+    return s;
+}
+
+char *arg_read_text(const char *path, size_t *len) {
+    return strcmp(path, "-") ? pl_read_file(path, len) : read_stream(stdin, len);
+}
+
+bool arg_prompt(const char *cmd, const char *text, const char *file, const char **out, char **owned) {
+    *owned = NULL;
+    if (text && file) { fprintf(stderr, "plinth %s: give the prompt as -p TEXT or -f FILE, not both\n", cmd); return false; }
+    if (!file) { *out = text; return true; }
+    size_t n;
+    if (!(*owned = arg_read_text(file, &n))) { fprintf(stderr, "plinth %s: %s\n", cmd, pl_last_error()); return false; }
+    if (n && (*owned)[n - 1] == '\n') (*owned)[--n] = 0;
+    *out = *owned;
+    return true;
+}
 
 bool arg_str(int argc, char **argv, int *i, const char **out) {
     if (*i + 1 >= argc) { fprintf(stderr, "plinth %s: option %s needs a value\n", argv[0], argv[*i]); return false; }

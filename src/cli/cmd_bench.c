@@ -6,8 +6,7 @@
 #include "core/common.h"
 #include "core/cpu.h"
 #include "tasks/bench.h"
-#include "tasks/quantize.h"
-#include "io/gguf.h"
+#include "tasks/bundle.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -15,56 +14,43 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: plinth bench -m MODEL [options]\n\n"
+        "usage: plinth bench -m MODEL [options] [--]\n\n"
         "  -m, --model PATH   a .gguf file or a Hugging Face model directory\n"
         "  -p N               prompt tokens for the pp test (default 512; 0 = skip)\n"
         "  -n N               generated tokens for the tg test (default 128; 0 = skip)\n"
         "  -r N               repetitions (default 5); t/s is mean +/- sd\n"
         "  -t, --threads N    threads (default: physical cores)\n"
         "  --json             print JSON instead of the table\n"
-        "  --roof             measure memory bandwidth; print the decode roof and %% of it reached\n");
+        "  --roof             measure memory bandwidth; print the decode roof and %% of it reached\n"
+        "  --                 the end of the options\n");
 }
 
-typedef struct { char test[32]; int n_prompt, n_gen; double mean, sd; double *samples; int reps; } bench_row;
-
-static void model_label(const pl_llm *m, uint64_t params, char *out, size_t cap) {
-    const char *ft = NULL;
-    if (m->gguf) ft = pl_quant_ftype_name((int)pl_gguf_get_int(m->gguf, "general.file_type", -1));
-    double p = (double)params;
-    char sz[32];
-    if (p >= 1e9) snprintf(sz, sizeof sz, "%.1fB", p / 1e9);
-    else snprintf(sz, sizeof sz, p >= 1e7 ? "%.0fM" : "%.2fM", p / 1e6);
-    snprintf(out, cap, "%s %s %s", pl_llm_arch_name(m->hp.arch), sz, ft ? ft : (m->gguf ? "?" : "safetensors"));
-}
-
-typedef struct { double bw, roof, bytes_tok; uint64_t kv; int ctx; } roof_info;
-
-static void print_json(const char *label, uint64_t wbytes, uint64_t params, int threads, bench_row *rows, int n,
-                       const roof_info *roof) {
+static void print_json(const pl_bench_report *r) {
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "results");
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < r->n_rows; i++) {
+        const pl_bench_row *row = &r->rows[i];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "model", label);
-        cJSON_AddNumberToObject(o, "size_bytes", (double)wbytes);
-        cJSON_AddNumberToObject(o, "params", (double)params);
+        cJSON_AddStringToObject(o, "model", r->label);
+        cJSON_AddNumberToObject(o, "size_bytes", (double)r->weight_bytes);
+        cJSON_AddNumberToObject(o, "params", (double)r->n_params);
         cJSON_AddStringToObject(o, "backend", "CPU");
-        cJSON_AddNumberToObject(o, "threads", threads);
-        cJSON_AddStringToObject(o, "test", rows[i].test);
-        cJSON_AddNumberToObject(o, "n_prompt", rows[i].n_prompt);
-        cJSON_AddNumberToObject(o, "n_gen", rows[i].n_gen);
-        cJSON_AddNumberToObject(o, "avg_ts", rows[i].mean);
-        cJSON_AddNumberToObject(o, "stddev_ts", rows[i].sd);
-        cJSON_AddItemToObject(o, "samples_ts", cJSON_CreateDoubleArray(rows[i].samples, rows[i].reps));
-        if (roof && rows[i].n_gen) cJSON_AddNumberToObject(o, "roof_pct", 100 * rows[i].mean / roof->roof);
+        cJSON_AddNumberToObject(o, "threads", r->n_threads);
+        cJSON_AddStringToObject(o, "test", row->test);
+        cJSON_AddNumberToObject(o, "n_prompt", row->n_prompt);
+        cJSON_AddNumberToObject(o, "n_gen", row->n_gen);
+        cJSON_AddNumberToObject(o, "avg_ts", row->mean);
+        cJSON_AddNumberToObject(o, "stddev_ts", row->sd);
+        cJSON_AddItemToObject(o, "samples_ts", cJSON_CreateDoubleArray(row->samples, r->reps));
+        if (r->has_roof && row->n_gen) cJSON_AddNumberToObject(o, "roof_pct", 100 * row->mean / r->roof_tps);
         cJSON_AddItemToArray(arr, o);
     }
-    if (roof) {
-        cJSON *r = cJSON_AddObjectToObject(root, "roof");
-        cJSON_AddNumberToObject(r, "bandwidth_bytes_per_s", roof->bw);
-        cJSON_AddNumberToObject(r, "bytes_per_token", roof->bytes_tok);
-        cJSON_AddNumberToObject(r, "kv_bytes", (double)roof->kv);
-        cJSON_AddNumberToObject(r, "context", roof->ctx);
-        cJSON_AddNumberToObject(r, "tokens_per_s", roof->roof);
+    if (r->has_roof) {
+        cJSON *ro = cJSON_AddObjectToObject(root, "roof");
+        cJSON_AddNumberToObject(ro, "bandwidth_bytes_per_s", r->bandwidth);
+        cJSON_AddNumberToObject(ro, "bytes_per_token", r->bytes_per_token);
+        cJSON_AddNumberToObject(ro, "kv_bytes", (double)r->kv_bytes);
+        cJSON_AddNumberToObject(ro, "context", r->roof_ctx);
+        cJSON_AddNumberToObject(ro, "tokens_per_s", r->roof_tps);
     }
     char *s = cJSON_Print(root);
     if (s) puts(s);
@@ -72,81 +58,62 @@ static void print_json(const char *label, uint64_t wbytes, uint64_t params, int 
     cJSON_Delete(root);
 }
 
-static void print_table(const char *label, uint64_t wbytes, uint64_t params, int threads, bench_row *rows, int n,
-                        const roof_info *roof) {
+static void print_table(const pl_bench_report *r) {
     printf("| model | size | params | backend | threads | test | t/s |\n");
     printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
-    for (int i = 0; i < n; i++)
-        printf("| %s | %.2f MiB | %.2f M | CPU | %d | %s | %.2f ± %.2f |\n", label, wbytes / 1048576.0, params / 1e6,
-               threads, rows[i].test, rows[i].mean, rows[i].sd);
-    if (!roof) return;
-    printf("\nmemory bandwidth: %.2f GB/s (read, best of 5, %d threads)\n", roof->bw / 1e9, threads);
+    for (int i = 0; i < r->n_rows; i++)
+        printf("| %s | %.2f MiB | %.2f M | CPU | %d | %s | %.2f ± %.2f |\n", r->label, r->weight_bytes / 1048576.0,
+               r->n_params / 1e6, r->n_threads, r->rows[i].test, r->rows[i].mean, r->rows[i].sd);
+    if (!r->has_roof) return;
+    printf("\nmemory bandwidth: %.2f GB/s (read, best of 5, %d threads)\n", r->bandwidth / 1e9, r->n_threads);
     printf("decode roof: %.1f tokens/s (%.2f MiB read per token: weights %.2f MiB + KV cache %.2f MiB at context %d)\n",
-           roof->roof, roof->bytes_tok / 1048576.0, wbytes / 1048576.0, roof->kv / 1048576.0, roof->ctx);
-    for (int i = 0; i < n; i++)
-        if (rows[i].n_gen) printf("%s: %.1f%% of the roof\n", rows[i].test, 100 * rows[i].mean / roof->roof);
+           r->roof_tps, r->bytes_per_token / 1048576.0, r->weight_bytes / 1048576.0, r->kv_bytes / 1048576.0,
+           r->roof_ctx);
+    for (int i = 0; i < r->n_rows; i++)
+        if (r->rows[i].n_gen) printf("%s: %.1f%% of the roof\n", r->rows[i].test, 100 * r->rows[i].mean / r->roof_tps);
 }
 
-int cmd_bench(int argc, char **argv) {
-    const char *model = NULL;
-    int n_prompt = 512, n_gen = 128, reps = 5, threads = 0;
-    bool json = false, want_roof = false;
+typedef struct { const char *model; pl_bench_opts o; bool json; } bench_args;
+
+/* 0, 2 (usage error: printed) or -1 (--help printed) */
+static int parse_args(int argc, char **argv, bench_args *b) {
+    arg_rest rest = {.max = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long long v;
+        int k;
         bool ok = true;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &model);
-        else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 20, &v))) n_prompt = (int)v; }
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 20, &v))) n_gen = (int)v; }
-        else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { if ((ok = arg_int(argc, argv, &i, 1, 1000, &v))) reps = (int)v; }
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) threads = (int)v; }
-        else if (!strcmp(a, "--json")) json = true;
-        else if (!strcmp(a, "--roof")) want_roof = true;
-        else { fprintf(stderr, "plinth bench: unknown option '%s' (see plinth bench --help)\n", a); return 2; }
+        if ((k = arg_positional(argv, i, &rest)) != 0) { if (k < 0) return 2; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return -1; }
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &b->model);
+        else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 20, &v))) b->o.n_prompt = (int)v; }
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 20, &v))) b->o.n_gen = (int)v; }
+        else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { if ((ok = arg_int(argc, argv, &i, 1, 1000, &v))) b->o.reps = (int)v; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) b->o.n_threads = (int)v; }
+        else if (!strcmp(a, "--json")) b->json = true;
+        else if (!strcmp(a, "--roof")) b->o.roof = true;
+        else return arg_unknown(argv, i);
         if (!ok) return 2;
     }
-    if (!model) { fprintf(stderr, "plinth bench: no model given (-m PATH)\n"); return 2; }
-    if (!n_prompt && !n_gen) { fprintf(stderr, "plinth bench: nothing to run (-p 0 and -n 0)\n"); return 2; }
-    if (!threads) threads = pl_cpu_physical_cores();
-    int ctx = PL_MAX(PL_MAX(n_prompt, n_gen), 16);
-    pl_llm *m = pl_llm_load_ex(model, &(pl_llm_params){.n_ctx = ctx, .n_threads = threads});
-    if (!m) { fprintf(stderr, "plinth bench: %s\n", pl_last_error()); return 1; }
-    bench_row rows[2] = {0};
-    int n = 0, rc = PL_OK;
-    double *samples = pl_calloc((size_t)reps * 2, sizeof(double));
-    if (!samples) rc = PL_ERR_NOMEM;
-    if (rc == PL_OK && n_prompt) {
-        rows[n] = (bench_row){.n_prompt = n_prompt, .samples = samples, .reps = reps};
-        snprintf(rows[n].test, sizeof rows[n].test, "pp%d", n_prompt);
-        rc = pl_bench_pp(m, n_prompt, reps, samples);
-        n++;
-    }
-    if (rc == PL_OK && n_gen) {
-        rows[n] = (bench_row){.n_gen = n_gen, .samples = samples + reps, .reps = reps};
-        snprintf(rows[n].test, sizeof rows[n].test, "tg%d", n_gen);
-        rc = pl_bench_tg(m, n_gen, reps, samples + reps);
-        n++;
-    }
-    if (rc) { fprintf(stderr, "plinth bench: %s\n", pl_last_error()); free(samples); pl_llm_free(m); return 1; }
-    for (int i = 0; i < n; i++) pl_bench_mean_sd(rows[i].samples, reps, &rows[i].mean, &rows[i].sd);
-    uint64_t params = 0, wbytes = pl_bench_weight_bytes(m, &params);
-    roof_info roof = {0};
-    if (want_roof) {
-        /* decode reads every weight once per token plus the cache up to the current position: at the tg test's
-         * average context (n/2) */
-        roof.ctx = n_gen ? n_gen / 2 : 0;
-        roof.kv = pl_bench_kv_bytes(m, roof.ctx);
-        roof.bytes_tok = (double)(wbytes + roof.kv);
-        roof.bw = pl_bench_mem_bandwidth(threads, (size_t)512 << 20, 5);
-        if (roof.bw <= 0) { fprintf(stderr, "plinth bench: %s\n", pl_last_error()); free(samples); pl_llm_free(m); return 1; }
-        roof.roof = roof.bw / roof.bytes_tok;
-    }
-    char label[128];
-    model_label(m, params, label, sizeof label);
-    if (json) print_json(label, wbytes, params, threads, rows, n, want_roof ? &roof : NULL);
-    else print_table(label, wbytes, params, threads, rows, n, want_roof ? &roof : NULL);
-    free(samples);
-    pl_llm_free(m);
+    if (!b->model) { fprintf(stderr, "plinth bench: no model given (-m PATH)\n"); return 2; }
+    if (!b->o.n_prompt && !b->o.n_gen) { fprintf(stderr, "plinth bench: nothing to run (-p 0 and -n 0)\n"); return 2; }
     return 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_args b = {.o = {.n_prompt = 512, .n_gen = 128, .reps = 5}};
+    int rc = parse_args(argc, argv, &b);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (!b.o.n_threads) b.o.n_threads = pl_cpu_physical_cores();
+    int ctx = PL_MAX(PL_MAX(b.o.n_prompt, b.o.n_gen), 16);
+    pl_bundle *m = pl_bundle_open(b.model, &(pl_bundle_params){.n_ctx = ctx, .n_threads = b.o.n_threads, .no_tokenizer = true});
+    if (!m) { fprintf(stderr, "plinth bench: %s\n", pl_last_error()); return 1; }
+    pl_bench_report r;
+    rc = pl_bench_run(m->llm, &b.o, &r);
+    if (rc) fprintf(stderr, "plinth bench: %s\n", pl_last_error());
+    else if (b.json) print_json(&r);
+    else print_table(&r);
+    pl_bench_report_free(&r);
+    pl_bundle_free(m);
+    return rc ? 1 : 0;
 }

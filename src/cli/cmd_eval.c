@@ -3,21 +3,17 @@
  * table per task (rows: models, columns: modes) or, with --json, every figure and per-item prediction. */
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/interrupt.h"
 #include "core/common.h"
 #include "tasks/eval.h"
 
 #include <cjson/cJSON.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_ARGS 32
-
-static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -33,7 +29,8 @@ static void usage(FILE *f) {
         "  --chat-template NAME wrap generation prompts in this template: chatml, llama3, llama2, mistral, ...\n"
         "  --json               print the results as JSON, with every item's prediction\n"
         "  -c, --ctx-size N     context length (default: the model's, at most 4096)\n"
-        "  --threads N          threads\n\n"
+        "  --threads N          threads\n"
+        "  --                   the end of the options\n\n"
         "Multiple choice is scored by the log-likelihood of each choice (cot: by the choice the reasoning\n"
         "names); free answers by exact match of the extracted final answer after greedy generation.\n");
 }
@@ -65,10 +62,13 @@ static int parse_modes(const char *list, eval_args *a) {
 /* 0, or the exit code for a usage error (message printed); -1 after --help */
 static int parse_args(int argc, char **argv, eval_args *a) {
     *a = (eval_args){.modes = {PL_EVAL_ZERO_SHOT, PL_EVAL_FEW_SHOT, PL_EVAL_COT}, .n_modes = 3, .shots = 5};
+    arg_rest rest = {.max = 0};
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i], *v;
         long long n;
+        int k;
         bool ok = true;
+        if ((k = arg_positional(argv, i, &rest)) != 0) { if (k < 0) return 2; continue; }
         if (!strcmp(s, "-h") || !strcmp(s, "--help")) { usage(stdout); return -1; }
         else if (!strcmp(s, "-m") || !strcmp(s, "--model") || !strcmp(s, "-t") || !strcmp(s, "--task")) {
             bool model = s[1] == 'm' || s[2] == 'm';
@@ -88,7 +88,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         else if (!strcmp(s, "--json")) a->json = true;
         else if (!strcmp(s, "-c") || !strcmp(s, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &n))) a->n_ctx = (int)n; }
         else if (!strcmp(s, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &n))) a->threads = (int)n; }
-        else { fprintf(stderr, "plinth eval: unknown option '%s' (see plinth eval --help)\n", s); return 2; }
+        else return arg_unknown(argv, i);
         if (!ok) return 2;
     }
     if (!a->n_models) { fprintf(stderr, "plinth eval: no model given (-m PATH)\n"); return 2; }
@@ -96,87 +96,36 @@ static int parse_args(int argc, char **argv, eval_args *a) {
     return 0;
 }
 
-/* one task: the parsed file, its split, and the results [model][mode] */
-typedef struct {
-    pl_eval_task *task;
-    pl_eval_split split;
-    int n_test;
-    pl_eval_result *res; /* n_models * n_modes */
-} task_run;
-
-static bool any_mode(const eval_args *a, pl_eval_mode m) {
-    for (int i = 0; i < a->n_modes; i++) if (a->modes[i] == m) return true;
-    return false;
-}
-
-static int load_tasks(const eval_args *a, task_run *tr) {
-    /* the shots pool is fixed by --shots (and --cot-shots), not by the modes run, so that the scored items
-     * are the same whichever modes are asked for */
-    int k = a->shots > a->cot_shots ? a->shots : a->cot_shots;
-    for (int i = 0; i < a->n_tasks; i++) {
-        if (!(tr[i].task = pl_eval_task_load(a->tasks[i])) || pl_eval_task_split(tr[i].task, k, &tr[i].split)) {
-            fprintf(stderr, "plinth eval: %s\n", pl_last_error());
-            return 1;
-        }
-        tr[i].n_test = a->limit > 0 && a->limit < tr[i].split.n_test ? a->limit : tr[i].split.n_test;
-        if (!(tr[i].res = calloc((size_t)(a->n_models * a->n_modes), sizeof *tr[i].res))) return 1;
-    }
-    return 0;
-}
-
-/* A model path must exist before a long run starts; the loader says what else is wrong. */
-static int check_models(const eval_args *a) {
-    for (int i = 0; i < a->n_models; i++) {
-        struct stat st;
-        if (stat(a->models[i], &st)) {
-            fprintf(stderr, "plinth eval: model %s not found\n", a->models[i]);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-typedef struct { const char *model, *task, *mode; bool tty; } progress_ctx;
-static void on_progress(int done, int total, void *ud) {
-    progress_ctx *p = ud;
-    if (p->tty) fprintf(stderr, "\r%s  %s  %s: %d/%d ", p->model, p->task, p->mode, done, total);
-}
+typedef struct { const eval_args *a; bool tty; } progress;
 
 static const char *base_name(const char *p) {
     const char *s = strrchr(p, '/');
     return s && s[1] ? s + 1 : p;
 }
 
-static int run_all(const eval_args *a, task_run *tr) {
-    pl_eval_model_opts mo = {.n_ctx = a->n_ctx, .n_threads = a->threads, .chat = a->chat};
-    bool tty = isatty(2);
-    for (int mi = 0; mi < a->n_models; mi++) {
-        pl_eval_model *m = pl_eval_model_load(a->models[mi], &mo);
-        if (!m) { fprintf(stderr, "plinth eval: %s\n", pl_last_error()); return 1; }
-        fprintf(stderr, "eval: %s (%s prompts for generation)\n", m->name,
-                m->chat ? pl_chat_template_name(m->chat) : "plain");
-        for (int ti = 0; ti < a->n_tasks; ti++)
-            for (int k = 0; k < a->n_modes; k++) {
-                pl_eval_mode mode = a->modes[k];
-                progress_ctx pc = {m->name, base_name(a->tasks[ti]), pl_eval_mode_name(mode), tty};
-                pl_eval_opts eo = {.mode = mode, .n_shots = mode == PL_EVAL_COT ? a->cot_shots : a->shots,
-                                   .max_tokens = a->max_tokens, .progress = on_progress, .ud = &pc,
-                                   .interrupt = &g_stop};
-                pl_eval_result *r = &tr[ti].res[mi * a->n_modes + k];
-                int rc = pl_eval_run(m, tr[ti].task, tr[ti].split.shots, tr[ti].split.test, tr[ti].n_test, &eo, r);
-                if (tty) fprintf(stderr, "\r\033[K");
-                if (rc) {
-                    fprintf(stderr, rc == PL_ERR_INTERRUPTED ? "plinth eval: interrupted\n" : "plinth eval: %s: %s\n",
-                            a->tasks[ti], pl_last_error());
-                    pl_eval_model_free(m);
-                    return rc == PL_ERR_INTERRUPTED ? 130 : 1;
-                }
-                fprintf(stderr, "eval: %s  %s  %s: %d/%d (%.1f%%) in %.1f s\n", m->name, pc.task, pc.mode,
-                        r->correct, r->n, r->n ? 100.0 * r->correct / r->n : 0.0, r->seconds);
-            }
-        pl_eval_model_free(m);
-    }
-    return 0;
+static void on_model(const pl_eval_model *m, void *ud) {
+    (void)ud;
+    fprintf(stderr, "eval: %s (%s prompts for generation)\n", m->model->name,
+            m->model->chat ? pl_chat_template_name(m->model->chat) : "plain");
+}
+
+static void on_item(const pl_eval_model *m, int task, pl_eval_mode mode, int done, int total, void *ud) {
+    progress *p = ud;
+    if (p->tty)
+        fprintf(stderr, "\r%s  %s  %s: %d/%d ", m->model->name, base_name(p->a->tasks[task]), pl_eval_mode_name(mode),
+                done, total);
+}
+
+static void on_result(const pl_eval_model *m, int task, const pl_eval_result *r, void *ud) {
+    progress *p = ud;
+    if (p->tty) fprintf(stderr, "\r\033[K");
+    fprintf(stderr, "eval: %s  %s  %s: %d/%d (%.1f%%) in %.1f s\n", m->model->name, base_name(p->a->tasks[task]),
+            pl_eval_mode_name(r->mode), r->correct, r->n, r->n ? 100.0 * r->correct / r->n : 0.0, r->seconds);
+}
+
+static bool any_mode(const eval_args *a, pl_eval_mode m) {
+    for (int i = 0; i < a->n_modes; i++) if (a->modes[i] == m) return true;
+    return false;
 }
 
 /* ------------------------------------------------------------------------ output ---- */
@@ -187,7 +136,7 @@ static void mode_header(const eval_args *a, pl_eval_mode m, char *buf, size_t ca
     else snprintf(buf, cap, "%s (%d)", pl_eval_mode_name(m), k);
 }
 
-static void print_table(const eval_args *a, const task_run *t, bool norm) {
+static void print_table(const eval_args *a, const pl_eval_task_run *t, bool norm) {
     char h[64];
     printf("| model |");
     for (int k = 0; k < a->n_modes; k++) {
@@ -210,9 +159,9 @@ static void print_table(const eval_args *a, const task_run *t, bool norm) {
     }
 }
 
-static void print_tables(const eval_args *a, const task_run *tr) {
+static void print_tables(const eval_args *a, const pl_eval_task_run *tr) {
     for (int ti = 0; ti < a->n_tasks; ti++) {
-        const task_run *t = &tr[ti];
+        const pl_eval_task_run *t = &tr[ti];
         bool choice = t->task->kind == PL_EVAL_CHOICE;
         printf("%s%s: %s, %d items scored; shots from %s\n\n", ti ? "\n" : "", a->tasks[ti],
                choice ? "multiple choice" : "free answer", t->n_test,
@@ -245,10 +194,10 @@ static cJSON *item_json(const pl_eval_item *it, const pl_eval_item_result *r) {
     return o;
 }
 
-static int print_json(const eval_args *a, const task_run *tr) {
+static int print_json(const eval_args *a, const pl_eval_task_run *tr) {
     cJSON *root = cJSON_CreateObject(), *tasks = cJSON_AddArrayToObject(root, "tasks");
     for (int ti = 0; ti < a->n_tasks; ti++) {
-        const task_run *t = &tr[ti];
+        const pl_eval_task_run *t = &tr[ti];
         cJSON *to = cJSON_CreateObject(), *rs = cJSON_CreateArray();
         cJSON_AddStringToObject(to, "task", a->tasks[ti]);
         cJSON_AddStringToObject(to, "kind", t->task->kind == PL_EVAL_CHOICE ? "multiple_choice" : "free_answer");
@@ -284,26 +233,32 @@ static int print_json(const eval_args *a, const task_run *tr) {
     return 0;
 }
 
+/* load, run and print; 0, 1 or 130 (messages printed) */
+static int evaluate(const eval_args *a, pl_eval_task_run *tr) {
+    progress pg = {a, isatty(2)};
+    pl_eval_suite su = {.models = a->models, .tasks = a->tasks, .n_models = a->n_models, .n_tasks = a->n_tasks,
+                        .modes = a->modes, .n_modes = a->n_modes, .shots = a->shots, .cot_shots = a->cot_shots,
+                        .limit = a->limit, .max_tokens = a->max_tokens,
+                        .model = {.n_ctx = a->n_ctx, .n_threads = a->threads, .chat = a->chat},
+                        .on_model = on_model, .on_item = on_item, .on_result = on_result, .ud = &pg};
+    int rc = pl_eval_suite_load(&su, tr);
+    if (!rc) {
+        su.interrupt = cli_catch_interrupt(0);
+        rc = pl_eval_suite_run(&su, tr);
+        if (rc && pg.tty) fprintf(stderr, "\r\033[K");
+    }
+    if (rc == PL_ERR_INTERRUPTED) fprintf(stderr, "plinth eval: interrupted\n");
+    else if (rc) fprintf(stderr, "plinth eval: %s\n", pl_last_error());
+    else rc = a->json ? print_json(a, tr) : (print_tables(a, tr), 0);
+    fflush(stdout);
+    pl_eval_suite_free(&su, tr);
+    return rc == PL_ERR_INTERRUPTED ? 130 : rc ? 1 : 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     eval_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;
-    task_run tr[MAX_ARGS] = {0};
-    rc = load_tasks(&a, tr);
-    if (!rc) rc = check_models(&a);
-    if (!rc) {
-        struct sigaction sa = {0};
-        sa.sa_handler = on_sigint;
-        sigaction(SIGINT, &sa, NULL);
-        rc = run_all(&a, tr);
-    }
-    if (!rc) rc = a.json ? print_json(&a, tr) : (print_tables(&a, tr), 0);
-    fflush(stdout);
-    for (int ti = 0; ti < a.n_tasks; ti++) {
-        for (int i = 0; tr[ti].res && i < a.n_models * a.n_modes; i++) pl_eval_result_free(&tr[ti].res[i]);
-        free(tr[ti].res);
-        pl_eval_split_free(&tr[ti].split);
-        pl_eval_task_free(tr[ti].task);
-    }
-    return rc;
+    pl_eval_task_run tr[MAX_ARGS] = {0};
+    return evaluate(&a, tr);
 }

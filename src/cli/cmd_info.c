@@ -1,6 +1,7 @@
 /* plinth info PATH [--json] [--kv] [--no-tensors]: describe a GGUF file, a safetensors file or set, or a
  * Hugging Face model directory. The description comes from pl_model_info (src/io/model_info.c); this file
  * only parses options and renders the tree as text or JSON. */
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "io/model_info.h"
 
@@ -9,12 +10,13 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: plinth info PATH [--json] [--kv] [--no-tensors]\n\n"
+    fprintf(f, "usage: plinth info [--json] [--kv] [--no-tensors] [--] PATH\n\n"
                "Describe a model: a .gguf file, a .safetensors file, a model.safetensors.index.json, or a\n"
                "Hugging Face model directory (config.json + *.safetensors + tokenizer files).\n\n"
                "  --json        print the description as JSON (every field; see docs/info.md)\n"
                "  --kv          also list every GGUF key/value (text output)\n"
-               "  --no-tensors  leave out the tensor table (text output)\n");
+               "  --no-tensors  leave out the tensor table (text output)\n"
+               "  --            the end of the options: PATH may then start with '-'\n");
 }
 
 static const char *str_or(const cJSON *o, const char *key, const char *def) {
@@ -121,29 +123,8 @@ static void print_text(const cJSON *info, bool kv, bool tensors) {
     if (tensors) print_tensors(info);
 }
 
-int cmd_info(int argc, char **argv) {
-    const char *path = NULL;
-    bool json = false, kv = false, tensors = true;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(argv[i], "--json")) json = true;
-        else if (!strcmp(argv[i], "--kv")) kv = true;
-        else if (!strcmp(argv[i], "--no-tensors")) tensors = false;
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "plinth info: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        } else if (path) {
-            fprintf(stderr, "plinth info: one PATH only (got '%s' and '%s')\n", path, argv[i]);
-            return 2;
-        } else path = argv[i];
-    }
-    if (!path) { usage(stderr); return 2; }
-    cJSON *info = pl_model_info(path);
-    if (!info) {
-        fprintf(stderr, "plinth info: %s\n", pl_last_error());
-        return 1;
-    }
+/* the warnings on stderr, the description on stdout; 0 or 1 */
+static int print_info(cJSON *info, bool json, bool kv, bool tensors) {
     const cJSON *warnings = cJSON_GetObjectItemCaseSensitive(info, "warnings");
     for (const cJSON *w = warnings ? warnings->child : NULL; w; w = w->next)
         if (cJSON_IsString(w)) fprintf(stderr, "plinth info: warning: %s\n", w->valuestring);
@@ -157,4 +138,21 @@ int cmd_info(int argc, char **argv) {
     }
     cJSON_Delete(info);
     return 0;
+}
+
+int cmd_info(int argc, char **argv) {
+    bool json = false, kv = false, tensors = true;
+    arg_rest path = {.max = 1};
+    for (int i = 1; i < argc; i++) {
+        int k = arg_positional(argv, i, &path);
+        if (k) { if (k < 0) return 2; continue; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(argv[i], "--json")) json = true;
+        else if (!strcmp(argv[i], "--kv")) kv = true;
+        else if (!strcmp(argv[i], "--no-tensors")) tensors = false;
+        else { arg_unknown(argv, i); usage(stderr); return 2; }
+    }
+    if (!path.n) { usage(stderr); return 2; }
+    cJSON *info = pl_model_info(path.v[0]);
+    return info ? print_info(info, json, kv, tensors) : (fprintf(stderr, "plinth info: %s\n", pl_last_error()), 1);
 }

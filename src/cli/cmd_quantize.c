@@ -14,13 +14,14 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: plinth quantize IN.gguf OUT.gguf TYPE [-t N] [--imatrix FILE]\n\n"
+        "usage: plinth quantize [-t N] [--imatrix FILE] [--] IN.gguf OUT.gguf TYPE\n\n"
         "  TYPE: %s (case-insensitive)\n"
         "  Q4_K_M / Q5_K_M mix types as llama.cpp does (see docs/quantize.md); the output tensor gets Q6_K\n"
         "  in every quantized type but Q8_0; 1-D tensors (norms, biases) stay as they are.\n"
         "  -t, --threads N   threads\n"
         "  --imatrix FILE    importance matrix from `plinth imatrix` (or llama-imatrix): the scale searches of the\n"
-        "                    quantized types weight each column's error by its mean squared activation\n", pl_quant_target_list());
+        "                    quantized types weight each column's error by its mean squared activation\n"
+        "  --                the end of the options: the paths may then start with '-'\n", pl_quant_target_list());
 }
 
 typedef struct { bool bar_open, tty; } q_cli;
@@ -57,26 +58,25 @@ static void summary(const pl_quant_stats *s, const pl_quant_target *t, const cha
 }
 
 int cmd_quantize(int argc, char **argv) {
-    const char *pos[3] = {0};
-    int n_pos = 0, threads = 0;
+    arg_rest pos = {.max = 3};
+    int threads = 0;
     const char *imatrix = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long long v;
+        int k = arg_positional(argv, i, &pos);
+        if (k) { if (k < 0) return 2; continue; }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!arg_int(argc, argv, &i, 1, 256, &v)) return 2;
             threads = (int)v;
         } else if (!strcmp(a, "--imatrix")) {
             if (!arg_str(argc, argv, &i, &imatrix)) return 2;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "plinth quantize: unknown option '%s' (see plinth quantize --help)\n", a);
-            return 2;
-        } else if (n_pos < 3) pos[n_pos++] = a;
-        else { fprintf(stderr, "plinth quantize: too many arguments (IN OUT TYPE)\n"); return 2; }
+        } else return arg_unknown(argv, i);
     }
-    if (n_pos < 3) { usage(stderr); return 2; }
-    const pl_quant_target *t = pl_quant_target_find(pos[2]);
+    if (pos.n < 3) { usage(stderr); return 2; }
+    const char *in = pos.v[0], *out = pos.v[1];
+    const pl_quant_target *t = pl_quant_target_find(pos.v[2]);
     if (!t) { fprintf(stderr, "plinth quantize: %s\n", pl_last_error()); return 2; }
     /* over a file-size limit, write() must fail with EFBIG (and the tmp file be removed), not kill us */
     signal(SIGXFSZ, SIG_IGN);
@@ -85,10 +85,10 @@ int cmd_quantize(int argc, char **argv) {
     q_cli c = {.tty = isatty(2)};
     pl_quant_opts o = {.n_threads = threads, .on_tensor = on_tensor, .on_note = on_note, .ud = &c, .imatrix = im};
     pl_quant_stats s;
-    int rc = pl_quantize_file(pos[0], pos[1], t, &o, &s);
+    int rc = pl_quantize_file(in, out, t, &o, &s);
     pl_imatrix_free(im);
     if (c.bar_open) fputc('\n', stderr);
     if (rc) { fprintf(stderr, "plinth quantize: %s\n", pl_last_error()); return 1; }
-    summary(&s, t, pos[1]);
+    summary(&s, t, out);
     return 0;
 }

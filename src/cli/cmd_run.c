@@ -3,16 +3,15 @@
  * file), run by tasks/gpt_generate.h; the sampling options map onto the sampler chain (src/tasks/sample.h). */
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/interrupt.h"
 #include "core/common.h"
+#include "tasks/bundle.h"
 #include "tasks/generate.h"
 #include "tasks/gpt_generate.h"
 
-#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 
 static void print_piece(const char *s, size_t n, void *ud) {
     (void)ud;
@@ -27,33 +26,20 @@ static void echo_piece(const char *s, size_t n, void *ud) {
     print_piece(s, n, NULL);
 }
 
-/* A .gguf file (present or not: the loader names what is wrong) or a directory holding config.json. */
-static bool is_llm_path(const char *path) {
-    size_t n = strlen(path);
-    return (n > 5 && !strcmp(path + n - 5, ".gguf")) || pl_llm_path_ok(path);
-}
-
-static int run_llm(const char *path, const char *prompt, int n_ctx, bool f32, bool kv_f16, const pl_gpt_gen_opts *go) {
-    pl_gen_opts o = pl_gen_default_opts();
+static int run_llm(const char *path, const char *prompt, const pl_bundle_params *bp, const pl_gpt_gen_opts *go) {
+    pl_bundle *b = pl_bundle_open(path, bp);
+    if (!b) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); return 1; }
+    pl_gen_opts o = pl_bundle_gen_opts(b, false);
     o.n_predict = go->n_predict;
     o.sampling = go->sampling;
-    o.interrupt = &g_stop;
-    pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_ctx = n_ctx, .n_threads = go->threads, .dequantize = f32,
-                                                      .kv_f16 = kv_f16});
-    if (!m) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); return 1; }
-    pl_tokenizer *tok = pl_tokenizer_load(path);
-    if (!tok) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); pl_llm_free(m); return 1; }
-    struct sigaction sa = {0};
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
+    o.interrupt = cli_catch_interrupt(0);
     pl_gen_stats st = {0};
     /* the prompt is echoed with the first piece, so a refused prompt (empty, invalid UTF-8, too long) prints nothing */
     echo e = {prompt, false};
-    int rc = pl_generate(m, tok, prompt, &o, echo_piece, &e, NULL, &st);
+    int rc = pl_generate(b->llm, b->tok, prompt, &o, echo_piece, &e, NULL, &st);
     if (rc == PL_OK || rc == PL_ERR_INTERRUPTED) { echo_piece("", 0, &e); printf("\n"); }
     fflush(stdout);
-    pl_tokenizer_free(tok);
-    pl_llm_free(m);
+    pl_bundle_free(b);
     if (rc == PL_ERR_INTERRUPTED) { fprintf(stderr, "plinth run: interrupted after %d tokens\n", st.n_generated); return 130; }
     if (rc) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); return 1; }
     fprintf(stderr, "prompt: %d tokens in %.2f s (%.1f tokens/s); generated: %d tokens in %.2f s (%.1f tokens/s)\n",
@@ -62,12 +48,30 @@ static int run_llm(const char *path, const char *prompt, int n_ctx, bool f32, bo
     return 0;
 }
 
+/* a checkpoint of plinth train (tasks/gpt_generate.h) */
+static int run_gpt(const char *path, const char *prompt, pl_gpt_gen_opts *o) {
+    o->checkpoint = path;
+    o->prompt = prompt;
+    o->interrupt = cli_catch_interrupt(0);
+    fputs(prompt, stdout);
+    double t0 = pl_time_s();
+    int n = 0, rc = pl_gpt_generate(o, print_piece, NULL, &n);
+    double dt = pl_time_s() - t0;
+    printf("\n");
+    fflush(stdout); /* the text before the statistics on stderr */
+    if (rc == PL_ERR_INTERRUPTED) { fprintf(stderr, "plinth run: interrupted after %d tokens\n", n); return 130; }
+    if (rc) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); return 1; }
+    fprintf(stderr, "%d tokens in %.2f s (%.1f tokens/s)\n", n, dt, dt > 0 ? n / dt : 0.0);
+    return 0;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: plinth run -m MODEL -p PROMPT [options]\n\n"
+        "usage: plinth run -m MODEL (-p PROMPT | -f FILE) [options] [--]\n\n"
         "  -m, --model PATH     a .gguf file, a Hugging Face model directory (config.json + *.safetensors),\n"
         "                       or a checkpoint from plinth train (its output directory or checkpoint file)\n"
         "  -p, --prompt TEXT    the prompt\n"
+        "  -f, --file FILE      read the prompt from FILE ('-': standard input); one trailing newline is dropped\n"
         "  -n, --n-predict N    tokens to generate (default 200)\n"
         "  --temp X             temperature, 0 = greedy (default 0.8)\n"
         "  --top-k N            keep the N most likely (default 40, 0 = off)\n"
@@ -79,48 +83,51 @@ static void usage(FILE *f) {
         "  -t, --threads N      threads\n"
         "  --f32                dequantize the weights to f32 at load and compute in f32 (exact: what\n"
         "                       transformers computes for a GGUF; ~4 bytes a parameter of memory, slower)\n"
-        "  --kv-f16             keep the KV cache in f16 (half its memory; logits move by a few 1e-3)\n");
+        "  --kv-f16             keep the KV cache in f16 (half its memory; logits move by a few 1e-3)\n"
+        "  --                   the end of the options\n");
 }
 
-int cmd_run(int argc, char **argv) {
-    pl_gpt_gen_opts o = {.n_predict = 200, .sampling = pl_sampler_default_params()};
-    const char *model = NULL, *prompt = NULL;
-    int n_ctx = 0;
-    bool f32 = false, kv_f16 = false;
+/* the prompt's source (-p or -f) and the options of both kinds of model */
+typedef struct { const char *model, *prompt, *file; pl_bundle_params bp; pl_gpt_gen_opts o; } run_args;
+
+/* 0, 2 (usage error: printed) or -1 (--help printed) */
+static int parse_args(int argc, char **argv, run_args *r) {
+    arg_rest rest = {.max = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long long v;
-        int r;
+        int k;
         bool ok = true;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &model);
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) ok = arg_str(argc, argv, &i, &prompt);
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 24, &v))) o.n_predict = (int)v; }
-        else if ((r = arg_sampling(argc, argv, &i, &o.sampling)) != 0) ok = r > 0;
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) n_ctx = (int)v; }
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) o.threads = (int)v; }
-        else if (!strcmp(a, "--f32")) f32 = true;
-        else if (!strcmp(a, "--kv-f16")) kv_f16 = true;
-        else { fprintf(stderr, "plinth run: unknown option '%s' (see plinth run --help)\n", a); return 2; }
+        if ((k = arg_positional(argv, i, &rest)) != 0) { if (k < 0) return 2; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return -1; }
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &r->model);
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) ok = arg_str(argc, argv, &i, &r->prompt);
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) ok = arg_str(argc, argv, &i, &r->file);
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 24, &v))) r->o.n_predict = (int)v; }
+        else if ((k = arg_sampling(argc, argv, &i, &r->o.sampling)) != 0) ok = k > 0;
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) r->bp.n_ctx = (int)v; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) r->o.threads = r->bp.n_threads = (int)v; }
+        else if (!strcmp(a, "--f32")) r->bp.dequantize = true;
+        else if (!strcmp(a, "--kv-f16")) r->bp.kv_f16 = true;
+        else return arg_unknown(argv, i);
         if (!ok) return 2;
     }
-    if (!model) { fprintf(stderr, "plinth run: no model given (-m PATH)\n"); return 2; }
-    if (!prompt) { fprintf(stderr, "plinth run: no prompt given (-p TEXT)\n"); return 2; }
-    if (is_llm_path(model)) return run_llm(model, prompt, n_ctx, f32, kv_f16, &o);
-    o.checkpoint = model;
-    o.prompt = prompt;
-    struct sigaction sa = {0};
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
-    o.interrupt = &g_stop;
-    fputs(prompt, stdout);
-    double t0 = pl_time_s();
-    int n = 0, rc = pl_gpt_generate(&o, print_piece, NULL, &n);
-    double dt = pl_time_s() - t0;
-    printf("\n");
-    fflush(stdout); /* the text before the statistics on stderr */
-    if (rc == PL_ERR_INTERRUPTED) { fprintf(stderr, "plinth run: interrupted after %d tokens\n", n); return 130; }
-    if (rc) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); return 1; }
-    fprintf(stderr, "%d tokens in %.2f s (%.1f tokens/s)\n", n, dt, dt > 0 ? n / dt : 0.0);
+    if (!r->model) { fprintf(stderr, "plinth run: no model given (-m PATH)\n"); return 2; }
+    if (!r->prompt && !r->file) { fprintf(stderr, "plinth run: no prompt given (-p TEXT or -f FILE)\n"); return 2; }
     return 0;
+}
+
+int cmd_run(int argc, char **argv) {
+    run_args r = {.o = {.n_predict = 200, .sampling = pl_sampler_default_params()}, .bp = {.chat = "none"}};
+    int rc = parse_args(argc, argv, &r);
+    if (rc) return rc < 0 ? 0 : rc;
+    const char *prompt;
+    char *owned, *path = NULL;
+    if (!arg_prompt("run", r.prompt, r.file, &prompt, &owned)) return r.prompt && r.file ? 2 : 1;
+    int kind = pl_bundle_resolve(r.model, &path);
+    if (kind < 0) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); rc = 1; }
+    else rc = kind ? run_llm(path, prompt, &r.bp, &r.o) : run_gpt(r.model, prompt, &r.o);
+    free(path);
+    free(owned);
+    return rc;
 }

@@ -1,7 +1,10 @@
-/* plinth: the command. Dispatches to one file per subcommand (src/cli/cmd_*.c); no logic lives here. */
+/* plinth: the command. Reads the engine's environment variables once (PLINTH_PROFILE, PLINTH_FUSE: the
+ * defaults of every context, docs/engine.md) and dispatches to one file per subcommand (src/cli/cmd_*.c). */
 #include "cli/cli.h"
+#include "core/tensor.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const pl_command g_commands[] = {
@@ -15,7 +18,16 @@ static void usage(FILE *f) {
     fprintf(f, "\n'plinth COMMAND --help' describes a command's options.\n");
 }
 
+/* PLINTH_PROFILE=1 (or cpu): time every op, printed by the commands that print a profile (train);
+ * PLINTH_FUSE=0: no GEMM write-back fusions, to compare */
+static void engine_settings_from_env(void) {
+    const char *fuse = getenv("PLINTH_FUSE");
+    pl_ctx_set_defaults(&(pl_ctx_params){.profile = pl_profile_mode_parse(getenv("PLINTH_PROFILE")),
+                                         .fuse = fuse && !strcmp(fuse, "0") ? PL_FUSE_OFF : PL_FUSE_ON});
+}
+
 int main(int argc, char **argv) {
+    engine_settings_from_env();
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -1,6 +1,7 @@
 /* The context: an arena of big chunks (every tensor of a graph is freed in one call) and a persistent
  * thread pool that splits a range of rows between the caller and n_threads-1 workers. */
 #include "core/cpu.h"
+#include "core/profile.h"
 #include "core/tensor.h"
 
 #include <pthread.h>
@@ -154,6 +155,18 @@ void pl_parallel_for_dynamic(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) 
 /* ---- context ---------------------------------------------------------------------------------------- */
 extern void openblas_set_num_threads(int);
 
+/* profiling and fusion: the context's own profile, or (DEFAULT) the process's settings and shared profile */
+static int ctx_settings(pl_ctx *ctx, const pl_ctx_params *params) {
+    ctx->fuse = params->fuse == PL_FUSE_DEFAULT ? process_fuse() : params->fuse == PL_FUSE_ON;
+    if (params->profile == PL_PROFILE_DEFAULT) {
+        ctx->profile = process_profile();
+        return process_profile_mode() != PL_PROFILE_OFF && !ctx->profile ? PL_ERR_NOMEM : 0;
+    }
+    if (params->profile == PL_PROFILE_OFF) return 0;
+    ctx->own_profile = true;
+    return (ctx->profile = profile_new(params->profile)) ? 0 : PL_ERR_NOMEM;
+}
+
 pl_ctx *pl_ctx_new(const pl_ctx_params *params) {
     pl_ctx_params def = {0};
     if (!params) params = &def;
@@ -168,6 +181,7 @@ pl_ctx *pl_ctx_new(const pl_ctx_params *params) {
     if (!ctx->pool) { free(ctx->arena); free(ctx); return NULL; }
     ctx->n_threads = ctx->pool->n;
     openblas_set_num_threads(1); /* matmul splits its sgemm calls over the pool itself */
+    if (ctx_settings(ctx, params)) { pl_ctx_free(ctx); return NULL; }
     return ctx;
 }
 
@@ -193,5 +207,6 @@ void pl_ctx_free(pl_ctx *ctx) {
     arena_free_chunks(ctx->arena);
     free(ctx->arena);
     pool_free(ctx->pool);
+    if (ctx->own_profile) profile_free(ctx->profile);
     free(ctx);
 }

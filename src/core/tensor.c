@@ -151,3 +151,20 @@ pl_tensor *pl_slice(pl_ctx *ctx, pl_tensor *t, int dim, int64_t start, int64_t l
     ne[dim] = len;
     return pl_view(ctx, t, t->n_dims > dim ? t->n_dims : dim + 1, ne, t->nb, (size_t)start * t->nb[dim]);
 }
+
+/* whether two elements of the view can be the same base element (a stride of 0, or windows that overlap): a
+ * view's backward then adds in one thread, in order, and its gradient cannot alias its base's. Dims sorted by
+ * stride must each step over the whole extent of the last. */
+bool pl_view_overlaps(const pl_tensor *t) {
+    int d[4], n = 0;
+    for (int i = 0; i < 4; i++)
+        if (t->ne[i] > 1) d[n++] = i;
+    for (int i = 1; i < n; i++) /* insertion sort by stride */
+        for (int j = i; j > 0 && t->nb[d[j]] < t->nb[d[j - 1]]; j--) { int x = d[j]; d[j] = d[j - 1]; d[j - 1] = x; }
+    size_t extent = sizeof(float);
+    for (int i = 0; i < n; i++) {
+        if (t->nb[d[i]] < extent) return true;
+        extent = t->nb[d[i]] * (size_t)t->ne[d[i]];
+    }
+    return false;
+}

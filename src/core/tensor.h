@@ -68,14 +68,24 @@ struct pl_tensor {
 typedef struct pl_pool pl_pool;
 typedef struct pl_arena pl_arena;
 
+/* Per-context engine settings. The library reads no environment: the command line turns PLINTH_PROFILE and
+ * PLINTH_FUSE into these once, at its top (src/cli/main.c). DEFAULT takes the process's setting (see
+ * pl_ctx_set_defaults), for code that creates contexts without saying. */
+typedef enum { PL_PROFILE_DEFAULT = 0, PL_PROFILE_OFF, PL_PROFILE_WALL, PL_PROFILE_CPU } pl_profile_mode;
+typedef enum { PL_FUSE_DEFAULT = 0, PL_FUSE_ON, PL_FUSE_OFF } pl_fuse_mode;
+
 typedef struct {
-    size_t arena_bytes; /* size of each arena chunk (more chunks are added as needed); 0 = 64 MiB */
-    int n_threads;      /* 0 = physical cores */
+    size_t arena_bytes;      /* size of each arena chunk (more chunks are added as needed); 0 = 64 MiB */
+    int n_threads;           /* 0 = physical cores */
+    pl_profile_mode profile; /* time each op run in this context (WALL: wall clock, CPU: the thread's CPU time) */
+    pl_fuse_mode fuse;       /* training graphs fuse element-wise work into GEMM write-backs (docs/engine.md) */
 } pl_ctx_params;
 
 /* Called by pl_graph_forward after each node is computed (collectors such as the importance matrix). */
 struct pl_ctx;
 typedef void (*pl_observe_fn)(void *ud, struct pl_ctx *ctx, const pl_tensor *node);
+
+typedef struct pl_profile pl_profile;
 
 typedef struct pl_ctx {
     pl_arena *arena;
@@ -83,9 +93,16 @@ typedef struct pl_ctx {
     int n_threads;
     pl_observe_fn observe; /* NULL: none */
     void *observe_ud;
+    pl_profile *profile;   /* per-op timings (core/profile.c); NULL: not profiling */
+    bool own_profile;      /* the context frees it (false: the process's shared one, see pl_ctx_set_defaults) */
+    bool fuse;             /* pl_graph_build may fuse into GEMM write-backs (core/fusion.c) */
 } pl_ctx;
 
 pl_ctx *pl_ctx_new(const pl_ctx_params *params);
+/* What a DEFAULT setting of later contexts means (at start: profiling off, fusion on). Set once at the top of
+ * the program, before any context exists. Transitional: contexts created without settings by
+ * models/llm.c and tasks/train.c then share one process-wide profile, which the context-free calls below read. */
+void pl_ctx_set_defaults(const pl_ctx_params *defaults);
 void pl_ctx_free(pl_ctx *ctx);
 void pl_ctx_reset(pl_ctx *ctx);                 /* free every tensor of the context in one call */
 void *pl_ctx_alloc(pl_ctx *ctx, size_t bytes);  /* 64-byte aligned, lives until reset/free; NULL + error */
@@ -191,12 +208,22 @@ void pl_graph_backward(pl_ctx *ctx, pl_graph *g);
  * (each is reset just before its first writer, or written by it). A trainer's first micro-batch of a step. */
 void pl_graph_backward_reset(pl_ctx *ctx, pl_graph *g);
 const char *pl_op_name(pl_op op);
-/* With PLINTH_PROFILE set, the time each op took (forward and backward) so far in this process; PLINTH_PROFILE=cpu
- * counts the calling thread's CPU time (steadier on a shared host). */
+/* Whether two elements of view t can be the same element of its base (a stride of 0, overlapping windows). */
+bool pl_view_overlaps(const pl_tensor *t);
+
+/* ---- profile (core/profile.c) ------------------------------------------------------------------------ */
+/* A context made with .profile = WALL or CPU keeps the time each op took in it (forward and backward) and what
+ * its caller adds (time outside the ops); CPU counts the calling thread's CPU time (steadier on a shared host). */
+pl_profile_mode pl_profile_mode_parse(const char *s); /* PLINTH_PROFILE's value: NULL off, "cpu" CPU, else WALL */
+bool pl_ctx_profiling(const pl_ctx *ctx);
+double pl_ctx_profile_clock(const pl_ctx *ctx);        /* seconds on the profile's clock (wall when off) */
+void pl_ctx_profile_add(pl_ctx *ctx, const char *what, double seconds); /* what: a string literal */
+void pl_ctx_profile_print(const pl_ctx *ctx, FILE *f); /* the table; nothing when not profiling */
+/* Transitional, for tasks/train.c until it passes its context: the same on the process's shared profile. */
+bool pl_profiling(void);
+double pl_profile_clock(void);
+void pl_profile_add(const char *what, double seconds);
 void pl_profile_print(FILE *f);
-bool pl_profiling(void);                               /* PLINTH_PROFILE is set (=cpu: thread CPU time) */
-double pl_profile_clock(void);                         /* seconds on the profile's clock */
-void pl_profile_add(const char *what, double seconds); /* time spent outside the ops (what: a string literal) */
 
 /* ---- threads ---------------------------------------------------------------------------------------- */
 /* Split [0, n) into contiguous chunks run by the context's pool; fn(arg, start, end, thread_index). */

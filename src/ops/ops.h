@@ -1,30 +1,17 @@
 /* Internal interface of the op families: each op has a forward (compute t from t->src) and, where
  * differentiable, a backward that ADDS into its sources' gradients (llm.c's convention). Builders that
- * create the nodes live beside their kernels; graph.c dispatches through pl_op_table. */
+ * create the nodes live beside their kernels; core/graph.c dispatches through pl_op_table (ops/op_table.c). */
 #ifndef PL_OPS_H
 #define PL_OPS_H
 
+#include "core/op_def.h"
 #include "core/tensor.h"
-
-typedef struct {
-    const char *name;
-    void (*forward)(pl_ctx *ctx, pl_tensor *t);
-    void (*backward)(pl_ctx *ctx, pl_tensor *t); /* NULL: not differentiable */
-} pl_op_def;
-
-extern const pl_op_def pl_op_table[PL_OP_COUNT];
 
 /* A new contiguous f32 (or given type) result node with op and sources set. */
 pl_tensor *op_new_node(pl_ctx *ctx, pl_op op, pl_dtype type, int n_dims, const int64_t *ne,
                        pl_tensor *s0, pl_tensor *s1, pl_tensor *s2, pl_tensor *s3);
 /* Source gradient to add into, or NULL when no gradient flows to that source. */
 static inline float *op_grad(const pl_tensor *src) { return src && src->grad ? (float *)src->grad->data : NULL; }
-/* The beta for a backward op's products into src's gradient. pl_graph_backward leaves intermediate gradients
- * stale until their first writer: a stale one is overwritten (0) when the caller's products cover it exactly
- * once (once), else zeroed here and added to (1), as a fresh one is. */
-float op_grad_beta(pl_ctx *ctx, pl_tensor *src, bool once);
-/* Whether two elements of view t can be the same element of its base (a stride of 0, overlapping windows). */
-bool op_view_overlaps(const pl_tensor *t);
 
 #define OP_DECL(x) void op_##x##_forward(pl_ctx *, pl_tensor *); void op_##x##_backward(pl_ctx *, pl_tensor *);
 OP_DECL(view) OP_DECL(add) OP_DECL(sub) OP_DECL(mul) OP_DECL(scale) OP_DECL(matmul) OP_DECL(get_rows)

@@ -2,6 +2,8 @@
  * KV-cache bytes a decode step reads, and a threaded read-sum that measures memory bandwidth. */
 #include "tasks/bench.h"
 #include "core/common.h"
+#include "io/gguf.h"
+#include "tasks/quantize.h"
 
 #include <math.h>
 
@@ -122,4 +124,56 @@ void pl_bench_mean_sd(const double *x, int n, double *mean, double *sd) {
     *mean = n ? s / n : 0;
     for (int i = 0; i < n; i++) s2 += (x[i] - *mean) * (x[i] - *mean);
     *sd = n > 1 ? sqrt(s2 / (n - 1)) : 0;
+}
+
+/* ---- the whole bench ------------------------------------------------------------------------------------ */
+static void model_label(const pl_llm *m, uint64_t params, char *out, size_t cap) {
+    const char *ft = NULL;
+    if (m->gguf) ft = pl_quant_ftype_name((int)pl_gguf_get_int(m->gguf, "general.file_type", -1));
+    double p = (double)params;
+    char sz[32];
+    if (p >= 1e9) snprintf(sz, sizeof sz, "%.1fB", p / 1e9);
+    else snprintf(sz, sizeof sz, p >= 1e7 ? "%.0fM" : "%.2fM", p / 1e6);
+    snprintf(out, cap, "%s %s %s", pl_llm_arch_name(m->hp.arch), sz, ft ? ft : (m->gguf ? "?" : "safetensors"));
+}
+
+/* one test (pp or tg) of n tokens into the next row */
+static int bench_test(pl_llm *m, pl_bench_report *r, bool gen, int n) {
+    pl_bench_row *row = &r->rows[r->n_rows];
+    *row = (pl_bench_row){.n_prompt = gen ? 0 : n, .n_gen = gen ? n : 0, .samples = r->buf + r->n_rows * r->reps};
+    snprintf(row->test, sizeof row->test, "%s%d", gen ? "tg" : "pp", n);
+    r->n_rows++;
+    int rc = gen ? pl_bench_tg(m, n, r->reps, row->samples) : pl_bench_pp(m, n, r->reps, row->samples);
+    if (!rc) pl_bench_mean_sd(row->samples, r->reps, &row->mean, &row->sd);
+    return rc;
+}
+
+/* decode reads every weight once per token plus the cache up to the current position: at the tg test's average
+ * context (n/2) */
+static int bench_roof(pl_llm *m, const pl_bench_opts *o, pl_bench_report *r) {
+    r->has_roof = true;
+    r->roof_ctx = o->n_gen ? o->n_gen / 2 : 0;
+    r->kv_bytes = pl_bench_kv_bytes(m, r->roof_ctx);
+    r->bytes_per_token = (double)(r->weight_bytes + r->kv_bytes);
+    r->bandwidth = pl_bench_mem_bandwidth(o->n_threads, (size_t)512 << 20, 5);
+    if (r->bandwidth <= 0) return PL_ERR_NOMEM;
+    r->roof_tps = r->bandwidth / r->bytes_per_token;
+    return PL_OK;
+}
+
+int pl_bench_run(pl_llm *m, const pl_bench_opts *o, pl_bench_report *r) {
+    *r = (pl_bench_report){.reps = o->reps, .n_threads = o->n_threads};
+    if (!(r->buf = pl_calloc((size_t)o->reps * 2, sizeof(double)))) return PL_ERR_NOMEM;
+    int rc = PL_OK;
+    if (o->n_prompt) rc = bench_test(m, r, false, o->n_prompt);
+    if (!rc && o->n_gen) rc = bench_test(m, r, true, o->n_gen);
+    if (rc) return rc;
+    r->weight_bytes = pl_bench_weight_bytes(m, &r->n_params);
+    model_label(m, r->n_params, r->label, sizeof r->label);
+    return o->roof ? bench_roof(m, o, r) : PL_OK;
+}
+
+void pl_bench_report_free(pl_bench_report *r) {
+    free(r->buf);
+    r->buf = NULL;
 }

@@ -6,6 +6,7 @@
 #define PL_TASKS_BENCH_H
 
 #include "models/llm.h"
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,5 +25,29 @@ uint64_t pl_bench_kv_bytes(const pl_llm *m, int n_ctx);
 double pl_bench_mem_bandwidth(int n_threads, size_t bytes, int reps);
 
 void pl_bench_mean_sd(const double *x, int n, double *mean, double *sd);
+
+/* The whole of plinth bench: the pp and tg tests (0 tokens: skipped), reps repetitions each, and with roof the
+ * memory bandwidth and the decode roof at the tg test's average context (n_gen / 2). */
+typedef struct { int n_prompt, n_gen, reps, n_threads; bool roof; } pl_bench_opts;
+typedef struct {
+    char test[32];            /* "pp512", "tg128" */
+    int n_prompt, n_gen;
+    double mean, sd;          /* tokens/s over the repetitions */
+    double *samples;          /* reps of them (in the report's buffer) */
+} pl_bench_row;
+typedef struct {
+    pl_bench_row rows[2];
+    int n_rows, reps, n_threads;
+    char label[128];          /* "llama 135M Q4_1": architecture, size, file type */
+    uint64_t weight_bytes, n_params;
+    bool has_roof;
+    double bandwidth, bytes_per_token, roof_tps; /* bytes/s; weights + KV cache; bandwidth / bytes_per_token */
+    uint64_t kv_bytes;
+    int roof_ctx;
+    double *buf;              /* the samples */
+} pl_bench_report;
+/* PL_OK or a negative status + message. Free with pl_bench_report_free. */
+int pl_bench_run(pl_llm *m, const pl_bench_opts *o, pl_bench_report *r);
+void pl_bench_report_free(pl_bench_report *r);
 
 #endif

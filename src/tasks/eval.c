@@ -5,8 +5,6 @@
 #include "tasks/eval.h"
 
 #include "core/common.h"
-#include "io/gguf.h"
-#include "io/hfconfig.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -14,75 +12,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------- model ---- */
-
-static bool is_gguf(const char *path) {
-    size_t n = strlen(path);
-    return n > 5 && !strcmp(path + n - 5, ".gguf");
-}
-
-/* The model's own chat template (GGUF tokenizer.chat_template, or tokenizer_config.json), or NULL with no
- * error set when it has none. *failed on a template that exists but cannot be read or recognized. */
-static pl_chat_template *own_template(const char *path, bool *failed) {
-    pl_chat_template *t = NULL;
-    *failed = false;
-    if (is_gguf(path)) {
-        pl_gguf *g = pl_gguf_open(path);
-        if (!g) { *failed = true; return NULL; }
-        const char *j = pl_gguf_get_str(g, "tokenizer.chat_template", NULL);
-        if (j && !(t = pl_chat_template_detect(j))) *failed = true;
-        pl_gguf_close(g);
-        return t;
-    }
-    pl_hf_tokenizer_config tc;
-    if (pl_hf_tokenizer_config_load(path, &tc)) { *failed = true; return NULL; }
-    if (tc.chat_template && !(t = pl_chat_template_detect(tc.chat_template))) *failed = true;
-    if (t && (tc.bos_token || tc.eos_token)) pl_chat_template_set_tokens(t, tc.bos_token, tc.eos_token);
-    pl_hf_tokenizer_config_free(&tc);
-    return t;
-}
-
-static char *path_name(const char *path) {
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') n--;
-    size_t s = n;
-    while (s > 0 && path[s - 1] != '/') s--;
-    char *r = pl_malloc(n - s + 1);
-    if (!r) return NULL;
-    memcpy(r, path + s, n - s);
-    r[n - s] = 0;
-    return r;
-}
 
 pl_eval_model *pl_eval_model_load(const char *path, const pl_eval_model_opts *o) {
     pl_eval_model *m = pl_calloc(1, sizeof *m);
     if (!m) return NULL;
-    const char *chat = o && o->chat ? o->chat : "auto";
-    bool failed = false;
-    m->llm = pl_llm_load_ex(path, &(pl_llm_params){.n_ctx = o ? o->n_ctx : 0, .n_threads = o ? o->n_threads : 0});
-    if (m->llm) m->tok = pl_tokenizer_load(path);
-    if (m->tok && pl_tokenizer_n_vocab(m->tok) > pl_llm_n_vocab(m->llm)) {
-        pl_error(PL_ERR_FORMAT, "the tokenizer's %d tokens exceed the model's vocabulary of %d",
-                 pl_tokenizer_n_vocab(m->tok), pl_llm_n_vocab(m->llm));
-        failed = true;
-    }
-    if (m->tok && !failed) {
-        if (!strcmp(chat, "auto")) m->chat = own_template(path, &failed);
-        else if (strcmp(chat, "none") && !(m->chat = pl_chat_template_by_name(chat))) failed = true;
-    }
-    if (m->tok && !failed) m->name = path_name(path);
-    if (!m->name) { pl_eval_model_free(m); return NULL; }
+    m->model = pl_bundle_open(path, &(pl_bundle_params){.n_ctx = o ? o->n_ctx : 0, .n_threads = o ? o->n_threads : 0,
+                                                        .chat = o ? o->chat : NULL});
+    if (!m->model) { free(m); return NULL; }
     return m;
 }
 
 void pl_eval_model_free(pl_eval_model *m) {
     if (!m) return;
     pl_gen_session_free(&m->cache);
-    pl_chat_template_free(m->chat);
-    pl_tokenizer_free(m->tok);
-    pl_llm_free(m->llm);
-    free(m->name);
+    pl_bundle_free(m->model);
     free(m);
 }
 
@@ -133,19 +79,19 @@ static int cache_set(pl_gen_session *c, const int32_t *ids, int n) {
  * evaluated again; the prefix up to s-1 runs without keeping logits, the scored span with all of them. */
 static int score_span(pl_eval_model *m, const int32_t *ids, int n, int s, double *out) {
     pl_gen_session *c = &m->cache;
-    int V = pl_llm_n_vocab(m->llm);
-    if (n - 1 >= pl_llm_n_ctx(m->llm))
+    int V = pl_llm_n_vocab(m->model->llm);
+    if (n - 1 >= pl_llm_n_ctx(m->model->llm))
         return pl_error(PL_ERR_ARG, "a prompt with its choice has %d tokens; the context holds %d", n,
-                        pl_llm_n_ctx(m->llm));
+                        pl_llm_n_ctx(m->model->llm));
     int r = 0;
     while (r < c->n && r < s - 1 && c->tokens[r] == ids[r]) r++;
     float *logits = pl_malloc((size_t)(n - s) * (size_t)V * sizeof(float));
     if (!logits) return PL_ERR_NOMEM;
     int rc = PL_OK;
     c->n = r; /* what follows r is about to be overwritten */
-    if (r < s - 1) rc = pl_llm_eval(m->llm, ids + r, s - 1 - r, r, logits, false);
+    if (r < s - 1) rc = pl_llm_eval(m->model->llm, ids + r, s - 1 - r, r, logits, false);
     /* logits row j predicts ids[s + j] (from position s - 1 + j); the last token is never evaluated */
-    if (!rc) rc = pl_llm_eval(m->llm, ids + s - 1, n - s, s - 1, logits, true);
+    if (!rc) rc = pl_llm_eval(m->model->llm, ids + s - 1, n - s, s - 1, logits, true);
     if (!rc) rc = cache_set(c, ids, n - 1);
     double sum = 0;
     for (int j = 0; !rc && j < n - s; j++) sum += log_prob(logits + (size_t)j * V, V, ids[s + j]);
@@ -158,7 +104,7 @@ static int score_span(pl_eval_model *m, const int32_t *ids, int n, int s, double
 int pl_eval_loglik(pl_eval_model *m, const char *prompt, const char *const *continuations, int n,
                    double *loglik, int *n_tok) {
     int32_t *p = NULL;
-    int np = tokenize_text(m->tok, prompt, &p);
+    int np = tokenize_text(m->model->tok, prompt, &p);
     if (np < 0) return np;
     int rc = PL_OK;
     for (int i = 0; i < n && !rc; i++) {
@@ -168,7 +114,7 @@ int pl_eval_loglik(pl_eval_model *m, const char *prompt, const char *const *cont
         if (!full) { rc = PL_ERR_NOMEM; break; }
         memcpy(full, prompt, lp);
         memcpy(full + lp, continuations[i], lc + 1);
-        int nf = tokenize_text(m->tok, full, &f);
+        int nf = tokenize_text(m->model->tok, full, &f);
         free(full);
         if (nf < 0) { rc = nf; break; }
         /* the continuation's tokens are those after the longest common prefix (a merge across the boundary
@@ -240,16 +186,16 @@ static int generate_answer(pl_eval_model *m, const char *prompt, const pl_eval_o
     const char *all_stops[8];
     for (int i = 0; i < n_stops && i < 7; i++) all_stops[i] = stops[i];
     char *text = NULL;
-    if (m->chat) {
+    if (m->model->chat) {
         pl_chat_message msg = {"user", prompt};
-        if (!(text = pl_chat_render(m->chat, &msg, 1, true))) return PL_ERR_FORMAT;
-        all_stops[n_stops < 7 ? n_stops++ : 6] = pl_chat_template_end_of_turn(m->chat);
+        if (!(text = pl_chat_render(m->model->chat, &msg, 1, true))) return PL_ERR_FORMAT;
+        all_stops[n_stops < 7 ? n_stops++ : 6] = m->model->end_of_turn;
         g.add_special = false; /* the rendered template carries its own BOS text */
     }
     g.stops = all_stops;
     g.n_stops = n_stops;
     text_buf b = {0};
-    int rc = pl_generate(m->llm, m->tok, text ? text : prompt, &g, collect, &b, &m->cache, NULL);
+    int rc = pl_generate(m->model->llm, m->model->tok, text ? text : prompt, &g, collect, &b, &m->cache, NULL);
     free(text);
     if (!rc && b.oom) rc = PL_ERR_NOMEM;
     if (rc) { free(b.p); return rc; }
@@ -351,4 +297,66 @@ void pl_eval_result_free(pl_eval_result *r) {
     for (int i = 0; i < r->n; i++) item_result_free(&r->items[i]);
     free(r->items);
     memset(r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------------------------ suite ---- */
+
+int pl_eval_suite_load(const pl_eval_suite *s, pl_eval_task_run *runs) {
+    /* the shots pool is fixed by shots (and cot_shots), not by the modes run, so that the scored items are the
+     * same whichever modes are asked for */
+    int k = s->shots > s->cot_shots ? s->shots : s->cot_shots;
+    for (int i = 0; i < s->n_tasks; i++) {
+        pl_eval_task_run *r = &runs[i];
+        if (!(r->task = pl_eval_task_load(s->tasks[i])) || pl_eval_task_split(r->task, k, &r->split)) return PL_ERR_FORMAT;
+        r->n_test = s->limit > 0 && s->limit < r->split.n_test ? s->limit : r->split.n_test;
+        if (!(r->res = pl_calloc((size_t)(s->n_models * s->n_modes), sizeof *r->res))) return PL_ERR_NOMEM;
+    }
+    for (int i = 0; i < s->n_models; i++) /* the loader says what else is wrong, when its turn comes */
+        if (access(s->models[i], F_OK)) return pl_error(PL_ERR_IO, "model %s not found", s->models[i]);
+    return PL_OK;
+}
+
+typedef struct { const pl_eval_suite *s; const pl_eval_model *m; int task; pl_eval_mode mode; } item_progress;
+static void on_item(int done, int total, void *ud) {
+    item_progress *p = ud;
+    if (p->s->on_item) p->s->on_item(p->m, p->task, p->mode, done, total, p->s->ud);
+}
+
+/* every task and mode of one model */
+static int suite_model(const pl_eval_suite *s, pl_eval_model *m, int mi, pl_eval_task_run *runs) {
+    for (int ti = 0; ti < s->n_tasks; ti++)
+        for (int k = 0; k < s->n_modes; k++) {
+            pl_eval_mode mode = s->modes[k];
+            item_progress ip = {s, m, ti, mode};
+            pl_eval_opts eo = {.mode = mode, .n_shots = mode == PL_EVAL_COT ? s->cot_shots : s->shots,
+                               .max_tokens = s->max_tokens, .progress = on_item, .ud = &ip, .interrupt = s->interrupt};
+            pl_eval_task_run *t = &runs[ti];
+            pl_eval_result *r = &t->res[mi * s->n_modes + k];
+            int rc = pl_eval_run(m, t->task, t->split.shots, t->split.test, t->n_test, &eo, r);
+            if (rc == PL_ERR_INTERRUPTED) return rc;
+            if (rc) return pl_error(rc, "%s: %s", s->tasks[ti], pl_last_error());
+            if (s->on_result) s->on_result(m, ti, r, s->ud);
+        }
+    return PL_OK;
+}
+
+int pl_eval_suite_run(const pl_eval_suite *s, pl_eval_task_run *runs) {
+    for (int mi = 0; mi < s->n_models; mi++) {
+        pl_eval_model *m = pl_eval_model_load(s->models[mi], &s->model);
+        if (!m) return PL_ERR_FORMAT;
+        if (s->on_model) s->on_model(m, s->ud);
+        int rc = suite_model(s, m, mi, runs);
+        pl_eval_model_free(m);
+        if (rc) return rc;
+    }
+    return PL_OK;
+}
+
+void pl_eval_suite_free(const pl_eval_suite *s, pl_eval_task_run *runs) {
+    for (int ti = 0; ti < s->n_tasks; ti++) {
+        for (int i = 0; runs[ti].res && i < s->n_models * s->n_modes; i++) pl_eval_result_free(&runs[ti].res[i]);
+        free(runs[ti].res);
+        pl_eval_split_free(&runs[ti].split);
+        pl_eval_task_free(runs[ti].task);
+    }
 }

@@ -6,21 +6,17 @@
 #ifndef PL_TASKS_EVAL_H
 #define PL_TASKS_EVAL_H
 
-#include "models/llm.h"
 #include "plinth.h"
-#include "tasks/chat_template.h"
+#include "tasks/bundle.h"
 #include "tasks/evaltask.h"
 #include "tasks/generate.h"
 
-/* A model ready for evaluation: weights, tokenizer, chat template (NULL: plain prompts), and the token
- * record of what its KV cache holds, so prompts sharing a prefix (few-shot examples, the prompt of each
- * choice) are evaluated once. */
+/* A model ready for evaluation: its bundle (weights, tokenizer, chat template - NULL: plain prompts, used for
+ * generation modes only), and the token record of what its KV cache holds, so prompts sharing a prefix
+ * (few-shot examples, the prompt of each choice) are evaluated once. */
 typedef struct {
-    pl_llm *llm;
-    pl_tokenizer *tok;
-    pl_chat_template *chat;   /* used for generation modes only */
+    pl_bundle *model;
     pl_gen_session cache;
-    char *name;               /* the path's last component */
 } pl_eval_model;
 
 typedef struct {
@@ -70,6 +66,41 @@ typedef struct {
 int pl_eval_run(pl_eval_model *m, const pl_eval_task *t, const pl_eval_item *const *shots,
                 const pl_eval_item *const *test, int n_test, const pl_eval_opts *o, pl_eval_result *out);
 void pl_eval_result_free(pl_eval_result *r);
+
+/* A whole evaluation, every model x task x mode (the task behind plinth eval): the tasks are loaded and split
+ * once, each model loaded in turn and run over every task and mode. */
+typedef struct {
+    const char *const *models, *const *tasks;
+    int n_models, n_tasks;
+    const pl_eval_mode *modes;
+    int n_modes;
+    int shots, cot_shots;     /* examples in few-shot / chain-of-thought prompts (the shots pool: the larger) */
+    int limit;                /* score only the first `limit` test items (0 = all) */
+    int max_tokens;           /* as pl_eval_opts */
+    pl_eval_model_opts model;
+    /* progress: a model loaded; items done in a run; a run finished (its result) */
+    void (*on_model)(const pl_eval_model *m, void *ud);
+    void (*on_item)(const pl_eval_model *m, int task, pl_eval_mode mode, int done, int total, void *ud);
+    void (*on_result)(const pl_eval_model *m, int task, const pl_eval_result *r, void *ud);
+    void *ud;
+    volatile sig_atomic_t *interrupt;
+} pl_eval_suite;
+
+/* One task of a suite: the parsed file, its split, the items scored, the results [model * n_modes + mode]. */
+typedef struct {
+    pl_eval_task *task;
+    pl_eval_split split;
+    int n_test;
+    pl_eval_result *res;
+} pl_eval_task_run;
+
+/* Load and split every task (runs[n_tasks]) and check the model paths exist, before a long run starts.
+ * PL_OK or a negative status + message (naming the file). */
+int pl_eval_suite_load(const pl_eval_suite *s, pl_eval_task_run *runs);
+/* Run every model x task x mode into runs[].res. PL_OK, PL_ERR_INTERRUPTED, or a negative status + message
+ * (a run's message is prefixed with its task file). */
+int pl_eval_suite_run(const pl_eval_suite *s, pl_eval_task_run *runs);
+void pl_eval_suite_free(const pl_eval_suite *s, pl_eval_task_run *runs);
 
 /* The log-likelihood of each continuation after `prompt` (UTF-8): tokens of prompt + continuation[i] after
  * their longest common prefix with the tokens of prompt, summed log-softmax in double. loglik[i], and the

@@ -1,6 +1,7 @@
-/* The graph's write-back fusions (graph.c decide_fusions; sgemm.c's epilogue): two MLP blocks with residual
+/* The graph's write-back fusions (core/fusion.c; sgemm.c's epilogue): two MLP blocks with residual
  * connections, x + W2 gelu(W1 x + b1) + b2 (and one without biases), at sizes that take plinth's GEMM, give the
- * same bits with the fusions as without (PLINTH_FUSE=0): the loss, every gradient, on one thread and on two;
+ * same bits with the fusions as without (a context made with .fuse = PL_FUSE_OFF: PLINTH_FUSE=0 on the command
+ * line): the loss, every gradient, on one thread and on two;
  * the fusions are really taken, in the GEMM's write-back at every ISA level this CPU has from AVX2 up (AVX2's
  * and AVX-512's kernels), by the ops' own code after a BLAS product below it; a sum whose other addend is
  * computed after the product is not fused into it (it would read the addend before it exists: the second pass,
@@ -20,9 +21,7 @@ static float frand(void) { rng = rng * 1664525u + 1013904223u; return (float)((r
 typedef struct { float loss[2]; float *grad[NP]; int fused_fwd, fused_bwd, in_gemm; } result;
 
 static void run(bool fuse, int threads, result *r) {
-    if (fuse) unsetenv("PLINTH_FUSE");
-    else setenv("PLINTH_FUSE", "0", 1);
-    pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = threads});
+    pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = threads, .fuse = fuse ? PL_FUSE_ON : PL_FUSE_OFF});
     int64_t shapes[NP][2] = {{C, R}, {C, H}, {H, 1}, {H, C}, {C, 1}, {C, H}, {H, C}, {C, C}, {C, 1}};
     pl_tensor *p[NP];
     rng = 99;
@@ -73,7 +72,7 @@ static void check_level(pl_isa level) {
     run(false, 1, &plain);
     run(true, 1, &fused);
     run(true, 2, &fused2);
-    CHECKF(plain.fused_fwd == 0 && plain.fused_bwd == 0, "PLINTH_FUSE=0 still fused %d / %d", plain.fused_fwd,
+    CHECKF(plain.fused_fwd == 0 && plain.fused_bwd == 0, "PL_FUSE_OFF still fused %d / %d", plain.fused_fwd,
            plain.fused_bwd);
     /* forward: both GELUs after a product, both residual sums; not the last sum; backward: both GELUs */
     CHECKF(fused.fused_fwd == 4 && fused.fused_bwd == 2, "isa %d: fused %d forward, %d backward", level, fused.fused_fwd,

@@ -64,7 +64,7 @@ static void gradcheck(const char *name, pl_ctx *ctx, pl_tensor **in, int n_in, b
         if (getenv("VERBOSE")) printf("%-28s input %d  rel err %.2e\n", name, i, rel);
     }
     /* a second backward pass must add the same gradients again: the intermediate gradients are reset lazily
-     * (graph.c zeroes them just in time, matmul overwrites them), and a missed reset would show here */
+     * (core/grad_reset.c zeroes them just in time, matmul overwrites them), and a missed reset would show here */
     pl_graph_forward(ctx, g); /* leave forward values consistent */
     float *g1[8] = {0};
     for (int i = 0; i < n_in && i < 8; i++)
@@ -147,7 +147,7 @@ static pl_tensor *b_attn_views(pl_ctx *c, pl_tensor **in, void *ud) {
     (void)ud;
     return pl_attention(c, q, k, v, 0.35f, true);
 }
-/* Views of an intermediate (not a parameter) take windows of its gradient as theirs (graph.c): the builders
+/* Views of an intermediate (not a parameter) take windows of its gradient as theirs (core/grad_plan.c): the builders
  * below keep the views so that the test can check which ones were aliased. */
 static pl_tensor *g_views[4], *g_gelu_in, *g_resid;
 static pl_tensor *qkv_views(pl_ctx *c, pl_tensor **in, pl_tensor **q, pl_tensor **k, pl_tensor **v) {
@@ -187,7 +187,7 @@ static pl_tensor *b_views_of_base(pl_ctx *c, pl_tensor **in, void *ud) {
     pl_tensor *back = pl_matmul(c, in[3], pl_reshape_2d(c, prod, 3, 12));  /* {6, 12} */
     return pl_add(c, top, pl_reshape_2d(c, pl_scale(c, back, 0.5f), 6, 12));
 }
-/* element-wise ops on intermediates, whose stale gradients they write instead of adding to (graph.c's lazy
+/* element-wise ops on intermediates, whose stale gradients they write instead of adding to (core/grad_reset.c's lazy
  * reset): a broadcast b, one intermediate with two consumers, and x * x (a and b one tensor) */
 static pl_tensor *b_elementwise_chain(pl_ctx *c, pl_tensor **in, void *ud) {
     (void)ud;
