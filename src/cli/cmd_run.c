@@ -1,13 +1,12 @@
-/* plinth run: generate text. -m takes a GGUF file or a HF model directory (config.json + *.safetensors),
- * run by tasks/generate.h, or a GPT checkpoint made by `plinth train` (a training directory or its checkpoint
- * file), run by tasks/gpt_generate.h; the sampling options map onto the sampler chain (src/tasks/sample.h). */
+/* plinth run: generate text. -m takes a GGUF file, a HF model directory (config.json + *.safetensors), or what
+ * `plinth train` / `finetune` wrote (a training directory: its current checkpoint, itself a HF directory), run by
+ * tasks/generate.h; the sampling options map onto the sampler chain (src/tasks/sample.h). */
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/interrupt.h"
 #include "core/common.h"
 #include "tasks/bundle.h"
 #include "tasks/generate.h"
-#include "tasks/gpt_generate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +25,9 @@ static void echo_piece(const char *s, size_t n, void *ud) {
     print_piece(s, n, NULL);
 }
 
-static int run_llm(const char *path, const char *prompt, const pl_bundle_params *bp, const pl_gpt_gen_opts *go) {
+typedef struct { int n_predict; pl_sampler_params sampling; } gen_args;
+
+static int run_llm(const char *path, const char *prompt, const pl_bundle_params *bp, const gen_args *go) {
     pl_bundle *b = pl_bundle_open(path, bp);
     if (!b) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); return 1; }
     pl_gen_opts o = pl_bundle_gen_opts(b, false);
@@ -48,28 +49,11 @@ static int run_llm(const char *path, const char *prompt, const pl_bundle_params 
     return 0;
 }
 
-/* a checkpoint of plinth train (tasks/gpt_generate.h) */
-static int run_gpt(const char *path, const char *prompt, pl_gpt_gen_opts *o) {
-    o->checkpoint = path;
-    o->prompt = prompt;
-    o->interrupt = cli_catch_interrupt(0);
-    fputs(prompt, stdout);
-    double t0 = pl_time_s();
-    int n = 0, rc = pl_gpt_generate(o, print_piece, NULL, &n);
-    double dt = pl_time_s() - t0;
-    printf("\n");
-    fflush(stdout); /* the text before the statistics on stderr */
-    if (rc == PL_ERR_INTERRUPTED) { fprintf(stderr, "plinth run: interrupted after %d tokens\n", n); return 130; }
-    if (rc) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); return 1; }
-    fprintf(stderr, "%d tokens in %.2f s (%.1f tokens/s)\n", n, dt, dt > 0 ? n / dt : 0.0);
-    return 0;
-}
-
 static void usage(FILE *f) {
     fprintf(f,
         "usage: plinth run -m MODEL (-p PROMPT | -f FILE) [options] [--]\n\n"
         "  -m, --model PATH     a .gguf file, a Hugging Face model directory (config.json + *.safetensors),\n"
-        "                       or a checkpoint from plinth train (its output directory or checkpoint file)\n"
+        "                       or what plinth train / finetune wrote (its directory or a checkpoint in it)\n"
         "  -p, --prompt TEXT    the prompt\n"
         "  -f, --file FILE      read the prompt from FILE ('-': standard input); one trailing newline is dropped\n"
         "  -n, --n-predict N    tokens to generate (default 200)\n"
@@ -87,8 +71,8 @@ static void usage(FILE *f) {
         "  --                   the end of the options\n");
 }
 
-/* the prompt's source (-p or -f) and the options of both kinds of model */
-typedef struct { const char *model, *prompt, *file; pl_bundle_params bp; pl_gpt_gen_opts o; } run_args;
+/* the prompt's source (-p or -f) and the options */
+typedef struct { const char *model, *prompt, *file; pl_bundle_params bp; gen_args o; } run_args;
 
 /* 0, 2 (usage error: printed) or -1 (--help printed) */
 static int parse_args(int argc, char **argv, run_args *r) {
@@ -106,7 +90,7 @@ static int parse_args(int argc, char **argv, run_args *r) {
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 24, &v))) r->o.n_predict = (int)v; }
         else if ((k = arg_sampling(argc, argv, &i, &r->o.sampling)) != 0) ok = k > 0;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) r->bp.n_ctx = (int)v; }
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) r->o.threads = r->bp.n_threads = (int)v; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) r->bp.n_threads = (int)v; }
         else if (!strcmp(a, "--f32")) r->bp.dequantize = true;
         else if (!strcmp(a, "--kv-f16")) r->bp.kv_f16 = true;
         else return arg_unknown(argv, i);
@@ -126,7 +110,8 @@ int cmd_run(int argc, char **argv) {
     if (!arg_prompt("run", r.prompt, r.file, &prompt, &owned)) return r.prompt && r.file ? 2 : 1;
     int kind = pl_bundle_resolve(r.model, &path);
     if (kind < 0) { fprintf(stderr, "plinth run: %s\n", pl_last_error()); rc = 1; }
-    else rc = kind ? run_llm(path, prompt, &r.bp, &r.o) : run_gpt(r.model, prompt, &r.o);
+    else if (!kind) { fprintf(stderr, "plinth run: '%s' is not a model (a .gguf file, a directory with config.json, or a training directory)\n", r.model); rc = 1; }
+    else rc = run_llm(path, prompt, &r.bp, &r.o);
     free(path);
     free(owned);
     return rc;

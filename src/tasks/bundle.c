@@ -2,6 +2,7 @@
  * fit together, and hand out the generation options that go with them. Paths are classified by
  * io/model_path.h (content, not file names). */
 #include "tasks/bundle.h"
+#include "tasks/checkpoint.h"
 
 #include "core/common.h"
 #include "io/gguf.h"
@@ -22,7 +23,9 @@ static char *model_dir(int kind, char *resolved) {
 
 int pl_bundle_resolve(const char *path, char **model_path) {
     *model_path = NULL;
-    char *r = NULL;
+    char *r = NULL, ck[4200];
+    if (pl_train_resolve_checkpoint(path, ck, sizeof ck) == PL_OK) path = ck; /* a training directory: its checkpoint */
+    pl_clear_error();
     int kind = pl_model_path_resolve(path, &r);
     if (kind < 0) return kind;
     if (kind == PL_MODEL_GGUF) { *model_path = r; return 1; }

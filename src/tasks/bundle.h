@@ -29,7 +29,7 @@ typedef struct {
 } pl_bundle;
 
 /* 1: path names a model pl_bundle_open takes (a GGUF file, or a directory with config.json and its
- * safetensors), *model_path (malloc'd) what to open; 0: something else (a checkpoint of plinth train);
+ * safetensors; or a training directory of plinth train / finetune: its current checkpoint), *model_path (malloc'd) what to open; 0: something else;
  * negative + message: the path cannot be read or classified. Decided by io/model_path.h. */
 int pl_bundle_resolve(const char *path, char **model_path);
 /* NULL + pl_last_error() (no such model, unsupported architecture, no tokenizer, a tokenizer larger than the

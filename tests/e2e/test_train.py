@@ -1,5 +1,6 @@
 """plinth train / plinth run end to end: learning below the unigram entropy, resume after SIGKILL following
-the uninterrupted loss trajectory, deterministic sampling, and bad input (clear message, non-zero exit)."""
+the uninterrupted loss trajectory, deterministic sampling from the checkpoint (a Hugging Face directory), llama and
+qwen2 pre-training, and bad input (clear message, non-zero exit)."""
 import csv
 import json
 import os
@@ -95,13 +96,15 @@ def test_run_samples_deterministically(corpus, tmp_path):
     out = tmp_path / "m"
     assert train(["-f", corpus, "-o", str(out), *TINY, "--steps", "30", "--eval-every", "0"]).returncode == 0
     def run(seed):
-        r = subprocess.run([plinth_bin(), "run", "-m", str(out), "-p", "The ", "-n", "40", "--seed", str(seed)],
+        r = subprocess.run([plinth_bin(), "run", "-m", str(out), "-p", "The ", "-n", "25", "--seed", str(seed)],
                            capture_output=True)
         assert r.returncode == 0, r.stderr
+        # 25 byte tokens (printed as UTF-8, invalid bytes replaced) within the context of 32
+        assert b"generated: 25 tokens" in r.stderr, r.stderr
         return r.stdout
     a, b, c = run(1), run(1), run(2)
     assert a == b and a != c
-    assert a.startswith(b"The ") and len(a) >= 4 + 40  # 40 bytes generated (+ newline)
+    assert a.startswith(b"The ") and len(a) > 4
     greedy = subprocess.run([plinth_bin(), "run", "-m", str(out), "-p", "The ", "-n", "20", "--temp", "0"],
                             capture_output=True)
     assert greedy.returncode == 0
