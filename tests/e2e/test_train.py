@@ -139,3 +139,28 @@ def test_bad_input(case, corpus, tmp_path):
     expect = {"missing": "cannot open", "empty": "empty", "binary": "not utf-8", "short": "too short",
               "layers0": "layers", "heads": "do not divide", "ctx0": "context", "unwritable": "cannot"}[case]
     assert expect in msg, r.stderr
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_pretrains_other_architectures(arch, corpus, tmp_path):
+    """--arch llama / qwen2: the same loop through that architecture's builder; the loss falls, the checkpoint is a
+    Hugging Face directory of that model type (tools/check_hf_checkpoint.py compares it with transformers), and
+    plinth run samples from it."""
+    out = tmp_path / arch
+    r = train(["-f", corpus, "-o", str(out), "--arch", arch, "--layers", "2", "--dim", "64", "--heads", "4",
+               "--kv-heads", "2", "--ctx", "32", "--batch", "8", "--steps", "60", "--warmup", "5", "--lr", "3e-3",
+               "--eval-every", "0", "-t", "2"])
+    assert r.returncode == 0, r.stderr
+    losses = [l for _, l in read_losses(out)]
+    assert sum(losses[-10:]) / 10 < losses[0] - 1.0, losses
+    ck = out / json.loads((out / "state.json").read_text())["checkpoint"]
+    cfg = json.loads((ck / "config.json").read_text())
+    assert cfg["model_type"] == arch and cfg["num_key_value_heads"] == 2 and cfg["vocab_size"] == 256
+    assert {"model.safetensors", "tokenizer.json", "generation_config.json", "optimizer.safetensors"} <= set(os.listdir(ck))
+    g = subprocess.run([plinth_bin(), "run", "-m", str(out), "-p", "It is ", "-n", "10", "--temp", "0"], capture_output=True)
+    assert g.returncode == 0 and b"generated: 10 tokens" in g.stderr, g.stderr
+
+
+def test_bad_arch(corpus, tmp_path):
+    r = train(["-f", corpus, "-o", str(tmp_path / "x"), "--arch", "mamba", "--steps", "1"])
+    assert r.returncode == 2 and "gpt2, llama or qwen2" in r.stderr
