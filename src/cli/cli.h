@@ -12,6 +12,7 @@ typedef struct {
 } pl_command;
 
 int cmd_train(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -23,7 +24,8 @@ int cmd_imatrix(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #define PL_CLI_COMMANDS \
-    {"train", cmd_train, "pre-train a small GPT on a text file"}, \
+    {"train", cmd_train, "pre-train a model (gpt2, llama, qwen2) on a text file"}, \
+    {"finetune", cmd_finetune, "fine-tune a model on chat or prompt/completion examples (JSONL)"}, \
     {"run", cmd_run, "generate text from a model or checkpoint"}, \
     {"chat", cmd_chat, "chat with a GGUF or Hugging Face chat model"}, \
     {"info", cmd_info, "describe a GGUF, safetensors file or model directory"}, \

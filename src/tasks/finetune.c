@@ -1,0 +1,225 @@
+/* Full fine-tuning (finetune.h): the model as parameters, examples in padded batches (one graph built for the
+ * longest), loss on the completions, AdamW, validation, checkpoints and --resume. Batches are a pure function
+ * of (seed, step), so a resumed run sees the same data. */
+#include "tasks/finetune.h"
+#include "models/llm.h"
+#include "tasks/bundle.h"
+#include "tasks/checkpoint.h"
+#include "tasks/finetune_data.h"
+#include "tasks/train_log.h"
+#include "train/update.h"
+
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+pl_finetune_opts pl_finetune_default_opts(void) {
+    return (pl_finetune_opts){.out_dir = "runs/finetune", .method = "full", .batch = 4, .accum = 1, .epochs = 3,
+                              .warmup = -1, .lr = 5e-5f, .min_lr = -1, .weight_decay = 0.0f, .clip = 1.0f, .beta1 = 0.9f,
+                              .beta2 = 0.999f, .eps = 1e-8f, .val_frac = 0.1f, .eval_every = 0, .save_every = 0,
+                              .log_every = 1, .seed = 42};
+}
+
+typedef struct {
+    const pl_finetune_opts *o;
+    pl_llm *m;
+    pl_tokenizer *tok;
+    pl_ft_data data;
+    int n_train, n_val, T, B;
+    int32_t *order;           /* a permutation of the training examples */
+    pl_ctx *ctx;
+    pl_tensor *x, *y, *loss;
+    pl_graph *g;
+    pl_history hist;
+} ft_run;
+
+static uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* the training order of epoch e: a shuffle seeded by (seed, e) */
+static void shuffle(ft_run *r, int64_t e) {
+    uint64_t s = mix(r->o->seed ^ mix((uint64_t)e + 1));
+    for (int i = 0; i < r->n_train; i++) r->order[i] = i;
+    for (int i = r->n_train - 1; i > 0; i--) {
+        s = mix(s);
+        int j = (int)(s % (uint64_t)(i + 1)), t = r->order[i];
+        r->order[i] = r->order[j];
+        r->order[j] = t;
+    }
+}
+
+/* examples ex[first..first+B) (fewer at the end: rows left empty) into the padded batch */
+static void fill(ft_run *r, const pl_ft_example *const *ex, int n) {
+    int32_t *x = r->x->data, *y = r->y->data;
+    for (int b = 0; b < r->B; b++)
+        for (int t = 0; t < r->T; t++) {
+            bool in = b < n && t < ex[b]->n;
+            x[b * r->T + t] = in ? ex[b]->ids[t] : 0;
+            y[b * r->T + t] = in ? ex[b]->targets[t] : -1;
+        }
+}
+
+/* the micro-batch a of step: examples taken in the epoch's order */
+static double micro_batch(ft_run *r, int64_t step, int a) {
+    const pl_ft_example *ex[256];
+    int64_t k0 = (step * r->o->accum + a) * (int64_t)r->B;
+    for (int b = 0; b < r->B; b++) {
+        int64_t k = k0 + b, epoch = k / r->n_train;
+        if (b == 0 || k % r->n_train == 0) shuffle(r, epoch);
+        ex[b] = &r->data.ex[r->order[k % r->n_train]];
+    }
+    fill(r, ex, r->B);
+    pl_graph_forward(r->ctx, r->g);
+    return pl_f32(r->loss)[0];
+}
+
+static double validate(ft_run *r) {
+    double sum = 0;
+    int batches = 0;
+    for (int i = 0; i < r->n_val; i += r->B, batches++) {
+        const pl_ft_example *ex[256];
+        int n = PL_MIN(r->B, r->n_val - i);
+        for (int b = 0; b < n; b++) ex[b] = &r->data.ex[r->n_train + i + b];
+        fill(r, ex, n);
+        pl_graph_forward(r->ctx, r->g);
+        sum += pl_f32(r->loss)[0];
+    }
+    return batches ? sum / batches : NAN;
+}
+
+static int save(ft_run *r, int64_t step) {
+    cJSON *st = cJSON_CreateObject();
+    cJSON_AddStringToObject(st, "base_model", r->o->model);
+    cJSON_AddStringToObject(st, "data", r->o->data_path);
+    cJSON_AddStringToObject(st, "method", r->o->method);
+    cJSON_AddNumberToObject(st, "seed", (double)r->o->seed);
+    int rc = pl_hist_write(r->o->out_dir, &r->hist, "nats/token");
+    if (!rc) rc = pl_ckpt_save(r->o->out_dir, step, r->m, r->tok, st);
+    cJSON_Delete(st);
+    return rc;
+}
+
+static int loop(ft_run *r, int64_t start, int64_t steps) {
+    const pl_finetune_opts *o = r->o;
+    pl_adamw opt = {.beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps, .weight_decay = o->weight_decay};
+    pl_flat_params fp = {r->m->w, r->m->g, r->m->adam_m, r->m->adam_v, r->m->n_floats};
+    int64_t warmup = o->warmup >= 0 ? o->warmup : steps / 10;
+    float min_lr = o->min_lr >= 0 ? o->min_lr : o->lr / 10;
+    int eval_every = o->eval_every > 0 ? o->eval_every : (int)PL_MAX(1, steps / 10);
+    bool tty = isatty(2);
+    double t_begin = pl_time_s();
+    if (start == 0 && r->n_val) { /* where the model starts: the curve's first point */
+        pl_hist_row row = {0, NAN, validate(r), 0, 0};
+        pl_hist_add(&r->hist, row);
+        if (!o->quiet) fprintf(stderr, "validation loss before fine-tuning: %.4f\n", row.val);
+    }
+    for (int64_t step = start; step < steps; step++) {
+        double t0 = pl_time_s(), lsum = 0;
+        for (int a = 0; a < o->accum; a++) {
+            lsum += micro_batch(r, step, a);
+            if (a == 0) pl_graph_backward_reset(r->ctx, r->g);
+            else pl_graph_backward(r->ctx, r->g);
+        }
+        float loss = (float)(lsum / o->accum), lr = pl_lr_schedule(step, warmup, steps, o->lr, min_lr);
+        if (!isfinite(loss)) return pl_error(PL_ERR_ARG, "loss diverged (%f) at step %lld: lower --lr", loss, (long long)step);
+        pl_update_adamw(r->ctx, &opt, &fp, step + 1, lr, o->clip, o->accum);
+        pl_hist_row row = {(double)(step + 1), loss, NAN, lr, (double)r->B * r->T * o->accum / (pl_time_s() - t0)};
+        bool last = step + 1 == steps;
+        if (r->n_val && ((step + 1) % eval_every == 0 || last)) row.val = validate(r);
+        pl_hist_add(&r->hist, row);
+        if (!o->quiet && (tty || (step + 1) % PL_MAX(o->log_every, 1) == 0 || !isnan(row.val) || last))
+            pl_progress_print(stderr, tty, &row, steps, (pl_time_s() - t_begin) / (double)(step + 1 - start) * (double)(steps - step - 1));
+        bool stop = o->interrupt && *o->interrupt;
+        int rc;
+        if (((o->save_every > 0 && (step + 1) % o->save_every == 0) || last || stop) && (rc = save(r, step + 1))) return rc;
+        if (stop) return pl_error(PL_ERR_INTERRUPTED, "interrupted at step %lld: checkpoint saved in %s", (long long)step + 1, o->out_dir);
+    }
+    return pl_hist_write(o->out_dir, &r->hist, "nats/token");
+}
+
+/* the model as parameters: the base model, or with --resume the last checkpoint and its optimizer state */
+static pl_llm *open_model(const pl_finetune_opts *o, const char *base, int64_t *start, pl_history *hist) {
+    pl_llm_params lp = {.n_threads = 1, .n_ctx = 16, .train = true};
+    char ck[4200];
+    if (o->resume && pl_ckpt_step(o->out_dir) > 0 && pl_train_resolve_checkpoint(o->out_dir, ck, sizeof ck) == PL_OK) {
+        pl_llm *m = pl_llm_load_ex(ck, &lp);
+        if (m && pl_ckpt_load_optimizer(ck, m)) { pl_llm_free(m); return NULL; }
+        *start = pl_ckpt_step(o->out_dir);
+        pl_hist_read(o->out_dir, hist, *start);
+        if (m && !o->quiet) fprintf(stderr, "resuming from %s (step %lld)\n", ck, (long long)*start);
+        return m;
+    }
+    pl_clear_error();
+    return pl_llm_load_ex(base, &lp);
+}
+
+static int prepare(ft_run *r, const char *base) {
+    const pl_finetune_opts *o = r->o;
+    bool failed = false;
+    pl_chat_template *tmpl = NULL;
+    if (o->chat && strcmp(o->chat, "auto")) tmpl = strcmp(o->chat, "none") ? pl_chat_template_by_name(o->chat) : NULL;
+    else tmpl = pl_chat_template_for_model(base, &failed);
+    if (failed || (o->chat && strcmp(o->chat, "auto") && strcmp(o->chat, "none") && !tmpl)) return PL_ERR_ARG;
+    int ctx = o->ctx > 0 ? o->ctx : 512;
+    int rc = pl_ft_data_load(o->data_path, r->tok, tmpl, PL_MIN(ctx, r->m->hp.n_ctx_train), &r->data);
+    pl_chat_template_free(tmpl);
+    if (rc) return rc;
+    r->n_val = (int)(r->data.n * o->val_frac);
+    if (o->val_frac > 0 && r->n_val == 0 && r->data.n >= 2) r->n_val = 1;
+    r->n_train = r->data.n - r->n_val;
+    if (r->n_train < 1) return pl_error(PL_ERR_ARG, "%s: %d examples leave none to train on", o->data_path, r->data.n);
+    r->B = PL_MIN(o->batch, 256);
+    for (int i = 0; i < r->data.n; i++) r->T = PL_MAX(r->T, r->data.ex[i].n);
+    r->order = pl_malloc((size_t)r->n_train * sizeof *r->order);
+    if (!r->order) return PL_ERR_NOMEM;
+    if (!o->quiet)
+        fprintf(stderr, "data: %d examples (%d train, %d validation), longest %d tokens; %d cut to %d tokens, %d skipped\n",
+                r->data.n, r->n_train, r->n_val, r->T, r->data.n_cut, ctx, r->data.n_skipped);
+    return PL_OK;
+}
+
+int pl_finetune(const pl_finetune_opts *o) {
+    if (!o->method || strcmp(o->method, "full"))
+        return pl_error(PL_ERR_UNSUPPORTED, "--method %s: this build fine-tunes with --method full", o->method ? o->method : "(none)");
+    if (o->batch < 1 || o->batch > 256 || o->accum < 1 || o->epochs < 1)
+        return pl_error(PL_ERR_ARG, "batch (1..256), accumulation and epochs must be at least 1");
+    char *base = NULL;
+    if (pl_bundle_resolve(o->model, &base) != 1) {
+        free(base);
+        return pl_last_error()[0] ? PL_ERR_ARG : pl_error(PL_ERR_ARG, "'%s' is not a model", o->model);
+    }
+    ft_run r = {.o = o};
+    int64_t start = 0;
+    int rc = pl_mkdir_p(o->out_dir);
+    if (!rc && !(r.tok = pl_tokenizer_load(base))) rc = PL_ERR_FORMAT;
+    if (!rc && !(r.m = open_model(o, base, &start, &r.hist))) rc = PL_ERR_FORMAT;
+    if (!rc) rc = prepare(&r, base);
+    int64_t steps = o->steps > 0 ? o->steps : (int64_t)o->epochs * ((r.n_train + r.B * o->accum - 1) / (r.B * o->accum));
+    if (!rc) {
+        r.ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = o->threads});
+        r.x = pl_new_2d(r.ctx, PL_I32, r.T, r.B);
+        r.y = pl_new_2d(r.ctx, PL_I32, r.T, r.B);
+        r.loss = pl_llm_forward_train(r.ctx, r.m, r.x, r.y, NULL);
+        r.g = r.loss ? pl_graph_build(r.ctx, r.loss, true) : NULL;
+        if (!r.g) rc = PL_ERR_ARG;
+    }
+    if (!rc && !o->quiet)
+        fprintf(stderr, "model: %s %s, %lld parameters (f32); %lld steps of %d x %d tokens; %d threads\n",
+                pl_llm_arch_name(r.m->hp.arch), base, (long long)r.m->n_floats, (long long)steps, r.B * o->accum, r.T,
+                r.ctx->n_threads);
+    if (!rc) rc = loop(&r, start, steps);
+    if (!rc && !o->quiet) fprintf(stderr, "done: the fine-tuned model is %s (plinth chat -m %s)\n", o->out_dir, o->out_dir);
+    pl_profile_print(stderr);
+    pl_hist_free(&r.hist);
+    pl_ctx_free(r.ctx);
+    pl_llm_free(r.m);
+    pl_tokenizer_free(r.tok);
+    pl_ft_data_free(&r.data);
+    free(r.order);
+    free(base);
+    return rc;
+}

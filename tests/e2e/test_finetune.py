@@ -1,0 +1,122 @@
+"""plinth finetune --method full end to end, on the tiny llama fixture with a byte tokenizer: the validation loss
+falls, the checkpoint is a Hugging Face directory that plinth run loads, chat-format and prompt/completion data,
+--resume after Ctrl-C follows the uninterrupted trajectory, and bad input (clear message, non-zero exit)."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from helpers import plinth_bin, write_tiny_llama
+
+FACTS = [("capital of France", "Paris"), ("color of the sky", "blue"), ("opposite of hot", "cold"),
+         ("first letter", "A"), ("number after one", "two"), ("sound of a cat", "meow")]
+
+
+def write_data(path, chat=False, n=24):
+    with open(path, "w") as f:
+        for i in range(n):
+            q, a = FACTS[i % len(FACTS)]
+            q = ["What is the ", "Tell me the ", "Name the "][i % 3] + q + "?"
+            if chat:
+                f.write(json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}) + "\n")
+            else:
+                f.write(json.dumps({"prompt": q + " ", "completion": a}) + "\n")
+    return str(path)
+
+
+def finetune(args, **kw):
+    return subprocess.run([plinth_bin(), "finetune", *args], capture_output=True, text=True, **kw)
+
+
+def val_losses(out):
+    with open(os.path.join(out, "loss.csv")) as f:
+        return [float(r["val_loss"]) for r in csv.DictReader(f) if r["val_loss"]]
+
+
+def train_losses(out):
+    with open(os.path.join(out, "loss.csv")) as f:
+        return [(int(r["step"]), float(r["train_loss"])) for r in csv.DictReader(f) if int(r["step"]) > 0]
+
+
+@pytest.fixture()
+def model(tmp_path):
+    d = tmp_path / "tiny"
+    d.mkdir()
+    return write_tiny_llama(str(d))
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_full_finetune_lowers_validation_loss(model, tmp_path, chat):
+    data = write_data(tmp_path / "d.jsonl", chat=chat)
+    out = tmp_path / "out"
+    args = ["-m", model, "-d", data, "-o", str(out), "--steps", "40", "--lr", "3e-3", "--batch", "4", "--val-frac",
+            "0.25", "--eval-every", "10", "-t", "2"]
+    r = finetune(args + (["--chat", "chatml"] if chat else ["--chat", "none"]))
+    assert r.returncode == 0, r.stderr
+    v = val_losses(out)
+    assert len(v) == 5 and v[-1] < v[0] - 0.5, v  # before fine-tuning, then every 10 steps
+    assert "24 examples (18 train, 6 validation)" in r.stderr
+    ck = out / json.loads((out / "state.json").read_text())["checkpoint"]
+    assert json.loads((ck / "config.json").read_text())["model_type"] == "llama"
+    assert {"model.safetensors", "tokenizer.json", "optimizer.safetensors"} <= set(os.listdir(ck))
+    g = subprocess.run([plinth_bin(), "run", "-m", str(out), "-p", "Name the color of the sky? ", "-n", "4", "--temp", "0"],
+                       capture_output=True)
+    assert g.returncode == 0, g.stderr
+
+
+def test_resume_after_interrupt_follows_the_same_trajectory(model, tmp_path):
+    data = write_data(tmp_path / "d.jsonl")
+    common = ["-m", model, "-d", data, "--chat", "none", "--steps", "300", "--save-every", "5", "--lr", "1e-3",
+              "--batch", "2", "--val-frac", "0", "-t", "1"]
+    ref = tmp_path / "ref"
+    assert finetune([*common, "-o", str(ref), "-q"]).returncode == 0
+    run = tmp_path / "run"
+    p = subprocess.Popen([plinth_bin(), "finetune", *common, "-o", str(run), "-q"], stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:
+        try:
+            if json.loads((run / "state.json").read_text())["step"] >= 10:
+                p.send_signal(signal.SIGINT)
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.005)
+    err = p.communicate()[1].decode()
+    assert p.returncode == 130 and "interrupted at step" in err, err
+    r = finetune([*common, "-o", str(run), "--resume"])
+    assert r.returncode == 0 and "resuming from" in r.stderr, r.stderr
+    a, b = train_losses(ref), train_losses(run)
+    assert [s for s, _ in a] == list(range(1, 301)) == [s for s, _ in b]
+    assert max(abs(x - y) for (_, x), (_, y) in zip(a, b)) <= 1e-5
+
+
+@pytest.mark.parametrize("case", ["not_json", "no_field", "no_answer", "method", "too_long", "missing_model"])
+def test_bad_input(case, model, tmp_path):
+    data = tmp_path / "d.jsonl"
+    write_data(data, n=6)
+    extra = []
+    if case == "not_json":
+        data.write_text(data.read_text() + "{not json\n")
+    elif case == "no_field":
+        data.write_text('{"question": "x", "answer": "y"}\n')
+    elif case == "no_answer":
+        data.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    elif case == "method":
+        extra = ["--method", "lora"]
+    elif case == "too_long":
+        extra = ["--ctx", "8"]
+    elif case == "missing_model":
+        model = str(tmp_path / "nope")
+    r = finetune(["-m", model, "-d", str(data), "-o", str(tmp_path / "o"), "--chat", "none", "--steps", "2", "-t", "1", *extra])
+    if case == "too_long":  # cut (or skipped when nothing is left to learn), counted, and trained on
+        assert r.returncode == 0 and "cut to 8 tokens" in r.stderr, r.stderr
+        return
+    assert r.returncode in (1, 2), r.stderr
+    expect = {"not_json": "d.jsonl:7: not a json object", "no_field": "d.jsonl:1: neither",
+              "no_answer": "must end with an assistant message", "method": "--method full",
+              "missing_model": "cannot"}[case]
+    assert r.stderr.startswith("plinth finetune: ") and expect in r.stderr.lower(), r.stderr
