@@ -285,6 +285,10 @@ static void bad_dirs(void) {
     CHECK(pl_tokenizer_save_hf(tok, "/nonexistent/plinth") == PL_ERR_IO && strstr(pl_last_error(), "/nonexistent/plinth"));
     CHECK(pl_tokenizer_save_hf(tok, path) == PL_ERR_IO && strstr(pl_last_error(), "not an existing directory"));
     CHECK(pl_tokenizer_save_hf(NULL, "/tmp") == PL_ERR_ARG && pl_tokenizer_save_hf(tok, NULL) == PL_ERR_ARG);
+    if (exists("/proc/self")) {   /* a directory where not even root can create a file */
+        CHECK(pl_tokenizer_save_hf(tok, "/proc") == PL_ERR_IO && strstr(pl_last_error(), "/proc/tokenizer.json"));
+        printf("unwritable directory: %s\n", pl_last_error());
+    }
     /* the second file cannot be written (a directory holds its name): the first is removed again */
     char dir[] = "/tmp/plinth_toksave_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
