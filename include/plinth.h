@@ -75,6 +75,11 @@ typedef struct pl_tokenizer pl_tokenizer;
 /* Load from a Hugging Face tokenizer.json (or a model directory holding one) or a GGUF file. */
 pl_tokenizer *pl_tokenizer_load(const char *path);
 void pl_tokenizer_free(pl_tokenizer *tok);
+/* Write tok, whatever it was loaded from, as Hugging Face tokenizer files into the existing directory dir:
+ * tokenizer.json, tokenizer_config.json (special tokens, add_bos/eos_token, chat template, model_max_length)
+ * and special_tokens_map.json, each replaced atomically; transformers' AutoTokenizer loads them as is and
+ * pl_tokenizer_load(dir) gives the same ids. PL_OK or a negative pl_status (nothing left behind on failure). */
+int pl_tokenizer_save_hf(const pl_tokenizer *tok, const char *dir);
 /* Encode text (len bytes) into ids (room for cap). Returns the number of ids the text needs (may be > cap,
  * then call again with a larger buffer) or a negative pl_status. add_special: add BOS/EOS etc. as configured. */
 int pl_tokenize(const pl_tokenizer *tok, const char *text, size_t len, int32_t *ids, int cap, bool add_special);

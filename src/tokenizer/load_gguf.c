@@ -16,7 +16,8 @@ static tk_pre *pre_new(tk_pre_kind kind, const char *re) {
     tk_pre *p = pl_calloc(1, sizeof *p);
     if (!p) return NULL;
     p->kind = kind;
-    if (re && !(p->re = tk_regex_compile(re, strlen(re)))) { free(p); return NULL; }
+    if (re && kind == TK_PRE_SPLIT && !(p->re_src = pl_strdup(re))) { free(p); return NULL; }
+    if (re && !(p->re = tk_regex_compile(re, strlen(re)))) { free(p->re_src); free(p); return NULL; }
     return p;
 }
 
@@ -189,6 +190,26 @@ static int add_specials(pl_tokenizer *t, const pl_gguf *g) {
     return PL_OK;
 }
 
+/* What pl_tokenizer_save_hf writes to tokenizer_config.json besides the tokens: the chat template and the
+ * model's context length (transformers' model_max_length). */
+static int keep_config(pl_tokenizer *t, const pl_gguf *g) {
+    size_t len;
+    const char *tmpl = pl_gguf_get_str(g, "tokenizer.chat_template", &len);
+    if (tmpl) {
+        if (!(t->chat_template = pl_malloc(len + 1))) return PL_ERR_NOMEM;
+        memcpy(t->chat_template, tmpl, len);
+        t->chat_template[len] = 0;
+    }
+    const char *arch = pl_gguf_get_str(g, "general.architecture", NULL);
+    if (arch && strlen(arch) < 200) {
+        char key[256];
+        snprintf(key, sizeof key, "%s.context_length", arch);
+        int64_t n = pl_gguf_get_int(g, key, -1);
+        t->model_max_length = n > 0 ? n : -1;
+    }
+    return PL_OK;
+}
+
 static int32_t get_id(const pl_tokenizer *t, const pl_gguf *g, const char *key) {
     int64_t v = pl_gguf_get_int(g, key, -1);
     return v >= 0 && v < t->model.n_vocab ? (int32_t)v : -1;
@@ -234,6 +255,7 @@ int tk_load_gguf(pl_tokenizer *t, const char *path) {
     }
     if (!rc) add_eos = pl_gguf_get_int(g, "tokenizer.ggml.add_eos_token", add_eos) != 0;
     if (!rc) rc = add_specials(t, g);
+    if (!rc) rc = keep_config(t, g);
     if (!rc && add_bos && t->bos_id >= 0) {
         rc = (t->post.pre = pl_malloc(sizeof(int32_t))) ? PL_OK : PL_ERR_NOMEM;
         if (!rc) t->post.pre[t->post.n_pre++] = t->bos_id;

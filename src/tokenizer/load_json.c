@@ -21,10 +21,14 @@ static const cJSON *jget(const cJSON *o, const char *k) { return cJSON_GetObject
 static char *dup_or_null(const char *s) { return s ? pl_strdup(s) : NULL; }
 
 /* A {"String": s} or {"Regex": r} pattern. */
-static int parse_pattern(const cJSON *p, char **str, pcre2_code **re) {
+static int parse_pattern(const cJSON *p, char **str, pcre2_code **re, char **re_src) {
     const char *s = jstr(p, "String"), *r = jstr(p, "Regex");
     if (s) { *str = pl_strdup(s); return *str ? PL_OK : PL_ERR_NOMEM; }
-    if (r) { *re = tk_regex_compile(r, strlen(r)); return *re ? PL_OK : PL_ERR_FORMAT; }
+    if (r) {
+        if (!(*re_src = pl_strdup(r))) return PL_ERR_NOMEM;
+        *re = tk_regex_compile(r, strlen(r));
+        return *re ? PL_OK : PL_ERR_FORMAT;
+    }
     return pl_error(PL_ERR_FORMAT, "tokenizer.json: pattern is neither String nor Regex");
 }
 
@@ -168,7 +172,7 @@ static int load_norm(tk_norm *n, const cJSON *j) {
         n->kind = TK_NORM_REPLACE;
         const char *c = jstr(j, "content");
         n->b = pl_strdup(c ? c : "");
-        return parse_pattern(jget(j, "pattern"), &n->a, &n->re);
+        return parse_pattern(jget(j, "pattern"), &n->a, &n->re, &n->re_src);
     }
     if (!strcmp(type, "Strip")) {
         n->kind = TK_NORM_STRIP; n->left = jbool(j, "strip_left", true); n->right = jbool(j, "strip_right", true);
@@ -225,7 +229,7 @@ static int load_pre(tk_pre *p, const cJSON *j) {
         p->kind = TK_PRE_SPLIT;
         p->invert = jbool(j, "invert", false);
         int rc = parse_behavior(jstr(j, "behavior"), &p->behavior);
-        if (!rc) rc = parse_pattern(jget(j, "pattern"), &p->str, &p->re);
+        if (!rc) rc = parse_pattern(jget(j, "pattern"), &p->str, &p->re, &p->re_src);
         if (!rc && p->str) p->str_len = strlen(p->str);
         return rc;
     }

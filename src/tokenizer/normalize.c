@@ -195,7 +195,7 @@ int tk_normalize(const tk_norm *n, const char *s, size_t len, tk_buf *out) {
 
 void tk_norm_free(tk_norm *n) {
     if (!n) return;
-    free(n->a); free(n->b);
+    free(n->a); free(n->b); free(n->re_src);
     if (n->re) pcre2_code_free(n->re);
     for (int i = 0; i < n->n_items; i++) tk_norm_free(&n->items[i]);
     free(n->items);

@@ -256,7 +256,7 @@ bool tk_pre_has_bytelevel(const tk_pre *p) {
 void tk_pre_free(tk_pre *p) {
     if (!p) return;
     if (p->re) pcre2_code_free(p->re);
-    free(p->str);
+    free(p->str); free(p->re_src);
     for (int i = 0; i < p->n_items; i++) tk_pre_free(&p->items[i]);
     free(p->items);
 }

@@ -5,6 +5,8 @@
  * streaming decoder live here too (the decoders themselves are in decode.c). */
 #include "tokenizer/tokenizer.h"
 
+#include "io/hfconfig.h"
+
 #include <sys/stat.h>
 #include <utf8proc.h>
 
@@ -72,12 +74,47 @@ static bool has_suffix(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
+static int32_t id_of(const pl_tokenizer *t, const char *s) {
+    if (!s) return -1;
+    size_t n = strlen(s);
+    for (int i = 0; i < t->n_added; i++)
+        if (t->added[i].len == n && !memcmp(t->added[i].content, s, n)) return t->added[i].id;
+    return tk_strmap_get(&t->model.vocab, s, n);
+}
+
+/* The tokenizer_config.json of a model directory (dir): its chat template and model_max_length, kept for
+ * pl_tokenizer_save_hf, and its BOS/EOS/PAD tokens where the post-processor names none (a tokenizer that
+ * adds no BOS still has one). Encoding is unchanged. A missing or malformed config is passed over here:
+ * the callers that need its contents (chat, eval) read it themselves and report it. */
+static void keep_hf_config(pl_tokenizer *t, const char *dir) {
+    pl_hf_tokenizer_config tc;
+    if (pl_hf_tokenizer_config_load(dir, &tc) != PL_OK) { pl_clear_error(); return; }
+    t->chat_template = tc.chat_template;
+    tc.chat_template = NULL;
+    t->model_max_length = tc.model_max_length;
+    if (t->bos_id < 0) t->bos_id = id_of(t, tc.bos_token);
+    if (t->eos_id < 0) t->eos_id = id_of(t, tc.eos_token);
+    if (t->pad_id < 0) t->pad_id = id_of(t, tc.pad_token);
+    pl_hf_tokenizer_config_free(&tc);
+}
+
+/* A file named tokenizer.json is a model directory's: its tokenizer_config.json lies beside it. */
+static void keep_hf_config_beside(pl_tokenizer *t, const char *path) {
+    const char *base = strrchr(path, '/');
+    if (strcmp(base ? base + 1 : path, "tokenizer.json")) return;
+    char dir[4096];
+    int n = base ? (int)PL_MIN(base - path, (ptrdiff_t)sizeof dir - 1) : 0;
+    snprintf(dir, sizeof dir, "%.*s", n, path);
+    keep_hf_config(t, n ? dir : base ? "/" : ".");
+}
+
 pl_tokenizer *pl_tokenizer_load(const char *path) {
     if (!path) return pl_error_null(PL_ERR_ARG, "tokenizer: no path");
     pl_tokenizer *t = pl_calloc(1, sizeof *t);
     if (!t) return NULL;
     t->bos_id = t->eos_id = t->pad_id = -1;
     t->model.unk_id = -1;
+    t->model_max_length = -1;
     struct stat st;
     int rc;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -89,12 +126,14 @@ pl_tokenizer *pl_tokenizer_load(const char *path) {
         free(p);
         rc = json ? tk_load_json(t, json, len) : PL_ERR_IO;
         free(json);
+        if (!rc) keep_hf_config(t, path);
     } else if (has_suffix(path, ".gguf")) {
         rc = tk_load_gguf(t, path);
     } else {
         size_t len; char *data = pl_read_file(path, &len);
         if (data && len >= 4 && !memcmp(data, "GGUF", 4)) { free(data); data = NULL; rc = tk_load_gguf(t, path); }
         else { rc = data ? tk_load_json(t, data, len) : PL_ERR_IO; free(data); }
+        if (!rc) keep_hf_config_beside(t, path);
     }
     if (!rc) rc = tk_finish(t);
     if (rc) {
@@ -126,6 +165,7 @@ void pl_tokenizer_free(pl_tokenizer *t) {
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added);
     free(t->id_str); free(t->id_len); free(t->id_special);
+    free(t->chat_template);
     free(t);
 }
 

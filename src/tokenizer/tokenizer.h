@@ -54,6 +54,7 @@ typedef struct tk_norm {
     tk_norm_kind kind;
     char *a, *b;                  /* Prepend: a; Replace: a -> b (string pattern) */
     pcre2_code *re;               /* Replace with a Regex pattern */
+    char *re_src;                 /* ... and its source, as the file gave it (for save_json.c) */
     bool clean_text, chinese, strip_accents, lowercase;   /* BertNormalizer */
     bool left, right;             /* Strip */
     struct tk_norm *items; int n_items;                  /* Sequence */
@@ -74,6 +75,7 @@ typedef enum {
 typedef struct tk_pre {
     tk_pre_kind kind;
     pcre2_code *re;               /* ByteLevel (use_regex), Split (Regex), Whitespace */
+    char *re_src;                 /* Split (Regex): the pattern's source, for save_json.c */
     char *str; size_t str_len;    /* Split with a String pattern; Metaspace replacement */
     tk_split_behavior behavior;
     bool invert, add_prefix_space, individual_digits, split;
@@ -168,6 +170,10 @@ struct pl_tokenizer {
     char **id_str; uint32_t *id_len; /* id -> string for decoding (model or added) */
     bool *id_special;
     int32_t bos_id, eos_id, pad_id;
+    /* Carried for pl_tokenizer_save_hf only (encoding never reads them): GGUF tokenizer.chat_template and
+     * <arch>.context_length, or a model directory's tokenizer_config.json / chat_template.jinja. */
+    char *chat_template;          /* NULL: none */
+    int64_t model_max_length;     /* -1: unknown */
 };
 
 /* Loaders fill a zeroed pl_tokenizer; tokenizer.c finishes it (tk_finish). */
