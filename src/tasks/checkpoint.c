@@ -129,7 +129,7 @@ int pl_ckpt_save(const char *out_dir, int64_t step, const pl_llm *m, const pl_to
     if (mkdir(tmp, 0755)) return pl_error(PL_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
     int bos = tok ? pl_tokenizer_bos(tok) : -1, eos = tok ? pl_tokenizer_eos(tok) : -1;
     int rc = pl_llm_save_hf(m, tmp, bos, eos);
-    if (!rc) rc = tok ? pl_error(PL_ERR_UNSUPPORTED, "saving a model tokenizer: pending") : write_byte_tokenizer(tmp); /* MERGE: pl_tokenizer_save_hf */
+    if (!rc) rc = tok ? pl_tokenizer_save_hf(tok, tmp) : write_byte_tokenizer(tmp);
     if (!rc) rc = write_optimizer(tmp, m);
     if (!rc) {
         rm_dir(dir);
