@@ -57,12 +57,7 @@ int cmd_imatrix(int argc, char **argv) {
     if (im && r.n_chunks) fputc('\n', stderr);
     if (rc == PL_OK) rc = pl_imatrix_save(im, out, &file, 1);
     if (rc == PL_OK) {
-        double rows = 0;
-        for (int i = 0; i < pl_imatrix_n_entries(im); i++) {
-            double c;
-            pl_imatrix_entry(im, i, NULL, &c);
-            rows = c > rows ? c : rows;
-        }
+        double rows = pl_imatrix_max_count(im);
         fprintf(stderr, "%s: %d matrices, %d chunks of %d tokens (%.0f activation rows each at most); "
                 "perplexity on the way %.4f; %.2f s\n", out, pl_imatrix_n_entries(im), r.n_chunks, o.n_ctx, rows,
                 r.ppl, r.seconds);

@@ -1,4 +1,5 @@
-/* The one SIGINT set-up of the subcommands (interrupt.h): a flag, and a handler that only sets it. */
+/* The one SIGINT set-up of the subcommands (interrupt.h): a flag, and a handler that only sets it (all a
+ * signal handler may safely do); the task polls the flag between tokens or items. */
 #include "cli/interrupt.h"
 
 static volatile sig_atomic_t g_stop;

@@ -1,4 +1,5 @@
-/* Concatenation of two f32 tensors along one dimension, forward and backward. */
+/* Concatenation of two f32 tensors along one dimension: forward copies each element from the source it comes
+ * from, backward adds each gradient element into that source's gradient. */
 #include "ops/rows.h"
 
 /* ---- concat ------------------------------------------------------------------------------------------ */

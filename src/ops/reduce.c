@@ -1,4 +1,5 @@
-/* Reductions to a scalar: sum and mean (a loss's last step), forward and backward. */
+/* Reductions to a scalar: sum and mean (a loss's last step), forward (summed in double) and backward (the
+ * scalar's gradient, scaled for mean, added to every element). Inputs: f32 with contiguous rows. */
 #include "ops/rows.h"
 
 /* ---- sum / mean -------------------------------------------------------------------------------------- */

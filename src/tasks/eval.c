@@ -334,7 +334,11 @@ static int suite_model(const pl_eval_suite *s, pl_eval_model *m, int mi, pl_eval
             pl_eval_result *r = &t->res[mi * s->n_modes + k];
             int rc = pl_eval_run(m, t->task, t->split.shots, t->split.test, t->n_test, &eo, r);
             if (rc == PL_ERR_INTERRUPTED) return rc;
-            if (rc) return pl_error(rc, "%s: %s", s->tasks[ti], pl_last_error());
+            if (rc) {
+                char msg[512]; /* pl_last_error's buffer is the one pl_error writes */
+                snprintf(msg, sizeof msg, "%s", pl_last_error());
+                return pl_error(rc, "%s: %s", s->tasks[ti], msg);
+            }
             if (s->on_result) s->on_result(m, ti, r, s->ud);
         }
     return PL_OK;

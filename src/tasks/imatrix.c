@@ -267,3 +267,13 @@ const float *pl_imatrix_get(const pl_imatrix *im, const char *name, int64_t ncol
     }
     return e->mean;
 }
+
+double pl_imatrix_max_count(const pl_imatrix *im) {
+    double rows = 0;
+    for (int i = 0; i < pl_imatrix_n_entries(im); i++) {
+        double c;
+        pl_imatrix_entry(im, i, NULL, &c);
+        rows = c > rows ? c : rows;
+    }
+    return rows;
+}

@@ -33,6 +33,8 @@ int pl_imatrix_n_entries(const pl_imatrix *im);
 int pl_imatrix_n_chunks(const pl_imatrix *im);   /* imatrix.chunk_count (collected or read) */
 /* Entry i: its weight name, ncols, and the number of rows summed (NULL if i is out of range). */
 const char *pl_imatrix_entry(const pl_imatrix *im, int i, int64_t *ncols, double *count);
+/* The most activation rows any entry summed (0 when empty). */
+double pl_imatrix_max_count(const pl_imatrix *im);
 /* The per-column importance E[x_j^2] = in_sum2[j] / count of weight `name`, if the entry exists with exactly
  * ncols columns and a positive count; else NULL. Owned by im. */
 const float *pl_imatrix_get(const pl_imatrix *im, const char *name, int64_t ncols);

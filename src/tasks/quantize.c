@@ -6,6 +6,7 @@
 #include "core/common.h"
 #include "core/tensor.h"
 #include "io/gguf.h"
+#include "io/model_path.h"
 #include "quant/quant.h"
 
 #include <stdarg.h>
@@ -156,14 +157,23 @@ static int copy_kvs(pl_gguf_writer *w, const pl_gguf *g, const pl_quant_target *
     return rc ? rc : pl_gguf_writer_set_u32(w, "general.file_type", (uint32_t)t->ftype);
 }
 
+/* a safetensors model (file, index or directory), as io/model_path.h classifies it; anything else goes to the
+ * GGUF reader, which names what is wrong */
+static bool is_safetensors(const char *path) {
+    char *r = NULL;
+    int kind = pl_model_path_resolve(path, &r);
+    free(r);
+    pl_clear_error();
+    return kind == PL_MODEL_SAFETENSORS || kind == PL_MODEL_ST_INDEX || kind == PL_MODEL_HF_DIR;
+}
+
 int pl_quantize_file(const char *in, const char *out, const pl_quant_target *t, const pl_quant_opts *opts,
                      pl_quant_stats *st) {
     pl_quant_opts o0 = {0};
     const pl_quant_opts *o = opts ? opts : &o0;
     pl_quant_stats s = {0};
     double t0 = pl_time_s();
-    size_t nin = strlen(in);
-    if (nin >= 12 && !strcmp(in + nin - 12, ".safetensors"))
+    if (is_safetensors(in))
         return pl_error(PL_ERR_UNSUPPORTED, "'%s': safetensors input is not supported yet; quantize a GGUF file", in);
     pl_gguf *g = pl_gguf_open(in);
     if (!g) return PL_ERR_IO;

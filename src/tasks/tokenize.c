@@ -1,4 +1,5 @@
-/* Token statistics (tokenize.h): density per file and encode throughput, through the public tokenizer API. */
+/* Token statistics (tokenize.h): density per file and encode throughput, computed through the public
+ * tokenizer API for plinth tokenize --stats / --bench. */
 #include "tasks/tokenize.h"
 
 #include "core/common.h"
