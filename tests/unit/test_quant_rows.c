@@ -60,11 +60,14 @@ static void test_type(pl_dtype t, int64_t n, bool random_bytes) {
         tr->to_float(w + r * rb, wd, n);
         double l1 = 0;
         for (int64_t i = 0; i < n; i++) l1 += fabs((double)wd[i] * ad[i]);
-        pl_vec_dot_rows_fn simd = pl_cpu()->avx512f && pl_cpu()->avx512vnni ? pl_vec_dot_rows_avx512(t) : NULL;
-        if (!simd) continue;
-        simd(n, got, w, rb, aq);
-        CHECKF(fabs(got[r] - ref[r]) <= 1e-5 * (l1 + fabs(ref[r])) + 1e-6, "%s n=%lld row %d%s: avx512 %.9g vs scalar %.9g",
-               tr->name, (long long)n, r, random_bytes ? " (random bytes)" : "", got[r], ref[r]);
+        pl_vec_dot_rows_fn simd[2] = {pl_cpu()->avx512f && pl_cpu()->avx512vnni ? pl_vec_dot_rows_avx512(t) : NULL,
+                                      pl_cpu()->avx2 && pl_cpu()->fma ? pl_vec_dot_rows_avx2(t) : NULL};
+        for (int v = 0; v < 2; v++) {
+            if (!simd[v]) continue;
+            simd[v](n, got, w, rb, aq);
+            CHECKF(fabs(got[r] - ref[r]) <= 1e-5 * (l1 + fabs(ref[r])) + 1e-6, "%s n=%lld row %d%s: %s %.9g vs scalar %.9g",
+                   tr->name, (long long)n, r, random_bytes ? " (random bytes)" : "", v ? "avx2" : "avx512", got[r], ref[r]);
+        }
     }
     free(w), free(aq), free(f), free(wd), free(ad);
 }

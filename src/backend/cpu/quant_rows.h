@@ -1,6 +1,7 @@
 /* Decode's kernels: four-row dots (four weight rows against one activation row per call, so the
  * activation's loads, its bias sums and the scale conversions are shared by the four rows), with a scalar
- * reference (four calls of the type's scalar dot) and AVX-512 VNNI variants; and the activation quantizers
+ * reference (four calls of the type's scalar dot), AVX-512 VNNI variants and an AVX2 one for q8_0; and the
+ * activation quantizers
  * (AVX-512, bit-exact with the reference ones). Tests hold each variant to its reference. */
 #ifndef PL_QUANT_ROWS_H
 #define PL_QUANT_ROWS_H
@@ -23,6 +24,7 @@ pl_from_float_fn pl_quantize_act(pl_dtype vt);
 /* the variants, for tests (NULL where the type has none) */
 pl_vec_dot_rows_fn pl_vec_dot_rows_scalar(pl_dtype wtype);
 pl_vec_dot_rows_fn pl_vec_dot_rows_avx512(pl_dtype wtype);
+pl_vec_dot_rows_fn pl_vec_dot_rows_avx2(pl_dtype wtype); /* q8_0 only */
 pl_from_float_fn pl_quantize_act_avx512(pl_dtype vt);
 
 #endif
