@@ -38,6 +38,7 @@ static double run(pl_llm *m, int n, int steps, int prompt, uint64_t *rng) {
 }
 
 int main(int argc, char **argv) {
+    pl_ctx_set_defaults(&(pl_ctx_params){.profile = pl_profile_mode_parse(getenv("PLINTH_PROFILE"))});
     if (argc < 2) { fprintf(stderr, "usage: batch_decode MODEL [N=8] [STEPS=64] [THREADS=2] [PROMPT=32] [REPEAT=3]\n"); return 2; }
     int n = argc > 2 ? atoi(argv[2]) : 8, steps = argc > 3 ? atoi(argv[3]) : 64, threads = argc > 4 ? atoi(argv[4]) : 2;
     int prompt = argc > 5 ? atoi(argv[5]) : 32, repeat = argc > 6 ? atoi(argv[6]) : 3;
@@ -53,7 +54,7 @@ int main(int argc, char **argv) {
     printf("model %s, %d threads, prompt %d, %d decode steps, median of %d alternating runs\n", argv[1], threads, prompt, steps, repeat);
     printf("1 sequence:   %8.1f tok/s\n%d sequences: %8.1f tok/s aggregate (%.1f per sequence)\nratio %.2fx\n", one[repeat / 2], n,
            many[repeat / 2], many[repeat / 2] / n, many[repeat / 2] / one[repeat / 2]);
-    pl_profile_print(stderr); /* PLINTH_PROFILE=1: where the time went (both runs together) */
+    pl_ctx_profile_print(m->step, stderr); /* PLINTH_PROFILE=1: where the time went (both runs together) */
     pl_llm_free(m);
     return 0;
 }

@@ -155,16 +155,13 @@ void pl_parallel_for_dynamic(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) 
 /* ---- context ---------------------------------------------------------------------------------------- */
 extern void openblas_set_num_threads(int);
 
-/* profiling and fusion: the context's own profile, or (DEFAULT) the process's settings and shared profile */
+/* profiling and fusion: as the params say, or (DEFAULT) as the process's settings say; the profile is the context's own */
 static int ctx_settings(pl_ctx *ctx, const pl_ctx_params *params) {
     ctx->fuse = params->fuse == PL_FUSE_DEFAULT ? process_fuse() : params->fuse == PL_FUSE_ON;
-    if (params->profile == PL_PROFILE_DEFAULT) {
-        ctx->profile = process_profile();
-        return process_profile_mode() != PL_PROFILE_OFF && !ctx->profile ? PL_ERR_NOMEM : 0;
-    }
-    if (params->profile == PL_PROFILE_OFF) return 0;
+    pl_profile_mode mode = params->profile == PL_PROFILE_DEFAULT ? process_profile_mode() : params->profile;
+    if (mode == PL_PROFILE_OFF) return 0;
     ctx->own_profile = true;
-    return (ctx->profile = profile_new(params->profile)) ? 0 : PL_ERR_NOMEM;
+    return (ctx->profile = profile_new(mode)) ? 0 : PL_ERR_NOMEM;
 }
 
 pl_ctx *pl_ctx_new(const pl_ctx_params *params) {

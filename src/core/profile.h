@@ -13,10 +13,9 @@ void profile_op(pl_profile *p, pl_op op, int dir, double seconds); /* dir 0 forw
 void profile_extra(pl_profile *p, const char *what, double seconds);
 void profile_print(const pl_profile *p, FILE *f);
 
-/* The process's settings for DEFAULT (core/profile_process.c): mode and fusion, and the shared profile that
- * DEFAULT contexts record into while profiling is on by default (NULL otherwise). */
+/* The process's settings for DEFAULT (core/profile_process.c): the profiling mode and the fusion setting a
+ * context made with DEFAULT starts with. */
 pl_profile_mode process_profile_mode(void);
 bool process_fuse(void);
-pl_profile *process_profile(void);
 
 #endif

@@ -94,7 +94,7 @@ typedef struct pl_ctx {
     pl_observe_fn observe; /* NULL: none */
     void *observe_ud;
     pl_profile *profile;   /* per-op timings (core/profile.c); NULL: not profiling */
-    bool own_profile;      /* the context frees it (false: the process's shared one, see pl_ctx_set_defaults) */
+    bool own_profile;      /* the context frees it */
     bool fuse;             /* pl_graph_build may fuse into GEMM write-backs (core/fusion.c) */
 } pl_ctx;
 
@@ -219,11 +219,6 @@ bool pl_ctx_profiling(const pl_ctx *ctx);
 double pl_ctx_profile_clock(const pl_ctx *ctx);        /* seconds on the profile's clock (wall when off) */
 void pl_ctx_profile_add(pl_ctx *ctx, const char *what, double seconds); /* what: a string literal */
 void pl_ctx_profile_print(const pl_ctx *ctx, FILE *f); /* the table; nothing when not profiling */
-/* Transitional, for tasks/train.c until it passes its context: the same on the process's shared profile. */
-bool pl_profiling(void);
-double pl_profile_clock(void);
-void pl_profile_add(const char *what, double seconds);
-void pl_profile_print(FILE *f);
 
 /* ---- threads ---------------------------------------------------------------------------------------- */
 /* Split [0, n) into contiguous chunks run by the context's pool; fn(arg, start, end, thread_index). */

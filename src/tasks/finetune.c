@@ -213,7 +213,7 @@ int pl_finetune(const pl_finetune_opts *o) {
                 r.ctx->n_threads);
     if (!rc) rc = loop(&r, start, steps);
     if (!rc && !o->quiet) fprintf(stderr, "done: the fine-tuned model is %s (plinth chat -m %s)\n", o->out_dir, o->out_dir);
-    pl_profile_print(stderr);
+    if (r.ctx) pl_ctx_profile_print(r.ctx, stderr);
     pl_hist_free(&r.hist);
     pl_ctx_free(r.ctx);
     pl_llm_free(r.m);

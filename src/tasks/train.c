@@ -184,9 +184,9 @@ static int train_loop(run *r, int64_t start) {
         float train_loss = (float)(lsum / o->accum);
         if (!isfinite(train_loss)) return pl_error(PL_ERR_ARG, "loss diverged (%f) at step %lld: lower --lr", train_loss, (long long)step);
         float lr = pl_lr_schedule(step, o->warmup, o->steps, o->lr, min_lr);
-        double t_opt = pl_profile_clock();
+        double t_opt = pl_ctx_profile_clock(r->ctx);
         pl_update_adamw(r->ctx, &opt, &fp, step + 1, lr, o->clip, o->accum);
-        if (pl_profiling()) pl_profile_add("clip + AdamW", pl_profile_clock() - t_opt);
+        pl_ctx_profile_add(r->ctx, "clip + AdamW", pl_ctx_profile_clock(r->ctx) - t_opt);
         pl_hist_row row = {(double)(step + 1), train_loss, NAN, lr, (double)B * T * o->accum / (pl_time_s() - t0)};
         bool last = step + 1 == o->steps;
         if (o->eval_every > 0 && r->n_val > 0 && ((step + 1) % o->eval_every == 0 || last)) row.val = validate(r);
@@ -243,7 +243,7 @@ int pl_train(const pl_train_opts *o) {
                 pl_llm_arch_name(hp.arch), hp.n_layer, hp.n_embd, hp.n_head, T, hp.n_vocab, (long long)r.m->n_floats,
                 r.n_train, r.n_val, unit, r.ctx->n_threads);
     if (!rc) rc = train_loop(&r, start);
-    pl_profile_print(stderr);
+    if (r.ctx) pl_ctx_profile_print(r.ctx, stderr);
     pl_hist_free(&r.hist);
     pl_ctx_free(r.ctx);
     pl_llm_free(r.m);
