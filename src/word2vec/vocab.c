@@ -214,18 +214,27 @@ static bool usable_token(const char *s, size_t n) {
     return true;
 }
 
-static int tokenize_paragraph(counter *c, const pl_tokenizer *tok, const char *s, size_t n, int32_t *map,
+/* One paragraph through the model's tokenizer. Its line breaks are read as spaces (hard-wrapped text breaks
+ * lines mid-sentence) and its ends trimmed, so no newline token stands between two words. */
+static int tokenize_paragraph(counter *c, const pl_tokenizer *tok, const char *para, size_t n, int32_t *map,
                               int32_t **ids, int *cap) {
-    int m = pl_tokenize(tok, s, n, *ids, *cap, false);
+    while (n && (*para == ' ' || *para == '\t' || *para == '\n' || *para == '\r')) para++, n--;
+    while (n && (para[n - 1] == ' ' || para[n - 1] == '\t' || para[n - 1] == '\n' || para[n - 1] == '\r')) n--;
+    if (!n) return PL_OK;
+    char *s = pl_malloc(n);
+    if (!s) return PL_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) s[i] = para[i] == '\n' || para[i] == '\r' ? ' ' : para[i];
+    int rc = PL_OK, m = pl_tokenize(tok, s, n, *ids, *cap, false);
     if (m > *cap) {
         int32_t *p = pl_realloc(*ids, (size_t)m * sizeof *p);
-        if (!p) return PL_ERR_NOMEM;
+        if (!p) { free(s); return PL_ERR_NOMEM; }
         *ids = p, *cap = m;
         m = pl_tokenize(tok, s, n, *ids, *cap, false);
     }
+    free(s);
     if (m < 0) return m;
     int n_vocab = pl_tokenizer_n_vocab(tok);
-    for (int j = 0; j < m; j++) {
+    for (int j = 0; !rc && j < m; j++) {
         int32_t t = (*ids)[j];
         if (t < 0 || t >= n_vocab) continue;
         if (map[t] == -1) {
@@ -236,10 +245,9 @@ static int tokenize_paragraph(counter *c, const pl_tokenizer *tok, const char *s
         }
         if (map[t] < 0) continue;
         c->count[map[t]]++;
-        int rc = stream_push(c, map[t]);
-        if (rc) return rc;
+        rc = stream_push(c, map[t]);
     }
-    return stream_push(c, -1);
+    return rc ? rc : stream_push(c, -1);
 }
 
 /* A model's subword tokens, paragraph by paragraph; the words are the vocabulary's strings ("▁the", "##ing"). */
