@@ -38,8 +38,8 @@ static void progress_bar(void *user, const pl_w2v_progress *p) {
     double frac = p->words_total > 0 ? (double)p->words_done / (double)p->words_total : 1;
     int tenth = (int)(frac * 10);
     bool end = p->words_done >= p->words_total;
+    if (b->last_tenth == 10) return;                       /* the final line is out */
     if (!b->tty && tenth == b->last_tenth && !end) return; /* a log file gets a line every 10% */
-    if (!b->tty && end && b->last_tenth == 10) return;
     b->last_tenth = end ? 10 : tenth;
     double wps = p->elapsed > 0 ? (double)p->words_done / p->elapsed : 0;
     char eta[32];

@@ -19,12 +19,15 @@ pl_w2v_params pl_w2v_default_params(void) {
 }
 
 /* ---- random numbers: splitmix64, one stream a thread ----------------------------------------------- */
-static inline uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+static inline uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+static inline uint64_t rng_next(uint64_t *s) { return mix64(*s += 0x9e3779b97f4a7c15ull); }
+/* A stream's start: hashed, because splitmix64 streams whose states differ by a multiple of its increment
+ * are the same numbers shifted (seed * increment would make seed 3's stream seed 2's, one draw later). */
+static uint64_t stream_start(uint64_t seed, uint64_t stream) { return mix64(mix64(seed) + mix64(stream + 1)); }
 static inline uint32_t rng_below(uint64_t *s, uint32_t n) { return (uint32_t)(((rng_next(s) >> 32) * n) >> 32); }
 
 /* ---- the trainer's shared state ------------------------------------------------------------------- */
@@ -272,7 +275,7 @@ static int trainer_init(trainer *t, const pl_w2v_vocab *v, const pl_w2v_corpus *
     t->words_total = c->n_tokens * p->epochs;
     w2v_sigmoid_table(t->sig);
     if (!(t->syn0 = alloc_rows(v->n, t->stride))) return PL_ERR_NOMEM;
-    uint64_t rng = p->seed ^ 0x5851f42d4c957f2dull;
+    uint64_t rng = stream_start(p->seed, 0);
     for (int32_t i = 0; i < v->n; i++)
         for (int d = 0; d < p->dim; d++) /* word2vec.c's initialization: uniform in [-0.5, 0.5) / dim */
             t->syn0[(int64_t)i * t->stride + d] = ((float)(rng_next(&rng) >> 40) / 16777216.0f - 0.5f) / (float)p->dim;
@@ -316,7 +319,7 @@ int pl_w2v_train(const pl_w2v_vocab *v, const pl_w2v_corpus *c, const pl_w2v_par
         worker *w = &ws[i];
         w->t = t;
         w->tok_begin = c->n_tokens * i / p->threads, w->tok_end = c->n_tokens * (i + 1) / p->threads;
-        w->rng = p->seed * 0x9e3779b97f4a7c15ull + (uint64_t)i * 0xda942042e4dd58b5ull + 1;
+        w->rng = stream_start(p->seed, (uint64_t)i + 1);
         /* each thread's scratch in its own 64-byte lines: no false sharing between the threads' hot buffers */
         size_t nb = (size_t)t->stride * sizeof(float);
         w->neu1 = aligned_alloc(64, (nb + 63) / 64 * 64);
