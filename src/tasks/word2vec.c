@@ -76,11 +76,11 @@ int pl_w2v_train_file(const pl_w2v_train_opts *o, pl_w2v_train_report *rep) {
                 "kept in %lld sentences\n", (long long)r.raw_tokens, (long long)r.raw_types,
                 o->tokenizer ? o->tokenizer : "lower-cased words", v.n, o->min_count, (long long)r.tokens,
                 (long long)r.sentences);
-        fprintf(stderr, "%s, dim %d, window %d, %s, sample %g, %d epochs, %d threads\n",
+        fprintf(stderr, "%s, dim %d, window %d, %s, sample %g, %d epochs, %d thread%s\n",
                 p->arch == PL_W2V_SKIPGRAM ? "skip-gram" : "CBOW", p->dim, p->window,
                 p->hs && p->negative ? "hierarchical softmax + negative sampling" : p->hs ? "hierarchical softmax"
                                                                                            : "negative sampling",
-                p->sample, p->epochs, p->threads);
+                p->sample, p->epochs, p->threads, p->threads == 1 ? "" : "s");
     }
     bar_state bar = {isatty(2), -1};
     pl_w2v_params tp = *p;
