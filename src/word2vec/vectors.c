@@ -136,6 +136,8 @@ static int load_text(reader *r, pl_w2v_vectors *t) {
         while (p < end && *p != ' ' && *p != '\t') p++;
         if (p - w >= MAX_WORD || p == w)
             return pl_error(PL_ERR_FORMAT, "'%s' line %lld: no word, or a word over %d bytes", r->path, line_no, MAX_WORD);
+        if (!pl_utf8_valid(w, (size_t)(p - w)) || memchr(w, 0, (size_t)(p - w)))
+            return pl_error(PL_ERR_FORMAT, "'%s' line %lld: the word is not UTF-8 text", r->path, line_no);
         if (!(t->words[i] = pl_malloc((size_t)(p - w) + 1))) return PL_ERR_NOMEM;
         memcpy(t->words[i], w, (size_t)(p - w));
         t->words[i][p - w] = 0;
