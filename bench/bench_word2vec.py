@@ -12,7 +12,8 @@ lines; words = lower-cased runs of letters and digits joined across an apostroph
 the two vocabularies come out the same size. words/s counts, on both sides, the corpus words that survive
 --min-count (before subsampling) times the epochs, over the training loop's wall time alone (plinth: its
 `done:` line; gensim: model.train(), vocabulary building left out). Runs alternate plinth, gensim; the figure
-is the median of --repeat runs, the ratio the ratio of medians.
+is the median of --repeat runs, the ratio the ratio of medians; "paired" is the median of each plinth run's
+ratio to the gensim run right after it (a slow stretch of a shared host hits both), with the lowest and highest.
 
 Quality, from the last run of each side at each setting: the mean overlap of the 10 nearest neighbours of the 200
 most frequent words, and the accuracy on questions-words.txt (gensim ships it) restricted to the questions whose
@@ -126,6 +127,7 @@ def main():
         subprocess.run(["bash", os.path.join(ROOT, "scripts", "fetch-data.sh")], check=True, stdout=subprocess.DEVNULL)
     questions = args.questions or os.path.join(os.path.dirname(gensim.__file__), "test", "test_data", "questions-words.txt")
     sents = sentences(args.text)
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
     print(f"text: {args.text}, {len(sents)} sentences, {sum(map(len, sents))} words; gensim {gensim.__version__}; "
           f"dim {args.dim}, window {args.window}, negative {args.negative}, min-count {args.min_count}, "
           f"sample {args.sample}, {args.epochs} epochs; median of {args.repeat}", flush=True)
@@ -146,7 +148,9 @@ def main():
             pkv = KeyedVectors.load_word2vec_format(out, binary=True)
             qfile = os.path.join(tmp, "questions.txt")
             nq = restricted_questions(questions, pkv, gkv, qfile)
+            pr = [a / b for a, b in zip(ps, gs)]
             row = dict(arch=arch, threads=threads, plinth=statistics.median(ps), gensim=statistics.median(gs),
+                       paired=statistics.median(pr), prmin=min(pr), prmax=max(pr),
                        pmin=min(ps), pmax=max(ps), gmin=min(gs), gmax=max(gs), overlap=overlap(pkv, gkv),
                        acc_p=analogy_accuracy(pkv, qfile), acc_g=analogy_accuracy(gkv, qfile), nq=nq, cmd=cmd)
             if threads == 1:
@@ -155,14 +159,16 @@ def main():
                 wps2, _, _ = run_plinth(args, arch, 1, 2, os.path.join(tmp, "seed2.bin"))
                 row["overlap_pp"] = overlap(pkv, KeyedVectors.load_word2vec_format(os.path.join(tmp, "seed2.bin"), binary=True))
             rows.append(row)
-    print("\n| arch | threads | plinth words/s (min-max) | gensim words/s (min-max) | plinth/gensim | top-10 overlap "
-          "plinth-gensim | same, gensim seed 1 vs 2 | same, plinth seed 1 vs 2 | analogies (asked) plinth | gensim |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| arch | threads | plinth words/s (min-max) | gensim words/s (min-max) | plinth/gensim | paired (min-max) | "
+          "top-10 overlap plinth-gensim | same, gensim seed 1 vs 2 | same, plinth seed 1 vs 2 | analogies (asked) plinth "
+          "| gensim |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         gg = f"{r['overlap_gg']:.2f}" if "overlap_gg" in r else "-"
         pp = f"{r['overlap_pp']:.2f}" if "overlap_pp" in r else "-"
         print(f"| {r['arch']} | {r['threads']} | {r['plinth']:,.0f} ({r['pmin']:,.0f}-{r['pmax']:,.0f}) | "
               f"{r['gensim']:,.0f} ({r['gmin']:,.0f}-{r['gmax']:,.0f}) | {r['plinth'] / r['gensim']:.2f} | "
+              f"{r['paired']:.2f} ({r['prmin']:.2f}-{r['prmax']:.2f}) | "
               f"{r['overlap']:.2f} | {gg} | {pp} | {100 * r['acc_p']:.1f}% ({r['nq']}) | {100 * r['acc_g']:.1f}% |")
     print("\nplinth commands (last of each setting):")
     for r in rows:
