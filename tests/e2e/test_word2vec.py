@@ -239,3 +239,22 @@ def test_errors_and_usage(vectors, tmp_path):
     assert w2v("frobnicate").returncode == 2
     r = w2v("--help")
     assert r.returncode == 0 and "skipgram" in r.stdout
+
+
+def test_ctrl_c_stops_without_writing(corpus, tmp_path):
+    import signal
+    import time
+    out = tmp_path / "v.txt"
+    p = subprocess.Popen([plinth_bin(), "word2vec", "train", "-f", corpus, "-o", str(out), "--epochs", "100000",
+                          "-t", "1", "--min-count", "1"], stderr=subprocess.PIPE, text=True)
+    assert "text:" in p.stderr.readline()  # the vocabulary is built: training has begun
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=20)[1]
+    assert p.returncode == 130 and "interrupted" in err
+    assert not out.exists()
+
+
+def test_bad_tokenizer(corpus, tmp_path):
+    r = w2v("train", "-f", corpus, "-o", tmp_path / "v.txt", "--tokenizer", tmp_path / "no-such-model")
+    assert r.returncode == 1 and "no-such-model" in r.stderr
