@@ -30,6 +30,9 @@ static inline uint64_t rng_next(uint64_t *s) { return mix64(*s += 0x9e3779b97f4a
 static uint64_t stream_start(uint64_t seed, uint64_t stream) { return mix64(mix64(seed) + mix64(stream + 1)); }
 static inline uint32_t rng_below(uint64_t *s, uint32_t n) { return (uint32_t)(((rng_next(s) >> 32) * n) >> 32); }
 
+/* Alias table entry i: keep i when a 32-bit draw is below thr, else take idx (side by side: one cache line) */
+typedef struct { uint32_t thr; int32_t idx; } w2v_alias;
+
 /* ---- the trainer's shared state ------------------------------------------------------------------- */
 typedef struct {
     const pl_w2v_vocab *v;
@@ -41,8 +44,7 @@ typedef struct {
     float *syn1neg;                /* (n, stride) output vectors for negative sampling */
     float *syn1;                   /* (n - 1, stride) Huffman inner nodes for hierarchical softmax */
     uint64_t *keep;                /* (n) subsampling: keep a word when a 32-bit draw is below this */
-    uint32_t *alias_thr;           /* (n) alias table for negatives: keep i when a 32-bit draw is below thr[i] */
-    int32_t *alias_idx;            /* (n) else take alias_idx[i] */
+    w2v_alias *alias;              /* (n) the alias table that draws noise words */
     int64_t *hs_off;               /* (n + 1) each word's Huffman path in hs_point / hs_label */
     int32_t *hs_point;             /* inner nodes from the root down */
     float *hs_label;               /* 1 - code bit: the label each inner node's logistic unit is trained to */
@@ -82,9 +84,8 @@ static int make_alias(trainer *t) {
     int32_t n = t->v->n;
     double *q = pl_malloc((size_t)n * sizeof *q), z = 0;
     int32_t *small = pl_malloc((size_t)n * sizeof *small), *large = pl_malloc((size_t)n * sizeof *large);
-    t->alias_thr = pl_malloc((size_t)n * sizeof *t->alias_thr);
-    t->alias_idx = pl_malloc((size_t)n * sizeof *t->alias_idx);
-    if (!q || !small || !large || !t->alias_thr || !t->alias_idx) { free(q); free(small); free(large); return PL_ERR_NOMEM; }
+    t->alias = pl_malloc((size_t)n * sizeof *t->alias);
+    if (!q || !small || !large || !t->alias) { free(q); free(small); free(large); return PL_ERR_NOMEM; }
     for (int32_t i = 0; i < n; i++) z += (q[i] = pow((double)t->v->counts[i], 0.75));
     int32_t ns = 0, nl = 0;
     for (int32_t i = 0; i < n; i++) {
@@ -93,13 +94,12 @@ static int make_alias(trainer *t) {
     }
     while (ns && nl) {
         int32_t s = small[--ns], l = large[nl - 1];
-        t->alias_thr[s] = (uint32_t)(q[s] * 4294967296.0);
-        t->alias_idx[s] = l;
+        t->alias[s] = (w2v_alias){(uint32_t)(q[s] * 4294967296.0), l};
         q[l] -= 1 - q[s];
         if (q[l] < 1) { nl--; small[ns++] = l; }
     }
-    while (nl) { int32_t l = large[--nl]; t->alias_thr[l] = UINT32_MAX; t->alias_idx[l] = l; }
-    while (ns) { int32_t s = small[--ns]; t->alias_thr[s] = UINT32_MAX; t->alias_idx[s] = s; } /* rounding leftovers */
+    while (nl) { int32_t l = large[--nl]; t->alias[l] = (w2v_alias){UINT32_MAX, l}; }
+    while (ns) { int32_t s = small[--ns]; t->alias[s] = (w2v_alias){UINT32_MAX, s}; } /* rounding leftovers */
     free(q); free(small); free(large);
     return PL_OK;
 }
@@ -107,7 +107,8 @@ static int make_alias(trainer *t) {
 static inline int32_t draw_negative(const trainer *t, uint64_t *rng) {
     uint64_t r = rng_next(rng);
     int32_t i = (int32_t)(((r >> 32) * (uint64_t)t->v->n) >> 32);
-    return (uint32_t)r < t->alias_thr[i] ? i : t->alias_idx[i];
+    w2v_alias a = t->alias[i];
+    return (uint32_t)r < a.thr ? i : a.idx;
 }
 
 /* The Huffman tree over the counts (sorted descending, so two queues give it in linear time): frequent words
@@ -262,7 +263,7 @@ static void *worker_main(void *arg) {
 
 static void trainer_free(trainer *t) {
     free(t->syn0); free(t->syn1neg); free(t->syn1);
-    free(t->keep); free(t->alias_thr); free(t->alias_idx);
+    free(t->keep); free(t->alias);
     free(t->hs_off); free(t->hs_point); free(t->hs_label);
 }
 
