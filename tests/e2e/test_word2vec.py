@@ -258,3 +258,26 @@ def test_ctrl_c_stops_without_writing(corpus, tmp_path):
 def test_bad_tokenizer(corpus, tmp_path):
     r = w2v("train", "-f", corpus, "-o", tmp_path / "v.txt", "--tokenizer", tmp_path / "no-such-model")
     assert r.returncode == 1 and "no-such-model" in r.stderr
+
+
+def test_bench_tokenizes_as_plinth(tmp_path):
+    """bench/bench_word2vec.py feeds gensim its own Python copy of plinth's tokenization: the same words and
+    sentences, or the comparison is unfair."""
+    import importlib.util
+    import re
+    from helpers import ROOT
+    spec = importlib.util.spec_from_file_location("bench_word2vec", os.path.join(ROOT, "bench", "bench_word2vec.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    text = tmp_path / "t.txt"
+    text.write_text("It is a truth universally acknowledged, that a single man in possession\nof a good fortune, "
+                    "must be in want of a wife.\n\n  \t\nDon't STOP: Élan’s café-au-lait (1811) -- "
+                    "rock'n'roll ''quoted'' 'tis o'clock x_y\r\n\r\n학교에서 공부를 했다. Ünïcödé ΑΒΓ straße\n\n\n")
+    sents = bench.sentences(str(text))
+    out = tmp_path / "v.txt"
+    r = w2v("train", "-f", text, "-o", out, "--min-count", "1", "--dim", "4", "--epochs", "1", "-t", "1")
+    assert r.returncode == 0, r.stderr
+    _, table = read_text_vectors(out)
+    assert set(table) == {w for s in sents for w in s}
+    m = re.search(r"text: (\d+) words, (\d+) distinct.* (\d+) words kept in (\d+) sentences", r.stderr)
+    assert int(m.group(1)) == sum(map(len, sents)) and int(m.group(4)) == len(sents)
