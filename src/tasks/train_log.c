@@ -80,7 +80,8 @@ static int write_svg(const char *dir, const pl_history *h, const char *unit) {
     }
     len += (size_t)snprintf(buf + len, cap - len, "<text x=\"%.0f\" y=\"%.0f\">step %.0f</text>\n", W - R - 80, H - 15, xmax);
     len += (size_t)snprintf(buf + len, cap - len, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"");
-    for (int i = 0; i < h->n; i++) len += (size_t)snprintf(buf + len, cap - len, "%.1f,%.1f ", X(h->v[i].step), Y(h->v[i].train));
+    for (int i = 0; i < h->n; i++)
+        if (!isnan(h->v[i].train)) len += (size_t)snprintf(buf + len, cap - len, "%.1f,%.1f ", X(h->v[i].step), Y(h->v[i].train));
     len += (size_t)snprintf(buf + len, cap - len, "\"/>\n<polyline fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\" points=\"");
     for (int i = 0; i < h->n; i++)
         if (!isnan(h->v[i].val)) len += (size_t)snprintf(buf + len, cap - len, "%.1f,%.1f ", X(h->v[i].step), Y(h->v[i].val));
