@@ -5,6 +5,8 @@
 #ifndef PL_TASKS_SAMPLE_H
 #define PL_TASKS_SAMPLE_H
 
+#include "plinth.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,7 +42,6 @@ void pl_cands_softmax(pl_candidates *c);
 void pl_sample_penalties(pl_candidates *c, const int32_t *history, int n_history, int last_n,
                          float repeat, float freq, float presence);
 
-typedef struct { int32_t token; float bias; } pl_logit_bias;
 /* Add each bias to its token's logit; -INFINITY bans the token. Ids out of range are ignored. */
 void pl_sample_logit_bias(pl_candidates *c, const pl_logit_bias *bias, int n_bias);
 /* Keep the k highest logits (k <= 0 or k >= size: keep all). Sorts and renormalizes p. */
@@ -57,31 +58,7 @@ int32_t pl_sample_greedy(const pl_candidates *c);
 /* Draw one token from softmax(logits) of the candidates with rng. */
 int32_t pl_sample_dist(pl_candidates *c, pl_rng *rng);
 
-/* ---- the chain ---- */
-typedef struct {
-    float temperature;       /* <= 0: greedy (after penalties and bias). default 0.8 */
-    int top_k;               /* <= 0: off. default 40 */
-    float top_p;             /* >= 1: off. default 0.95 */
-    float min_p;             /* <= 0: off. default 0.05 */
-    float repeat_penalty;    /* 1: off (default) */
-    float presence_penalty;  /* 0: off (default) */
-    float frequency_penalty; /* 0: off (default) */
-    int penalty_last_n;      /* how much history the penalties see; default 64, -1 all, 0 off */
-    const pl_logit_bias *logit_bias; /* copied by pl_sampler_new */
-    int n_logit_bias;
-    uint64_t seed;           /* default 0xC0FFEE; same seed + same inputs -> same tokens on every machine */
-} pl_sampler_params;
-
-typedef struct pl_sampler pl_sampler;
-
-pl_sampler_params pl_sampler_default_params(void);
-/* NULL + message on bad params (n_vocab <= 0, NaN temperature, top_p/min_p out of [0,1], repeat_penalty <= 0). */
-pl_sampler *pl_sampler_new(const pl_sampler_params *params, int n_vocab);
-void pl_sampler_free(pl_sampler *s);
-/* Restart the random stream from `seed`. */
-void pl_sampler_reseed(pl_sampler *s, uint64_t seed);
-/* Next token from logits[0..n_vocab) (not modified) and the history (oldest first). */
-int32_t pl_sampler_sample(pl_sampler *s, const float *logits, const int32_t *history, int n_history);
+/* ---- the chain: pl_sampler_params, pl_sampler_new / sample / free / reseed are public (plinth.h) ---- */
 
 /* ---- stop strings ---- */
 /* Look for any of stops[0..n_stops) in text[0..len). Returns the index of the stop string found earliest in the
