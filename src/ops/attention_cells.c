@@ -91,15 +91,31 @@ static int64_t n_items(const pl_tensor *t) {
     return n;
 }
 
+/* Grow a thread's scratch to n floats (kept across its work items: one allocation a call, not one an item) */
+static float *scratch(float **buf, size_t *cap, size_t n) {
+    if (n > *cap) {
+        float *p = realloc(*buf, n * sizeof(float));
+        if (!p) return NULL;
+        *buf = p;
+        *cap = n;
+    }
+    return *buf;
+}
+
+static bool cells_in_order(const pl_tensor *x, const int32_t *cells, int64_t n) {
+    if (x->type != PL_F32) return false;
+    for (int64_t j = 1; j < n; j++)
+        if (cells[j] != cells[0] + j) return false;
+    return true;
+}
+
 /* Rows of head hk for the cells cells[0..n): in place when they lie in order and are f32 (ld = D), else
- * converted / gathered into buf. */
+ * converted / gathered into buf (n * D floats). */
 static const float *key_rows(const pl_tensor *x, int64_t hk, const int32_t *cells, int64_t n, float *buf) {
     int64_t D = x->ne[0];
     size_t es = pl_dtype_traits(x->type)->type_size;
     const char *head = (const char *)x->data + (size_t)hk * x->ne[1] * D * es;
-    bool in_order = x->type == PL_F32;
-    for (int64_t j = 1; in_order && j < n; j++) in_order = cells[j] == cells[0] + j;
-    if (in_order) return (const float *)head + (size_t)cells[0] * D;
+    if (!buf) return (const float *)head + (size_t)cells[0] * D;
     for (int64_t j = 0; j < n; j++) {
         const char *row = head + (size_t)cells[j] * D * es;
         if (x->type == PL_F32) memcpy(buf + j * D, row, (size_t)D * sizeof(float));
@@ -114,19 +130,21 @@ static void cells_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
     const int32_t *mp = t->src[3]->data;
     int64_t D = q->ne[0], Hq = q->ne[1], grp = Hq / k->ne[2], window = t->p.i[1];
     int ldq = (int)(q->nb[2] / sizeof(float));
-    float scale = t->p.f[0];
+    float scale = t->p.f[0], *buf = NULL;
+    size_t cap = 0;
     for (int64_t w = s; w < e; w++) {
         const int32_t *rec;
         int64_t h, qb;
-        if (!item_of(t, w, &rec, &h, &qb)) return;
+        if (!item_of(t, w, &rec, &h, &qb)) break;
         int64_t i0 = rec[0] + qb * ATT_QB, rows = PL_MIN(ATT_QB, rec[0] + rec[1] - i0), p_first = rec[2] + qb * ATT_QB;
         int64_t nk = p_first + rows;                       /* keys the block's last row sees */
         int64_t klo = window && p_first + 1 > window ? p_first + 1 - window : 0; /* the first row's first key */
         int64_t nkk = nk - klo;
         const int32_t *cells = mp + rec[3] + klo;
-        float *buf = malloc((size_t)(rows * nkk + 2 * nkk * D) * sizeof(float));
-        if (!buf) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); return; }
-        float *S = buf, *kb = S + rows * nkk, *vb = kb + nkk * D;
+        bool gather = !cells_in_order(k, cells, nkk);
+        float *S = scratch(&buf, &cap, (size_t)(rows * nkk + (gather ? 2 * nkk * D : 0)));
+        if (!S) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); break; }
+        float *kb = gather ? S + rows * nkk : NULL, *vb = gather ? kb + nkk * D : NULL;
         const float *K = key_rows(k, h / grp, cells, nkk, kb), *V = key_rows(v, h / grp, cells, nkk, vb);
         const float *Q = (const float *)((const char *)q->data + h * q->nb[1] + i0 * q->nb[2]);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nkk, (int)D, scale, Q, ldq, K, (int)D, 0.0f,
@@ -140,8 +158,8 @@ static void cells_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)D, (int)nkk, 1.0f, S, (int)nkk, V, (int)D,
                     0.0f, pl_f32(t) + (i0 * Hq + h) * D, (int)(Hq * D));
-        free(buf);
     }
+    free(buf);
 }
 
 void op_attention_cells_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, n_items(t), cells_fwd_range, t); }

@@ -157,7 +157,7 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
             }
             quant(x, bq + (bat * N + n) * row, K);
         }
-    dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type)};
+    dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat)};
     pl_parallel_for(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
     free(bq);
     free(tmp);

@@ -14,8 +14,8 @@
 /* s[r] = dot(row r of x, y) for r < 4; row r starts at (const char *)x + r * bx; y in wtype's vec_dot_type */
 typedef void (*pl_vec_dot_rows_fn)(int64_t n, float *s, const void *x, size_t bx, const void *y);
 
-/* the best variant for this CPU and weight type, or NULL (no multi-row kernel: use the one-row vec_dot) */
-pl_vec_dot_rows_fn pl_vec_dot_rows(pl_dtype wtype);
+/* the best variant for this CPU, weight type and count of activation rows, or NULL (use the one-row vec_dot) */
+pl_vec_dot_rows_fn pl_vec_dot_rows(pl_dtype wtype, int64_t n_act);
 
 /* the activation quantizer for a vec_dot type (q8_0, q8_1, q8_K: AVX-512 when the CPU has it, giving the
  * reference quantizer's bytes exactly; any other type: its from_float) */
