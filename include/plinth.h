@@ -182,13 +182,14 @@ typedef struct {
 typedef struct pl_sampler pl_sampler;
 
 pl_sampler_params pl_sampler_default_params(void);
-/* NULL + message on bad params (n_vocab <= 0, NaN temperature, top_p/min_p out of [0,1], repeat_penalty <= 0).
- * params, and below s and logits, must not be NULL (start from pl_sampler_default_params()). */
+/* NULL + message on bad params (none, n_vocab <= 0, NaN temperature, top_p/min_p out of [0,1], repeat_penalty
+ * <= 0); start from pl_sampler_default_params(). */
 pl_sampler *pl_sampler_new(const pl_sampler_params *params, int n_vocab);
 void pl_sampler_free(pl_sampler *s);
 /* Restart the random stream from `seed`. */
 void pl_sampler_reseed(pl_sampler *s, uint64_t seed);
-/* Next token from logits[0..n_vocab) (not modified) and the history (oldest first). */
+/* Next token from logits[0..n_vocab) (not modified) and the history (oldest first); a negative status when
+ * s or logits is NULL. */
 int32_t pl_sampler_sample(pl_sampler *s, const float *logits, const int32_t *history, int n_history);
 
 /* ---- generation: prompt -> streamed text (src/tasks/generate.c) ------------------------------------------- */

@@ -53,7 +53,7 @@ static int head_ld(const pl_tensor *x) { /* BLAS wants ld >= row length even whe
 }
 
 /* The gradient rows of (head h, batch b) of q, k or v, through the gradient's own strides: it may be a window of
- * the fused projection's gradient that q, k and v are views of (graph.c aliases such view gradients). */
+ * the fused projection's gradient that q, k and v are views of (core/grad_plan.c aliases such view gradients). */
 static float *grad_head(const pl_tensor *x, int64_t h, int64_t b) {
     return (float *)((char *)x->grad->data + h * x->grad->nb[2] + b * x->grad->nb[3]);
 }

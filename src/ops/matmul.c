@@ -264,7 +264,7 @@ static void matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     matmul_product(ctx, t, into ? 1.0f : 0.0f);
     if (!into) pl_parallel_for(ctx, pl_nrows(t), bias_rows, &j);
 }
-/* A consumer fused into this product by the graph (t->epi_fwd, graph.c): a tanh GELU of the output, written
+/* A consumer fused into this product by the graph (t->epi_fwd, core/fusion.c): a tanh GELU of the output, written
  * beside it, or a residual sum, written instead of it - in the GEMM's write-back where plinth's GEMM takes the
  * product, else by the consumer's own forward right after. Not while an observer watches every node. */
 void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
@@ -301,7 +301,7 @@ static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta) {
 }
 
 /* dA (M x K) += dC^T . B ;  dB (N x K) += dC . A  (per batch; broadcast batches of a accumulate). With a GELU
- * fused in (t->epi_bwd, graph.c), dB is its output's gradient, and the product that writes it whole multiplies by
+ * fused in (t->epi_bwd, core/fusion.c), dB is its output's gradient, and the product that writes it whole multiplies by
  * gelu'(the GELU's input) on the way, which is the input's gradient (the buffer they share): returns true then. */
 static bool matmul_backward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *a = t->src[0], *b = t->src[1];

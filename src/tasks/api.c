@@ -212,7 +212,7 @@ int pl_trainer_step(pl_trainer *t, const int32_t *ids, const int32_t *targets, i
     if (!isfinite(l)) return pl_error(PL_ERR_ARG, "pl_trainer_step: the loss is %f: no update (lower the learning rate)", l);
     pl_graph_backward_reset(t->ctx, t->g);
     pl_llm *m = t->model->llm;
-    pl_adamw opt = {.lr = lr, .beta1 = t->p.beta1, .beta2 = t->p.beta2, .eps = t->p.eps, .weight_decay = t->p.weight_decay};
+    pl_adamw opt = {.beta1 = t->p.beta1, .beta2 = t->p.beta2, .eps = t->p.eps, .weight_decay = t->p.weight_decay};
     pl_flat_params fp = {m->w, m->g, m->adam_m, m->adam_v, m->n_floats};
     pl_update_adamw(t->ctx, &opt, &fp, ++t->step, lr, t->p.clip, 1);
     if (loss) *loss = l;

@@ -236,6 +236,7 @@ pl_sampler_params pl_sampler_default_params(void) {
 }
 
 pl_sampler *pl_sampler_new(const pl_sampler_params *p, int n_vocab) {
+    if (!p) return pl_error_null(PL_ERR_ARG, "sampler: no parameters given");
     if (n_vocab <= 0) return pl_error_null(PL_ERR_ARG, "sampler: vocabulary size must be > 0 (got %d)", n_vocab);
     if (isnan(p->temperature)) return pl_error_null(PL_ERR_ARG, "sampler: temperature is NaN");
     if (!(p->top_p >= 0 && p->top_p <= 1))
@@ -269,6 +270,7 @@ void pl_sampler_free(pl_sampler *s) {
 void pl_sampler_reseed(pl_sampler *s, uint64_t seed) { pl_rng_seed(&s->rng, seed); }
 
 int32_t pl_sampler_sample(pl_sampler *s, const float *logits, const int32_t *history, int n_history) {
+    if (!s || !logits) return pl_error(PL_ERR_ARG, "sampler: no sampler or no logits given");
     const pl_sampler_params *p = &s->params;
     pl_candidates c;
     pl_cands_init(&c, s->buf, logits, s->n_vocab);

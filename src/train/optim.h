@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 typedef struct {
-    float lr, beta1, beta2, eps, weight_decay;
+    float beta1, beta2, eps, weight_decay; /* the learning rate is each step's argument (a schedule) */
 } pl_adamw;
 
 /* One AdamW step (t counts from 1) over n parameters, exactly as torch.optim.AdamW computes it:

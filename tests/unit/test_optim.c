@@ -28,7 +28,7 @@ static void adamw_same(int64_t n, float gscale) {
         float w = frand(), m = 0.01f * frand(), v = 1e-4f * fabsf(frand());
         for (int k = 0; k < 3; k++) buf[k][0][i] = w, buf[k][1][i] = m, buf[k][2][i] = v;
     }
-    pl_adamw o = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    pl_adamw o = {.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f};
     for (int k = 0; k < 3; k++) {
         pl_cpu_set_max_isa(levels[k]);
         for (int t = 1; t <= 3; t++) pl_adamw_step_scaled(&o, t, 1e-3f, n, buf[k][0], g, buf[k][1], buf[k][2], gscale);
@@ -52,7 +52,7 @@ int main(void) {
     /* the scaled step is the plain step on g * scale */
     float w1[33], w2[33], m1[33] = {0}, m2[33] = {0}, v1[33] = {0}, v2[33] = {0}, g[33], gs[33];
     for (int i = 0; i < 33; i++) { w1[i] = w2[i] = frand(); g[i] = frand(); gs[i] = g[i] * 0.25f; }
-    pl_adamw o = {1e-2f, 0.9f, 0.999f, 1e-8f, 0.0f};
+    pl_adamw o = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f};
     pl_adamw_step_scaled(&o, 1, 1e-2f, 33, w1, g, m1, v1, 0.25f);
     pl_adamw_step(&o, 1, 1e-2f, 33, w2, gs, m2, v2);
     CHECK(memcmp(w1, w2, sizeof w1) == 0 && memcmp(v1, v2, sizeof v1) == 0);
