@@ -70,29 +70,29 @@ int llm_load_gemma3(pl_llm *m) {
     int64_t Dkv = (int64_t)h->n_head_kv * D;
     bool bad = false;
     const int N = LLM_W_F32 | LLM_W_GGUF_MINUS_ONE;
-#define W(gguf, hf, l, ne0, ne1, fl) llm_weight(m, gguf, hf, l, ne0, ne1, fl, &bad)
-    m->tok_embd = W("token_embd.weight", "model.embed_tokens.weight", 0, C, V, 0);
-    m->out_norm = W("output_norm.weight", "model.norm.weight", 0, C, 0, N);
+#define W(role, l, ne0, ne1, fl) llm_weight(m, role, l, ne0, ne1, fl, &bad)
+    m->tok_embd = W(PL_W_TOK_EMBD, 0, C, V, 0);
+    m->out_norm = W(PL_W_OUT_NORM, 0, C, 0, N);
     m->output = m->tok_embd;
     if (!bad && !h->tied_output) {
-        pl_tensor *o = W("output.weight", "lm_head.weight", 0, C, V, LLM_W_OPTIONAL);
+        pl_tensor *o = W(PL_W_OUTPUT, 0, C, V, LLM_W_OPTIONAL);
         if (o) m->output = o;
     }
     for (int l = 0; l < h->n_layer && !bad; l++) {
         pl_llm_layer *b = &m->layers[l];
-        b->attn_norm = W("blk.%d.attn_norm.weight", "model.layers.%d.input_layernorm.weight", l, C, 0, N);
-        b->wq = W("blk.%d.attn_q.weight", "model.layers.%d.self_attn.q_proj.weight", l, C, Dq, 0);
-        b->wk = W("blk.%d.attn_k.weight", "model.layers.%d.self_attn.k_proj.weight", l, C, Dkv, 0);
-        b->wv = W("blk.%d.attn_v.weight", "model.layers.%d.self_attn.v_proj.weight", l, C, Dkv, 0);
-        b->attn_q_norm = W("blk.%d.attn_q_norm.weight", "model.layers.%d.self_attn.q_norm.weight", l, D, 0, N);
-        b->attn_k_norm = W("blk.%d.attn_k_norm.weight", "model.layers.%d.self_attn.k_norm.weight", l, D, 0, N);
-        b->wo = W("blk.%d.attn_output.weight", "model.layers.%d.self_attn.o_proj.weight", l, Dq, C, 0);
-        b->attn_post_norm = W("blk.%d.post_attention_norm.weight", "model.layers.%d.post_attention_layernorm.weight", l, C, 0, N);
-        b->ffn_norm = W("blk.%d.ffn_norm.weight", "model.layers.%d.pre_feedforward_layernorm.weight", l, C, 0, N);
-        b->ffn_gate = W("blk.%d.ffn_gate.weight", "model.layers.%d.mlp.gate_proj.weight", l, C, F, 0);
-        b->ffn_up = W("blk.%d.ffn_up.weight", "model.layers.%d.mlp.up_proj.weight", l, C, F, 0);
-        b->ffn_down = W("blk.%d.ffn_down.weight", "model.layers.%d.mlp.down_proj.weight", l, F, C, 0);
-        b->ffn_post_norm = W("blk.%d.post_ffw_norm.weight", "model.layers.%d.post_feedforward_layernorm.weight", l, C, 0, N);
+        b->attn_norm = W(PL_W_ATTN_NORM, l, C, 0, N);
+        b->wq = W(PL_W_Q, l, C, Dq, 0);
+        b->wk = W(PL_W_K, l, C, Dkv, 0);
+        b->wv = W(PL_W_V, l, C, Dkv, 0);
+        b->attn_q_norm = W(PL_W_Q_NORM, l, D, 0, N);
+        b->attn_k_norm = W(PL_W_K_NORM, l, D, 0, N);
+        b->wo = W(PL_W_O, l, Dq, C, 0);
+        b->attn_post_norm = W(PL_W_ATTN_POST_NORM, l, C, 0, N);
+        b->ffn_norm = W(PL_W_FFN_NORM, l, C, 0, N);
+        b->ffn_gate = W(PL_W_GATE, l, C, F, 0);
+        b->ffn_up = W(PL_W_UP, l, C, F, 0);
+        b->ffn_down = W(PL_W_DOWN, l, F, C, 0);
+        b->ffn_post_norm = W(PL_W_FFN_POST_NORM, l, C, 0, N);
     }
 #undef W
     return bad ? PL_ERR_FORMAT : PL_OK;

@@ -1,51 +1,56 @@
 /* GPT-2 (Radford et al. 2019): learned positions, pre-LayerNorm blocks, fused QKV attention, GELU (tanh) MLP,
- * LM head tied to the token embedding; for inference over the KV cache and for training. GGUF names (llama.cpp)
- * and HF names (GPT2LMHeadModel, whose Conv1D weights are stored (in, out): transposed views, or transposed
- * copies when trained). */
+ * LM head tied to the token embedding; for inference over the KV cache and for training. HF files store the
+ * Conv1D weights (in, out): transposed views, or transposed copies when trained. */
 #include "models/llm.h"
-#include "io/safetensors.h"
+#include "io/hfconfig.h"
 
 #include <math.h>
 #include <stdio.h>
 
-/* HF checkpoints name weights "transformer.h.0..." (GPT2LMHeadModel) or "h.0..." (GPT2Model); a GGUF file's
- * weights get GPT2LMHeadModel's names (to save them in HF form) */
-static const char *hf_name(pl_llm *m, const char *fmt, char *buf, size_t cap) {
-    bool prefixed = !m->st || pl_st_model_find(m->st, "transformer.wte.weight") != NULL;
-    snprintf(buf, cap, "%s%s", prefixed ? "transformer." : "", fmt);
-    return buf;
+/* GPT2Config's keys (n_embd, n_layer, ...): what llm.c's reader of llama-style configs does not know */
+int llm_hparams_gpt2(pl_llm *m, const pl_hfconfig *c) {
+    pl_llm_hparams *h = &m->hp;
+    h->n_embd = (int)pl_hfconfig_get_int(c, "n_embd", 768);
+    h->n_layer = (int)pl_hfconfig_get_int(c, "n_layer", 12);
+    h->n_head = h->n_head_kv = (int)pl_hfconfig_get_int(c, "n_head", 12);
+    h->n_ctx_train = (int)pl_hfconfig_get_int(c, "n_positions", 1024);
+    h->n_ff = (int)pl_hfconfig_get_int(c, "n_inner", 4 * (int64_t)h->n_embd);
+    h->norm_eps = (float)pl_hfconfig_get_float(c, "layer_norm_epsilon", 1e-5);
+    h->n_vocab = (int)pl_hfconfig_get_int(c, "vocab_size", 50257);
+    h->head_dim = h->n_head > 0 ? h->n_embd / h->n_head : 0;
+    h->tied_output = true;
+    return PL_OK;
 }
 
 int llm_load_gpt2(pl_llm *m) {
     const pl_llm_hparams *h = &m->hp;
     int64_t C = h->n_embd, V = h->n_vocab, F = h->n_ff;
     bool bad = false;
-    char hb[128];
-    const int T = LLM_W_HF_TRANSPOSED, B = LLM_W_F32;
-#define W(gguf, hf, l, ne0, ne1, fl) llm_weight(m, gguf, hf_name(m, hf, hb, sizeof hb), l, ne0, ne1, fl, &bad)
-    m->tok_embd = W("token_embd.weight", "wte.weight", 0, C, V, 0);
-    m->pos_embd = W("position_embd.weight", "wpe.weight", 0, C, h->n_ctx_train, 0);
-    m->out_norm = W("output_norm.weight", "ln_f.weight", 0, C, 0, B);
-    m->out_norm_b = W("output_norm.bias", "ln_f.bias", 0, C, 0, B);
+    const int T = LLM_W_HF_TRANSPOSED, B = LLM_W_F32; /* Conv1D weights (in, out) in HF files; norms, biases */
+#define W(role, l, ne0, ne1, fl) llm_weight(m, role, l, ne0, ne1, fl, &bad)
+    m->tok_embd = W(PL_W_TOK_EMBD, 0, C, V, 0);              /* (V, C)   */
+    m->pos_embd = W(PL_W_POS_EMBD, 0, C, h->n_ctx_train, 0); /* (ctx, C) */
+    m->out_norm = W(PL_W_OUT_NORM, 0, C, 0, B);
+    m->out_norm_b = W(PL_W_OUT_NORM_B, 0, C, 0, B);
     m->output = m->tok_embd;
     if (m->from_gguf && !bad) {
-        pl_tensor *o = llm_weight(m, "output.weight", NULL, 0, C, V, LLM_W_OPTIONAL, &bad);
+        pl_tensor *o = W(PL_W_OUTPUT, 0, C, V, LLM_W_OPTIONAL);
         if (o) m->output = o;
     }
     for (int l = 0; l < h->n_layer && !bad; l++) {
         pl_llm_layer *b = &m->layers[l];
-        b->attn_norm = W("blk.%d.attn_norm.weight", "h.%d.ln_1.weight", l, C, 0, B);
-        b->attn_norm_b = W("blk.%d.attn_norm.bias", "h.%d.ln_1.bias", l, C, 0, B);
-        b->wqkv = W("blk.%d.attn_qkv.weight", "h.%d.attn.c_attn.weight", l, C, 3 * C, T);
-        b->bqkv = W("blk.%d.attn_qkv.bias", "h.%d.attn.c_attn.bias", l, 3 * C, 0, B);
-        b->wo = W("blk.%d.attn_output.weight", "h.%d.attn.c_proj.weight", l, C, C, T);
-        b->bo = W("blk.%d.attn_output.bias", "h.%d.attn.c_proj.bias", l, C, 0, B);
-        b->ffn_norm = W("blk.%d.ffn_norm.weight", "h.%d.ln_2.weight", l, C, 0, B);
-        b->ffn_norm_b = W("blk.%d.ffn_norm.bias", "h.%d.ln_2.bias", l, C, 0, B);
-        b->ffn_up = W("blk.%d.ffn_up.weight", "h.%d.mlp.c_fc.weight", l, C, F, T);
-        b->ffn_up_b = W("blk.%d.ffn_up.bias", "h.%d.mlp.c_fc.bias", l, F, 0, B);
-        b->ffn_down = W("blk.%d.ffn_down.weight", "h.%d.mlp.c_proj.weight", l, F, C, T);
-        b->ffn_down_b = W("blk.%d.ffn_down.bias", "h.%d.mlp.c_proj.bias", l, C, 0, B);
+        b->attn_norm = W(PL_W_ATTN_NORM, l, C, 0, B);
+        b->attn_norm_b = W(PL_W_ATTN_NORM_B, l, C, 0, B);
+        b->wqkv = W(PL_W_QKV, l, C, 3 * C, T); /* (3C, C): q, k, v stacked */
+        b->bqkv = W(PL_W_QKV_B, l, 3 * C, 0, B);
+        b->wo = W(PL_W_O, l, C, C, T);
+        b->bo = W(PL_W_O_B, l, C, 0, B);
+        b->ffn_norm = W(PL_W_FFN_NORM, l, C, 0, B);
+        b->ffn_norm_b = W(PL_W_FFN_NORM_B, l, C, 0, B);
+        b->ffn_up = W(PL_W_UP, l, C, F, T);    /* (F, C) */
+        b->ffn_up_b = W(PL_W_UP_B, l, F, 0, B);
+        b->ffn_down = W(PL_W_DOWN, l, F, C, T); /* (C, F) */
+        b->ffn_down_b = W(PL_W_DOWN_B, l, C, 0, B);
     }
 #undef W
     return bad ? PL_ERR_FORMAT : PL_OK;

@@ -1,6 +1,6 @@
 /* Llama (Touvron et al. 2023; also Llama 2/3, TinyLlama, SmolLM2, Mistral without its sliding window) and
  * Qwen2 (the same block with biased Q/K/V): pre-RMSNorm blocks, rotary positions, grouped-query attention
- * over the KV cache, SwiGLU MLP. Weight names: GGUF (llama.cpp) and HF (LlamaForCausalLM) side by side. */
+ * over the KV cache, SwiGLU MLP. The weights by role and shape; their names are io/llm_names.c's. */
 #include "models/llm.h"
 
 #include <math.h>
@@ -10,27 +10,29 @@ int llm_load_llama(pl_llm *m) {
     int64_t C = h->n_embd, V = h->n_vocab, F = h->n_ff, Dq = (int64_t)h->n_head * h->head_dim;
     int64_t Dkv = (int64_t)h->n_head_kv * h->head_dim;
     bool bad = false, qwen = h->arch == PL_LLM_QWEN2;
-    m->tok_embd = llm_weight(m, "token_embd.weight", "model.embed_tokens.weight", 0, C, V, 0, &bad);
-    m->out_norm = llm_weight(m, "output_norm.weight", "model.norm.weight", 0, C, 0, LLM_W_F32, &bad);
-    m->output = h->tied_output ? m->tok_embd : llm_weight(m, "output.weight", "lm_head.weight", 0, C, V, 0, &bad);
-    if (!bad && m->from_gguf && !m->rope_freqs)
-        m->rope_freqs = llm_weight(m, "rope_freqs.weight", NULL, 0, h->n_rot / 2, 0, LLM_W_OPTIONAL | LLM_W_F32 | LLM_W_CONST, &bad);
+    const int N = LLM_W_F32, B = LLM_W_F32 | (qwen ? 0 : LLM_W_OPTIONAL); /* norms; biases (qwen2 has them) */
+#define W(role, l, ne0, ne1, fl) llm_weight(m, role, l, ne0, ne1, fl, &bad)
+    m->tok_embd = W(PL_W_TOK_EMBD, 0, C, V, 0);                                /* (V, C) */
+    m->out_norm = W(PL_W_OUT_NORM, 0, C, 0, N);                                /* (C)    */
+    m->output = h->tied_output ? m->tok_embd : W(PL_W_OUTPUT, 0, C, V, 0);     /* (V, C) */
+    if (!bad && m->from_gguf && !m->rope_freqs) /* llama3 rope scaling: frequency divisors, not trained */
+        m->rope_freqs = W(PL_W_ROPE_FREQS, 0, h->n_rot / 2, 0, LLM_W_OPTIONAL | LLM_W_F32 | LLM_W_CONST);
     for (int l = 0; l < h->n_layer && !bad; l++) {
         pl_llm_layer *b = &m->layers[l];
-        b->attn_norm = llm_weight(m, "blk.%d.attn_norm.weight", "model.layers.%d.input_layernorm.weight", l, C, 0, LLM_W_F32, &bad);
-        b->wq = llm_weight(m, "blk.%d.attn_q.weight", "model.layers.%d.self_attn.q_proj.weight", l, C, Dq, 0, &bad);
-        b->wk = llm_weight(m, "blk.%d.attn_k.weight", "model.layers.%d.self_attn.k_proj.weight", l, C, Dkv, 0, &bad);
-        b->wv = llm_weight(m, "blk.%d.attn_v.weight", "model.layers.%d.self_attn.v_proj.weight", l, C, Dkv, 0, &bad);
-        int bias = LLM_W_F32 | (qwen ? 0 : LLM_W_OPTIONAL);
-        b->bq = llm_weight(m, "blk.%d.attn_q.bias", "model.layers.%d.self_attn.q_proj.bias", l, Dq, 0, bias, &bad);
-        b->bk = llm_weight(m, "blk.%d.attn_k.bias", "model.layers.%d.self_attn.k_proj.bias", l, Dkv, 0, bias, &bad);
-        b->bv = llm_weight(m, "blk.%d.attn_v.bias", "model.layers.%d.self_attn.v_proj.bias", l, Dkv, 0, bias, &bad);
-        b->wo = llm_weight(m, "blk.%d.attn_output.weight", "model.layers.%d.self_attn.o_proj.weight", l, Dq, C, 0, &bad);
-        b->ffn_norm = llm_weight(m, "blk.%d.ffn_norm.weight", "model.layers.%d.post_attention_layernorm.weight", l, C, 0, LLM_W_F32, &bad);
-        b->ffn_gate = llm_weight(m, "blk.%d.ffn_gate.weight", "model.layers.%d.mlp.gate_proj.weight", l, C, F, 0, &bad);
-        b->ffn_up = llm_weight(m, "blk.%d.ffn_up.weight", "model.layers.%d.mlp.up_proj.weight", l, C, F, 0, &bad);
-        b->ffn_down = llm_weight(m, "blk.%d.ffn_down.weight", "model.layers.%d.mlp.down_proj.weight", l, F, C, 0, &bad);
+        b->attn_norm = W(PL_W_ATTN_NORM, l, C, 0, N);
+        b->wq = W(PL_W_Q, l, C, Dq, 0);       /* (Hq*D, C)  */
+        b->wk = W(PL_W_K, l, C, Dkv, 0);      /* (Hkv*D, C) */
+        b->wv = W(PL_W_V, l, C, Dkv, 0);
+        b->bq = W(PL_W_Q_B, l, Dq, 0, B);
+        b->bk = W(PL_W_K_B, l, Dkv, 0, B);
+        b->bv = W(PL_W_V_B, l, Dkv, 0, B);
+        b->wo = W(PL_W_O, l, Dq, C, 0);       /* (C, Hq*D)  */
+        b->ffn_norm = W(PL_W_FFN_NORM, l, C, 0, N);
+        b->ffn_gate = W(PL_W_GATE, l, C, F, 0); /* (F, C) */
+        b->ffn_up = W(PL_W_UP, l, C, F, 0);     /* (F, C) */
+        b->ffn_down = W(PL_W_DOWN, l, F, C, 0); /* (C, F) */
     }
+#undef W
     return bad ? PL_ERR_FORMAT : PL_OK;
 }
 

@@ -84,9 +84,9 @@ static pl_tensor *llm_param(pl_llm *m, const void *data, pl_dtype type, int64_t 
     return t;
 }
 
-pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int layer, int64_t ne0, int64_t ne1,
-                      int flags, bool *failed) {
+pl_tensor *llm_weight(pl_llm *m, pl_weight_role role, int layer, int64_t ne0, int64_t ne1, int flags, bool *failed) {
     if (*failed) return NULL;
+    const char *gguf_fmt = pl_weight_name_gguf(role), *hf_fmt = pl_weight_name_hf(m->arch_info->names, role);
     const char *fmt = m->gguf ? gguf_fmt : hf_fmt;
     if (!fmt) return NULL;
     char name[256], gname[256], hname[256];
@@ -104,7 +104,10 @@ pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int l
         if (!t) *failed = true;
         return t;
     }
-    if (!llm_find(m, name, &type, ne, &nd, &data)) {
+    bool found = llm_find(m, name, &type, ne, &nd, &data);
+    if (!found && !m->gguf && !strncmp(name, "transformer.", 12)) /* GPT2Model's names: no "transformer." */
+        found = llm_find(m, name + 12, &type, ne, &nd, &data);
+    if (!found) {
         if (flags & LLM_W_OPTIONAL) return NULL;
         *failed = true;
         return pl_error_null(PL_ERR_FORMAT, "%s: tensor '%s' is missing", m->path, name);
@@ -208,18 +211,7 @@ static int hp_llama3_freqs(pl_llm *m, const pl_hfconfig *c, const char *pre) {
 
 static int hp_from_hf(pl_llm *m, const pl_hfconfig *c) {
     pl_llm_hparams *h = &m->hp;
-    if (h->arch == PL_LLM_GPT2) {
-        h->n_embd = (int)pl_hfconfig_get_int(c, "n_embd", 768);
-        h->n_layer = (int)pl_hfconfig_get_int(c, "n_layer", 12);
-        h->n_head = h->n_head_kv = (int)pl_hfconfig_get_int(c, "n_head", 12);
-        h->n_ctx_train = (int)pl_hfconfig_get_int(c, "n_positions", 1024);
-        h->n_ff = (int)pl_hfconfig_get_int(c, "n_inner", 4 * (int64_t)h->n_embd);
-        h->norm_eps = (float)pl_hfconfig_get_float(c, "layer_norm_epsilon", 1e-5);
-        h->n_vocab = (int)pl_hfconfig_get_int(c, "vocab_size", 50257);
-        h->head_dim = h->n_head > 0 ? h->n_embd / h->n_head : 0;
-        h->tied_output = true;
-        return PL_OK;
-    }
+    if (m->arch_info->hparams_hf) return m->arch_info->hparams_hf(m, c); /* keys of its own (gpt2) */
     h->n_embd = (int)pl_hfconfig_get_int(c, "hidden_size", 0);
     h->n_layer = (int)pl_hfconfig_get_int(c, "num_hidden_layers", 0);
     h->n_head = (int)pl_hfconfig_get_int(c, "num_attention_heads", 0);

@@ -8,6 +8,7 @@
 #define PL_MODELS_LLM_H
 
 #include "core/tensor.h"
+#include "io/llm_names.h"
 #include "models/kv_cache.h"
 #include <stdbool.h>
 
@@ -147,21 +148,24 @@ bool pl_llm_path_ok(const char *path);
 
 /* ---- for the architecture files and the registry ---- */
 struct llm_inputs;
+struct pl_hfconfig;
 enum { LLM_W_OPTIONAL = 1, LLM_W_HF_TRANSPOSED = 2, LLM_W_F32 = 4, LLM_W_CONST = 8, LLM_W_GGUF_MINUS_ONE = 16 };
-/* The weight named gguf_fmt (in a GGUF) or hf_fmt (in safetensors; NULL: not in HF files), %d = layer,
- * checked against ne0 x ne1 (ne1 = 0: a vector). HF_TRANSPOSED: stored (in, out) as GPT-2's Conv1D; a
+/* The weight of a role in layer `layer`, named by the file format's table (io/llm_names.c; NULL when the
+ * format has no such weight), checked against ne0 x ne1 (ne1 = 0: a vector). HF_TRANSPOSED: stored (in, out) as GPT-2's Conv1D; a
  * transposed view is returned. F32: converted to an f32 copy if stored otherwise (for pl_mul/pl_add).
  * CONST: not a trainable weight (rope frequency factors). GGUF_MINUS_ONE: a norm that multiplies by (1 + w)
  * (Gemma), whose GGUF files store 1 + w: the tensor holds w, as HF files and PyTorch do (so weight decay
  * pulls it towards 0, as torch's AdamW does).
  * NULL + message if missing (unless OPTIONAL: NULL, no message) or of the wrong shape. */
-pl_tensor *llm_weight(pl_llm *m, const char *gguf_fmt, const char *hf_fmt, int layer, int64_t ne0, int64_t ne1,
-                      int flags, bool *failed);
+pl_tensor *llm_weight(pl_llm *m, pl_weight_role role, int layer, int64_t ne0, int64_t ne1, int flags, bool *failed);
 
 typedef struct pl_llm_arch_info {
     const char *name;              /* GGUF general.architecture */
     const char *hf_types[4];       /* config.json model_type values */
     pl_llm_arch arch;
+    pl_names_family names;         /* its weights' HF names (io/llm_names.c) */
+    /* hyper-parameters from an HF config.json whose keys are not llama's (NULL: llama's) */
+    int (*hparams_hf)(pl_llm *m, const struct pl_hfconfig *c);
     int (*load)(pl_llm *m);        /* find and check the weights */
     pl_tensor *(*build)(pl_ctx *ctx, pl_llm *m, const struct llm_inputs *in); /* logits, see llm_inputs */
 } pl_llm_arch_info;
@@ -179,6 +183,7 @@ typedef struct llm_inputs {
 int llm_load_llama(pl_llm *m);
 pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
 int llm_load_gpt2(pl_llm *m);
+int llm_hparams_gpt2(pl_llm *m, const struct pl_hfconfig *c);
 pl_tensor *llm_build_gpt2(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
 int llm_load_gemma3(pl_llm *m);
 pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);

@@ -1,14 +1,15 @@
 /* The table of decoder architectures pl_llm_load knows: GGUF general.architecture and HF model_type names
- * -> the file that finds its weights and builds its graph. Adding an architecture = one row here. */
+ * -> its HF naming family, the file that reads its hyper-parameters, finds its weights and builds its graph.
+ * Adding an architecture = its file in models/ and one row here (and its names in io/llm_names.c if new). */
 #include "models/llm.h"
 
 #include <string.h>
 
 static const pl_llm_arch_info k_archs[] = {
-    {"llama", {"llama", "mistral", NULL}, PL_LLM_LLAMA, llm_load_llama, llm_build_llama},
-    {"qwen2", {"qwen2", NULL}, PL_LLM_QWEN2, llm_load_llama, llm_build_llama},
-    {"gpt2", {"gpt2", NULL}, PL_LLM_GPT2, llm_load_gpt2, llm_build_gpt2},
-    {"gemma3", {"gemma3_text", NULL}, PL_LLM_GEMMA3, llm_load_gemma3, llm_build_gemma3},
+    {"llama", {"llama", "mistral", NULL}, PL_LLM_LLAMA, PL_NAMES_LLAMA, NULL, llm_load_llama, llm_build_llama},
+    {"qwen2", {"qwen2", NULL}, PL_LLM_QWEN2, PL_NAMES_LLAMA, NULL, llm_load_llama, llm_build_llama},
+    {"gpt2", {"gpt2", NULL}, PL_LLM_GPT2, PL_NAMES_GPT2, llm_hparams_gpt2, llm_load_gpt2, llm_build_gpt2},
+    {"gemma3", {"gemma3_text", NULL}, PL_LLM_GEMMA3, PL_NAMES_GEMMA3, NULL, llm_load_gemma3, llm_build_gemma3},
 };
 
 const pl_llm_arch_info *pl_llm_arch_find(const char *gguf_arch, const char *hf_type) {
