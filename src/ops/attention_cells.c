@@ -27,16 +27,8 @@ pl_tensor *pl_kv_store(pl_ctx *ctx, pl_tensor *cache, pl_tensor *cur, pl_tensor 
                "kv_store: a cache {%lld, cells, %lld} for rows {%lld, %lld, tokens}", (long long)cache->ne[0],
                (long long)cache->ne[2], (long long)cur->ne[0], (long long)cur->ne[1]);
     OP_REQUIRE(map_ok(map, cur->ne[2]), "kv_store: the cell map does not describe %lld tokens", (long long)cur->ne[2]);
-    pl_tensor *t = pl_ctx_alloc(ctx, sizeof *t);
-    if (!t) return NULL;
-    *t = *cache; /* the node is the cache: same data, shape and strides */
-    t->op = PL_OP_KV_STORE;
-    t->grad = t->grad_owner = NULL;
-    t->flags = 0;
-    memset(t->src, 0, sizeof t->src);
-    t->src[0] = cur;
-    t->src[1] = map;
-    snprintf(t->name, sizeof t->name, "%.50s (store)", cache->name);
+    pl_tensor *t = op_node_into(ctx, PL_OP_KV_STORE, cache, cur, map); /* the node is the cache */
+    if (t) snprintf(t->name, sizeof t->name, "%.50s (store)", cache->name);
     return t;
 }
 

@@ -25,3 +25,16 @@ pl_tensor *op_new_node(pl_ctx *ctx, pl_op op, pl_dtype type, int n_dims, const i
     snprintf(t->name, sizeof t->name, "%s", pl_op_name(op));
     return t;
 }
+
+pl_tensor *op_node_into(pl_ctx *ctx, pl_op op, pl_tensor *dst, pl_tensor *s0, pl_tensor *s1) {
+    pl_tensor *t = pl_ctx_alloc(ctx, sizeof *t);
+    if (!t) return NULL;
+    *t = *dst; /* the node is the destination: same data, shape and strides */
+    t->op = op;
+    t->grad = t->grad_owner = NULL;
+    t->flags = 0;
+    memset(t->src, 0, sizeof t->src);
+    t->src[0] = s0;
+    t->src[1] = s1;
+    return t;
+}

@@ -10,6 +10,9 @@
 /* A new contiguous f32 (or given type) result node with op and sources set. */
 pl_tensor *op_new_node(pl_ctx *ctx, pl_op op, pl_dtype type, int n_dims, const int64_t *ne,
                        pl_tensor *s0, pl_tensor *s1, pl_tensor *s2, pl_tensor *s3);
+/* A node that writes into dst itself (a copy into a view, a KV-cache store): dst's data, shape and strides,
+ * no gradient, sources s0 and s1. */
+pl_tensor *op_node_into(pl_ctx *ctx, pl_op op, pl_tensor *dst, pl_tensor *s0, pl_tensor *s1);
 /* Source gradient to add into, or NULL when no gradient flows to that source. */
 static inline float *op_grad(const pl_tensor *src) { return src && src->grad ? (float *)src->grad->data : NULL; }
 

@@ -63,16 +63,7 @@ pl_tensor *pl_cpy(pl_ctx *ctx, pl_tensor *src, pl_tensor *dst) {
     OP_REQUIRE(pl_nelements(src) == pl_nelements(dst), "cpy: %lld elements into %lld", (long long)pl_nelements(src),
                (long long)pl_nelements(dst));
     OP_REQUIRE(dst->type == PL_F32 || dst->type == PL_F16 || dst->type == PL_BF16, "cpy: destination must be f32/f16/bf16");
-    pl_tensor *t = pl_ctx_alloc(ctx, sizeof *t);
-    if (!t) return NULL;
-    *t = *dst; /* the node is the destination: same data, shape and strides */
-    t->op = PL_OP_CPY;
-    t->grad = t->grad_owner = NULL;
-    t->flags = 0;
-    memset(t->src, 0, sizeof t->src);
-    t->src[0] = src;
-    t->src[1] = dst;
-    return t;
+    return op_node_into(ctx, PL_OP_CPY, dst, src, dst);
 }
 /* the common case (a KV-cache write): same shape, contiguous rows on both sides - one conversion per row */
 static void cpy_rows(void *arg, int64_t s, int64_t e, int ith) {

@@ -5,6 +5,7 @@
  * converted together. q5_0 goes further: four blocks a step, block sums finished in 16-bit lanes, one FMA.
  * Integer block sums equal the scalar reference's; only float rounding (summation order) differs. */
 #include "backend/cpu/quant_rows.h"
+#include "backend/cpu/vec_exp_simd.h" /* hsum256 */
 #include "core/cpu.h"
 #include "quant/quant_kernels.h"
 
@@ -462,12 +463,6 @@ pl_from_float_fn pl_quantize_act(pl_dtype t) {
  * several sequences at once (one activation row per sequence) pay on AVX2 CPUs. */
 #if defined(__x86_64__) || defined(__i386__)
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
-AVX2_FN static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 /* one row's block: acc += (a . q) * (da * dy), a * q summed as |a| x (q with a's sign) over 4-byte groups */
 #define Q8_ROW(acc, xr)                                                                                           \
     do {                                                                                                          \
