@@ -6,4 +6,4 @@ bin="${1:-build/plinth}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 text="$(bash "$root/scripts/fetch-data.sh" | tail -n1)"
 "$bin" train -f "$text" -o "$root/runs/austen" --resume
-"$bin" run -m "$root/runs/austen" -p "It is a truth universally acknowledged" -n 300 --seed 1
+"$bin" run -m "$root/runs/austen" -p "It is a truth universally acknowledged" -n 100 --seed 1  # within the 128-byte context
