@@ -32,13 +32,15 @@ pl_tensor *pl_kv_store(pl_ctx *ctx, pl_tensor *cache, pl_tensor *cur, pl_tensor 
     return t;
 }
 
-void op_kv_store_forward(pl_ctx *ctx, pl_tensor *t) {
-    (void)ctx;
+/* tokens s..e: each head's row into its cell (f16 caches: rounded on the way in) */
+static void kv_store_rows(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    pl_tensor *t = arg;
     const pl_tensor *cur = t->src[0];
     const int32_t *cell = (const int32_t *)t->src[1]->data + MAP_HDR;
     const pl_type_traits *tr = pl_dtype_traits(t->type);
-    int64_t D = t->ne[0], N = cur->ne[2], H = cur->ne[1];
-    for (int64_t i = 0; i < N; i++)
+    int64_t D = t->ne[0], H = cur->ne[1];
+    for (int64_t i = s; i < e; i++)
         for (int64_t h = 0; h < H; h++) {
             const float *src = (const float *)((const char *)cur->data + h * cur->nb[1] + i * cur->nb[2]);
             char *dst = (char *)t->data + ((size_t)h * t->ne[1] + cell[i]) * D * tr->type_size;
@@ -46,6 +48,7 @@ void op_kv_store_forward(pl_ctx *ctx, pl_tensor *t) {
             else tr->from_float(src, dst, D);
         }
 }
+void op_kv_store_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, t->src[0]->ne[2], kv_store_rows, t); }
 void op_kv_store_backward(pl_ctx *ctx, pl_tensor *t) { (void)ctx; (void)t; }
 
 /* ---- attention -------------------------------------------------------------------------------------------- */

@@ -127,9 +127,8 @@ static void test_matmul(pl_ctx *ctx, pl_dtype t, int64_t M, int64_t K, int64_t N
     free(f), free(aq);
 }
 
-/* the AVX-512 activation quantizers give the reference's bytes, ties and zero blocks included */
-static void test_act_quant(pl_dtype t, int64_t n) {
-    pl_from_float_fn simd = pl_cpu()->avx512f ? pl_quantize_act_avx512(t) : NULL;
+/* the AVX-512 and AVX2 activation quantizers give the reference's bytes, ties and zero blocks included */
+static void test_act_quant_isa(pl_dtype t, int64_t n, pl_from_float_fn simd, const char *isa) {
     if (!simd) return;
     const size_t bytes = pl_row_size(t, n);
     float *x = malloc((size_t)n * sizeof(float));
@@ -143,10 +142,14 @@ static void test_act_quant(pl_dtype t, int64_t n) {
         pl_dtype_traits(t)->from_float(x, want, n);
         memset(got, 0xAB, bytes);
         simd(x, got, n);
-        CHECKF(!memcmp(want, got, bytes), "%s n=%lld pass %d: AVX-512 activation quantizer differs", pl_dtype_name(t),
-               (long long)n, pass);
+        CHECKF(!memcmp(want, got, bytes), "%s n=%lld pass %d: %s activation quantizer differs", pl_dtype_name(t),
+               (long long)n, pass, isa);
     }
     free(x), free(want), free(got);
+}
+static void test_act_quant(pl_dtype t, int64_t n) {
+    test_act_quant_isa(t, n, pl_cpu()->avx512f ? pl_quantize_act_avx512(t) : NULL, "AVX-512");
+    test_act_quant_isa(t, n, pl_cpu()->avx2 && pl_cpu()->fma ? pl_quantize_act_avx2(t) : NULL, "AVX2");
 }
 
 int main(void) {

@@ -454,6 +454,7 @@ pl_from_float_fn pl_quantize_act_avx512(pl_dtype t) { (void)t; return NULL; }
 
 pl_from_float_fn pl_quantize_act(pl_dtype t) {
     pl_from_float_fn f = pl_cpu_isa() >= PL_ISA_AVX512 ? pl_quantize_act_avx512(t) : NULL;
+    if (!f && pl_cpu_isa() >= PL_ISA_AVX2) f = pl_quantize_act_avx2(t);
     return f ? f : pl_dtype_traits(t)->from_float;
 }
 
@@ -485,8 +486,61 @@ AVX2_FN static void rows_q8_0_q8_0_avx2(int64_t n, float *s, const void *vx, siz
 }
 #undef Q8_ROW
 pl_vec_dot_rows_fn pl_vec_dot_rows_avx2(pl_dtype t) { return t == PL_Q8_0 ? rows_q8_0_q8_0_avx2 : NULL; }
+
+/* AVX2 activation quantizers for q8_0 / q8_1, bytes equal to the reference's: the same max, d = amax / 127,
+ * one multiply by 1/d, and roundf's rounding (half away from zero) */
+AVX2_FN static inline __m256i round_away256(__m256 v) {
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+    const __m256 absd = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
+    const __m256 up = _mm256_cmp_ps(absd, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 step = _mm256_and_ps(up, _mm256_or_ps(_mm256_set1_ps(1.0f), sign));
+    return _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+}
+/* 32 values to int8 codes with d = max|x| / 127; returns d and the codes' sum */
+AVX2_FN static int q8_block32_avx2(const float *x, int8_t *qs, float *d_out) {
+    const __m256 abs = _mm256_set1_ps(-0.0f);
+    __m256 v[4], mx = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) { v[k] = _mm256_loadu_ps(x + 8 * k); mx = _mm256_max_ps(mx, _mm256_andnot_ps(abs, v[k])); }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m256i q[4];
+    for (int k = 0; k < 4; k++) q[k] = round_away256(_mm256_mul_ps(v[k], _mm256_set1_ps(id)));
+    /* int32 -> int8 (|q| <= 127, no saturation), then undo the packs' lane interleave */
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256((__m256i *)qs, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    *d_out = d;
+    return _mm_cvtsi128_si32(s4);
+}
+AVX2_FN static void quantize_q8_0_avx2(const float *x, void *vy, int64_t n) {
+    pl_block_q8_0 *y = vy;
+    for (int64_t i = 0; i < n / PL_QK; i++) {
+        float d;
+        q8_block32_avx2(x + PL_QK * i, y[i].qs, &d);
+        y[i].d = pl_fp32_to_fp16(d);
+    }
+}
+AVX2_FN static void quantize_q8_1_avx2(const float *x, void *vy, int64_t n) {
+    pl_block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / PL_QK; i++) {
+        float d;
+        const int sum = q8_block32_avx2(x + PL_QK * i, y[i].qs, &d);
+        y[i].d = pl_fp32_to_fp16(d);
+        y[i].s = pl_fp32_to_fp16(pl_fp16_to_fp32(y[i].d) * (float)sum);
+    }
+}
+pl_from_float_fn pl_quantize_act_avx2(pl_dtype t) {
+    return t == PL_Q8_0 ? quantize_q8_0_avx2 : t == PL_Q8_1 ? quantize_q8_1_avx2 : NULL;
+}
 #else
 pl_vec_dot_rows_fn pl_vec_dot_rows_avx2(pl_dtype t) { (void)t; return NULL; }
+pl_from_float_fn pl_quantize_act_avx2(pl_dtype t) { (void)t; return NULL; }
 #endif
 
 /* AVX2: for one activation row (decode of one sequence) the one-row dot streams memory as fast (measured on a

@@ -26,5 +26,6 @@ pl_vec_dot_rows_fn pl_vec_dot_rows_scalar(pl_dtype wtype);
 pl_vec_dot_rows_fn pl_vec_dot_rows_avx512(pl_dtype wtype);
 pl_vec_dot_rows_fn pl_vec_dot_rows_avx2(pl_dtype wtype); /* q8_0 only */
 pl_from_float_fn pl_quantize_act_avx512(pl_dtype vt);
+pl_from_float_fn pl_quantize_act_avx2(pl_dtype vt);   /* q8_0, q8_1 */
 
 #endif
