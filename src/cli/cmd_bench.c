@@ -18,6 +18,7 @@ static void usage(FILE *f) {
         "  -m, --model PATH   a .gguf file or a Hugging Face model directory\n"
         "  -p N               prompt tokens for the pp test (default 512; 0 = skip)\n"
         "  -n N               generated tokens for the tg test (default 128; 0 = skip)\n"
+        "  -d, --depth N      run both tests after N tokens already in the cache (llama-bench's -d; default 0)\n"
         "  -r N               repetitions (default 5); t/s is mean +/- sd\n"
         "  -t, --threads N    threads (default: physical cores)\n"
         "  --json             print JSON instead of the table\n"
@@ -38,6 +39,7 @@ static void print_json(const pl_bench_report *r) {
         cJSON_AddStringToObject(o, "test", row->test);
         cJSON_AddNumberToObject(o, "n_prompt", row->n_prompt);
         cJSON_AddNumberToObject(o, "n_gen", row->n_gen);
+        cJSON_AddNumberToObject(o, "n_depth", r->depth);
         cJSON_AddNumberToObject(o, "avg_ts", row->mean);
         cJSON_AddNumberToObject(o, "stddev_ts", row->sd);
         cJSON_AddItemToObject(o, "samples_ts", cJSON_CreateDoubleArray(row->samples, r->reps));
@@ -88,6 +90,7 @@ static int parse_args(int argc, char **argv, bench_args *b) {
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &b->model);
         else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 20, &v))) b->o.n_prompt = (int)v; }
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 20, &v))) b->o.n_gen = (int)v; }
+        else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 20, &v))) b->o.depth = (int)v; }
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { if ((ok = arg_int(argc, argv, &i, 1, 1000, &v))) b->o.reps = (int)v; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) b->o.n_threads = (int)v; }
         else if (!strcmp(a, "--json")) b->json = true;
@@ -105,7 +108,7 @@ int cmd_bench(int argc, char **argv) {
     int rc = parse_args(argc, argv, &b);
     if (rc) return rc < 0 ? 0 : rc;
     if (!b.o.n_threads) b.o.n_threads = pl_cpu_physical_cores();
-    int ctx = PL_MAX(PL_MAX(b.o.n_prompt, b.o.n_gen), 16);
+    int ctx = b.o.depth + PL_MAX(PL_MAX(b.o.n_prompt, b.o.n_gen), 16);
     pl_bundle *m = pl_bundle_open(b.model, &(pl_bundle_params){.n_ctx = ctx, .n_threads = b.o.n_threads, .no_tokenizer = true});
     if (!m) { fprintf(stderr, "plinth bench: %s\n", pl_last_error()); return 1; }
     pl_bench_report r;

@@ -17,21 +17,31 @@ static int32_t *random_tokens(int n, int n_vocab) {
     return t;
 }
 
-static int check_len(const pl_llm *m, int n, const char *what) {
+static int check_len(const pl_llm *m, int depth, int n, const char *what) {
     if (n < 1) return pl_error(PL_ERR_ARG, "%s: need at least 1 token", what);
-    if (n > pl_llm_n_ctx(m)) return pl_error(PL_ERR_ARG, "%s: %d tokens exceed the context (%d)", what, n, pl_llm_n_ctx(m));
+    if (depth < 0 || n > pl_llm_n_ctx(m) - depth)
+        return pl_error(PL_ERR_ARG, "%s: %d tokens after %d exceed the context (%d)", what, n, depth, pl_llm_n_ctx(m));
     return PL_OK;
 }
 
-int pl_bench_pp(pl_llm *m, int n_prompt, int reps, double *ts) {
-    int rc = check_len(m, n_prompt, "pp");
+/* the first depth tokens into the cache (untimed); the tests then run after them */
+static int fill_depth(pl_llm *m, int depth, float *logits) {
+    if (!depth) return PL_OK;
+    int32_t *tok = random_tokens(depth, pl_llm_n_vocab(m));
+    int rc = tok ? pl_llm_eval(m, tok, depth, 0, logits, false) : PL_ERR_NOMEM;
+    free(tok);
+    return rc;
+}
+
+int pl_bench_pp(pl_llm *m, int depth, int n_prompt, int reps, double *ts) {
+    int rc = check_len(m, depth, n_prompt, "pp");
     if (rc) return rc;
     int32_t *tok = random_tokens(n_prompt, pl_llm_n_vocab(m));
     float *logits = pl_malloc((size_t)pl_llm_n_vocab(m) * sizeof(float));
-    rc = tok && logits ? PL_OK : PL_ERR_NOMEM;
+    rc = tok && logits ? fill_depth(m, depth, logits) : PL_ERR_NOMEM;
     for (int r = -1; rc == PL_OK && r < reps; r++) {       /* r = -1: warm-up */
         double t0 = pl_time_s();
-        rc = pl_llm_eval(m, tok, n_prompt, 0, logits, false);
+        rc = pl_llm_eval(m, tok, n_prompt, depth, logits, false);
         double dt = pl_time_s() - t0;
         if (r >= 0) ts[r] = dt > 0 ? n_prompt / dt : 0;
     }
@@ -39,16 +49,16 @@ int pl_bench_pp(pl_llm *m, int n_prompt, int reps, double *ts) {
     return rc;
 }
 
-int pl_bench_tg(pl_llm *m, int n_gen, int reps, double *ts) {
-    int rc = check_len(m, n_gen, "tg");
+int pl_bench_tg(pl_llm *m, int depth, int n_gen, int reps, double *ts) {
+    int rc = check_len(m, depth, n_gen, "tg");
     if (rc) return rc;
     int32_t *tok = random_tokens(n_gen, pl_llm_n_vocab(m));
     float *logits = pl_malloc((size_t)pl_llm_n_vocab(m) * sizeof(float));
-    rc = tok && logits ? PL_OK : PL_ERR_NOMEM;
+    rc = tok && logits ? fill_depth(m, depth, logits) : PL_ERR_NOMEM;
     for (int r = -1; rc == PL_OK && r < reps; r++) {
         int n = r < 0 ? PL_MIN(n_gen, 4) : n_gen;           /* a short warm-up */
         double t0 = pl_time_s();
-        for (int i = 0; rc == PL_OK && i < n; i++) rc = pl_llm_eval(m, tok + i, 1, i, logits, false);
+        for (int i = 0; rc == PL_OK && i < n; i++) rc = pl_llm_eval(m, tok + i, 1, depth + i, logits, false);
         double dt = pl_time_s() - t0;
         if (r >= 0) ts[r] = dt > 0 ? n / dt : 0;
     }
@@ -138,21 +148,22 @@ static void model_label(const pl_llm *m, uint64_t params, char *out, size_t cap)
 }
 
 /* one test (pp or tg) of n tokens into the next row */
-static int bench_test(pl_llm *m, pl_bench_report *r, bool gen, int n) {
+static int bench_test(pl_llm *m, pl_bench_report *r, bool gen, int n, int depth) {
     pl_bench_row *row = &r->rows[r->n_rows];
     *row = (pl_bench_row){.n_prompt = gen ? 0 : n, .n_gen = gen ? n : 0, .samples = r->buf + r->n_rows * r->reps};
-    snprintf(row->test, sizeof row->test, "%s%d", gen ? "tg" : "pp", n);
+    if (depth) snprintf(row->test, sizeof row->test, "%s%d @ d%d", gen ? "tg" : "pp", n, depth);
+    else snprintf(row->test, sizeof row->test, "%s%d", gen ? "tg" : "pp", n);
     r->n_rows++;
-    int rc = gen ? pl_bench_tg(m, n, r->reps, row->samples) : pl_bench_pp(m, n, r->reps, row->samples);
+    int rc = gen ? pl_bench_tg(m, depth, n, r->reps, row->samples) : pl_bench_pp(m, depth, n, r->reps, row->samples);
     if (!rc) pl_bench_mean_sd(row->samples, r->reps, &row->mean, &row->sd);
     return rc;
 }
 
 /* decode reads every weight once per token plus the cache up to the current position: at the tg test's average
- * context (n/2) */
+ * context (depth + n/2) */
 static int bench_roof(pl_llm *m, const pl_bench_opts *o, pl_bench_report *r) {
     r->has_roof = true;
-    r->roof_ctx = o->n_gen ? o->n_gen / 2 : 0;
+    r->roof_ctx = o->depth + (o->n_gen ? o->n_gen / 2 : 0);
     r->kv_bytes = pl_bench_kv_bytes(m, r->roof_ctx);
     r->bytes_per_token = (double)(r->weight_bytes + r->kv_bytes);
     r->bandwidth = pl_bench_mem_bandwidth(o->n_threads, (size_t)512 << 20, 5);
@@ -162,11 +173,11 @@ static int bench_roof(pl_llm *m, const pl_bench_opts *o, pl_bench_report *r) {
 }
 
 int pl_bench_run(pl_llm *m, const pl_bench_opts *o, pl_bench_report *r) {
-    *r = (pl_bench_report){.reps = o->reps, .n_threads = o->n_threads};
+    *r = (pl_bench_report){.reps = o->reps, .n_threads = o->n_threads, .depth = o->depth};
     if (!(r->buf = pl_calloc((size_t)o->reps * 2, sizeof(double)))) return PL_ERR_NOMEM;
     int rc = PL_OK;
-    if (o->n_prompt) rc = bench_test(m, r, false, o->n_prompt);
-    if (!rc && o->n_gen) rc = bench_test(m, r, true, o->n_gen);
+    if (o->n_prompt) rc = bench_test(m, r, false, o->n_prompt, o->depth);
+    if (!rc && o->n_gen) rc = bench_test(m, r, true, o->n_gen, o->depth);
     if (rc) return rc;
     r->weight_bytes = pl_bench_weight_bytes(m, &r->n_params);
     model_label(m, r->n_params, r->label, sizeof r->label);

@@ -10,10 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Random token ids (fixed seed) so no tokenizer is needed. ts[r] = tokens/s of repetition r (after one warm-up
- * run). PL_OK or a negative status + message (n larger than the model's cache). */
-int pl_bench_pp(pl_llm *m, int n_prompt, int reps, double *ts);
-int pl_bench_tg(pl_llm *m, int n_gen, int reps, double *ts);
+/* Random token ids (fixed seed) so no tokenizer is needed, after `depth` tokens already in the cache (prefilled
+ * once, untimed; llama-bench's -d). ts[r] = tokens/s of repetition r (after one warm-up run). PL_OK or a
+ * negative status + message (depth + n larger than the model's context). */
+int pl_bench_pp(pl_llm *m, int depth, int n_prompt, int reps, double *ts);
+int pl_bench_tg(pl_llm *m, int depth, int n_gen, int reps, double *ts);
 
 /* Bytes of the weights a forward pass reads (the token embedding only when it is also the LM head), and the
  * number of parameters (all weights, embedding included). */
@@ -26,18 +27,18 @@ double pl_bench_mem_bandwidth(int n_threads, size_t bytes, int reps);
 
 void pl_bench_mean_sd(const double *x, int n, double *mean, double *sd);
 
-/* The whole of plinth bench: the pp and tg tests (0 tokens: skipped), reps repetitions each, and with roof the
- * memory bandwidth and the decode roof at the tg test's average context (n_gen / 2). */
-typedef struct { int n_prompt, n_gen, reps, n_threads; bool roof; } pl_bench_opts;
+/* The whole of plinth bench: the pp and tg tests (0 tokens: skipped) after depth tokens, reps repetitions each,
+ * and with roof the memory bandwidth and the decode roof at the tg test's average context (depth + n_gen / 2). */
+typedef struct { int n_prompt, n_gen, reps, n_threads, depth; bool roof; } pl_bench_opts;
 typedef struct {
-    char test[32];            /* "pp512", "tg128" */
+    char test[32];            /* "pp512", "tg128", "tg128 @ d1024" */
     int n_prompt, n_gen;
     double mean, sd;          /* tokens/s over the repetitions */
     double *samples;          /* reps of them (in the report's buffer) */
 } pl_bench_row;
 typedef struct {
     pl_bench_row rows[2];
-    int n_rows, reps, n_threads;
+    int n_rows, reps, n_threads, depth;
     char label[128];          /* "llama 135M Q4_1": architecture, size, file type */
     uint64_t weight_bytes, n_params;
     bool has_roof;

@@ -58,3 +58,15 @@ def test_roof_text_and_errors():
     assert subprocess.run([plinth_bin(), "bench"], capture_output=True).returncode == 2
     r = subprocess.run([plinth_bin(), "bench", "-m", os.path.join(ROOT, "nope.gguf")], capture_output=True)
     assert r.returncode == 1 and r.stderr.startswith(b"plinth bench: ")
+
+
+def test_depth():
+    """-d N: both tests run after N tokens already in the cache (llama-bench's -d); the roof counts the cache read
+    at depth + n/2."""
+    r = bench("-p", "8", "-n", "4", "-d", "32", "-r", "2", "-t", "1", "--json", "--roof")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert [x["test"] for x in d["results"]] == ["pp8 @ d32", "tg4 @ d32"]
+    assert all(x["n_depth"] == 32 and all(s > 0 for s in x["samples_ts"]) for x in d["results"])
+    assert d["roof"]["kv_bytes"] == 2 * 2 * 16 * 2 * 4 * (32 + 2)
+    assert bench("-d", "-1").returncode == 2
