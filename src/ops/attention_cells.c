@@ -2,8 +2,9 @@
  * writes one step's keys or values into the cells the step was given, and pl_attention_cells lets each token
  * attend to its own sequence's cells up to its position (and within a sliding window), read through the step's
  * cell map. A run of a sequence's tokens is one block of queries; when its cells lie in order in the cache (one
- * sequence, the common case) keys are read in place, else gathered into scratch first. Forward only: training
- * attends within the batch (ops/attention.c). */
+ * sequence, the common case) keys are read in place, else gathered into scratch first; a run of one token (a
+ * decode step) takes dot products instead of one-row matrix products. Forward only: training attends within the
+ * batch (ops/attention.c). */
 #include "backend/cpu/vec.h"
 #include "backend/cpu/vec_exp.h"
 #include "ops/ops.h"
@@ -119,6 +120,17 @@ static const float *key_rows(const pl_tensor *x, int64_t hk, const int32_t *cell
     return buf;
 }
 
+/* One query row over n keys (rows of D floats), keys before lo masked: out = softmax(scale q K^T) V. The path of
+ * every single-token run, alone or in a batch, so a sequence decodes the same either way; sgemm would pack all
+ * of K and V again for each one-row product (most of a deep decode step's time). */
+static void one_query(const float *q, const float *K, const float *V, int64_t D, int64_t n, int64_t lo, float scale,
+                      float *s, float *out) {
+    for (int64_t j = lo; j < n; j++) s[j] = scale * pl_vec_dot_f32(D, q, K + j * D);
+    pl_vec_softmax_f32(n - lo, s + lo);
+    memset(out, 0, (size_t)D * sizeof(float));
+    for (int64_t j = lo; j < n; j++) pl_vec_axpy_f32(D, s[j], V + j * D, out);
+}
+
 static void cells_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
@@ -142,6 +154,10 @@ static void cells_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
         float *kb = gather ? S + rows * nkk : NULL, *vb = gather ? kb + nkk * D : NULL;
         const float *K = key_rows(k, h / grp, cells, nkk, kb), *V = key_rows(v, h / grp, cells, nkk, vb);
         const float *Q = (const float *)((const char *)q->data + h * q->nb[1] + i0 * q->nb[2]);
+        if (rows == 1) { /* a decode token: dot products and a weighted sum, K and V read once, nothing packed */
+            one_query(Q, K, V, D, nkk, 0, scale, S, pl_f32(t) + (i0 * Hq + h) * D); /* the window starts at klo */
+            continue;
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nkk, (int)D, scale, Q, ldq, K, (int)D, 0.0f,
                     S, (int)nkk);
         for (int64_t i = 0; i < rows; i++) {
