@@ -135,7 +135,27 @@ static void check_model(const char *rel, int max_prompt, int steps) {
     pl_llm_free(m);
 }
 
+/* a full cache refuses a batch and keeps what it held; removing a sequence makes room again */
+static void check_full_cache(void) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/golden/lm/llama", test_root());
+    pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_threads = 1, .n_ctx = 16});
+    CHECKF(m != NULL, "%s", pl_last_error());
+    if (!m) return;
+    int32_t tok[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, seq[12];
+    int a = pl_llm_seq_new(m), b = pl_llm_seq_new(m);
+    for (int i = 0; i < 12; i++) seq[i] = a;
+    CHECK(pl_llm_decode(m, &(pl_llm_batch){12, tok, seq, NULL}, NULL) == PL_OK);
+    for (int i = 0; i < 6; i++) seq[i] = b;
+    CHECK(pl_llm_decode(m, &(pl_llm_batch){6, tok, seq, NULL}, NULL) < 0 && strstr(pl_last_error(), "full"));
+    CHECK(pl_llm_seq_len(m, a) == 12 && pl_llm_seq_len(m, b) == 0 && m->cache->n_used == 12);
+    CHECK(pl_llm_seq_remove(m, a) == PL_OK && m->cache->n_used == 0);
+    CHECK(pl_llm_decode(m, &(pl_llm_batch){6, tok, seq, NULL}, NULL) == PL_OK && pl_llm_seq_len(m, b) == 6);
+    pl_llm_free(m);
+}
+
 int main(void) {
+    check_full_cache();
     check_model("tests/golden/lm/llama", 300, test_fast() ? 16 : STEPS);
     check_model("tests/golden/train/gemma3", 300, test_fast() ? 16 : STEPS);  /* sliding-window layers */
     check_model("tests/golden/lm/qwen2", 120, 16);
