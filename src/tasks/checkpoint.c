@@ -80,6 +80,14 @@ static int write_byte_tokenizer(const char *dir) {
     return rc;
 }
 
+/* AdamW moment k (0: m, 1: v) of parameter p: its name in optimizer.safetensors, and where it lives in m */
+static void moment_name(char *name, size_t cap, int k, const pl_llm_param *p) {
+    snprintf(name, cap, "%s.%s", k ? "v" : "m", p->hf_name);
+}
+static float *moment(const pl_llm *m, int k, const pl_llm_param *p) {
+    return (k ? m->adam_v : m->adam_m) + (pl_f32(p->t) - m->w);
+}
+
 static int write_optimizer(const char *dir, const pl_llm *m) {
     pl_st_writer *w = pl_st_writer_new();
     if (!w) return PL_ERR_NOMEM;
@@ -88,10 +96,9 @@ static int write_optimizer(const char *dir, const pl_llm *m) {
         for (int i = 0; i < m->n_params && !rc; i++) {
             const pl_llm_param *p = &m->params[i];
             char name[300];
-            snprintf(name, sizeof name, "%s.%s", k ? "v" : "m", p->hf_name);
+            moment_name(name, sizeof name, k, p);
             int64_t n = pl_nelements(p->t);
-            const float *buf = (k ? m->adam_v : m->adam_m) + (pl_f32(p->t) - m->w);
-            rc = pl_st_writer_add(w, name, PL_F32, 1, &n, buf, false);
+            rc = pl_st_writer_add(w, name, PL_F32, 1, &n, moment(m, k, p), false);
         }
     char path[4400];
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
@@ -110,11 +117,11 @@ int pl_ckpt_load_optimizer(const char *ckdir, pl_llm *m) {
         for (int i = 0; i < m->n_params && !rc; i++) {
             const pl_llm_param *p = &m->params[i];
             char name[300];
-            snprintf(name, sizeof name, "%s.%s", k ? "v" : "m", p->hf_name);
+            moment_name(name, sizeof name, k, p);
             const pl_st_tensor *s = pl_st_find(st, name);
             if (!s || s->type != PL_F32 || s->numel != pl_nelements(p->t))
                 rc = pl_error(PL_ERR_FORMAT, "%s: '%s' is missing or of another size", path, name);
-            else memcpy((k ? m->adam_v : m->adam_m) + (pl_f32(p->t) - m->w), s->data, s->nbytes);
+            else memcpy(moment(m, k, p), s->data, s->nbytes);
         }
     pl_st_close(st);
     return rc;

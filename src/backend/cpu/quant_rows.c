@@ -394,23 +394,27 @@ AVX512 int q8_block32(const float *x, int8_t *qs, float *d_out) {
     *d_out = d;
     return _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
 }
-AVX512_FN static void quantize_q8_0_avx512(const float *x, void *vy, int64_t n) {
-    pl_block_q8_0 *y = vy;
-    for (int64_t i = 0; i < n / PL_QK; i++) {
-        float d;
-        q8_block32(x + PL_QK * i, y[i].qs, &d);
-        y[i].d = pl_fp32_to_fp16(d);
+/* q8_0 and q8_1 rows from a 32-value block quantizer BLOCK (x, qs, &d) -> the codes' sum: one definition for
+ * each instruction set's block (q8_1 also keeps s = d * sum, from the stored d) */
+#define QUANTIZE_Q8_ROWS(SUF, ATTR, BLOCK)                                                   \
+    ATTR static void quantize_q8_0_##SUF(const float *x, void *vy, int64_t n) {              \
+        pl_block_q8_0 *y = vy;                                                               \
+        for (int64_t i = 0; i < n / PL_QK; i++) {                                            \
+            float d;                                                                         \
+            BLOCK(x + PL_QK * i, y[i].qs, &d);                                               \
+            y[i].d = pl_fp32_to_fp16(d);                                                     \
+        }                                                                                    \
+    }                                                                                        \
+    ATTR static void quantize_q8_1_##SUF(const float *x, void *vy, int64_t n) {              \
+        pl_block_q8_1 *y = vy;                                                               \
+        for (int64_t i = 0; i < n / PL_QK; i++) {                                            \
+            float d;                                                                         \
+            const int sum = BLOCK(x + PL_QK * i, y[i].qs, &d);                               \
+            y[i].d = pl_fp32_to_fp16(d);                                                     \
+            y[i].s = pl_fp32_to_fp16(pl_fp16_to_fp32(y[i].d) * (float)sum);                  \
+        }                                                                                    \
     }
-}
-AVX512_FN static void quantize_q8_1_avx512(const float *x, void *vy, int64_t n) {
-    pl_block_q8_1 *y = vy;
-    for (int64_t i = 0; i < n / PL_QK; i++) {
-        float d;
-        const int sum = q8_block32(x + PL_QK * i, y[i].qs, &d);
-        y[i].d = pl_fp32_to_fp16(d);
-        y[i].s = pl_fp32_to_fp16(pl_fp16_to_fp32(y[i].d) * (float)sum);
-    }
-}
+QUANTIZE_Q8_ROWS(avx512, AVX512_FN, q8_block32)
 AVX512_FN static void quantize_q8_K_avx512(const float *x, void *vy, int64_t n) {
     pl_block_q8_K *y = vy;
     for (int64_t i = 0; i < n / PL_QK_K; i++, x += PL_QK_K) {
@@ -518,23 +522,7 @@ AVX2_FN static int q8_block32_avx2(const float *x, int8_t *qs, float *d_out) {
     *d_out = d;
     return _mm_cvtsi128_si32(s4);
 }
-AVX2_FN static void quantize_q8_0_avx2(const float *x, void *vy, int64_t n) {
-    pl_block_q8_0 *y = vy;
-    for (int64_t i = 0; i < n / PL_QK; i++) {
-        float d;
-        q8_block32_avx2(x + PL_QK * i, y[i].qs, &d);
-        y[i].d = pl_fp32_to_fp16(d);
-    }
-}
-AVX2_FN static void quantize_q8_1_avx2(const float *x, void *vy, int64_t n) {
-    pl_block_q8_1 *y = vy;
-    for (int64_t i = 0; i < n / PL_QK; i++) {
-        float d;
-        const int sum = q8_block32_avx2(x + PL_QK * i, y[i].qs, &d);
-        y[i].d = pl_fp32_to_fp16(d);
-        y[i].s = pl_fp32_to_fp16(pl_fp16_to_fp32(y[i].d) * (float)sum);
-    }
-}
+QUANTIZE_Q8_ROWS(avx2, AVX2_FN, q8_block32_avx2)
 pl_from_float_fn pl_quantize_act_avx2(pl_dtype t) {
     return t == PL_Q8_0 ? quantize_q8_0_avx2 : t == PL_Q8_1 ? quantize_q8_1_avx2 : NULL;
 }
