@@ -99,6 +99,7 @@ typedef struct {
     const char *bq;     /* b's rows converted to the vec_dot type, per batch: [B3][B2][N] rows */
     size_t bq_row;      /* bytes per converted row */
     pl_vec_dot_rows_fn rows; /* the four-row kernel of a's type, or NULL */
+    pl_vec_dot_tile_fn tile; /* the four-row, two-column kernel, or NULL */
 } dot_job;
 
 static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
@@ -117,12 +118,20 @@ static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
             abase = (const char *)a->data + (i2 / r2) * a->nb[2] + (i3 / r3) * a->nb[3];
         }
         int64_t m = blk * 16, mend = PL_MIN(M, blk * 16 + 16);
-        for (; j->rows && m + PL_DOT_ROWS <= mend; m += PL_DOT_ROWS) /* four rows share each activation load */
-            for (int64_t n = 0; n < N; n++) {
+        for (; j->rows && m + PL_DOT_ROWS <= mend; m += PL_DOT_ROWS) { /* four rows share each activation load */
+            int64_t n = 0;
+            for (; j->tile && n + 2 <= N; n += 2) { /* and two activation rows each weight load */
+                float v[2 * PL_DOT_ROWS];
+                j->tile(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row, j->bq_row);
+                memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v / 2);
+                memcpy(pl_f32(t) + (bat * N + n + 1) * M + m, v + PL_DOT_ROWS, sizeof v / 2);
+            }
+            for (; n < N; n++) {
                 float v[PL_DOT_ROWS];
                 j->rows(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row);
                 memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v);
             }
+        }
         for (; m < mend; m++) {
             const char *arow = abase + m * a->nb[1];
             for (int64_t n = 0; n < N; n++) {
@@ -157,7 +166,8 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
             }
             quant(x, bq + (bat * N + n) * row, K);
         }
-    dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat)};
+    dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
+                 a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type)};
     pl_parallel_for(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
     free(bq);
     free(tmp);

@@ -152,7 +152,29 @@ static void test_act_quant(pl_dtype t, int64_t n) {
     test_act_quant_isa(t, n, pl_cpu()->avx2 && pl_cpu()->fma ? pl_quantize_act_avx2(t) : NULL, "AVX2");
 }
 
+/* the AVX2 q8_0 4 x 2 tile: eight dots, each the scalar reference's within float rounding */
+static void test_tile(int64_t n) {
+    pl_vec_dot_tile_fn tile = pl_cpu()->avx2 && pl_cpu()->fma ? pl_vec_dot_tile_avx2(PL_Q8_0) : NULL;
+    if (!tile) return;
+    const size_t rb = pl_row_size(PL_Q8_0, n);
+    uint8_t *w = malloc(4 * rb), *y = malloc(2 * rb);
+    float *f = malloc((size_t)n * sizeof(float)), got[8], ref;
+    for (int r = 0; r < 6; r++) {
+        for (int64_t i = 0; i < n; i++) f[i] = 2 * frand() - 1 + (i % 37 == r ? 3.0f : 0.0f);
+        pl_dtype_traits(PL_Q8_0)->from_float(f, r < 4 ? w + r * rb : y + (r - 4) * rb, n);
+    }
+    tile(n, got, w, rb, y, rb);
+    for (int c = 0; c < 2; c++)
+        for (int r = 0; r < 4; r++) {
+            pl_vec_dot_q8_0_q8_0_scalar(n, &ref, w + r * rb, y + c * rb);
+            CHECKF(fabs(got[c * 4 + r] - ref) <= 1e-5 * (fabs(ref) + n), "q8_0 tile n=%lld row %d col %d: %.9g vs %.9g",
+                   (long long)n, r, c, got[c * 4 + r], ref);
+        }
+    free(w), free(y), free(f);
+}
+
 int main(void) {
+    test_tile(32), test_tile(576), test_tile(1536);
     test_act_quant(PL_Q8_0, 576), test_act_quant(PL_Q8_1, 1536), test_act_quant(PL_Q8_K, 1536);
     for (size_t i = 0; i < PL_ARRAY_LEN(types); i++) {
         const pl_dtype t = types[i];

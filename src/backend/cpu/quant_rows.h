@@ -14,6 +14,13 @@
 /* s[r] = dot(row r of x, y) for r < 4; row r starts at (const char *)x + r * bx; y in wtype's vec_dot_type */
 typedef void (*pl_vec_dot_rows_fn)(int64_t n, float *s, const void *x, size_t bx, const void *y);
 
+/* Four weight rows against two activation rows: s[c * 4 + r] = dot(row r of x, row c of y), y rows by bytes
+ * apart (several sequences decoded at once: each weight block loaded once for both) */
+typedef void (*pl_vec_dot_tile_fn)(int64_t n, float *s, const void *x, size_t bx, const void *y, size_t by);
+/* the 4 x 2 kernel for this CPU and weight type, or NULL (AVX2 q8_0 only) */
+pl_vec_dot_tile_fn pl_vec_dot_tile(pl_dtype wtype);
+pl_vec_dot_tile_fn pl_vec_dot_tile_avx2(pl_dtype wtype);
+
 /* the best variant for this CPU, weight type and count of activation rows, or NULL (use the one-row vec_dot) */
 pl_vec_dot_rows_fn pl_vec_dot_rows(pl_dtype wtype, int64_t n_act);
 
