@@ -164,8 +164,8 @@ static int prepare(ft_run *r, const char *base) {
     if (o->chat && strcmp(o->chat, "auto")) tmpl = strcmp(o->chat, "none") ? pl_chat_template_by_name(o->chat) : NULL;
     else tmpl = pl_chat_template_for_model(base, &failed);
     if (failed || (o->chat && strcmp(o->chat, "auto") && strcmp(o->chat, "none") && !tmpl)) return PL_ERR_ARG;
-    int ctx = o->ctx > 0 ? o->ctx : 512;
-    int rc = pl_ft_data_load(o->data_path, r->tok, tmpl, PL_MIN(ctx, r->m->hp.n_ctx_train), &r->data);
+    int ctx = PL_MIN(o->ctx > 0 ? o->ctx : 512, r->m->hp.n_ctx_train); /* what the model's positions allow */
+    int rc = pl_ft_data_load(o->data_path, r->tok, tmpl, ctx, &r->data);
     pl_chat_template_free(tmpl);
     if (rc) return rc;
     r->n_val = (int)(r->data.n * o->val_frac);
