@@ -36,4 +36,14 @@ int pl_utf8_valid(const char *s, size_t len);
 
 double pl_time_s(void); /* monotonic seconds */
 
+/* splitmix64 (Steele et al.): pl_mix64 its finalizer, pl_splitmix64 the generator on state *s, pl_hash64(x) the
+ * generator's next number from state x (a well-mixed hash: seeds, keys of batches, shuffles) */
+static inline uint64_t pl_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static inline uint64_t pl_splitmix64(uint64_t *s) { return pl_mix64(*s += 0x9e3779b97f4a7c15ull); }
+static inline uint64_t pl_hash64(uint64_t x) { return pl_splitmix64(&x); }
+
 #endif

@@ -373,14 +373,8 @@ pl_llm *pl_llm_new(const pl_llm_hparams *hp, const pl_llm_params *params) {
     return m;
 }
 
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 static float gauss(uint64_t *s) { /* Box-Muller */
-    double u1 = ((splitmix(s) >> 11) + 1.0) / 9007199254740993.0, u2 = (splitmix(s) >> 11) / 9007199254740992.0;
+    double u1 = ((pl_splitmix64(s) >> 11) + 1.0) / 9007199254740993.0, u2 = (pl_splitmix64(s) >> 11) / 9007199254740992.0;
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 

@@ -13,11 +13,8 @@
 
 static void add_num(cJSON *o, const char *k, double v) { cJSON_AddNumberToObject(o, k, v); }
 
-static void config_llama(cJSON *c, const pl_llm *m) {
-    const pl_llm_hparams *h = &m->hp;
-    bool qwen = h->arch == PL_LLM_QWEN2;
-    cJSON_AddItemToObject(c, "architectures", cJSON_CreateStringArray((const char *[]){qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"}, 1));
-    cJSON_AddStringToObject(c, "model_type", qwen ? "qwen2" : "llama");
+/* the sizes a llama-style config (Llama, Qwen2, Gemma 3) names alike */
+static void config_dims(cJSON *c, const pl_llm_hparams *h) {
     add_num(c, "hidden_size", h->n_embd);
     add_num(c, "intermediate_size", h->n_ff);
     add_num(c, "num_hidden_layers", h->n_layer);
@@ -26,6 +23,14 @@ static void config_llama(cJSON *c, const pl_llm *m) {
     add_num(c, "head_dim", h->head_dim);
     add_num(c, "max_position_embeddings", h->n_ctx_train);
     add_num(c, "rms_norm_eps", h->norm_eps);
+}
+
+static void config_llama(cJSON *c, const pl_llm *m) {
+    const pl_llm_hparams *h = &m->hp;
+    bool qwen = h->arch == PL_LLM_QWEN2;
+    cJSON_AddItemToObject(c, "architectures", cJSON_CreateStringArray((const char *[]){qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"}, 1));
+    cJSON_AddStringToObject(c, "model_type", qwen ? "qwen2" : "llama");
+    config_dims(c, h);
     add_num(c, "rope_theta", h->rope_theta);
     cJSON_AddStringToObject(c, "hidden_act", "silu");
     if (!qwen) {
@@ -57,14 +62,7 @@ static void config_gemma3(cJSON *c, const pl_llm *m) {
     const pl_llm_hparams *h = &m->hp;
     cJSON_AddItemToObject(c, "architectures", cJSON_CreateStringArray((const char *[]){"Gemma3ForCausalLM"}, 1));
     cJSON_AddStringToObject(c, "model_type", "gemma3_text");
-    add_num(c, "hidden_size", h->n_embd);
-    add_num(c, "intermediate_size", h->n_ff);
-    add_num(c, "num_hidden_layers", h->n_layer);
-    add_num(c, "num_attention_heads", h->n_head);
-    add_num(c, "num_key_value_heads", h->n_head_kv);
-    add_num(c, "head_dim", h->head_dim);
-    add_num(c, "max_position_embeddings", h->n_ctx_train);
-    add_num(c, "rms_norm_eps", h->norm_eps);
+    config_dims(c, h);
     add_num(c, "query_pre_attn_scalar", roundf(1.0f / (h->attn_scale * h->attn_scale)));
     add_num(c, "sliding_window", h->n_swa);
     cJSON_AddStringToObject(c, "hidden_activation", "gelu_pytorch_tanh");

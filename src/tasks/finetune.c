@@ -33,19 +33,12 @@ typedef struct {
     pl_history hist;
 } ft_run;
 
-static uint64_t mix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 /* the training order of epoch e: a shuffle seeded by (seed, e) */
 static void shuffle(ft_run *r, int64_t e) {
-    uint64_t s = mix(r->o->seed ^ mix((uint64_t)e + 1));
+    uint64_t s = pl_hash64(r->o->seed ^ pl_hash64((uint64_t)e + 1));
     for (int i = 0; i < r->n_train; i++) r->order[i] = i;
     for (int i = r->n_train - 1; i > 0; i--) {
-        s = mix(s);
+        s = pl_hash64(s);
         int j = (int)(s % (uint64_t)(i + 1)), t = r->order[i];
         r->order[i] = r->order[j];
         r->order[j] = t;

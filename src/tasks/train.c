@@ -49,13 +49,6 @@ static pl_llm_hparams hparams_for(const pl_train_model *c, int vocab) {
                             .rope_freq_scale = 1.0f, .rope_mode = PL_ROPE_NEOX, .tied_output = true};
 }
 
-static uint64_t mix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 /* ---- data ------------------------------------------------------------------------------------------------------ */
 /* the training text as token ids: its bytes, or its tokens under tok */
 static int load_tokens(const char *path, const pl_tokenizer *tok, int32_t **ids, size_t *n_ids) {
@@ -83,7 +76,7 @@ static void fill_batch(const int32_t *text, size_t n, int T, int B, pl_tensor *x
     for (int b = 0; b < B; b++) {
         size_t span = n - (size_t)T - 1, off;
         if (sequential) off = (size_t)((idx * B + b) * (int64_t)997 * T) % (span + 1); /* spread over the set */
-        else off = mix(key ^ mix((uint64_t)b)) % (span + 1);
+        else off = pl_hash64(key ^ pl_hash64((uint64_t)b)) % (span + 1);
         for (int t = 0; t < T; t++) { xi[b * T + t] = text[off + t]; yi[b * T + t] = text[off + t + 1]; }
     }
 }
@@ -175,7 +168,7 @@ static int train_loop(run *r, int64_t start) {
     for (step = start; step < o->steps; step++) {
         double t0 = pl_time_s(), lsum = 0;
         for (int a = 0; a < o->accum; a++) {
-            fill_batch(r->text, r->n_train, T, B, r->x, r->y, mix(o->seed ^ mix((uint64_t)step * 1000003u + (uint64_t)a)), false, 0);
+            fill_batch(r->text, r->n_train, T, B, r->x, r->y, pl_hash64(o->seed ^ pl_hash64((uint64_t)step * 1000003u + (uint64_t)a)), false, 0);
             pl_graph_forward(r->ctx, r->g);
             if (a == 0) pl_graph_backward_reset(r->ctx, r->g); /* the gradients start from zero, without a sweep */
             else pl_graph_backward(r->ctx, r->g);

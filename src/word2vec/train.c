@@ -19,16 +19,10 @@ pl_w2v_params pl_w2v_default_params(void) {
 }
 
 /* ---- random numbers: splitmix64, one stream a thread ----------------------------------------------- */
-static inline uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static inline uint64_t rng_next(uint64_t *s) { return mix64(*s += 0x9e3779b97f4a7c15ull); }
 /* A stream's start: hashed, because splitmix64 streams whose states differ by a multiple of its increment
  * are the same numbers shifted (seed * increment would make seed 3's stream seed 2's, one draw later). */
-static uint64_t stream_start(uint64_t seed, uint64_t stream) { return mix64(mix64(seed) + mix64(stream + 1)); }
-static inline uint32_t rng_below(uint64_t *s, uint32_t n) { return (uint32_t)(((rng_next(s) >> 32) * n) >> 32); }
+static uint64_t stream_start(uint64_t seed, uint64_t stream) { return pl_mix64(pl_mix64(seed) + pl_mix64(stream + 1)); }
+static inline uint32_t rng_below(uint64_t *s, uint32_t n) { return (uint32_t)(((pl_splitmix64(s) >> 32) * n) >> 32); }
 
 /* Alias table entry i: keep i when a 32-bit draw is below thr, else take idx (side by side: one cache line) */
 typedef struct { uint32_t thr; int32_t idx; } w2v_alias;
@@ -105,7 +99,7 @@ static int make_alias(trainer *t) {
 }
 
 static inline int32_t draw_negative(const trainer *t, uint64_t *rng) {
-    uint64_t r = rng_next(rng);
+    uint64_t r = pl_splitmix64(rng);
     int32_t i = (int32_t)(((r >> 32) * (uint64_t)t->v->n) >> 32);
     w2v_alias a = t->alias[i];
     return (uint32_t)r < a.thr ? i : a.idx;
@@ -242,7 +236,7 @@ static void *worker_main(void *arg) {
             const int32_t *ids = c->ids + c->sent[si];
             int len = (int)(c->sent[si + 1] - c->sent[si]), n = 0;
             for (int i = 0; i < len; i++)
-                if (t->keep[ids[i]] >> 32 || (uint32_t)rng_next(&w->rng) < t->keep[ids[i]]) w->sent[n++] = ids[i];
+                if (t->keep[ids[i]] >> 32 || (uint32_t)pl_splitmix64(&w->rng) < t->keep[ids[i]]) w->sent[n++] = ids[i];
             kept += n;
             if (t->p->arch == PL_W2V_SKIPGRAM) train_skipgram(w, w->sent, n);
             else train_cbow(w, w->sent, n);
@@ -279,7 +273,7 @@ static int trainer_init(trainer *t, const pl_w2v_vocab *v, const pl_w2v_corpus *
     uint64_t rng = stream_start(p->seed, 0);
     for (int32_t i = 0; i < v->n; i++)
         for (int d = 0; d < p->dim; d++) /* word2vec.c's initialization: uniform in [-0.5, 0.5) / dim */
-            t->syn0[(int64_t)i * t->stride + d] = ((float)(rng_next(&rng) >> 40) / 16777216.0f - 0.5f) / (float)p->dim;
+            t->syn0[(int64_t)i * t->stride + d] = ((float)(pl_splitmix64(&rng) >> 40) / 16777216.0f - 0.5f) / (float)p->dim;
     if (p->negative > 0 && (!(t->syn1neg = alloc_rows(v->n, t->stride)) || make_alias(t))) return PL_ERR_NOMEM;
     if (p->hs && (!(t->syn1 = alloc_rows(v->n - 1, t->stride)) || make_huffman(t))) return PL_ERR_NOMEM;
     return make_keep(t);
