@@ -3,6 +3,7 @@
  * decode driver that builds one step's graph in a per-step context and runs it, and the training graph.
  * Architecture specifics live in llama.c / gpt2_lm.c / gemma3.c; the cache's book in kv_cache.c. */
 #include "models/llm.h"
+#include "models/lora.h"
 #include "io/gguf.h"
 #include "io/hfconfig.h"
 #include "io/safetensors.h"
@@ -529,4 +530,39 @@ pl_tensor *pl_llm_forward_train(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tenso
     pl_tensor *out = m->arch_info->build(ctx, m, &in);
     if (logits) *logits = out;
     return out && targets ? pl_cross_entropy(ctx, out, targets, -1) : NULL;
+}
+
+pl_tensor *llm_role_weight(const pl_llm *m, int l, pl_weight_role role) {
+    if (l < 0 || l >= m->hp.n_layer) return NULL;
+    const pl_llm_layer *b = &m->layers[l];
+    switch (role) {
+    case PL_W_Q: return b->wq;
+    case PL_W_K: return b->wk;
+    case PL_W_V: return b->wv;
+    case PL_W_O: return b->wo;
+    case PL_W_GATE: return b->ffn_gate;
+    case PL_W_UP: return b->ffn_up;
+    case PL_W_DOWN: return b->ffn_down;
+    default: return NULL;
+    }
+}
+
+pl_tensor *llm_linear(pl_ctx *ctx, const pl_llm *m, int l, pl_weight_role role, pl_tensor *x, pl_tensor *w, pl_tensor *b) {
+    pl_tensor *y = pl_matmul_bias(ctx, w, x, b); /* x @ w.T (+ b) */
+    for (int i = 0; i < m->n_lora && y; i++) {   /* + s * B (A x) */
+        const pl_lora *lo = m->lora[i];
+        pl_tensor *la = lo->a[l][role], *lb = lo->b[l][role];
+        if (!la) continue;
+        y = pl_add(ctx, y, pl_scale(ctx, pl_matmul(ctx, lb, pl_matmul(ctx, la, x)), lo->scale * m->lora_scale[i]));
+    }
+    return y;
+}
+
+void llm_qk_rows(float *dst, const float *src, int64_t rows, int64_t cols, int64_t D, bool to_hf) {
+    for (int64_t h = 0; h < rows / D; h++)
+        for (int64_t i = 0; i < D / 2; i++)
+            for (int64_t k = 0; k < 2; k++) {
+                int64_t gguf = h * D + 2 * i + k, hf = h * D + k * (D / 2) + i;
+                memcpy(dst + (to_hf ? hf : gguf) * cols, src + (to_hf ? gguf : hf) * cols, (size_t)cols * sizeof(float));
+            }
 }
