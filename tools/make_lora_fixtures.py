@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make the LoRA fixtures under tests/golden/lora/: the reference side of LoRA parity (issue 18).
+"""Make the LoRA and prompt-tuning fixtures under tests/golden/lora/: the reference side of adapter parity (issue 18).
 
 The base is the tiny random Llama of tests/golden/train/llama (tools/make_grad_fixtures.py). For two adapters
 (targets q,v and every linear layer; rank 4, alpha 8, no dropout) PEFT wraps it; lora_B, which PEFT starts at
@@ -7,7 +7,9 @@ zero, is set to random values so that every gradient is non-trivial; the adapter
 `save_pretrained` (adapter_config.json + adapter_model.safetensors, PEFT's names); then on a fixed batch the
 logits, the loss `model(input_ids, labels=labels).loss` and the gradient of every LoRA weight after
 `.backward()` (grads.safetensors, the adapter's names; the logits as "__logits__"), and expected.json (batch,
-loss). tests/unit/test_lora.c holds plinth to them.
+loss). The same for prompt tuning (llama_prompt: 5 virtual tokens, PEFT's random init): the adapter, the logits
+over the virtual and real positions, the loss and the gradient of the virtual-token embeddings.
+tests/unit/test_lora.c holds plinth to them.
 
 Usage: python3 tools/make_lora_fixtures.py   (from the repository root; deterministic)
 Needs torch, transformers, peft, safetensors (tools only; the tests need none of these).
@@ -17,7 +19,7 @@ import os
 
 import peft
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, get_peft_model
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
@@ -49,6 +51,7 @@ def make(name, targets, seed):
     with open(cfg_path) as f:  # the base's path as this repository names it, not this machine's
         c = json.load(f)
     c["base_model_name_or_path"] = "tests/golden/train/llama"
+    c["target_modules"] = sorted(c["target_modules"])  # a set in PEFT: its order varies from run to run
     with open(cfg_path, "w") as f:
         json.dump(c, f, indent=2, sort_keys=True)
     readme = os.path.join(d, "README.md")
@@ -74,9 +77,46 @@ def make(name, targets, seed):
     print(f"{name}: loss {out.loss.item():.6f}, {len(grads) - 1} LoRA gradients")
 
 
+def make_prompt(name, n_virtual, seed):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(BASE, dtype=torch.float32, attn_implementation="eager")
+    cfg = PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n_virtual, prompt_tuning_init=PromptTuningInit.RANDOM)
+    model = get_peft_model(base, cfg)
+    model.train()
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    model.save_pretrained(d)
+    cfg_path = os.path.join(d, "adapter_config.json")
+    with open(cfg_path) as f:
+        c = json.load(f)
+    c["base_model_name_or_path"] = "tests/golden/train/llama"
+    with open(cfg_path, "w") as f:
+        json.dump(c, f, indent=2, sort_keys=True)
+    readme = os.path.join(d, "README.md")
+    if os.path.exists(readme):
+        os.remove(readme)
+    vocab = model.config.vocab_size
+    ids = torch.randint(0, vocab, (B, T), generator=gen)
+    labels = ids.clone()
+    labels[:, 0] = -100  # the first token is prompt, never a target (as in fine-tuning data)
+    labels[1, :3] = -100
+    out = model(input_ids=ids, labels=labels)
+    out.loss.backward()
+    emb = model.prompt_encoder["default"].embedding.weight
+    grads = {"prompt_embeddings": emb.grad.detach().clone().contiguous(), "__logits__": out.logits.detach().contiguous()}
+    save_file(grads, os.path.join(d, "grads.safetensors"))
+    exp = {"input_ids": ids.tolist(), "labels": labels.tolist(), "loss": out.loss.item(), "num_virtual_tokens": n_virtual,
+           "torch": torch.__version__, "peft": peft.__version__}
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump(exp, f, indent=1)
+    print(f"{name}: loss {out.loss.item():.6f}, logits {tuple(out.logits.shape)}")
+
+
 def main():
     for i, (name, targets) in enumerate(ADAPTERS.items()):
         make(name, targets, 2000 + i)
+    make_prompt("llama_prompt", 5, 2100)
 
 
 if __name__ == "__main__":

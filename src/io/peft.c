@@ -63,17 +63,69 @@ static int parse(const cJSON *j, const char *path, pl_peft_config *c) {
     return PL_OK;
 }
 
-int pl_peft_config_read(const char *dir, pl_peft_config *c) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+static cJSON *read_config(const char *dir, char *path, size_t cap) {
+    snprintf(path, cap, "%s/adapter_config.json", dir);
     char *js = pl_read_file(path, NULL);
-    if (!js) return pl_error(PL_ERR_IO, "%s: cannot read (a LoRA adapter is a directory with adapter_config.json and adapter_model.safetensors)", path);
+    if (!js) return pl_error_null(PL_ERR_IO, "%s: cannot read (an adapter is a directory with adapter_config.json and adapter_model.safetensors)", path);
     cJSON *j = cJSON_Parse(js);
     free(js);
-    if (!j) return pl_error(PL_ERR_FORMAT, "%s: not valid JSON", path);
+    return j ? j : pl_error_null(PL_ERR_FORMAT, "%s: not valid JSON", path);
+}
+
+int pl_peft_config_read(const char *dir, pl_peft_config *c) {
+    char path[4096];
+    cJSON *j = read_config(dir, path, sizeof path);
+    if (!j) return PL_ERR_FORMAT;
     memset(c, 0, sizeof *c);
     int rc = parse(j, path, c);
     cJSON_Delete(j);
+    return rc;
+}
+
+int pl_peft_prompt_config_read(const char *dir, pl_peft_prompt_config *c) {
+    char path[4096];
+    cJSON *j = read_config(dir, path, sizeof path);
+    if (!j) return PL_ERR_FORMAT;
+    memset(c, 0, sizeof *c);
+    const cJSON *type = cJSON_GetObjectItem(j, "peft_type"), *n = cJSON_GetObjectItem(j, "num_virtual_tokens"),
+                *dim = cJSON_GetObjectItem(j, "token_dim"), *sub = cJSON_GetObjectItem(j, "num_transformer_submodules"),
+                *text = cJSON_GetObjectItem(j, "prompt_tuning_init_text"), *base = cJSON_GetObjectItem(j, "base_model_name_or_path");
+    int rc = PL_OK;
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "PROMPT_TUNING"))
+        rc = pl_error(PL_ERR_UNSUPPORTED, "%s: peft_type %s: a prompt adapter is PROMPT_TUNING", path, cJSON_IsString(type) ? type->valuestring : "(missing)");
+    else if (!cJSON_IsNumber(n) || n->valueint < 1 || n->valueint > 4096 || !cJSON_IsNumber(dim) || dim->valueint < 1)
+        rc = pl_error(PL_ERR_FORMAT, "%s: num_virtual_tokens (1..4096) and token_dim must be numbers", path);
+    else if (cJSON_IsNumber(sub) && sub->valueint != 1)
+        rc = pl_error(PL_ERR_UNSUPPORTED, "%s: num_transformer_submodules %d: only decoder-only models (1)", path, sub->valueint);
+    else {
+        c->n_virtual = n->valueint;
+        c->token_dim = dim->valueint;
+        snprintf(c->init_text, sizeof c->init_text, "%s", cJSON_IsString(text) ? text->valuestring : "");
+        snprintf(c->base, sizeof c->base, "%s", cJSON_IsString(base) ? base->valuestring : "");
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+int pl_peft_prompt_config_write(const char *dir, const pl_peft_prompt_config *c) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "peft_type", "PROMPT_TUNING");
+    cJSON_AddStringToObject(j, "task_type", "CAUSAL_LM");
+    cJSON_AddNumberToObject(j, "num_virtual_tokens", c->n_virtual);
+    cJSON_AddNumberToObject(j, "token_dim", c->token_dim);
+    cJSON_AddNumberToObject(j, "num_transformer_submodules", 1);
+    cJSON_AddStringToObject(j, "prompt_tuning_init", c->init_text[0] ? "TEXT" : "RANDOM");
+    if (c->init_text[0]) cJSON_AddStringToObject(j, "prompt_tuning_init_text", c->init_text);
+    else cJSON_AddNullToObject(j, "prompt_tuning_init_text");
+    cJSON_AddBoolToObject(j, "inference_mode", true);
+    cJSON_AddStringToObject(j, "base_model_name_or_path", c->base);
+    char *s = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!s) return PL_ERR_NOMEM;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    int rc = pl_write_file_atomic(path, s, strlen(s));
+    free(s);
     return rc;
 }
 

@@ -29,6 +29,16 @@ typedef struct {
 int pl_peft_config_read(const char *dir, pl_peft_config *c);
 /* Write dir/adapter_config.json (atomically), in the form `peft` writes. */
 int pl_peft_config_write(const char *dir, const pl_peft_config *c);
+/* PEFT's prompt tuning (peft_type PROMPT_TUNING): n_virtual learned input embeddings of width token_dim, in
+ * adapter_model.safetensors as "prompt_embeddings" (n_virtual x token_dim) */
+typedef struct {
+    int n_virtual, token_dim;
+    char init_text[1024];     /* prompt_tuning_init_text ("" when random) */
+    char base[512];
+} pl_peft_prompt_config;
+int pl_peft_prompt_config_read(const char *dir, pl_peft_prompt_config *c);
+int pl_peft_prompt_config_write(const char *dir, const pl_peft_prompt_config *c);
+
 /* "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight" into buf (which = 'A' or 'B'); false if the
  * family has no such weight or buf is too small */
 bool pl_peft_tensor_name(char *buf, size_t cap, pl_names_family f, pl_weight_role role, int layer, char which);

@@ -128,6 +128,7 @@ pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
     float eps = h->norm_eps;
     /* x = embed_tokens(ids) * sqrt(hidden_size) */
     pl_tensor *x = pl_scale(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), sqrtf((float)h->n_embd)); /* (C, T, B) */
+    x = llm_with_prefix(ctx, x, in); /* virtual tokens go in as they are (HF's inputs_embeds skip the scaling) */
     for (int l = 0; l < h->n_layer; l++) {
         const pl_llm_layer *b = &m->layers[l];
         /* x = x + post_attention_layernorm(self_attn(input_layernorm(x))) */

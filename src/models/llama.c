@@ -58,7 +58,7 @@ static pl_tensor *attention(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *x, const l
 
 pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
     const pl_llm_hparams *h = &m->hp;
-    pl_tensor *x = pl_get_rows(ctx, m->tok_embd, in->ids); /* (C, T, B): embed_tokens(ids) */
+    pl_tensor *x = llm_with_prefix(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), in); /* (C, T, B): embed_tokens(ids) */
     for (int l = 0; l < h->n_layer; l++) {
         const pl_llm_layer *b = &m->layers[l];
         /* x = x + self_attn(input_layernorm(x)) */

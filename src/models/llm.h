@@ -74,6 +74,7 @@ typedef struct pl_llm {
     const struct pl_lora *lora[PL_LLM_MAX_LORA];
     float lora_scale[PL_LLM_MAX_LORA];
     int n_lora;
+    const struct pl_prompt_adapter *prompt; /* virtual tokens put before training sequences (prompt_tuning.h) */
     /* internals */
     const struct pl_llm_arch_info *arch_info; /* the registry row */
     pl_ctx *wctx, *step;       /* weights + cache (long-lived); one decode step's graph (reset per eval) */
@@ -183,7 +184,10 @@ const pl_llm_arch_info *pl_llm_arch_find(const char *gguf_arch, const char *hf_t
  * (i32, a decode step), NULL for all. The builder returns logits {V, rows or T, B}. */
 typedef struct llm_inputs {
     pl_tensor *ids, *pos, *map, *rows;
+    pl_tensor *prefix;  /* {C, N, B} input embeddings before the tokens' (prompt tuning), or NULL; pos covers N + T */
 } llm_inputs;
+/* the token embeddings x {C, T, B} with in->prefix before them: {C, N + T, B} */
+pl_tensor *llm_with_prefix(pl_ctx *ctx, pl_tensor *x, const llm_inputs *in);
 
 int llm_load_llama(pl_llm *m);
 pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);

@@ -2,9 +2,12 @@
  * targets q,v and every linear layer, lora_B random), plinth loads the PEFT directory onto the base and gives
  * PEFT's logits, loss and the gradient of every LoRA weight (1e-4, max abs), the base getting none; an adapter
  * saved by plinth loads back bit for bit; a llama GGUF's permuted Q/K rows are followed (an adapter saved from
- * the HF model gives the same logits on its GGUF twin); bad adapters are refused with the reason. */
+ * the HF model gives the same logits on its GGUF twin); bad adapters are refused with the reason. Prompt tuning
+ * likewise: PEFT's virtual tokens give its logits over the virtual and real positions, its loss and the
+ * gradient of the virtual-token embeddings. */
 #include "io/safetensors.h"
 #include "models/lora.h"
+#include "models/prompt_tuning.h"
 #include "test.h"
 
 #include <cjson/cJSON.h>
@@ -191,10 +194,69 @@ static void check_refusals(void) {
     pl_llm_free(m);
 }
 
+static void check_prompt(void) {
+    char dir[4096], base[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/tests/golden/lora/llama_prompt", test_root());
+    snprintf(base, sizeof base, "%s/tests/golden/train/llama", test_root());
+    snprintf(path, sizeof path, "%s/expected.json", dir);
+    char *js = pl_read_file(path, NULL);
+    cJSON *exp = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    snprintf(path, sizeof path, "%s/grads.safetensors", dir);
+    pl_st *ref = pl_st_open(path);
+    pl_llm *m = pl_llm_load_ex(base, &(pl_llm_params){.n_threads = 2});
+    pl_prompt_adapter *p = m ? pl_prompt_load(m, dir) : NULL;
+    CHECKF(exp && ref && m && p, "prompt: %s", pl_last_error());
+    if (exp && ref && m && p) {
+        CHECK(pl_llm_set_prompt(m, p) == PL_OK && p->n_virtual == 5);
+        const cJSON *in = cJSON_GetObjectItem(exp, "input_ids");
+        int B = cJSON_GetArraySize(in), T = cJSON_GetArraySize(cJSON_GetArrayItem(in, 0)), V = pl_llm_n_vocab(m), N = p->n_virtual;
+        pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 2});
+        pl_tensor *ids = pl_new_2d(ctx, PL_I32, T, B), *targets = pl_new_2d(ctx, PL_I32, T, B), *logits = NULL;
+        fill_batch(exp, ids, targets, B, T);
+        pl_tensor *loss = pl_llm_forward_train(ctx, m, ids, targets, &logits);
+        pl_graph *g = loss ? pl_graph_build(ctx, loss, true) : NULL;
+        CHECKF(g && logits->ne[1] == N + T, "prompt: %s", pl_last_error());
+        if (g && logits->ne[1] == N + T) {
+            pl_graph_forward(ctx, g);
+            pl_graph_backward_reset(ctx, g);
+            const pl_st_tensor *rl = pl_st_find(ref, "__logits__"), *rg = pl_st_find(ref, "prompt_embeddings");
+            double dl = rl ? max_abs_diff(pl_f32(logits), rl->data, (int64_t)V * (N + T) * B) : 1e9;
+            double dg = rg && rg->numel == p->n_floats ? max_abs_diff(p->g, rg->data, rg->numel) : 1e9;
+            CHECKF(dl <= 1e-4, "prompt: logits differ from PEFT's by %.3g", dl);
+            CHECKF(dg <= 1e-4, "prompt: the virtual tokens' gradient differs from PEFT's by %.3g", dg);
+            CHECK_NEAR(pl_f32(loss)[0], cJSON_GetObjectItem(exp, "loss")->valuedouble, 1e-4);
+            printf("prompt     %d virtual tokens: logits max diff %.2g, loss %.6f (PEFT %.6f), gradient max diff %.2g\n", N, dl,
+                   pl_f32(loss)[0], cJSON_GetObjectItem(exp, "loss")->valuedouble, dg);
+            char out[256];
+            snprintf(out, sizeof out, "/tmp/plinth_prompt_%d", (int)getpid());
+            CHECK(pl_prompt_save(p, out, "tests/golden/train/llama") == PL_OK);
+            pl_prompt_adapter *back = pl_prompt_load(m, out);
+            CHECK(back && back->n_floats == p->n_floats && !memcmp(back->w, p->w, (size_t)p->n_floats * sizeof(float)));
+            pl_prompt_free(back);
+            snprintf(path, sizeof path, "rm -rf '%s'", out);
+            CHECK(system(path) == 0);
+        }
+        pl_ctx_free(ctx);
+        /* another base: refused */
+        char other[4096];
+        snprintf(other, sizeof other, "%s/tests/golden/lm/llama", test_root());
+        pl_llm *o = pl_llm_load_ex(other, &(pl_llm_params){.n_threads = 1});
+        CHECK(o && pl_prompt_load(o, dir) == NULL && strstr(pl_last_error(), "another model"));
+        CHECK(o && pl_prompt_load(o, other) == NULL); /* not an adapter */
+        pl_llm_free(o);
+    }
+    pl_prompt_free(p);
+    pl_llm_free(m);
+    pl_st_close(ref);
+    cJSON_Delete(exp);
+}
+
 int main(void) {
     check_adapter("llama_qv");
     check_adapter("llama_all");
     check_gguf_twin();
     check_refusals();
+    check_prompt();
     TEST_DONE();
 }
