@@ -324,6 +324,36 @@ static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta) {
         }
 }
 
+/* A frozen low-precision weight a shared by every batch (LoRA / prompt tuning over a quantized base): dB (rows x K)
+ * = dC (rows x M) . A (M x K), A dequantized a block of rows at a time (a few hundred KiB, not the whole matrix)
+ * and multiplied into dB by one GEMM per block over all the batch's rows. */
+typedef struct { const pl_tensor *a; float *w; int64_t m0; } deq_rows_job;
+static void deq_rows(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    const deq_rows_job *j = arg;
+    const pl_type_traits *tr = pl_dtype_traits(j->a->type);
+    for (int64_t r = s; r < e; r++)
+        tr->to_float((const char *)j->a->data + (j->m0 + r) * j->a->nb[1], j->w + r * j->a->ne[0], j->a->ne[0]);
+}
+static bool frozen_input_grad(pl_ctx *ctx, pl_tensor *t) {
+    pl_tensor *a = t->src[0], *b = t->src[1];
+    float *gb = op_grad(b);
+    int64_t M = t->ne[0], K = a->ne[0], rows = t->ne[1] * t->ne[2] * t->ne[3];
+    int64_t blk = PL_MAX(16, DEQ_FLOATS / K / 16 * 16);
+    float *w = malloc((size_t)(PL_MIN(blk, M) * K) * sizeof(float));
+    if (!w) return false;
+    float beta = op_grad_beta(ctx, b, true);
+    const float *dc = pl_f32(t->grad);
+    for (int64_t m0 = 0; m0 < M; m0 += blk) {
+        int64_t nb = PL_MIN(blk, M - m0);
+        deq_rows_job j = {a, w, m0};
+        pl_parallel_for(ctx, nb, deq_rows, &j);
+        gemm_par(ctx, gb, K, (mat){dc + m0, rows, nb, M, 1}, mat_dense(w, nb, K), 1.0f, m0 ? 1.0f : beta);
+    }
+    free(w);
+    return true;
+}
+
 /* dA (M x K) += dC^T . B ;  dB (N x K) += dC . A  (per batch; broadcast batches of a accumulate). With a GELU
  * fused in (t->epi_bwd, core/fusion.c), dB is its output's gradient, and the product that writes it whole multiplies by
  * gelu'(the GELU's input) on the way, which is the input's gradient (the buffer they share): returns true then. */
@@ -336,6 +366,9 @@ static bool matmul_backward(pl_ctx *ctx, pl_tensor *t) {
     op_grad_beta(ctx, t->src[2], false);
     float *gbias = op_grad(t->src[2]);
     bool self = a == b; /* x x^T: both products go to one buffer */
+    if (!ga && gb && !gbias && !t->epi_bwd && a->type != PL_F32 && a_shared(t) && pl_dtype_traits(a->type)->to_float &&
+        frozen_input_grad(ctx, t))
+        return false;
     if (a_shared(t) && (a->type == PL_F32 || !gb)) {
         int64_t rows = N * t->ne[2] * t->ne[3];
         const float *dc = pl_f32(t->grad);
