@@ -464,19 +464,35 @@ int pl_llm_seq_len(const pl_llm *m, int seq) { return pl_kv_seq_len(m->cache, se
 
 /* ---- decode ------------------------------------------------------------------------------------------------------ */
 /* the rows whose logits are wanted, as an i32 tensor (NULL: all); *n_out their count */
-static pl_tensor *wanted_rows(pl_ctx *ctx, const pl_llm_batch *b, int *n_out) {
+/* the rows whose logits are wanted, among `skip` virtual tokens and then the batch's tokens (NULL: all rows) */
+static pl_tensor *wanted_rows(pl_ctx *ctx, const pl_llm_batch *b, int skip, int *n_out) {
     *n_out = b->n;
-    if (!b->logits) return NULL;
+    if (!b->logits && !skip) return NULL;
     int n = 0;
-    for (int i = 0; i < b->n; i++) n += b->logits[i];
+    for (int i = 0; i < b->n; i++) n += b->logits ? b->logits[i] : 1;
     *n_out = n;
     pl_tensor *r = pl_new_1d(ctx, PL_I32, n ? n : 1);
     if (!r) return NULL;
     int32_t *p = r->data;
-    p[0] = b->n - 1; /* none wanted: the graph still runs (to fill the cache) on a last row nobody reads */
+    p[0] = skip + b->n - 1; /* none wanted: the graph still runs (to fill the cache) on a last row nobody reads */
     for (int i = 0, j = 0; i < b->n; i++)
-        if (b->logits[i]) p[j++] = i;
+        if (!b->logits || b->logits[i]) p[j++] = skip + i;
     return r;
+}
+
+/* With a prompt adapter, a sequence's first batch carries its virtual tokens before its tokens: how many (0 when
+ * no new sequence starts here); a new sequence must then be the batch's only one. */
+static int virtual_tokens(const pl_llm *m, const pl_llm_batch *b) {
+    if (!m->prompt || pl_kv_seq_len(m->cache, b->seq[0]) != 0) {
+        for (int i = 0; m->prompt && i < b->n; i++)
+            if (pl_kv_seq_len(m->cache, b->seq[i]) == 0)
+                return pl_error(PL_ERR_ARG, "with a prompt adapter, a new sequence's first tokens go in a batch of their own");
+        return 0;
+    }
+    for (int i = 1; i < b->n; i++)
+        if (b->seq[i] != b->seq[0])
+            return pl_error(PL_ERR_ARG, "with a prompt adapter, a new sequence's first tokens go in a batch of their own");
+    return m->prompt->n_virtual;
 }
 
 int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out) {
@@ -484,15 +500,25 @@ int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out) {
     for (int i = 0; i < b->n; i++)
         if (b->tokens[i] < 0 || b->tokens[i] >= m->hp.n_vocab)
             return pl_error(PL_ERR_ARG, "token id %d is outside the vocabulary (%d)", b->tokens[i], m->hp.n_vocab);
+    int nv = virtual_tokens(m, b);
+    if (nv < 0) return nv;
     pl_ctx *ctx = m->step;
     pl_ctx_reset(ctx);
-    pl_tensor *ids = pl_new_1d(ctx, PL_I32, b->n), *pos = pl_new_1d(ctx, PL_I32, b->n);
-    if (!ids || !pos) return PL_ERR_NOMEM;
+    pl_tensor *ids = pl_new_1d(ctx, PL_I32, b->n), *pos = pl_new_1d(ctx, PL_I32, nv + b->n);
+    int32_t *seq = nv ? pl_ctx_alloc(ctx, (size_t)(nv + b->n) * sizeof *seq) : (int32_t *)b->seq;
+    if (!ids || !pos || !seq) return PL_ERR_NOMEM;
+    for (int i = 0; nv && i < nv + b->n; i++) seq[i] = b->seq[0];
     memcpy(ids->data, b->tokens, (size_t)b->n * sizeof(int32_t));
-    pl_tensor *map = pl_kv_place(m->cache, ctx, b->seq, b->n, pos->data);
+    pl_tensor *map = pl_kv_place(m->cache, ctx, seq, nv + b->n, pos->data);
     if (!map) return PL_ERR_ARG;
     int n_out;
-    llm_inputs in = {.ids = ids, .pos = pos, .map = map, .rows = wanted_rows(ctx, b, &n_out)};
+    llm_inputs in = {.ids = ids, .pos = pos, .map = map, .rows = wanted_rows(ctx, b, nv, &n_out)};
+    if (nv) { /* the adapter's rows, in order, before the tokens */
+        pl_tensor *idx = pl_new_1d(ctx, PL_I32, nv);
+        for (int i = 0; idx && i < nv; i++) ((int32_t *)idx->data)[i] = i;
+        in.prefix = idx ? pl_get_rows(ctx, m->prompt->emb, idx) : NULL;
+        if (!in.prefix) { pl_kv_unplace(m->cache, map); return PL_ERR_NOMEM; }
+    }
     pl_tensor *logits = b->logits && !in.rows ? NULL : m->arch_info->build(ctx, m, &in);
     pl_graph *g = logits ? pl_graph_build(ctx, logits, false) : NULL;
     if (!g) {
@@ -506,10 +532,12 @@ int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out) {
 
 int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logits, bool all) {
     if (n <= 0) return pl_error(PL_ERR_ARG, "no tokens to evaluate");
-    int held = pl_kv_seq_len(m->cache, m->seq0);
-    if (n_past < 0 || n_past > held || n > pl_llm_n_ctx(m) - n_past)
-        return pl_error(PL_ERR_ARG, "%d tokens after %d do not fit the context of %d tokens", n, n_past, pl_llm_n_ctx(m));
-    pl_kv_seq_truncate(m->cache, m->seq0, n_past);
+    /* with a prompt adapter its virtual tokens lead the sequence: n_past counts the tokens after them */
+    int nv = m->prompt ? m->prompt->n_virtual : 0, held = pl_kv_seq_len(m->cache, m->seq0);
+    if (held) held -= nv;
+    if (n_past < 0 || n_past > held || n > pl_llm_n_ctx(m) - n_past - nv)
+        return pl_error(PL_ERR_ARG, "%d tokens after %d do not fit the context of %d tokens", n, n_past, pl_llm_n_ctx(m) - nv);
+    pl_kv_seq_truncate(m->cache, m->seq0, n_past ? n_past + nv : 0);
     int32_t *seq = pl_malloc((size_t)n * (sizeof *seq + sizeof(bool)));
     if (!seq) return PL_ERR_NOMEM;
     bool *want = (bool *)(seq + n);

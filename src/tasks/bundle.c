@@ -3,6 +3,7 @@
  * io/model_path.h (content, not file names). */
 #include "tasks/bundle.h"
 #include "models/lora.h"
+#include "models/prompt_tuning.h"
 #include "tasks/checkpoint.h"
 
 #include "core/common.h"
@@ -143,6 +144,8 @@ pl_bundle *pl_bundle_open(const char *path, const pl_bundle_params *params) {
                                                       .dequantize = p->dequantize, .kv_f16 = p->kv_f16});
     bool ok = b->llm && p->n_lora >= 0 && p->n_lora <= PL_LLM_MAX_LORA;
     for (int i = 0; ok && i < p->n_lora; i++) ok = bundle_lora(b, p->lora[i]);
+    if (ok && p->prompt_adapter)
+        ok = (b->prompt = pl_prompt_load(b->llm, p->prompt_adapter)) && pl_llm_set_prompt(b->llm, b->prompt) == PL_OK;
     ok = ok && (p->no_tokenizer || bundle_tokenizer(b, b->path));
     ok = ok && (p->no_tokenizer || bundle_chat(b, path, p));
     ok = ok && (b->name = path_name(path));
@@ -156,6 +159,7 @@ void pl_bundle_free(pl_bundle *b) {
     pl_tokenizer_free(b->tok);
     pl_llm_free(b->llm);
     for (int i = 0; i < b->n_lora; i++) pl_lora_free(b->lora[i]);
+    pl_prompt_free(b->prompt);
     free(b->path);
     free(b->name);
     free(b);

@@ -20,6 +20,7 @@ typedef struct {
     /* LoRA adapters applied to the model: PEFT directories, each "DIR" or "DIR:SCALE" (scale 1 by default) */
     const char *lora[PL_LLM_MAX_LORA];
     int n_lora;
+    const char *prompt_adapter;  /* a PEFT prompt-tuning directory: its virtual tokens lead every sequence */
 } pl_bundle_params;
 
 typedef struct {
@@ -31,6 +32,7 @@ typedef struct {
     char *name;                /* the given path's last component */
     struct pl_lora *lora[PL_LLM_MAX_LORA]; /* the adapters applied (bundle-owned) */
     int n_lora;
+    struct pl_prompt_adapter *prompt;
 } pl_bundle;
 
 /* 1: path names a model pl_bundle_open takes (a GGUF file, or a directory with config.json and its

@@ -1,6 +1,7 @@
 /* Fine-tuning of a loaded model: the workflow behind `plinth finetune`. --method full: the model (GGUF or HF
  * directory; quantized weights dequantized to f32) becomes trainable parameters; --method lora: the base stays as
- * it is (quantized or not, frozen) and a LoRA adapter (models/lora.h) is trained. The JSONL examples are rendered
+ * it is (quantized or not, frozen) and a LoRA adapter (models/lora.h) is trained; --method prompt: likewise, and
+ * virtual tokens put before every example are (models/prompt_tuning.h). The JSONL examples are rendered
  * with the model's chat template (tasks/finetune_data.h), and AdamW trains on the completions, with a validation
  * split, progress, checkpoints (tasks/checkpoint.h: Hugging Face directories with the tokenizer, or PEFT adapter
  * directories) and --resume. Writes loss.csv / loss.svg beside the checkpoints. */
@@ -14,7 +15,9 @@
 
 typedef struct {
     const char *model, *data_path, *out_dir;
-    const char *method;          /* "full" or "lora" */
+    const char *method;          /* "full", "lora" or "prompt" */
+    int n_virtual;               /* prompt: virtual tokens (default 20), initialized from init_text's tokens if given */
+    const char *init_text;
     int lora_rank;               /* lora: rank (default 8), alpha (default 2 x rank), target layers */
     float lora_alpha;            /* 0: 2 x rank */
     const char *lora_targets;    /* "q,k,v,o,gate,up,down" (default) or a subset, or "all" */

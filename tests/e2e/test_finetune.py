@@ -95,7 +95,27 @@ def test_lora_finetune_lowers_validation_loss_and_leaves_the_base(model, tmp_pat
     assert outs[1] != outs[0] and outs[2] == outs[0]  # the adapter changes the text; at scale 0 it is the base
 
 
-@pytest.mark.parametrize("method", ["full", "lora"])
+@pytest.mark.parametrize("init", [None, "Answer briefly:"])
+def test_prompt_tuning_lowers_validation_loss(model, tmp_path, init):
+    data = write_data(tmp_path / "d.jsonl")
+    out = tmp_path / "out"
+    r = finetune(["-m", model, "-d", data, "-o", str(out), "--method", "prompt", "--virtual-tokens", "8", "--steps", "40",
+                  "--lr", "3e-2", "--batch", "4", "--val-frac", "0.25", "--eval-every", "10", "-t", "2", "--chat", "none",
+                  *(["--init", init] if init else [])])
+    assert r.returncode == 0, r.stderr
+    assert "trainable virtual-token parameters (the base frozen)" in r.stderr
+    v = val_losses(out)
+    assert len(v) == 5 and v[-1] < v[0] - 0.2, v
+    ck = out / json.loads((out / "state.json").read_text())["checkpoint"]
+    cfg = json.loads((ck / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "PROMPT_TUNING" and cfg["num_virtual_tokens"] == 8
+    assert cfg["prompt_tuning_init"] == ("TEXT" if init else "RANDOM")
+    g = subprocess.run([plinth_bin(), "run", "-m", model, "--prompt-adapter", str(ck), "-p", "Name the color of the sky? ",
+                        "-n", "4", "--temp", "0"], capture_output=True)
+    assert g.returncode == 0, g.stderr
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "prompt"])
 def test_resume_after_interrupt_follows_the_same_trajectory(model, tmp_path, method):
     data = write_data(tmp_path / "d.jsonl")
     common = ["-m", model, "-d", data, "--chat", "none", "--steps", "300", "--save-every", "5", "--lr", "1e-3",
@@ -154,7 +174,7 @@ def test_bad_input(case, model, tmp_path):
         return
     assert r.returncode in (1, 2), r.stderr
     expect = {"not_json": "d.jsonl:7: not a json object", "no_field": "d.jsonl:1: neither",
-              "no_answer": "must end with an assistant message", "method": "the methods are full and lora",
+              "no_answer": "must end with an assistant message", "method": "the methods are full, lora and prompt",
               "rank": "rank 4000 is larger than", "targets": "'embed' is not one of",
               "all_too_long": "no example to learn from (6 skipped)",
               "missing_model": "cannot"}[case]

@@ -238,6 +238,16 @@ static void check_prompt(void) {
             CHECK(system(path) == 0);
         }
         pl_ctx_free(ctx);
+        /* generation's path (the KV cache) gives the training graph's logits: the virtual tokens go in with a
+         * sequence's first batch, the next token after them */
+        int32_t row[16];
+        for (int t = 0; t < T; t++) row[t] = cJSON_GetArrayItem(cJSON_GetArrayItem(in, 0), t)->valueint;
+        float *train_logits = logits_of(m, row, T, 1), *dec = malloc((size_t)T * V * sizeof(float));
+        CHECK(pl_llm_eval(m, row, T - 1, 0, dec, true) == PL_OK);
+        CHECK(pl_llm_eval(m, row + T - 1, 1, T - 1, dec + (int64_t)(T - 1) * V, false) == PL_OK);
+        double dd = train_logits ? max_abs_diff(dec, train_logits + (int64_t)N * V, (int64_t)T * V) : 1e9;
+        CHECKF(dd <= 1e-5, "prompt: decoding with the KV cache differs from the training graph by %.3g", dd);
+        free(train_logits); free(dec);
         /* another base: refused */
         char other[4096];
         snprintf(other, sizeof other, "%s/tests/golden/lm/llama", test_root());
