@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Load a LoRA adapter written by `plinth finetune --method lora` (a training directory or a checkpoint directory)
-with PEFT onto its base model in transformers, as is, and compare the logits with plinth's (base + adapter) on
-the same token ids.
+"""Load an adapter written by `plinth finetune --method lora` or `--method prompt` (a training directory or a
+checkpoint directory) with PEFT onto its base model in transformers, as is, and compare the logits with plinth's
+(base + adapter) on the same token ids (for prompt tuning, the real tokens' positions after the virtual ones).
 
 Usage: python3 tools/check_lora_peft.py ADAPTER_DIR BASE [--ids 1,2,3,...] [--tol 1e-4]
   BASE: a Hugging Face model directory, or a GGUF file (transformers dequantizes it to f32; plinth then runs
@@ -11,6 +11,7 @@ Prints the max |plinth - PEFT| over every position's logits, how far the adapter
 max |plinth - transformers| (float summation order: the floor of what can be asked); exits 1 above --tol.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -42,7 +43,10 @@ def main():
         model = PeftModel.from_pretrained(base, d)
         model.eval()
         ref = model(torch.tensor([ids])).logits[0].numpy()
-    mine = plinth_logits(a.base, ids, ["--f32", "--lora", d])
+    prompt = json.load(open(os.path.join(d, "adapter_config.json")))["peft_type"] == "PROMPT_TUNING"
+    if prompt:
+        ref = ref[-len(ids):]  # PEFT's logits cover the virtual positions too
+    mine = plinth_logits(a.base, ids, ["--f32", "--prompt-adapter" if prompt else "--lora", d])
     mine_base = plinth_logits(a.base, ids, ["--f32"])
     diff, moved = float(np.abs(mine - ref).max()), float(np.abs(ref - plain).max())
     base_diff = float(np.abs(mine_base - plain).max())
