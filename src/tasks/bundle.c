@@ -111,6 +111,14 @@ static char *path_name(const char *path) {
     return r;
 }
 
+/* an adapter given as a training directory (plinth finetune's -o) means its current checkpoint */
+static void adapter_dir(char *dir, size_t cap) {
+    char st[4200], ck[4200];
+    snprintf(st, sizeof st, "%s/state.json", dir);
+    if (access(st, F_OK) == 0 && pl_train_resolve_checkpoint(dir, ck, sizeof ck) == PL_OK && strlen(ck) < cap) memcpy(dir, ck, strlen(ck) + 1);
+    pl_clear_error();
+}
+
 /* "DIR" or "DIR:SCALE" -> the adapter, applied to b's model */
 static bool bundle_lora(pl_bundle *b, const char *spec) {
     char dir[4096];
@@ -122,6 +130,7 @@ static bool bundle_lora(pl_bundle *b, const char *spec) {
         if (!*end) { scale = v; *colon = 0; }
     }
     if (!isfinite(scale)) return pl_error(PL_ERR_ARG, "--lora %s: the scale is not a number", spec), false;
+    adapter_dir(dir, sizeof dir);
     pl_lora *l = pl_lora_load(b->llm, dir);
     if (!l) return false;
     b->lora[b->n_lora++] = l;
@@ -144,8 +153,12 @@ pl_bundle *pl_bundle_open(const char *path, const pl_bundle_params *params) {
                                                       .dequantize = p->dequantize, .kv_f16 = p->kv_f16});
     bool ok = b->llm && p->n_lora >= 0 && p->n_lora <= PL_LLM_MAX_LORA;
     for (int i = 0; ok && i < p->n_lora; i++) ok = bundle_lora(b, p->lora[i]);
-    if (ok && p->prompt_adapter)
-        ok = (b->prompt = pl_prompt_load(b->llm, p->prompt_adapter)) && pl_llm_set_prompt(b->llm, b->prompt) == PL_OK;
+    if (ok && p->prompt_adapter) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", p->prompt_adapter);
+        adapter_dir(dir, sizeof dir);
+        ok = (b->prompt = pl_prompt_load(b->llm, dir)) && pl_llm_set_prompt(b->llm, b->prompt) == PL_OK;
+    }
     ok = ok && (p->no_tokenizer || bundle_tokenizer(b, b->path));
     ok = ok && (p->no_tokenizer || bundle_chat(b, path, p));
     ok = ok && (b->name = path_name(path));
