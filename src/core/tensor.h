@@ -29,6 +29,7 @@ typedef enum {
     PL_OP_LAYERNORM_AFFINE, /* LayerNorm with weight and bias in one pass */
     PL_OP_KV_STORE,  /* one step's keys or values into their KV-cache cells; forward only */
     PL_OP_ATTENTION_CELLS, /* attention of each token over its sequence's cache cells; forward only */
+    PL_OP_KL_TOPK,   /* distillation: KL(teacher's top-k || softmax(logits / T)) */
     PL_OP_COUNT
 } pl_op;
 
@@ -174,6 +175,9 @@ pl_tensor *pl_silu(pl_ctx *ctx, pl_tensor *x);
 pl_tensor *pl_swiglu(pl_ctx *ctx, pl_tensor *gate, pl_tensor *up); /* silu(gate) * up */
 /* mean over rows with target != ignore_index of -log softmax(logits)[target]; logits {V,N..}, targets i32 {N..} */
 pl_tensor *pl_cross_entropy(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targets, int ignore_index);
+/* mean over rows of KL(p || softmax(logits / temperature)), p a teacher's sparse distribution: ids i32 and probs f32
+ * {k, rows..} (k entries a row, summing to 1; a row whose ids[0] < 0 carries none and is skipped) */
+pl_tensor *pl_kl_topk(pl_ctx *ctx, pl_tensor *logits, pl_tensor *ids, pl_tensor *probs, float temperature);
 pl_tensor *pl_sum(pl_ctx *ctx, pl_tensor *x);  /* -> scalar */
 pl_tensor *pl_mean(pl_ctx *ctx, pl_tensor *x); /* -> scalar */
 pl_tensor *pl_concat(pl_ctx *ctx, pl_tensor *a, pl_tensor *b, int dim);
