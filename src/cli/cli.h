@@ -13,6 +13,7 @@ typedef struct {
 
 int cmd_train(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -27,6 +28,7 @@ int cmd_word2vec(int argc, char **argv);
 #define PL_CLI_COMMANDS \
     {"train", cmd_train, "pre-train a model (gpt2, llama, qwen2) on a text file"}, \
     {"finetune", cmd_finetune, "fine-tune a model on chat or prompt/completion examples (JSONL)"}, \
+    {"distill", cmd_distill, "train a student on a teacher's soft labels over a text (knowledge distillation)"}, \
     {"run", cmd_run, "generate text from a model or checkpoint"}, \
     {"chat", cmd_chat, "chat with a GGUF or Hugging Face chat model"}, \
     {"info", cmd_info, "describe a GGUF, safetensors file or model directory"}, \
