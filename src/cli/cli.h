@@ -15,6 +15,7 @@ int cmd_train(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_lora(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -31,6 +32,7 @@ int cmd_word2vec(int argc, char **argv);
     {"finetune", cmd_finetune, "fine-tune a model on chat or prompt/completion examples (JSONL)"}, \
     {"distill", cmd_distill, "train a student on a teacher's soft labels over a text (knowledge distillation)"}, \
     {"synth", cmd_synth, "synthetic training examples written by a model from a template with slots, filtered"}, \
+    {"lora", cmd_lora, "lora merge: bake a LoRA adapter into its base model"}, \
     {"run", cmd_run, "generate text from a model or checkpoint"}, \
     {"chat", cmd_chat, "chat with a GGUF or Hugging Face chat model"}, \
     {"info", cmd_info, "describe a GGUF, safetensors file or model directory"}, \

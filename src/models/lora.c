@@ -190,3 +190,25 @@ int pl_llm_add_lora(pl_llm *m, const pl_lora *l, float user_scale) {
     m->lora_scale[m->n_lora++] = user_scale;
     return PL_OK;
 }
+
+int pl_lora_merge_into(pl_llm *m, const pl_lora *l, float scale) {
+    if (!m->train) return pl_error(PL_ERR_ARG, "LoRA merge: the model must be loaded as f32 parameters");
+    const float s = l->scale * scale;
+    for (int layer = 0; layer < l->n_layer; layer++)
+        for (int role = 0; role < PL_W_COUNT; role++) {
+            const pl_tensor *a = l->a[layer][role], *b = l->b[layer][role];
+            pl_tensor *w = a ? llm_role_weight(m, layer, (pl_weight_role)role) : NULL;
+            if (!a) continue;
+            if (!w || w->type != PL_F32 || w->ne[0] != a->ne[0] || w->ne[1] != b->ne[1])
+                return pl_error(PL_ERR_ARG, "LoRA merge: layer %d's weight of role %d does not match the adapter", layer, role);
+            const int64_t in = a->ne[0], out = b->ne[1], r = a->ne[1];
+            for (int64_t o = 0; o < out; o++) { /* W[o][i] += s * sum_k B[o][k] A[k][i] */
+                float *wo = pl_f32(w) + o * in;
+                for (int64_t k = 0; k < r; k++) {
+                    const float bk = s * pl_f32(b)[o * r + k], *ak = pl_f32(a) + k * in;
+                    for (int64_t i = 0; i < in; i++) wo[i] += bk * ak[i];
+                }
+            }
+        }
+    return PL_OK;
+}

@@ -36,6 +36,8 @@ void pl_lora_free(pl_lora *l);
 /* Apply l to m's forward passes, its update times user_scale (1: as trained); NULL detaches all. At most
  * PL_LLM_MAX_LORA at once. The adapter must outlive its use. */
 int pl_llm_add_lora(pl_llm *m, const pl_lora *l, float user_scale);
+/* Bake l into m's weights: W += scale * s * B A for every adapted layer (m trainable: f32 parameters) */
+int pl_lora_merge_into(pl_llm *m, const pl_lora *l, float scale);
 /* trainable parameters of l (for an optimizer over l->w, l->g) */
 static inline int64_t pl_lora_n_params(const pl_lora *l) { return l ? l->n_floats : 0; }
 

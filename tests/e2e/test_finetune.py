@@ -93,6 +93,12 @@ def test_lora_finetune_lowers_validation_loss_and_leaves_the_base(model, tmp_pat
         assert g.returncode == 0, g.stderr
         outs.append(g.stdout)
     assert outs[1] != outs[0] and outs[2] == outs[0]  # the adapter changes the text; at scale 0 it is the base
+    merged = tmp_path / "merged"
+    m = subprocess.run([plinth_bin(), "lora", "merge", "-m", model, "--lora", str(out), "-o", str(merged)], capture_output=True)
+    assert m.returncode == 0, m.stderr
+    g = subprocess.run([plinth_bin(), "run", "-m", str(merged), "-p", "Name the color of the sky? ", "-n", "6", "--temp", "0"],
+                       capture_output=True)
+    assert g.returncode == 0 and g.stdout == outs[1], (g.stdout, outs[1])  # baked in: the adapter's text
 
 
 @pytest.mark.parametrize("init", [None, "Answer briefly:"])

@@ -262,11 +262,34 @@ static void check_prompt(void) {
     cJSON_Delete(exp);
 }
 
+/* the adapter baked into the weights gives the logits of the adapter applied (a llama GGUF too: both in its order) */
+static void check_merge(const char *base_rel) {
+    char base[4096], dir[4096];
+    snprintf(base, sizeof base, "%s/%s", test_root(), base_rel);
+    snprintf(dir, sizeof dir, "%s/tests/golden/lora/llama_all", test_root());
+    pl_llm *a = pl_llm_load_ex(base, &(pl_llm_params){.n_threads = 2}), *b = pl_llm_load_ex(base, &(pl_llm_params){.n_threads = 2, .train = true});
+    pl_lora *la = a ? pl_lora_load(a, dir) : NULL, *lb = b ? pl_lora_load(b, dir) : NULL;
+    CHECKF(la && lb, "merge %s: %s", base_rel, pl_last_error());
+    if (la && lb) {
+        CHECK(pl_llm_add_lora(a, la, 0.5f) == PL_OK && pl_lora_merge_into(b, lb, 0.5f) == PL_OK);
+        CHECK(pl_lora_merge_into(a, la, 1.0f) < 0); /* mapped weights are not merged into */
+        int32_t ids[10];
+        for (int i = 0; i < 10; i++) ids[i] = (i * 29 + 3) % pl_llm_n_vocab(a);
+        float *x = logits_of(a, ids, 10, 1), *y = logits_of(b, ids, 10, 1);
+        double d = x && y ? max_abs_diff(x, y, (int64_t)pl_llm_n_vocab(a) * 10) : 1e9;
+        CHECKF(d <= 1e-5, "merge %s: merged weights differ from the applied adapter by %.3g", base_rel, d);
+        free(x); free(y);
+    }
+    pl_lora_free(la); pl_lora_free(lb);
+    pl_llm_free(a); pl_llm_free(b);
+}
+
 int main(void) {
     check_adapter("llama_qv");
     check_adapter("llama_all");
     check_gguf_twin();
     check_refusals();
     check_prompt();
+    check_merge("tests/golden/train/llama");
     TEST_DONE();
 }
