@@ -57,5 +57,11 @@ int pl_mel_bins(const pl_mel *m);
  * max over these frames. PL_OK or PL_ERR_NOMEM. */
 int pl_mel_compute(const pl_mel *m, const float *x, int64_t off, int64_t avail, int64_t len, int64_t n_frames,
                    float *out);
+/* The steps apart, for a signal streamed through a buffer: the log10 mel (floor 1e-10, not yet clamped or scaled)
+ * of frames f0 .. f0+n_frames-1 (frame f centred on sample f*hop) into out (n_mels, n_frames), *vmax raised to
+ * their max; then the clamp to vmax - 8 and (x + 4) / 4 of n values. */
+int pl_mel_log10(const pl_mel *m, const float *x, int64_t off, int64_t avail, int64_t len, int64_t f0, int64_t n_frames,
+                 float *out, double *vmax);
+void pl_mel_normalize(float *x, int64_t n, double vmax);
 
 #endif

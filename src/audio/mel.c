@@ -77,16 +77,16 @@ static void fft_rec(const pl_mel *m, const double complex *x, int n, int s, doub
     }
 }
 
-int pl_mel_compute(const pl_mel *m, const float *x, int64_t off, int64_t avail, int64_t len, int64_t n_frames,
-                   float *out) {
+/* raw log10 mel of nf frames, the first centred on sample c0; vmax raised to their max */
+static int mel_log(const pl_mel *m, const float *x, int64_t off, int64_t avail, int64_t len, int64_t c0, int64_t nf,
+                   float *out, double *vmax) {
     const int N = PL_MEL_N_FFT, half = N / 2, nb = m->n_bins;
     double complex *buf = malloc(3 * N * sizeof *buf);
-    double *power = malloc(nb * sizeof *power), *logmel = malloc((size_t)m->n_mels * n_frames * sizeof *logmel);
-    if (!buf || !power || !logmel) { free(buf); free(power); free(logmel); return pl_error(PL_ERR_NOMEM, "mel: out of memory"); }
+    double *power = malloc(nb * sizeof *power);
+    if (!buf || !power) { free(buf); free(power); return pl_error(PL_ERR_NOMEM, "mel: out of memory"); }
     double complex *frame = buf, *X = buf + N, *tmp = buf + 2 * N;
-    double vmax = -INFINITY;
-    for (int64_t f = 0; f < n_frames; f++) {
-        int64_t c = off + f * PL_MEL_HOP;
+    for (int64_t f = 0; f < nf; f++) {
+        int64_t c = c0 + f * PL_MEL_HOP;
         for (int n = 0; n < N; n++) {
             int64_t j = c - half + n; /* torch.stft(center=True, pad_mode="reflect") */
             if (len > 1) {
@@ -103,11 +103,27 @@ int pl_mel_compute(const pl_mel *m, const float *x, int64_t off, int64_t avail, 
             double s = 0;
             for (int k = 0; k < nb; k++) s += fl[k] * power[k];
             double l = log10(fmax(s, 1e-10));
-            logmel[(size_t)i * n_frames + f] = l;
-            if (l > vmax) vmax = l;
+            out[(size_t)i * nf + f] = (float)l;
+            if (l > *vmax) *vmax = l;
         }
     }
-    for (int64_t i = 0; i < (int64_t)m->n_mels * n_frames; i++) out[i] = (float)((fmax(logmel[i], vmax - 8.0) + 4.0) / 4.0);
-    free(buf); free(power); free(logmel);
+    free(buf); free(power);
     return PL_OK;
+}
+
+int pl_mel_log10(const pl_mel *m, const float *x, int64_t off, int64_t avail, int64_t len, int64_t f0, int64_t n_frames,
+                 float *out, double *vmax) {
+    return mel_log(m, x, off, avail, len, f0 * PL_MEL_HOP, n_frames, out, vmax);
+}
+
+void pl_mel_normalize(float *x, int64_t n, double vmax) {
+    for (int64_t i = 0; i < n; i++) x[i] = (float)((fmax(x[i], vmax - 8.0) + 4.0) / 4.0);
+}
+
+int pl_mel_compute(const pl_mel *m, const float *x, int64_t off, int64_t avail, int64_t len, int64_t n_frames,
+                   float *out) {
+    double vmax = -INFINITY;
+    int rc = mel_log(m, x, off, avail, len, off, n_frames, out, &vmax);
+    if (rc == PL_OK) pl_mel_normalize(out, (int64_t)m->n_mels * n_frames, vmax);
+    return rc;
 }
