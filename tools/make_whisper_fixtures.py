@@ -9,7 +9,12 @@
   256), saved as safetensors + config.json; its encoder output on the first 128 frames of the 30-s features,
   the decoder's logits for a fixed prompt, and 12 greedy tokens (plain argmax, no rules) after that prompt.
 
-Usage: python3 tools/make_whisper_fixtures.py   (needs torch, transformers, numpy, soundfile, pocketsphinx-testdata)
+With --faster-whisper: tests/golden/whisper/faster_whisper_tiny_en.json instead: faster-whisper's greedy (beam 1)
+transcripts and segments of pocketsphinx-testdata's 10 read-speech clips with Whisper tiny.en
+(models/whisper-tiny-en, scripts/fetch-models.sh), beside the clips' human transcripts.
+
+Usage: python3 tools/make_whisper_fixtures.py [--faster-whisper]
+(needs torch, transformers, numpy, soundfile; --faster-whisper: faster-whisper and pocketsphinx-testdata)
 """
 import json
 import os
@@ -75,5 +80,39 @@ def main():
     print("wrote", OUT, "greedy", seq[len(PROMPT):])
 
 
+def faster_whisper_golden():
+    import glob
+    import re
+    import sys
+
+    from faster_whisper import WhisperModel
+    data = "/usr/share/pocketsphinx/test/data/"
+    human = {}
+    for tf in (data + "librivox/transcription", data + "cards/cards.transcription"):
+        for line in open(tf):
+            m = re.match(r"<s>(.*)</s> \((.*)\)", line.strip())
+            if m:
+                human[m.group(2)] = " ".join(m.group(1).split())
+    model = WhisperModel(os.path.join(ROOT, "models", "whisper-tiny-en"), device="cpu", compute_type="float32", cpu_threads=2)
+    clips = {}
+    for f in sorted(glob.glob(data + "librivox/*.wav")) + sorted(glob.glob(data + "cards/*.wav")):
+        segs, _ = model.transcribe(f, beam_size=1, vad_filter=False)
+        segs = [[round(s.start, 3), round(s.end, 3), s.text] for s in segs]
+        rel = f[len(data):]
+        clips[rel] = {"text": "".join(s[2] for s in segs).strip(), "segments": segs,
+                      "human": human[os.path.splitext(os.path.basename(f))[0]]}
+    out = os.path.join(OUT, "faster_whisper_tiny_en.json")
+    import faster_whisper
+    with open(out, "w") as fh:
+        json.dump({"made_by": "faster-whisper %s, float32, beam 1, cpu" % faster_whisper.__version__,
+                   "data": data, "clips": clips}, fh, indent=1, ensure_ascii=False)
+        fh.write("\n")
+    print("wrote", out, file=sys.stderr)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if "--faster-whisper" in sys.argv:
+        faster_whisper_golden()
+    else:
+        main()

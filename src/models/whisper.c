@@ -129,8 +129,9 @@ static int wh_hparams(wh_loader *L, const char *dir) {
         if (!c) return PL_ERR_FORMAT;
         const char *mt = pl_hfconfig_get_str(c, "model_type");
         if (!mt || strcmp(mt, "whisper")) {
+            int rc = pl_error(PL_ERR_UNSUPPORTED, "%s: model_type '%s' is not whisper", dir, mt ? mt : "(none)");
             pl_hfconfig_free(c);
-            return pl_error(PL_ERR_UNSUPPORTED, "%s: model_type '%s' is not whisper", dir, mt ? mt : "(none)");
+            return rc;
         }
         h->n_audio_head = (int)pl_hfconfig_get_int(c, "encoder_attention_heads", 0);
         h->n_text_head = (int)pl_hfconfig_get_int(c, "decoder_attention_heads", 0);

@@ -144,6 +144,13 @@ static int stream_mel(pl_asr *a, stream *s, int64_t f0, int64_t nf, int64_t *len
     return pl_mel_log10(a->mel, s->buf, s->buf0, s->n, *len > 0 ? *len : INT64_MAX / 4, f0, nf, out, vmax);
 }
 
+/* whether samples [f0, f0 + nf) frames * hop of the buffer are all exactly zero */
+static bool digital_silence(const stream *s, int64_t f0, int64_t nf) {
+    int64_t a = PL_MAX(f0 * PL_MEL_HOP - s->buf0, 0), b = PL_MIN((f0 + nf) * PL_MEL_HOP - s->buf0, s->n);
+    for (int64_t i = a; i < b; i++) if (s->buf[i] != 0.0f) return false;
+    return true;
+}
+
 /* ---- decoding one window --------------------------------------------------------------------------------- */
 typedef struct {
     int32_t *tok; int n, cap;
@@ -393,6 +400,10 @@ int pl_transcribe_file(pl_asr *a, const char *path, const pl_transcribe_opts *o,
     if (rc) { free(mel); free(lg); return rc; }
     out->duration = (double)n_samples / PL_AUDIO_RATE;
     int64_t content = n_frames - 1, seek = 0;
+    if (!a->multilingual || lang_tok >= 0) { /* else detected on the first window decoded */
+        snprintf(out->language, sizeof out->language, "%s", o->language && *o->language ? o->language : "en");
+        out->language_prob = 1.0f;
+    }
     /* pass 2: window by window */
     if ((rc = stream_open(&s, path))) { free(mel); free(lg); return rc; }
     int prompt_cap = w->hp.n_text_ctx;
@@ -402,6 +413,11 @@ int pl_transcribe_file(pl_asr *a, const char *path, const pl_transcribe_opts *o,
         int seg_size = (int)PL_MIN(WIN_FRAMES, content - seek);
         double offset = seek * 0.01;
         if ((rc = stream_mel(a, &s, seek, seg_size, &len, mel, &(double){0}))) break;
+        if (digital_silence(&s, seek, seg_size)) { /* every sample 0: nothing to hear (Whisper would say "you") */
+            seek += seg_size;
+            if (o->progress) o->progress(o->progress_ud, fmin(seek * 0.01, out->duration), out->duration);
+            continue;
+        }
         /* the window's frames at the front of a (M, 3000) block, zeros after */
         for (int b = M - 1; b >= 0; b--) {
             memmove(mel + (size_t)b * WIN_FRAMES, mel + (size_t)b * seg_size, (size_t)seg_size * sizeof(float));
@@ -415,9 +431,6 @@ int pl_transcribe_file(pl_asr *a, const char *path, const pl_transcribe_opts *o,
                 char s2[64];
                 snprintf(s2, sizeof s2, "<|%s|>", out->language);
                 lang_tok = tok_id(a->tok, s2);
-            } else {
-                snprintf(out->language, sizeof out->language, "%s", o->language && *o->language ? o->language : "en");
-                out->language_prob = 1.0f;
             }
         }
         int np = 0;

@@ -1,7 +1,9 @@
 /* Speech to text with Whisper: the model and its tokenizer opened together (pl_asr), an audio file transcribed
  * 30-s window by window with seek (the audio is streamed twice: once for the log-mel maximum, once to decode, so
  * memory does not grow with the file's length), greedy decoding with Whisper's timestamp rules and token
- * suppression, language detection on multilingual models, no-speech skipping; and the transcript written as
+ * suppression, language detection on multilingual models, no-speech skipping (a window whose samples are all
+ * exactly zero is skipped without running the model: Whisper hallucinates "you" on digital silence, and
+ * faster-whisper with it); and the transcript written as
  * text, SRT, WebVTT or JSON. The decoding follows faster-whisper's (beam 1, temperature 0) step for step, so the
  * transcripts agree word for word (bench/whisper_compare.sh). Called by `plinth transcribe` (src/cli). */
 #ifndef PL_TASKS_TRANSCRIBE_H
