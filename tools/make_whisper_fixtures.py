@@ -6,7 +6,7 @@
   clip padded to 30 s as transcription does (3000 frames; frames [0, 160) and the last 16 are kept, enough to
   check the global max clamp and the zero padding).
 - A tiny random WhisperForConditionalGeneration (d_model 32, 2 + 2 layers, 2 heads, 128 input frames, vocab
-  256), saved as safetensors + config.json; its encoder output on the first 128 frames of the 30-s features,
+  256), saved as safetensors + config.json, and again as CTranslate2's model.bin (tiny_ct2/); its encoder output on the first 128 frames of the 30-s features,
   the decoder's logits for a fixed prompt, and 12 greedy tokens (plain argmax, no rules) after that prompt.
 
 With --faster-whisper: tests/golden/whisper/faster_whisper_tiny_en.json instead: faster-whisper's greedy (beam 1)
@@ -14,7 +14,7 @@ transcripts and segments of pocketsphinx-testdata's 10 read-speech clips with Wh
 (models/whisper-tiny-en, scripts/fetch-models.sh), beside the clips' human transcripts.
 
 Usage: python3 tools/make_whisper_fixtures.py [--faster-whisper]
-(needs torch, transformers, numpy, soundfile; --faster-whisper: faster-whisper and pocketsphinx-testdata)
+(needs torch, transformers, ctranslate2, numpy, soundfile; --faster-whisper: faster-whisper and pocketsphinx-testdata)
 """
 import json
 import os
@@ -33,6 +33,26 @@ N_GREEDY = 12
 
 def f32(path, a):
     np.ascontiguousarray(a, dtype=np.float32).tofile(os.path.join(OUT, path))
+
+
+def save_ct2(model, out):
+    """The same model in CTranslate2's model.bin layout, written by ctranslate2's own converter (float32 weights:
+    the same numbers; its self-attention q|k|v and cross-attention k|v fused as CTranslate2 fuses them)"""
+    from ctranslate2.converters import transformers as ct
+    from ctranslate2.specs import whisper_spec
+    cfg = model.config
+    spec = whisper_spec.WhisperSpec(cfg.encoder_layers, cfg.encoder_attention_heads, cfg.decoder_layers,
+                                    cfg.decoder_attention_heads)
+    loader = ct.WhisperLoader()
+    loader.set_encoder(spec.encoder, model.model.encoder)
+    loader.set_decoder(spec.decoder, model.model.decoder)
+    loader.set_linear(spec.decoder.projection, model.proj_out)
+    spec.register_vocabulary(["t%d" % i for i in range(cfg.vocab_size)])
+    spec.validate()
+    spec.optimize(quantization="float32")
+    os.makedirs(out, exist_ok=True)
+    spec.save(out)
+    os.remove(os.path.join(out, "vocabulary.json"))  # plinth reads tokenizer.json (this model has none)
 
 
 def main():
@@ -59,6 +79,7 @@ def main():
             if "layer_norm" in n or n.endswith(".bias"):
                 p.copy_(torch.randn_like(p) * 0.2 + (1.0 if n.endswith("layer_norm.weight") else 0.0))
     model.save_pretrained(os.path.join(OUT, "tiny"), safe_serialization=True)
+    save_ct2(model, os.path.join(OUT, "tiny_ct2"))
     feats = torch.from_numpy(mel_30[:, :128].copy())[None]  # the clip then its padding
     assert feats.shape == (1, 80, 128), feats.shape
     with torch.no_grad():

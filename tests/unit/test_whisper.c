@@ -1,5 +1,6 @@
 /* Whisper against transformers (tests/golden/whisper, made by tools/make_whisper_fixtures.py): a tiny random
- * WhisperForConditionalGeneration's encoder output on real log-mel frames, the decoder's logits for a prompt (all at
+ * WhisperForConditionalGeneration, from its safetensors and from CTranslate2's model.bin of it: the encoder output on
+ * real log-mel frames, the decoder's logits for a prompt (all at
  * once, and one token at a time through the KV cache) and 12 greedy tokens; the real tiny.en in CTranslate2's
  * layout when models/whisper-tiny-en is fetched (its shapes). Bad models: missing, not Whisper, a truncated
  * model.bin, a tensor of the wrong shape -> clear errors. */
@@ -30,14 +31,17 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-static void test_golden(void) {
+/* sub: "tiny" (HF safetensors) or "tiny_ct2" (the same weights in CTranslate2's model.bin, by its converter) */
+static void test_golden(const char *sub) {
     char p[1200], dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/golden/whisper", test_root());
-    snprintf(p, sizeof p, "%s/tiny", dir);
+    snprintf(p, sizeof p, "%s/%s", dir, sub);
+    printf("%s:\n", sub);
     CHECK(pl_whisper_path_ok(p));
     pl_whisper *w = pl_whisper_load(p, 2, 1);
     CHECKF(w != NULL, "%s", pl_last_error());
     if (!w) return;
+    CHECK(w->from_ct2 == (strstr(sub, "ct2") != NULL));
     const pl_whisper_hparams *h = &w->hp;
     CHECK(h->n_mels == 80 && h->n_audio_ctx == 64 && h->n_audio_state == 32 && h->n_audio_head == 2 &&
           h->n_audio_layer == 2 && h->n_text_layer == 2 && h->n_vocab == 256 && h->n_text_ctx == 32);
@@ -128,6 +132,24 @@ static void test_bad(void) {
     if (system(p)) return;
     CHECK(pl_whisper_load(d, 1, 1) == NULL);
     CHECKF(strstr(pl_last_error(), "not whisper") != NULL, "%s", pl_last_error());
+    /* model.bin cut short anywhere inside its variables: refused, never read past the end (ASan watches) */
+    snprintf(p, sizeof p, "%s/tests/golden/whisper/tiny_ct2/model.bin", test_root());
+    size_t len;
+    char *bin = pl_read_file(p, &len);
+    CHECK(bin != NULL);
+    int refused = 0, cuts = 0;
+    for (size_t cut = 0; bin && cut < len * 9 / 10; cut += 1 + cut / 7) {
+        snprintf(p, sizeof p, "%s/cut.bin", d);
+        f = fopen(p, "wb");
+        fwrite(bin, 1, cut, f);
+        fclose(f);
+        pl_ct2 *m = pl_ct2_open(p);
+        refused += m == NULL;
+        cuts++;
+        pl_ct2_close(m);
+    }
+    CHECKF(refused == cuts, "%d of %d truncated model.bin files refused", refused, cuts);
+    free(bin);
     snprintf(p, sizeof p, "rm -rf %s", d);
     if (system(p)) return;
 }
@@ -147,7 +169,8 @@ static void test_tiny_en(void) {
 }
 
 int main(void) {
-    test_golden();
+    test_golden("tiny");
+    test_golden("tiny_ct2");
     test_bad();
     test_tiny_en();
     TEST_DONE();
