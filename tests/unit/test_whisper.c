@@ -113,7 +113,8 @@ static void test_bad(void) {
     if (system(p)) return;
     snprintf(p, sizeof p, "%s/model.bin", d); /* a truncated model.bin */
     FILE *f = fopen(p, "wb");
-    fwrite("\x06\x00\x00\x00\x0c\x00WhisperSpec\x00\x03\x00\x00\x00\x05\x00\x00\x00\x04\x00ab", 1, 30, f);
+    static const char hdr[] = "\x06\x00\x00\x00\x0c\x00" "WhisperSpec\x00\x03\x00\x00\x00\x05\x00\x00\x00\x04\x00" "ab";
+    fwrite(hdr, 1, sizeof hdr - 1, f); /* version 6, the spec's name, revision 3, 5 variables, then a cut name */
     fclose(f);
     CHECK(pl_whisper_load(d, 1, 1) == NULL);
     CHECKF(strstr(pl_last_error(), "model.bin") != NULL, "%s", pl_last_error());
