@@ -26,6 +26,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_imatrix(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_word2vec(int argc, char **argv);
+int cmd_transcribe(int argc, char **argv);
 
 #define PL_CLI_COMMANDS \
     {"train", cmd_train, "pre-train a model (gpt2, llama, qwen2) on a text file"}, \
@@ -42,6 +43,7 @@ int cmd_word2vec(int argc, char **argv);
     {"quantize", cmd_quantize, "quantize a GGUF model (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_M, Q5_K_M, Q6_K, F16, ...)"}, \
     {"imatrix", cmd_imatrix, "importance matrix from calibration text, for quantize --imatrix (llama.cpp's format)"}, \
     {"bench", cmd_bench, "prompt and generation speed (llama-bench style table); --roof for the memory-bandwidth roof"}, \
-    {"word2vec", cmd_word2vec, "word vectors: train CBOW / skip-gram, then similar, analogy, eval, plot"},
+    {"word2vec", cmd_word2vec, "word vectors: train CBOW / skip-gram, then similar, analogy, eval, plot"}, \
+    {"transcribe", cmd_transcribe, "speech to text with Whisper: txt, srt, vtt or json (WAV; ffmpeg for other formats)"},
 
 #endif

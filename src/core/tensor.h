@@ -30,6 +30,7 @@ typedef enum {
     PL_OP_KV_STORE,  /* one step's keys or values into their KV-cache cells; forward only */
     PL_OP_ATTENTION_CELLS, /* attention of each token over its sequence's cache cells; forward only */
     PL_OP_KL_TOPK,   /* distillation: KL(teacher's top-k || softmax(logits / T)) */
+    PL_OP_IM2COL_1D, /* the windows of a 1-D convolution's input as rows (conv1d = im2col + matmul) */
     PL_OP_COUNT
 } pl_op;
 
@@ -191,6 +192,11 @@ pl_tensor *pl_cpy(pl_ctx *ctx, pl_tensor *src, pl_tensor *dst); /* dst (a view, 
  * positions max(0, p-window+1) .. p (window <= 0: all up to p) -> {D, Hq, N} */
 pl_tensor *pl_kv_store(pl_ctx *ctx, pl_tensor *cache, pl_tensor *cur, pl_tensor *map);
 pl_tensor *pl_attention_cells(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, pl_tensor *map, float scale, int window);
+/* 1-D convolution as torch.nn.Conv1d computes it (ops/conv.c). x {T, C} (torch's (C, T): each channel a row; may be
+ * a transposed view), w {K, C, O} (torch's (O, C, K) as stored), bias {O} or NULL -> {O, T'} (time-major: each
+ * output position a row), T' = (T + 2 pad - K) / stride + 1. pl_im2col_1d gives the {C*K, T'} windows alone. */
+pl_tensor *pl_im2col_1d(pl_ctx *ctx, pl_tensor *x, int k, int stride, int pad);
+pl_tensor *pl_conv1d(pl_ctx *ctx, pl_tensor *w, pl_tensor *bias, pl_tensor *x, int stride, int pad);
 
 /* ---- graph ---------------------------------------------------------------------------------------- */
 typedef struct {

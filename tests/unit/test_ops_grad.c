@@ -119,6 +119,12 @@ static pl_tensor *b_matmul_shared(pl_ctx *c, pl_tensor **in, void *ud) {
     return pl_add(c, pl_add(c, pl_matmul(c, in[2], h), pl_matmul(c, in[3], h)), pl_mul(c, h, h));
 }
 static pl_tensor *b_ln_affine(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_layernorm_affine(c, in[0], in[1], in[2], 1e-5f); }
+static pl_tensor *b_conv1d(pl_ctx *c, pl_tensor **in, void *ud) { /* stride 2, padding 1, as Whisper's conv2 */
+    (void)ud; return pl_conv1d(c, in[0], in[2], in[1], 2, 1);
+}
+static pl_tensor *b_conv1d_t(pl_ctx *c, pl_tensor **in, void *ud) { /* input a transposed view {T, C} of {C, T} */
+    (void)ud; return pl_conv1d(c, in[0], in[2], pl_transpose(c, pl_gelu(c, in[1], false)), 1, 1);
+}
 static pl_tensor *b_add(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_add(c, in[0], in[1]); }
 static pl_tensor *b_sub(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_sub(c, in[0], in[1]); }
 static pl_tensor *b_mul(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_mul(c, in[0], in[1]); }
@@ -471,6 +477,10 @@ int main(void) {
     gradcheck("cont of permuted view", ctx, in, 1, b_cont, NULL);
     in[0] = param(ctx, 3, 6, 4, 3, 1); in[1] = param(ctx, 2, 12, 3, 1, 1);
     gradcheck("slice + reshape views", ctx, in, 2, b_slice_reshape, NULL);
+    in[0] = param(ctx, 3, 3, 4, 5, 1); in[1] = param(ctx, 2, 11, 4, 1, 1); in[2] = param(ctx, 1, 5, 1, 1, 1);
+    gradcheck("conv1d stride 2", ctx, in, 3, b_conv1d, NULL);
+    in[1] = param(ctx, 2, 4, 11, 1, 1);
+    gradcheck("conv1d of a transposed view", ctx, in, 3, b_conv1d_t, NULL);
 
     pl_ctx_free(ctx);
     ln_affine_simd_vs_scalar(37);
