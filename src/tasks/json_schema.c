@@ -263,24 +263,26 @@ static bool number_can_end(const pl_json_frame *f) { return f->phase == 2 || f->
 
 static int step_string(pl_json_frame *f, unsigned char c) {
     const jnode *n = f->node;
-    /* phases: 0 before the opening quote, 1 inside, 2 after a backslash, 3 in \uXXXX (j hex digits read) */
+    /* phases: 0 before the opening quote, 1 inside (j: continuation bytes still due in a UTF-8 sequence),
+     * 2 after a backslash, 3 in \uXXXX (j hex digits read) */
     switch (f->phase) {
-    case 0: if (c == '"') { f->phase = 1; return R_TAKE; } return R_REJECT;
+    case 0: if (c == '"') { f->phase = 1; f->j = 0; return R_TAKE; } return R_REJECT;
     case 1:
+        if (f->j) { if ((c & 0xC0) != 0x80) return R_REJECT; f->j--; return R_TAKE; }
         if (c == '"') return f->i >= n->min_len ? R_DONE : R_REJECT;
-        if (c < 0x20) return R_REJECT;
-        if ((c & 0xC0) == 0x80) return R_TAKE; /* continues a code point already counted */
+        if (c < 0x20 || (c >= 0x80 && c < 0xC2) || c > 0xF4) return R_REJECT; /* control, stray or invalid UTF-8 */
         if (n->max_len >= 0 && f->i >= n->max_len) return R_REJECT;
-        f->i++;
+        f->i++; /* a code point */
+        if (c >= 0xC0) f->j = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
         if (c == '\\') f->phase = 2;
         return R_TAKE;
     case 2:
         if (c == 'u') { f->phase = 3; f->j = 0; return R_TAKE; }
-        if (strchr("\"\\/bfnrt", c) && c) { f->phase = 1; return R_TAKE; }
+        if (c && strchr("\"\\/bfnrt", c)) { f->phase = 1; return R_TAKE; }
         return R_REJECT;
     case 3:
         if (!(is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return R_REJECT;
-        if (++f->j == 4) f->phase = 1;
+        if (++f->j == 4) { f->phase = 1; f->j = 0; }
         return R_TAKE;
     }
     return R_REJECT;
