@@ -28,7 +28,7 @@ struct pl_sched_req {
     char *text; size_t n_text, cap_text, polled_text;
     char *tok_text; size_t n_tok_text, cap_tok_text;
     pl_sched_token *toks; int n_toks, cap_toks, polled_toks;
-    bool started, done, cancelled, released, in_sched;
+    bool started, done, cancelled, released, in_sched, queued;
     pl_gen_stop stop;
     int status;
     char error[256];
@@ -277,10 +277,10 @@ pl_sched_req *pl_sched_submit(pl_sched *s, const pl_sched_job *job, int *status)
         pthread_mutex_unlock(&s->mu);
         req_free(r);
         *status = pl_error(PL_SCHED_ERR_BUSY, draining ? "the server is shutting down" :
-                           "the server is busy: %d requests are waiting; try again shortly", s->p.max_queue);
+                           "the server is busy: %d requests are waiting (at most %d); try again shortly", s->n_queued, s->p.max_queue);
         return NULL;
     }
-    r->in_sched = true;
+    r->in_sched = r->queued = true;
     if (s->q_tail) s->q_tail->next = r; else s->q_head = r;
     s->q_tail = r;
     s->n_queued++;
@@ -345,10 +345,27 @@ void pl_sched_update_free(pl_sched_update *u) {
     memset(u, 0, sizeof *u);
 }
 
+static void req_end(pl_sched *s, pl_sched_req *r, pl_gen_stop stop, int status, const char *error);
+
+/* under s->mu: take a request that waits in the queue out of it (false: it is not there) */
+static bool queue_unlink(pl_sched *s, pl_sched_req *r) {
+    pl_sched_req *prev = NULL;
+    for (pl_sched_req *q = s->q_head; q; prev = q, q = q->next) {
+        if (q != r) continue;
+        if (prev) prev->next = q->next; else s->q_head = q->next;
+        if (s->q_tail == q) s->q_tail = prev;
+        s->n_queued--;
+        r->queued = false;
+        return true;
+    }
+    return false;
+}
+
 void pl_sched_cancel(pl_sched_req *r) {
     pl_sched *s = r->s;
     pthread_mutex_lock(&s->mu);
     r->cancelled = true;
+    if (r->queued && queue_unlink(s, r)) req_end(s, r, PL_GEN_STOP_LENGTH, PL_ERR_INTERRUPTED, "cancelled");
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->mu);
 }
@@ -358,6 +375,11 @@ void pl_sched_release(pl_sched_req *r) {
     pl_sched *s = r->s;
     pthread_mutex_lock(&s->mu);
     r->cancelled = r->released = true;
+    if (r->queued && queue_unlink(s, r)) { /* never admitted: it ends (and is freed) here */
+        req_end(s, r, PL_GEN_STOP_LENGTH, PL_ERR_INTERRUPTED, "cancelled");
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     bool free_now = !r->in_sched;
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->mu);
@@ -431,9 +453,7 @@ static void admit(pl_sched *s) {
     while (s->q_head) {
         pl_sched_req *r = s->q_head;
         if (r->cancelled) {
-            s->q_head = r->next;
-            if (!s->q_head) s->q_tail = NULL;
-            s->n_queued--;
+            queue_unlink(s, r);
             req_end(s, r, PL_GEN_STOP_LENGTH, PL_ERR_INTERRUPTED, "cancelled");
             continue;
         }
@@ -447,9 +467,7 @@ static void admit(pl_sched *s) {
             if (k > best_len) { best = i; best_len = k; }
         }
         if (best < 0) return;
-        s->q_head = r->next;
-        if (!s->q_head) s->q_tail = NULL;
-        s->n_queued--;
+        queue_unlink(s, r);
         slot *sl = &s->slots[best];
         pl_llm *m = s->b->llm;
         int rc = PL_OK;
@@ -669,8 +687,7 @@ static void *sched_main(void *arg) {
     pthread_mutex_lock(&s->mu);
     while (s->q_head) {
         pl_sched_req *r = s->q_head;
-        s->q_head = r->next;
-        s->n_queued--;
+        queue_unlink(s, r);
         req_end(s, r, PL_GEN_STOP_LENGTH, PL_ERR_INTERRUPTED, "the server stopped");
     }
     s->q_tail = NULL;

@@ -185,7 +185,7 @@ def test_batching_changes_nothing(client, model):
                enumerate(["cat", "dog", "horse", "owl", "fox", "bee", "cow", "eel"])]
 
     def ask(i):
-        r = chat(client, model, prompts[i], max_tokens=40, seed=100 + i, temperature=0.8)
+        r = chat(client, model, prompts[i], max_tokens=24, seed=100 + i, temperature=0.8)
         return r.choices[0].message.content
 
     alone = [ask(i) for i in range(8)]
