@@ -208,7 +208,7 @@ def test_full_queue_is_503_with_retry_after():
 def test_sigterm_drains():
     s = Server("--slots", "2", "-t", "2", "--ctx", "512")
     try:
-        sock, got = raw_stream(s, max_tokens=120)
+        sock, got = raw_stream(s, max_tokens=48)
         s.proc.send_signal(15)
         time.sleep(0.3)
         st, h, data = s.request("POST", "/v1/chat/completions", chat_body())
@@ -220,7 +220,8 @@ def test_sigterm_drains():
                 break
             got += chunk
         sock.close()
-        assert b"data: [DONE]" in got and b'"finish_reason":"length"' in got  # the in-flight reply finished
+        assert b"data: [DONE]" in got, got[-300:]  # the in-flight reply finished
+        assert b'"finish_reason":"length"' in got or b'"finish_reason":"stop"' in got
         assert s.proc.wait(timeout=60) == 0
     finally:
         s.stop()
