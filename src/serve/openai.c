@@ -240,7 +240,9 @@ static bool parse_gen(srv *s, const cJSON *j, bool chat, gen_req *g, srv_reply *
     }
     pl_gen_opts o = pl_bundle_gen_opts(g->model->b, chat);
     pl_sampler_params sp = pl_sampler_default_params();
-    sp.temperature = 1; sp.top_p = 1; sp.top_k = 0; sp.min_p = 0; /* OpenAI's defaults: the model's distribution */
+    /* temperature 1 and top_p 1 are OpenAI's defaults; top_k 40 and min_p 0.05 llama.cpp's server's (they cut a
+     * tail that carries almost no probability, and spare sorting the whole vocabulary every token) */
+    sp.temperature = 1; sp.top_p = 1; sp.top_k = 40; sp.min_p = 0.05f;
     sp.seed = pl_hash64(atomic_fetch_add(&g_seed_counter, 1) ^ (uint64_t)time(NULL) << 20);
     double v;
     long long iv;
@@ -249,7 +251,7 @@ static bool parse_gen(srv *s, const cJSON *j, bool chat, gen_req *g, srv_reply *
     v = 0; if (!opt_number(j, "presence_penalty", -2, 2, &v, r)) return false; sp.presence_penalty = (float)v;
     v = 0; if (!opt_number(j, "frequency_penalty", -2, 2, &v, r)) return false; sp.frequency_penalty = (float)v;
     iv = -1; if (!opt_int(j, "top_k", 0, 1e9, &iv, r)) return false; if (iv >= 0) sp.top_k = (int)iv;
-    v = 0; if (!opt_number(j, "min_p", 0, 1, &v, r)) return false; sp.min_p = (float)v;
+    v = sp.min_p; if (!opt_number(j, "min_p", 0, 1, &v, r)) return false; sp.min_p = (float)v;
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
     if (seed && !cJSON_IsNull(seed)) {
         if (!cJSON_IsNumber(seed) || seed->valuedouble != floor(seed->valuedouble) || fabs(seed->valuedouble) > 9.007e15) {
