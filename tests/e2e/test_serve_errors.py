@@ -225,3 +225,20 @@ def test_sigterm_drains():
         assert s.proc.wait(timeout=60) == 0
     finally:
         s.stop()
+
+
+def test_two_models_route_by_name(tmp_path):
+    from serve_helpers import fetch_model
+    second = tmp_path / "second.gguf"
+    second.symlink_to(fetch_model())
+    s = Server("--slots", "1", "-t", "2", "--ctx", "256", "-m", str(second))
+    try:
+        st, _, body = s.request("GET", "/v1/models")
+        assert [m["id"] for m in json.loads(body)["data"]] == ["SmolLM2-135M-Instruct.Q4_1.gguf", "second.gguf"]
+        st, _, body = s.request("POST", "/v1/chat/completions", chat_body(model="second"))
+        assert st == 200 and json.loads(body)["model"] == "second.gguf"
+        m = s.metrics()
+        assert m['plinth_requests_finished_total{model="second.gguf"}'] == 1
+        assert m['plinth_requests_finished_total{model="SmolLM2-135M-Instruct.Q4_1.gguf"}'] == 0
+    finally:
+        s.stop()
