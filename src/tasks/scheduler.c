@@ -187,7 +187,7 @@ void pl_sched_free(pl_sched *s) {
     if (!s) return;
     if (s->slots) {
         pl_sched_stop(s);
-        for (int i = 0; i < s->p.n_slots; i++) free(s->slots[i].cached);
+        for (int i = 0; i < s->p.n_slots; i++) { free(s->slots[i].cached); free(s->slots[i].pending.p); }
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->work);
     }

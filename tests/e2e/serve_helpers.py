@@ -82,6 +82,7 @@ class Server:
             time.sleep(0.2)
 
     def stop(self):
+        """SIGTERM: the server drains and exits 0 (under ASan, a leak or error would make that 1)"""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -89,5 +90,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        err = self.proc.stderr.read().decode(errors="replace")
         self.proc.stdout.close()
         self.proc.stderr.close()
+        assert self.proc.returncode == 0, f"plinth serve exited {self.proc.returncode}: {err[-3000:]}"
