@@ -22,7 +22,8 @@ static void usage(FILE *f) {
         "  --api-key KEY        require 'Authorization: Bearer KEY' (/, /health and /v1/models stay public)\n"
         "  --max-body BYTES     largest request body (default 1048576; larger: 413)\n"
         "  --max-queue N        requests waiting for a slot per model (default 64; more: 503 + Retry-After)\n"
-        "  --chat-template NAME force a template family: chatml, llama3, llama2, mistral, gemma, zephyr\n\n"
+        "  --chat-template NAME force a template family: chatml, llama3, llama2, mistral, gemma, zephyr\n"
+        "  --idle-timeout S     drop a client silent for S seconds while sending its request (default 20)\n\n"
         "Routes: GET / (a chat page), /health, /v1/models, /metrics; POST /v1/chat/completions,\n"
         "/v1/completions, /v1/embeddings, /tokenize, /detokenize. Ctrl-C or SIGTERM drains and exits.\n");
 }
@@ -54,6 +55,7 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--max-body")) { if ((ok = arg_int(argc, argv, &i, 64, 1ll << 32, &v))) p.max_body = (size_t)v; }
         else if (!strcmp(a, "--max-queue")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) p.max_queue = (int)v; }
         else if (!strcmp(a, "--chat-template")) ok = arg_str(argc, argv, &i, &p.chat_template);
+        else if (!strcmp(a, "--idle-timeout")) { if ((ok = arg_int(argc, argv, &i, 1, 3600, &v))) p.idle_timeout = (int)v; }
         else return arg_unknown(argv, i);
         if (!ok) return 2;
     }

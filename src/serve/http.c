@@ -189,6 +189,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case SRV_ROUTE_MODELS: srv_route_models(s, &r); break;
     case SRV_ROUTE_METRICS: srv_route_metrics(s, &r); break;
     case SRV_ROUTE_CHAT: case SRV_ROUTE_COMPLETIONS:
+        /* the request is whole: from here on the connection may stay quiet while the reply waits for a slot
+         * or is generated (the idle limit is for clients that send slowly) */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)0);
         srv_route_generate(s, cc->route == SRV_ROUTE_CHAT, cc->body, cc->n, conn_alive, c, &r);
         if (!r.status) return MHD_NO; /* the client left while its reply was generated */
         break;
@@ -274,6 +277,7 @@ int pl_serve_run(const pl_serve_params *params, volatile sig_atomic_t *stop, voi
     if (!s->p.max_body) s->p.max_body = 1 << 20;
     if (s->p.max_queue <= 0) s->p.max_queue = 64;
     if (s->p.drain_seconds <= 0) s->p.drain_seconds = 60;
+    if (s->p.idle_timeout <= 0) s->p.idle_timeout = 20;
     if (s->p.n_models <= 0) { free(s); return pl_error(PL_ERR_ARG, "no model given"); }
     pthread_mutex_init(&s->counters.mu, NULL);
     s->t_start = (double)time(NULL);
@@ -287,7 +291,7 @@ int pl_serve_run(const pl_serve_params *params, volatile sig_atomic_t *stop, voi
         d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC,
                              0, NULL, NULL, on_request, s,
                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)20,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->p.idle_timeout,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                              MHD_OPTION_END);

@@ -23,6 +23,7 @@ typedef struct {
     int max_queue;           /* requests waiting for a slot per model (default 64) */
     const char *chat_template; /* NULL: each model's own */
     double drain_seconds;    /* on a stop signal, how long in-flight requests may take (default 60) */
+    int idle_timeout;        /* seconds a client may stay silent while sending its request (default 20) */
 } pl_serve_params;
 
 /* Load the models, listen, serve until *stop becomes nonzero, then drain (new requests get 503; in-flight ones

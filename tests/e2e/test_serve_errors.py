@@ -242,3 +242,27 @@ def test_two_models_route_by_name(tmp_path):
         assert m['plinth_requests_finished_total{model="SmolLM2-135M-Instruct.Q4_1.gguf"}'] == 0
     finally:
         s.stop()
+
+
+def test_idle_timeout_drops_slow_senders_not_waiting_replies():
+    """--idle-timeout 1: a client silent for a second while sending is dropped; a request waiting longer than
+    that for its slot (one slot, held by a long reply) still streams to the end"""
+    s = Server("--slots", "1", "-t", "2", "--ctx", "512", "--idle-timeout", "1")
+    try:
+        slow = socket.create_connection((s.host, s.port), timeout=30)
+        slow.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n")
+        holder, _ = raw_stream(s, max_tokens=48)
+        waiting, got = raw_stream(s, max_tokens=4)  # queued behind the holder
+        time.sleep(2.5)
+        assert slow.recv(100) == b""  # dropped
+        holder.settimeout(120)
+        waiting.settimeout(120)
+        for sock in (holder, waiting):
+            data = b""
+            while b"data: [DONE]" not in data:
+                chunk = sock.recv(65536)
+                assert chunk, "the server closed a stream that was waiting for its reply"
+                data += chunk
+            sock.close()
+    finally:
+        s.stop()
