@@ -29,6 +29,7 @@ typedef enum {
     PL_OP_LAYERNORM_AFFINE, /* LayerNorm with weight and bias in one pass */
     PL_OP_KV_STORE,  /* one step's keys or values into their KV-cache cells; forward only */
     PL_OP_ATTENTION_CELLS, /* attention of each token over its sequence's cache cells; forward only */
+    PL_OP_ATTENTION_SEGMENTS, /* full attention within each of several packed sequences (encoders); forward only */
     PL_OP_COUNT
 } pl_op;
 
@@ -187,6 +188,10 @@ pl_tensor *pl_cpy(pl_ctx *ctx, pl_tensor *src, pl_tensor *dst); /* dst (a view, 
  * positions max(0, p-window+1) .. p (window <= 0: all up to p) -> {D, Hq, N} */
 pl_tensor *pl_kv_store(pl_ctx *ctx, pl_tensor *cache, pl_tensor *cur, pl_tensor *map);
 pl_tensor *pl_attention_cells(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, pl_tensor *map, float scale, int window);
+/* Bidirectional attention over sequences packed one after another (an encoder's batch, no padding): q, k, v
+ * {D, H, N} (rows contiguous; e.g. views of projections {H*D, N}); seg i32 {S+1}: sequence s holds tokens
+ * seg[s] .. seg[s+1]-1 and each of its tokens sees exactly those keys -> {D, H, N}. Forward only. */
+pl_tensor *pl_attention_segments(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, pl_tensor *seg, float scale);
 
 /* ---- graph ---------------------------------------------------------------------------------------- */
 typedef struct {
