@@ -23,6 +23,8 @@ int cmd_quantize(int argc, char **argv);
 int cmd_imatrix(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_word2vec(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_rag(int argc, char **argv);
 
 #define PL_CLI_COMMANDS \
     {"train", cmd_train, "pre-train a model (gpt2, llama, qwen2) on a text file"}, \
@@ -36,6 +38,8 @@ int cmd_word2vec(int argc, char **argv);
     {"quantize", cmd_quantize, "quantize a GGUF model (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_M, Q5_K_M, Q6_K, F16, ...)"}, \
     {"imatrix", cmd_imatrix, "importance matrix from calibration text, for quantize --imatrix (llama.cpp's format)"}, \
     {"bench", cmd_bench, "prompt and generation speed (llama-bench style table); --roof for the memory-bandwidth roof"}, \
-    {"word2vec", cmd_word2vec, "word vectors: train CBOW / skip-gram, then similar, analogy, eval, plot"},
+    {"word2vec", cmd_word2vec, "word vectors: train CBOW / skip-gram, then similar, analogy, eval, plot"}, \
+    {"embed", cmd_embed, "sentence embeddings with an encoder (all-MiniLM-L6-v2, BGE, E5): JSON lines or float32"}, \
+    {"rag", cmd_rag, "retrieval-augmented generation: index files, search them, ask a model with citations"},
 
 #endif
