@@ -52,7 +52,7 @@ pl_embedder *pl_embedder_load(const char *path, const pl_embedder_params *params
 
 void pl_embedder_free(pl_embedder *e) {
     if (!e) return;
-    pl_ctx_profile_print(e->enc->step, stderr); /* PLINTH_PROFILE=1: where the encoder's time went */
+    if (e->enc) pl_ctx_profile_print(e->enc->step, stderr); /* PLINTH_PROFILE=1: where the encoder's time went */
     pl_tokenizer_free(e->tok);
     pl_encoder_free(e->enc);
     free(e->name);
