@@ -14,7 +14,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: plinth rag index  --db FILE [-m EMBED_MODEL] PATH... [--chunk-tokens N] [--overlap N] [-q]\n"
-            "       plinth rag search --db FILE [-m EMBED_MODEL] QUERY [-k K] [--mode hybrid|dense|bm25] [--exact|--hnsw] [--ef N]\n"
+            "       plinth rag search --db FILE [-m EMBED_MODEL] QUERY | -f FILE [-k K] [--mode hybrid|dense|bm25] [--exact|--hnsw]\n"
+            "                         [--ef N] [--json]\n"
             "       plinth rag ask    --db FILE -m LLM [-e EMBED_MODEL] QUESTION [-k K] [--mode M] [--min-score X] [-n N]\n"
             "  --db FILE         the database (SQLite, one file); index creates it\n"
             "  -m EMBED_MODEL    (index, search) the encoder; default: the one the database was indexed with\n"
@@ -26,16 +27,17 @@ static void usage(FILE *f) {
             "  --exact, --hnsw   the dense search (default: exact up to 20,000 chunks, HNSW above); --ef N its beam\n"
             "  --min-score X     ask: below this best cosine similarity, answer that the documents do not say (0.3)\n"
             "  -n N              ask: answer tokens at most (default 256)\n"
+            "  -f FILE           search: one query a line of FILE ('-': standard input); --json: a JSON line a query\n"
             "  -t N              threads (default: the physical cores); -q: index quietly\n");
 }
 
 typedef struct {
-    const char *sub, *db, *model, *embed, *mode_s;
+    const char *sub, *db, *model, *embed, *mode_s, *file;
     const char *pos[64];
     int n_pos, k, n_predict, threads, chunk_tokens, overlap, ef;
     double min_score;
     pl_rag_ann ann;
-    bool quiet;
+    bool quiet, json;
 } rag_args;
 
 static int parse(int argc, char **argv, rag_args *a) {
@@ -57,6 +59,8 @@ static int parse(int argc, char **argv, rag_args *a) {
         else if (!strcmp(argv[i], "--db")) { if (!arg_str(argc, argv, &i, &a->db)) return 2; }
         else if (!strcmp(argv[i], "-m")) { if (!arg_str(argc, argv, &i, &a->model)) return 2; }
         else if (!strcmp(argv[i], "-e")) { if (!arg_str(argc, argv, &i, &a->embed)) return 2; }
+        else if (!strcmp(argv[i], "-f")) { if (!arg_str(argc, argv, &i, &a->file)) return 2; }
+        else if (!strcmp(argv[i], "--json")) a->json = true;
         else if (!strcmp(argv[i], "--mode")) { if (!arg_str(argc, argv, &i, &a->mode_s)) return 2; }
         else if (!strcmp(argv[i], "-k")) { if (!arg_int(argc, argv, &i, 1, 1000, &v)) return 2; a->k = (int)v; }
         else if (!strcmp(argv[i], "-n")) { if (!arg_int(argc, argv, &i, 1, 1 << 16, &v)) return 2; a->n_predict = (int)v; }
@@ -72,7 +76,8 @@ static int parse(int argc, char **argv, rag_args *a) {
         else return arg_unknown(argv, i);
     }
     if (!a->db) { fprintf(stderr, "rag %s: --db FILE is required\n", a->sub); return 2; }
-    if (strcmp(a->sub, "index") && a->n_pos != 1) {
+    if (a->file && strcmp(a->sub, "search")) { fprintf(stderr, "rag %s: -f is for search\n", a->sub); return 2; }
+    if (strcmp(a->sub, "index") && a->n_pos != (a->file ? 0 : 1)) {
         fprintf(stderr, "rag %s: give one %s (quote it)\n", a->sub, strcmp(a->sub, "ask") ? "QUERY" : "QUESTION");
         return 2;
     }
@@ -127,23 +132,73 @@ static void note_cut(bool cut, const pl_embedder *e) {
                      pl_embedder_max_tokens(e), pl_embedder_max_tokens(e));
 }
 
-static int do_search(const rag_args *a, pl_embedder *e) {
-    pl_rag *r = pl_rag_open(e, a->db, a->threads);
-    if (!r) return PL_ERR_FORMAT;
-    pl_rag_search_opts o = {.k = a->k ? a->k : 5, .mode = mode_of(a->mode_s), .ann = a->ann, .ef = a->ef};
-    pl_rag_result *res = calloc((size_t)o.k, sizeof *res);
-    int n = 0;
-    bool cut = false;
-    int rc = res ? pl_rag_search(r, a->pos[0], &o, res, &n, &cut) : PL_ERR_NOMEM;
-    note_cut(cut, e);
-    for (int i = 0; !rc && i < n; i++) {
+static void print_json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_results(const rag_args *a, int qi, const pl_rag_result *res, int n) {
+    if (a->json) {
+        printf("{\"query\": %d, \"results\": [", qi);
+        for (int i = 0; i < n; i++) {
+            printf(i ? ", {\"id\": %lld, \"path\": " : "{\"id\": %lld, \"path\": ", (long long)res[i].id);
+            print_json_str(res[i].chunk.path);
+            printf(", \"line_first\": %d, \"line_last\": %d, \"score\": %.7g, \"cosine\": %.7g}", res[i].chunk.line_first,
+                   res[i].chunk.line_last, res[i].score, res[i].cosine);
+        }
+        puts("]}");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
         printf("%d. %s:%d-%d  score %.4f  cosine %.3f\n   ", i + 1, res[i].chunk.path, res[i].chunk.line_first,
                res[i].chunk.line_last, res[i].score, res[i].cosine);
         print_snippet(res[i].chunk.text, 160);
     }
-    if (!rc && !n) printf("no chunk matches\n");
-    pl_rag_results_free(res, n);
+    if (!n) printf("no chunk matches\n");
+}
+
+/* the queries: the one argument, or the non-empty lines of -f FILE */
+static int queries_of(const rag_args *a, char **text, const char ***q) {
+    static const char *one[1];
+    if (!a->file) { one[0] = a->pos[0]; *q = one; *text = NULL; return 1; }
+    size_t len;
+    if (!(*text = arg_read_text(a->file, &len))) return -1;
+    int n = 0;
+    *q = malloc((len / 2 + 2) * sizeof **q);
+    if (!*q) return -1;
+    for (char *s = *text, *nl; *s; s = nl ? nl + 1 : s + strlen(s)) {
+        if ((nl = strchr(s, '\n'))) *nl = 0;
+        if (*s) (*q)[n++] = s;
+        if (!nl) break;
+    }
+    return n;
+}
+
+static int do_search(const rag_args *a, pl_embedder *e) {
+    char *text;
+    const char **queries;
+    int nq = queries_of(a, &text, &queries);
+    if (nq < 0) return PL_ERR_IO;
+    pl_rag *r = pl_rag_open(e, a->db, a->threads);
+    pl_rag_search_opts o = {.k = a->k ? a->k : 5, .mode = mode_of(a->mode_s), .ann = a->ann, .ef = a->ef};
+    pl_rag_result *res = calloc((size_t)o.k, sizeof *res);
+    int rc = r && res ? PL_OK : r ? PL_ERR_NOMEM : PL_ERR_FORMAT;
+    for (int qi = 0; !rc && qi < nq; qi++) {
+        int n = 0;
+        bool cut = false;
+        rc = pl_rag_search(r, queries[qi], &o, res, &n, &cut);
+        note_cut(cut, e);
+        if (!rc) print_results(a, qi, res, n);
+        pl_rag_results_free(res, n);
+    }
     free(res);
+    if (text) { free(text); free(queries); }
     pl_rag_close(r);
     return rc;
 }

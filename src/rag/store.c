@@ -1,5 +1,5 @@
 /* The retrieval store on SQLite (store.h). Tables: meta (key, value), files (path, hash), chunks (file, byte and
- * line ranges, text, vector blob), chunks_fts (FTS5 over the texts, rowid = chunk id, Porter-stemmed), ann (the
+ * line ranges, text, the heading the encoder read with it, vector blob), chunks_fts (FTS5 over the texts, rowid = chunk id, Porter-stemmed), ann (the
  * HNSW blob and the generation it was built at). SQLite gives the transactions and the crash safety (its rollback
  * journal); BM25 is FTS5's own. */
 #include "rag/store.h"
@@ -41,7 +41,8 @@ static const char *k_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS files(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, hash INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS chunks(id INTEGER PRIMARY KEY, file INTEGER NOT NULL REFERENCES files(id),"
-    " start INTEGER, end INTEGER, line_first INTEGER, line_last INTEGER, text TEXT NOT NULL, vec BLOB NOT NULL);"
+    " start INTEGER, end INTEGER, line_first INTEGER, line_last INTEGER, text TEXT NOT NULL, head TEXT NOT NULL,"
+    " vec BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file);"
     "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='porter unicode61');"
     "CREATE TABLE IF NOT EXISTS ann(id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL, graph BLOB NOT NULL);"
@@ -195,7 +196,7 @@ static int bump_generation(pl_rag_db *d) {
 }
 
 static int insert_chunks(pl_rag_db *d, int64_t file, const pl_rag_chunk_in *c, const float *vecs, int n, int dim) {
-    sqlite3_stmt *s = prep(d, "INSERT INTO chunks(file, start, end, line_first, line_last, text, vec) VALUES(?,?,?,?,?,?,?)");
+    sqlite3_stmt *s = prep(d, "INSERT INTO chunks(file, start, end, line_first, line_last, text, head, vec) VALUES(?,?,?,?,?,?,?,?)");
     sqlite3_stmt *f = prep(d, "INSERT INTO chunks_fts(rowid, text) VALUES(?, ?)");
     int rc = s && f ? PL_OK : PL_ERR_IO;
     for (int i = 0; i < n && !rc; i++) {
@@ -206,7 +207,8 @@ static int insert_chunks(pl_rag_db *d, int64_t file, const pl_rag_chunk_in *c, c
         sqlite3_bind_int(s, 4, c[i].line_first);
         sqlite3_bind_int(s, 5, c[i].line_last);
         sqlite3_bind_text(s, 6, c[i].text, (int)c[i].len, SQLITE_STATIC);
-        sqlite3_bind_blob(s, 7, vecs + (size_t)i * dim, dim * (int)sizeof(float), SQLITE_STATIC);
+        sqlite3_bind_text(s, 7, c[i].head ? c[i].head : "", c[i].head ? (int)c[i].head_len : 0, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 8, vecs + (size_t)i * dim, dim * (int)sizeof(float), SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE) { rc = db_err(d, "inserting a chunk"); break; }
         sqlite3_reset(f);
         sqlite3_bind_int64(f, 1, sqlite3_last_insert_rowid(d->db));

@@ -25,6 +25,7 @@ typedef struct {
     int64_t start, end;         /* bytes of the file's text */
     int line_first, line_last;
     const char *text; size_t len;
+    const char *head; size_t head_len;  /* the heading the encoder read before the text ("": none) */
 } pl_rag_chunk_in;
 
 typedef struct {

@@ -138,7 +138,7 @@ static int index_text(pl_embedder *e, pl_rag_db *db, const char *path, const cha
     for (int i = 0; !rc && i < n; i++) {
         if (!(enc[i] = chunk_for_encoder(text, &c[i]))) rc = PL_ERR_NOMEM;
         in[i] = (pl_rag_chunk_in){(int64_t)c[i].start, (int64_t)c[i].end, c[i].line_first, c[i].line_last,
-                                  text + c[i].start, c[i].end - c[i].start};
+                                  text + c[i].start, c[i].end - c[i].start, text + c[i].head_start, c[i].head_len};
     }
     if (!rc && n) rc = pl_embed_texts_ex(e, (const char *const *)enc, NULL, n, vecs, &(pl_embed_opts){.batch = o->batch}, NULL);
     if (!rc) rc = pl_rag_db_put_file(db, path, hash, in, vecs, n);

@@ -107,7 +107,7 @@ def test_search_modes_and_hnsw(docs_db):
 
 def test_ask_cites_the_chunk_holding_the_answer(docs_db):
     for q, want, answer in QUESTIONS:
-        r = run("rag", "ask", "--db", docs_db, "-m", LLM, q, "-n", "24", "-t", "2", cwd=ROOT)
+        r = run("rag", "ask", "--db", docs_db, "-m", LLM, q, "-k", "2", "-n", "8", "-t", "2", cwd=ROOT)
         assert r.returncode == 0, r.stderr
         assert "Sources:" in r.stdout
         path, a, b = top_source(r.stdout[r.stdout.index("Sources:"):], "[1]")
