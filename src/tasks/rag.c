@@ -101,6 +101,16 @@ static int walk(const char *path, strlist *out) {
     return rc;
 }
 
+/* "./docs/" and "docs" name the same files: stored paths are kept in one spelling */
+static char *clean_path(const char *p) {
+    while (p[0] == '.' && p[1] == '/') for (p += 2; *p == '/';) p++;
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/') n--;
+    char *c = pl_malloc(n + 2);
+    if (c) { memcpy(c, n ? p : ".", n ? n : 1); c[n ? n : 1] = 0; }
+    return c;
+}
+
 static bool under(const char *file, const char *root) {
     size_t n = strlen(root);
     while (n > 1 && root[n - 1] == '/') n--;
@@ -231,12 +241,18 @@ int pl_rag_index(pl_embedder *e, const char *db_path, const char *const *paths, 
     if (!rc) rc = pl_rag_db_meta(db, &have, &has);
     if (!rc && has) rc = same_model(db_path, &have, &want);
     if (!rc && !has) rc = pl_rag_db_set_meta(db, &want);
-    strlist files = {0};
-    for (int i = 0; !rc && i < n_paths; i++) rc = walk(paths[i], &files);
+    strlist files = {0}, roots = {0};
+    for (int i = 0; !rc && i < n_paths; i++) {
+        char *c = clean_path(paths[i]);
+        rc = c ? strlist_add(&roots, c) : PL_ERR_NOMEM;
+        free(c);
+        if (!rc) rc = walk(roots.v[i], &files);
+    }
     for (int i = 0; !rc && i < files.n; i++) rc = index_file(e, db, files.v[i], &o, st);
-    if (!rc) rc = remove_deleted(db, paths, n_paths, &o, st);
+    if (!rc) rc = remove_deleted(db, (const char *const *)roots.v, roots.n, &o, st);
     if (!rc) rc = build_ann(db, want.dim, o.hnsw_m, o.hnsw_ef_construction, &st->seconds_hnsw);
     strlist_free(&files);
+    strlist_free(&roots);
     pl_rag_db_close(db);
     return rc;
 }

@@ -155,6 +155,9 @@ def test_index_reports_skips_and_is_incremental(tmp_path):
     assert "0 added, 1 updated, 1 unchanged, 1 removed" in r.stderr
     s = run("rag", "search", "--db", db, "apples orchards", "--mode", "bm25")
     assert s.returncode == 0 and "a.md" not in s.stdout
+    r = run("rag", "index", "--db", db, "./" + d.name + "//", cwd=d.parent)  # another spelling of a relative path
+    r2 = run("rag", "index", "--db", db, d.name, cwd=d.parent)
+    assert r.returncode == 0 and r2.returncode == 0 and "0 added, 0 updated, 2 unchanged, 0 removed" in r2.stderr, r2.stderr
 
 
 def write_cls_variant(d):
