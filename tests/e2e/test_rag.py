@@ -116,7 +116,7 @@ def test_ask_cites_the_chunk_holding_the_answer(docs_db):
 
 def test_ask_says_it_does_not_know(docs_db):
     r = run("rag", "ask", "--db", docs_db, "-m", LLM, "What is the boiling point of liquid nitrogen in Kelvin?",
-            "--min-score", "0.45", "-n", "8", cwd=ROOT)
+            "-n", "8", cwd=ROOT)  # the default threshold, 0.3: the best chunk scores 0.16
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("I don't know") and "Sources:" not in r.stdout
 
