@@ -108,11 +108,11 @@ static bool search_layer(const pl_hnsw *h, scratch *s, const float *q, int64_t e
         cand c = heap_pop(&s->cands);
         if (c.d > s->found.v[0].d && s->found.n >= ef) break;
         const int32_t *l = links(h, c.id, layer);
-        for (int i = 1; i <= l[0]; i++) /* the neighbours' vectors are far apart in memory: ask for them all first */
-            __builtin_prefetch(h->vecs + (int64_t)l[i] * h->dim);
+        for (int i = 1; i <= l[0]; i++) /* the unvisited neighbours' vectors lie far apart: ask for them all first */
+            if (s->mark[l[i]] != s->epoch)
+                for (int64_t b = 0; b < h->dim; b += 16) __builtin_prefetch(h->vecs + (int64_t)l[i] * h->dim + b);
         for (int i = 1; i <= l[0]; i++) {
             int32_t e = l[i];
-            if (i < l[0]) __builtin_prefetch(h->vecs + (int64_t)l[i + 1] * h->dim + 16);
             if (s->mark[e] == s->epoch) continue;
             s->mark[e] = s->epoch;
             float de = dist(h, q, e);
