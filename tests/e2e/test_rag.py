@@ -276,3 +276,16 @@ def test_sigkill_while_indexing_leaves_a_database_that_opens(tmp_path):
     a = run("rag", "search", "--db", db, q, "-k", "5")
     b = run("rag", "search", "--db", fresh, q, "-k", "5")
     assert a.returncode == 0 and a.stdout == b.stdout
+
+
+def test_pdf_without_a_reader_is_skipped_and_said(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "note.txt").write_text("Owls hunt at night.\n")
+    (d / "paper.pdf").write_bytes(b"%PDF-1.4 this is not a real PDF\n")
+    r = run("rag", "index", "--db", tmp_path / "p.db", "-m", MINILM, d)
+    assert r.returncode == 0 and "1 added" in r.stderr and "1 skipped" in r.stderr, r.stderr
+    if shutil.which("pdftotext"):
+        assert "paper.pdf: pdftotext could not read it" in r.stderr
+    else:
+        assert "paper.pdf: PDF needs pdftotext, which is not installed (Debian: apt-get install poppler-utils)" in r.stderr
