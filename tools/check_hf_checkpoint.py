@@ -26,14 +26,14 @@ def checkpoint_dir(path):
     return path
 
 
-def plinth_logits(model_dir, ids):
+def plinth_logits(model_dir, ids, extra=()):
     exe = os.path.join(ROOT, "build", "llm_logits")
     libs = subprocess.run(["pkg-config", "--libs", "libpcre2-8", "libcjson", "libutf8proc"], capture_output=True,
                           text=True, check=True).stdout.split()
     subprocess.run(["cc", "-O2", "-o", exe, os.path.join(ROOT, "tools", "llm_logits.c"), "-I" + os.path.join(ROOT, "src"),
                     "-I" + os.path.join(ROOT, "include"), os.path.join(ROOT, "build", "libplinth.a"), "-lopenblas", *libs,
                     "-lpthread", "-lm"], check=True)
-    r = subprocess.run([exe, model_dir, *map(str, ids)], capture_output=True, check=True)
+    r = subprocess.run([exe, *extra, model_dir, *map(str, ids)], capture_output=True, check=True)
     vocab = int(r.stderr.decode().split("n_vocab")[1].split()[0])
     return np.frombuffer(r.stdout, dtype=np.float32).reshape(len(ids), vocab)
 

@@ -92,6 +92,13 @@ bool arg_float(int argc, char **argv, int *i, double lo, double hi, double *out)
     return true;
 }
 
+int arg_lora(int argc, char **argv, int *i, const char **list, int *n, const char **prompt) {
+    if (!strcmp(argv[*i], "--prompt-adapter")) return arg_str(argc, argv, i, prompt) ? 1 : -1;
+    if (strcmp(argv[*i], "--lora")) return 0;
+    if (*n == 8) { fprintf(stderr, "plinth: at most 8 --lora adapters\n"); return -1; }
+    return arg_str(argc, argv, i, &list[*n]) ? (++*n, 1) : -1;
+}
+
 int arg_sampling(int argc, char **argv, int *i, pl_sampler_params *sp) {
     const char *a = argv[*i];
     long long v;
@@ -116,6 +123,6 @@ int arg_text_run(int argc, char **argv, int *i, pl_text_run_args *r) {
     else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, i, 4, 1 << 20, &v))) r->ppl.n_ctx = (int)v; }
     else if (!strcmp(a, "--chunks")) { if ((ok = arg_int(argc, argv, i, 1, 1 << 30, &v))) r->ppl.n_chunks = (int)v; }
     else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, i, 1, 256, &v))) r->threads = (int)v; }
-    else return 0;
+    else return arg_lora(argc, argv, i, r->lora, &r->n_lora, &r->prompt_adapter);
     return ok ? 1 : -1;
 }

@@ -36,6 +36,10 @@ bool arg_prompt(const char *cmd, const char *text, const char *file, const char 
 #include "tasks/sample.h"
 int arg_sampling(int argc, char **argv, int *i, pl_sampler_params *sp);
 
+/* --lora DIR[:SCALE] (repeatable, up to PL_LLM_MAX_LORA): appended to list[*n]; --prompt-adapter DIR into
+ * *prompt. Same return convention. */
+int arg_lora(int argc, char **argv, int *i, const char **list, int *n, const char **prompt);
+
 /* The options of the commands that run a model over a text chunk by chunk (perplexity, imatrix):
  * -m/--model, -f/--file (- = standard input), -c/--ctx-size, --chunks, -t/--threads. Same return convention
  * as arg_sampling. */
@@ -44,6 +48,9 @@ typedef struct {
     const char *model, *file;
     pl_ppl_opts ppl;
     int threads;
+    const char *lora[8];
+    int n_lora;
+    const char *prompt_adapter;
 } pl_text_run_args;
 int arg_text_run(int argc, char **argv, int *i, pl_text_run_args *r);
 

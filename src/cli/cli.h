@@ -13,6 +13,9 @@ typedef struct {
 
 int cmd_train(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_lora(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -23,12 +26,16 @@ int cmd_quantize(int argc, char **argv);
 int cmd_imatrix(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_word2vec(int argc, char **argv);
+int cmd_transcribe(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_rag(int argc, char **argv);
 
 #define PL_CLI_COMMANDS \
     {"train", cmd_train, "pre-train a model (gpt2, llama, qwen2) on a text file"}, \
     {"finetune", cmd_finetune, "fine-tune a model on chat or prompt/completion examples (JSONL)"}, \
+    {"distill", cmd_distill, "train a student on a teacher's soft labels over a text (knowledge distillation)"}, \
+    {"synth", cmd_synth, "synthetic training examples written by a model from a template with slots, filtered"}, \
+    {"lora", cmd_lora, "lora merge: bake a LoRA adapter into its base model"}, \
     {"run", cmd_run, "generate text from a model or checkpoint"}, \
     {"chat", cmd_chat, "chat with a GGUF or Hugging Face chat model"}, \
     {"info", cmd_info, "describe a GGUF, safetensors file or model directory"}, \
@@ -39,6 +46,7 @@ int cmd_rag(int argc, char **argv);
     {"imatrix", cmd_imatrix, "importance matrix from calibration text, for quantize --imatrix (llama.cpp's format)"}, \
     {"bench", cmd_bench, "prompt and generation speed (llama-bench style table); --roof for the memory-bandwidth roof"}, \
     {"word2vec", cmd_word2vec, "word vectors: train CBOW / skip-gram, then similar, analogy, eval, plot"}, \
+    {"transcribe", cmd_transcribe, "speech to text with Whisper: txt, srt, vtt or json (WAV; ffmpeg for other formats)"}, \
     {"embed", cmd_embed, "sentence embeddings with an encoder (all-MiniLM-L6-v2, BGE, E5): JSON lines or float32"}, \
     {"rag", cmd_rag, "retrieval-augmented generation: index files, search them, ask a model with citations"},
 

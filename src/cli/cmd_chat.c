@@ -32,6 +32,8 @@ static void usage(FILE *f) {
         "  --temp X, --top-k N, --top-p X, --min-p X, --repeat-penalty X, --seed N   sampling (plinth run --help)\n"
         "  -c, --ctx-size N     context length (default: the model's, at most 4096)\n"
         "  -t, --threads N      threads\n"
+        "  --lora DIR[:SCALE]   apply a LoRA adapter (PEFT directory; repeatable; scale 1 by default)\n"
+        "  --prompt-adapter DIR put a prompt-tuning adapter's virtual tokens before the text (PEFT directory)\n"
         "  --                   the end of the options\n\n"
         "Type a message and Enter. /reset forgets the conversation, /exit quits (so does end of input).\n");
 }
@@ -107,6 +109,7 @@ static int parse_args(int argc, char **argv, chat_args *c) {
         else if (!strcmp(a, "--system-file")) ok = arg_str(argc, argv, &i, &c->system_file);
         else if (!strcmp(a, "--chat-template")) ok = arg_str(argc, argv, &i, &c->bp.chat);
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 24, &v))) c->o.n_predict = (int)v; }
+        else if ((k = arg_lora(argc, argv, &i, c->bp.lora, &c->bp.n_lora, &c->bp.prompt_adapter)) != 0) ok = k > 0;
         else if ((k = arg_sampling(argc, argv, &i, &c->o.sampling)) != 0) ok = k > 0;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) c->bp.n_ctx = (int)v; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) c->bp.n_threads = (int)v; }

@@ -19,6 +19,8 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: plinth eval -m MODEL [-m MODEL2 ...] -t TASK.jsonl [-t TASK2.jsonl ...] [options]\n\n"
         "  -m, --model PATH     a .gguf file or a Hugging Face model directory (repeat for a table of models)\n"
+        "  --lora DIR[:SCALE]   a LoRA adapter for the -m before it (-m BASE -m BASE --lora DIR: both rows)\n"
+        "  --prompt-adapter DIR a prompt-tuning adapter for the -m before it\n"
         "  -t, --task FILE      a task file (JSONL, see docs/eval.md); repeat for several tasks\n"
         "  --mode LIST          comma-separated: zero-shot, few-shot, cot (default: all three)\n"
         "  --shots K            examples in few-shot prompts (default 5)\n"
@@ -37,6 +39,8 @@ static void usage(FILE *f) {
 
 typedef struct {
     const char *models[MAX_ARGS], *tasks[MAX_ARGS];
+    const char *lora[MAX_ARGS], *prompt[MAX_ARGS]; /* each model's adapters (given after its -m) */
+    char *label[MAX_ARGS];                           /* its row: "model", "model + lora DIR" */
     int n_models, n_tasks;
     pl_eval_mode modes[3];
     int n_modes, shots, cot_shots, limit, max_tokens, n_ctx, threads;
@@ -77,6 +81,10 @@ static int parse_args(int argc, char **argv, eval_args *a) {
                 if (*cnt == MAX_ARGS) { fprintf(stderr, "plinth eval: at most %d of %s\n", MAX_ARGS, s); return 2; }
                 (model ? a->models : a->tasks)[(*cnt)++] = v;
             }
+        }
+        else if (!strcmp(s, "--lora") || !strcmp(s, "--prompt-adapter")) {
+            if (!a->n_models) { fprintf(stderr, "plinth eval: %s applies to the model before it: give -m first\n", s); return 2; }
+            if ((ok = arg_str(argc, argv, &i, &v))) (s[2] == 'l' ? a->lora : a->prompt)[a->n_models - 1] = v;
         }
         else if (!strcmp(s, "--mode")) { if ((ok = arg_str(argc, argv, &i, &v)) && parse_modes(v, a)) return 2; }
         else if (!strcmp(s, "--shots")) { if ((ok = arg_int(argc, argv, &i, 0, 1000, &n))) a->shots = (int)n; }
@@ -148,7 +156,7 @@ static void print_table(const eval_args *a, const pl_eval_task_run *t, bool norm
     for (int k = 0; k < a->n_modes; k++) if (!(norm && a->modes[k] == PL_EVAL_COT)) printf("---|");
     printf("\n");
     for (int mi = 0; mi < a->n_models; mi++) {
-        printf("| %s |", base_name(a->models[mi]));
+        printf("| %s |", a->label[mi]);
         for (int k = 0; k < a->n_modes; k++) {
             const pl_eval_result *r = &t->res[mi * a->n_modes + k];
             if (norm && a->modes[k] == PL_EVAL_COT) continue;
@@ -207,6 +215,8 @@ static int print_json(const eval_args *a, const pl_eval_task_run *tr) {
                 const pl_eval_result *r = &t->res[mi * a->n_modes + k];
                 cJSON *ro = cJSON_CreateObject(), *items = cJSON_CreateArray();
                 cJSON_AddStringToObject(ro, "model", a->models[mi]);
+                if (a->lora[mi]) cJSON_AddStringToObject(ro, "lora", a->lora[mi]);
+                if (a->prompt[mi]) cJSON_AddStringToObject(ro, "prompt_adapter", a->prompt[mi]);
                 cJSON_AddStringToObject(ro, "mode", pl_eval_mode_name(r->mode));
                 cJSON_AddNumberToObject(ro, "shots", r->n_shots);
                 cJSON_AddStringToObject(ro, "scoring", r->loglik ? "loglik" : "generate");
@@ -237,6 +247,7 @@ static int print_json(const eval_args *a, const pl_eval_task_run *tr) {
 static int evaluate(const eval_args *a, pl_eval_task_run *tr) {
     progress pg = {a, isatty(2)};
     pl_eval_suite su = {.models = a->models, .tasks = a->tasks, .n_models = a->n_models, .n_tasks = a->n_tasks,
+                        .model_lora = a->lora, .model_prompt = a->prompt,
                         .modes = a->modes, .n_modes = a->n_modes, .shots = a->shots, .cot_shots = a->cot_shots,
                         .limit = a->limit, .max_tokens = a->max_tokens,
                         .model = {.n_ctx = a->n_ctx, .n_threads = a->threads, .chat = a->chat},
@@ -259,6 +270,14 @@ int cmd_eval(int argc, char **argv) {
     eval_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;
+    for (int mi = 0; mi < a.n_models; mi++) { /* the table's row names */
+        size_t n = strlen(a.models[mi]) + (a.lora[mi] ? strlen(a.lora[mi]) : 0) + (a.prompt[mi] ? strlen(a.prompt[mi]) : 0) + 40;
+        if (!(a.label[mi] = malloc(n))) return 1;
+        snprintf(a.label[mi], n, "%s%s%s%s%s", base_name(a.models[mi]), a.lora[mi] ? " + lora " : "", a.lora[mi] ? a.lora[mi] : "",
+                 a.prompt[mi] ? " + prompt " : "", a.prompt[mi] ? a.prompt[mi] : "");
+    }
     pl_eval_task_run tr[MAX_ARGS] = {0};
-    return evaluate(&a, tr);
+    rc = evaluate(&a, tr);
+    for (int mi = 0; mi < a.n_models; mi++) free(a.label[mi]);
+    return rc;
 }

@@ -1,4 +1,4 @@
-/* plinth finetune: adapt a loaded model to a JSONL dataset (--method full: every weight). Parses options into
+/* plinth finetune: adapt a loaded model to a JSONL dataset (--method full: every weight; lora: an adapter). Parses options into
  * pl_finetune_opts and calls pl_finetune (src/tasks/finetune.c); Ctrl-C saves a checkpoint and stops. */
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -19,7 +19,15 @@ static void usage(FILE *f) {
         "  -m, --model PATH     the model to adapt: .gguf (quantized weights become f32) or a HF directory\n"
         "  -d, --data FILE      the examples (JSONL); the last --val-frac of them validate\n"
         "  -o, --out DIR        output directory (default %s)\n"
-        "  --method NAME        full: train every weight (default)\n"
+        "  --method NAME        full: train every weight (default); lora: train a LoRA adapter, the base frozen\n"
+        "                       (quantized or not) and saved as a PEFT adapter directory\n"
+        "  --rank R             lora: rank (default 8)\n"
+        "  --alpha A            lora: scale alpha / rank (default alpha = 2 x rank)\n"
+        "  --targets LIST       lora: layers, of q,k,v,o,gate,up,down (default all)\n"
+        "  --rslora             lora: scale alpha / sqrt(rank) (rank-stabilized LoRA)\n"
+        "  --method prompt      prompt tuning: learn virtual tokens put before every example, the model frozen\n"
+        "  --virtual-tokens N   prompt: how many (default 20)\n"
+        "  --init TEXT          prompt: start from this text's token embeddings (default: random)\n"
         "  --chat NAME          chat template: auto (the model's, default), none (plain text), or a family\n"
         "  --ctx N              tokens per example at most; longer ones are cut, counted (default 512)\n"
         "  --epochs N           passes over the training examples (default %d); --steps N instead\n"
@@ -54,6 +62,12 @@ int cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "-d") || !strcmp(a, "--data")) ok = arg_str(argc, argv, &i, &o.data_path);
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) ok = arg_str(argc, argv, &i, &o.out_dir);
         else if (!strcmp(a, "--method")) ok = arg_str(argc, argv, &i, &o.method);
+        else if (!strcmp(a, "--rank")) INT(1, 4096, o.lora_rank);
+        else if (!strcmp(a, "--alpha")) FLT(0, 1e6, o.lora_alpha);
+        else if (!strcmp(a, "--targets")) ok = arg_str(argc, argv, &i, &o.lora_targets);
+        else if (!strcmp(a, "--rslora")) o.rslora = true;
+        else if (!strcmp(a, "--virtual-tokens")) INT(1, 4096, o.n_virtual);
+        else if (!strcmp(a, "--init")) ok = arg_str(argc, argv, &i, &o.init_text);
         else if (!strcmp(a, "--chat")) ok = arg_str(argc, argv, &i, &o.chat);
         else if (!strcmp(a, "--ctx")) INT(2, 1 << 20, o.ctx);
         else if (!strcmp(a, "--epochs")) INT(1, 1 << 20, o.epochs);

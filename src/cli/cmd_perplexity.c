@@ -19,6 +19,8 @@ static void usage(FILE *f) {
         "  -b, --batch-size N   tokens per evaluation (default: the chunk)\n"
         "  --chunks N           evaluate at most N chunks (default: all)\n"
         "  -t, --threads N      threads\n"
+        "  --lora DIR[:SCALE]   apply a LoRA adapter (PEFT directory; repeatable; scale 1 by default)\n"
+        "  --prompt-adapter DIR put a prompt-tuning adapter's virtual tokens before the text (PEFT directory)\n"
         "  --dump-nll PATH      write each scored token as 'chunk position nll' lines\n"
         "  --                   the end of the options\n");
 }
@@ -56,7 +58,9 @@ int cmd_perplexity(int argc, char **argv) {
     size_t len = 0;
     char *text = arg_read_text(file, &len);
     if (!text) { fprintf(stderr, "plinth perplexity: %s\n", pl_last_error()); return 1; }
-    pl_bundle *m = pl_bundle_open(model, &(pl_bundle_params){.n_ctx = o.n_ctx, .n_threads = r.threads, .chat = "none"});
+    pl_bundle_params bp = {.n_ctx = o.n_ctx, .n_threads = r.threads, .chat = "none", .n_lora = r.n_lora, .prompt_adapter = r.prompt_adapter};
+    memcpy(bp.lora, r.lora, sizeof r.lora);
+    pl_bundle *m = pl_bundle_open(model, &bp);
     ppl_cli c = {0};
     if (m && dump && !(c.dump = fopen(dump, "w")))
         pl_error(PL_ERR_IO, "cannot write '%s'", dump);

@@ -65,6 +65,8 @@ static void usage(FILE *f) {
         "  --seed N             sampling seed (same seed, same text)\n"
         "  -c, --ctx-size N     context length (default: the model's, at most 4096)\n"
         "  -t, --threads N      threads\n"
+        "  --lora DIR[:SCALE]   apply a LoRA adapter (PEFT directory; repeatable; scale 1 by default)\n"
+        "  --prompt-adapter DIR put a prompt-tuning adapter's virtual tokens before the text (PEFT directory)\n"
         "  --f32                dequantize the weights to f32 at load and compute in f32 (exact: what\n"
         "                       transformers computes for a GGUF; ~4 bytes a parameter of memory, slower)\n"
         "  --kv-f16             keep the KV cache in f16 (half its memory; logits move by a few 1e-3)\n"
@@ -88,6 +90,7 @@ static int parse_args(int argc, char **argv, run_args *r) {
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) ok = arg_str(argc, argv, &i, &r->prompt);
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) ok = arg_str(argc, argv, &i, &r->file);
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((ok = arg_int(argc, argv, &i, 0, 1 << 24, &v))) r->o.n_predict = (int)v; }
+        else if ((k = arg_lora(argc, argv, &i, r->bp.lora, &r->bp.n_lora, &r->bp.prompt_adapter)) != 0) ok = k > 0;
         else if ((k = arg_sampling(argc, argv, &i, &r->o.sampling)) != 0) ok = k > 0;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) r->bp.n_ctx = (int)v; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) r->bp.n_threads = (int)v; }

@@ -29,6 +29,8 @@ typedef enum {
     PL_OP_LAYERNORM_AFFINE, /* LayerNorm with weight and bias in one pass */
     PL_OP_KV_STORE,  /* one step's keys or values into their KV-cache cells; forward only */
     PL_OP_ATTENTION_CELLS, /* attention of each token over its sequence's cache cells; forward only */
+    PL_OP_KL_TOPK,   /* distillation: KL(teacher's top-k || softmax(logits / T)) */
+    PL_OP_IM2COL_1D, /* the windows of a 1-D convolution's input as rows (conv1d = im2col + matmul) */
     PL_OP_ATTENTION_SEGMENTS, /* full attention within each of several packed sequences (encoders); forward only */
     PL_OP_COUNT
 } pl_op;
@@ -175,6 +177,9 @@ pl_tensor *pl_silu(pl_ctx *ctx, pl_tensor *x);
 pl_tensor *pl_swiglu(pl_ctx *ctx, pl_tensor *gate, pl_tensor *up); /* silu(gate) * up */
 /* mean over rows with target != ignore_index of -log softmax(logits)[target]; logits {V,N..}, targets i32 {N..} */
 pl_tensor *pl_cross_entropy(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targets, int ignore_index);
+/* mean over rows of KL(p || softmax(logits / temperature)), p a teacher's sparse distribution: ids i32 and probs f32
+ * {k, rows..} (k entries a row, summing to 1; a row whose ids[0] < 0 carries none and is skipped) */
+pl_tensor *pl_kl_topk(pl_ctx *ctx, pl_tensor *logits, pl_tensor *ids, pl_tensor *probs, float temperature);
 pl_tensor *pl_sum(pl_ctx *ctx, pl_tensor *x);  /* -> scalar */
 pl_tensor *pl_mean(pl_ctx *ctx, pl_tensor *x); /* -> scalar */
 pl_tensor *pl_concat(pl_ctx *ctx, pl_tensor *a, pl_tensor *b, int dim);
@@ -188,6 +193,11 @@ pl_tensor *pl_cpy(pl_ctx *ctx, pl_tensor *src, pl_tensor *dst); /* dst (a view, 
  * positions max(0, p-window+1) .. p (window <= 0: all up to p) -> {D, Hq, N} */
 pl_tensor *pl_kv_store(pl_ctx *ctx, pl_tensor *cache, pl_tensor *cur, pl_tensor *map);
 pl_tensor *pl_attention_cells(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, pl_tensor *map, float scale, int window);
+/* 1-D convolution as torch.nn.Conv1d computes it (ops/conv.c). x {T, C} (torch's (C, T): each channel a row; may be
+ * a transposed view), w {K, C, O} (torch's (O, C, K) as stored), bias {O} or NULL -> {O, T'} (time-major: each
+ * output position a row), T' = (T + 2 pad - K) / stride + 1. pl_im2col_1d gives the {C*K, T'} windows alone. */
+pl_tensor *pl_im2col_1d(pl_ctx *ctx, pl_tensor *x, int k, int stride, int pad);
+pl_tensor *pl_conv1d(pl_ctx *ctx, pl_tensor *w, pl_tensor *bias, pl_tensor *x, int stride, int pad);
 /* Bidirectional attention over sequences packed one after another (an encoder's batch, no padding): q, k, v
  * {D, H, N} (rows contiguous; e.g. views of projections {H*D, N}); seg i32 {S+1}: sequence s holds tokens
  * seg[s] .. seg[s+1]-1 and each of its tokens sees exactly those keys -> {D, H, N}. Forward only. */

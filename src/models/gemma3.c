@@ -111,16 +111,16 @@ static pl_tensor *attention(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *x, const l
     int64_t D = h->head_dim, T = x->ne[1], B = x->ne[2];
     float theta = b->swa ? h->rope_theta_swa : h->rope_theta;
     /* q = rope(q_norm(q_proj(x).view(B, T, Hq, D))), k likewise with Hkv heads; v as projected */
-    pl_tensor *q = pl_reshape_4d(ctx, pl_matmul(ctx, b->wq, x), D, h->n_head, T, B);
-    pl_tensor *k = pl_reshape_4d(ctx, pl_matmul(ctx, b->wk, x), D, h->n_head_kv, T, B);
-    pl_tensor *v = pl_reshape_4d(ctx, pl_matmul(ctx, b->wv, x), D, h->n_head_kv, T, B);
+    pl_tensor *q = pl_reshape_4d(ctx, llm_linear(ctx, m, l, PL_W_Q, x, b->wq, NULL), D, h->n_head, T, B);
+    pl_tensor *k = pl_reshape_4d(ctx, llm_linear(ctx, m, l, PL_W_K, x, b->wk, NULL), D, h->n_head_kv, T, B);
+    pl_tensor *v = pl_reshape_4d(ctx, llm_linear(ctx, m, l, PL_W_V, x, b->wv, NULL), D, h->n_head_kv, T, B);
     q = rms_norm(ctx, q, b->attn_q_norm, h->norm_eps);
     k = rms_norm(ctx, k, b->attn_k_norm, h->norm_eps);
     q = pl_rope(ctx, q, in->pos, h->n_rot, h->rope_mode, theta, h->rope_freq_scale, NULL);
     k = pl_rope(ctx, k, in->pos, h->n_rot, h->rope_mode, theta, h->rope_freq_scale, NULL);
     /* the window hides what a local layer must not see */
     pl_tensor *y = llm_attend(ctx, m, l, in, q, k, v, h->attn_scale, b->swa ? h->n_swa : 0); /* (Hq*D, T, B) */
-    return pl_matmul(ctx, b->wo, y);
+    return llm_linear(ctx, m, l, PL_W_O, y, b->wo, NULL);
 }
 
 pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
@@ -128,6 +128,7 @@ pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
     float eps = h->norm_eps;
     /* x = embed_tokens(ids) * sqrt(hidden_size) */
     pl_tensor *x = pl_scale(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), sqrtf((float)h->n_embd)); /* (C, T, B) */
+    x = llm_with_prefix(ctx, x, in); /* virtual tokens go in as they are (HF's inputs_embeds skip the scaling) */
     for (int l = 0; l < h->n_layer; l++) {
         const pl_llm_layer *b = &m->layers[l];
         /* x = x + post_attention_layernorm(self_attn(input_layernorm(x))) */
@@ -136,8 +137,8 @@ pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
         /* x = x + post_feedforward_layernorm(down_proj(gelu_tanh(gate_proj(hn)) * up_proj(hn))),
          * hn = pre_feedforward_layernorm(x) */
         pl_tensor *hn = rms_norm(ctx, x, b->ffn_norm, eps);
-        pl_tensor *ff = pl_mul(ctx, pl_gelu(ctx, pl_matmul(ctx, b->ffn_gate, hn), true), pl_matmul(ctx, b->ffn_up, hn));
-        x = pl_add(ctx, x, rms_norm(ctx, pl_matmul(ctx, b->ffn_down, ff), b->ffn_post_norm, eps));
+        pl_tensor *ff = pl_mul(ctx, pl_gelu(ctx, llm_linear(ctx, m, l, PL_W_GATE, hn, b->ffn_gate, NULL), true), llm_linear(ctx, m, l, PL_W_UP, hn, b->ffn_up, NULL));
+        x = pl_add(ctx, x, rms_norm(ctx, llm_linear(ctx, m, l, PL_W_DOWN, ff, b->ffn_down, NULL), b->ffn_post_norm, eps));
         if (!x) return NULL;
     }
     x = rms_norm(ctx, llm_keep_rows(ctx, x, in), m->out_norm, eps);

@@ -86,7 +86,7 @@ pl_tensor *llm_build_gpt2(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
         if (pos[i] >= h->n_ctx_train)
             return pl_error_null(PL_ERR_ARG, "position %d is past GPT-2's %d learned positions", pos[i], h->n_ctx_train);
     /* x = wte(ids) + wpe(pos) */
-    pl_tensor *x = pl_add(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), pl_get_rows(ctx, m->pos_embd, in->pos)); /* (C, T, B) */
+    pl_tensor *x = pl_add(ctx, llm_with_prefix(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), in), pl_get_rows(ctx, m->pos_embd, in->pos)); /* (C, T, B) */
     for (int l = 0; l < h->n_layer; l++) {
         const pl_llm_layer *b = &m->layers[l];
         /* x = x + attn(ln_1(x)) */

@@ -39,9 +39,6 @@ int llm_load_llama(pl_llm *m) {
 static pl_tensor *rms_norm(pl_ctx *ctx, pl_tensor *x, pl_tensor *w, float eps) {
     return pl_mul(ctx, pl_rmsnorm(ctx, x, eps), w); /* LlamaRMSNorm: x / rms(x) * weight */
 }
-static pl_tensor *linear(pl_ctx *ctx, pl_tensor *x, pl_tensor *w, pl_tensor *b) {
-    return pl_matmul_bias(ctx, w, x, b); /* x @ w.T (+ b) */
-}
 
 /* self-attention of layer l: x (C, T, B) -> (C, T, B) */
 static pl_tensor *attention(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *x, const llm_inputs *in) {
@@ -49,27 +46,27 @@ static pl_tensor *attention(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *x, const l
     const pl_llm_layer *b = &m->layers[l];
     int64_t D = h->head_dim, T = x->ne[1], B = x->ne[2];
     /* q = q_proj(x).view(B, T, Hq, D), k and v likewise with Hkv heads; rotary positions on q and k */
-    pl_tensor *q = pl_reshape_4d(ctx, linear(ctx, x, b->wq, b->bq), D, h->n_head, T, B);    /* (D, Hq, T, B)  */
-    pl_tensor *k = pl_reshape_4d(ctx, linear(ctx, x, b->wk, b->bk), D, h->n_head_kv, T, B); /* (D, Hkv, T, B) */
-    pl_tensor *v = pl_reshape_4d(ctx, linear(ctx, x, b->wv, b->bv), D, h->n_head_kv, T, B);
+    pl_tensor *q = pl_reshape_4d(ctx, llm_linear(ctx, m, l, PL_W_Q, x, b->wq, b->bq), D, h->n_head, T, B);    /* (D, Hq, T, B)  */
+    pl_tensor *k = pl_reshape_4d(ctx, llm_linear(ctx, m, l, PL_W_K, x, b->wk, b->bk), D, h->n_head_kv, T, B); /* (D, Hkv, T, B) */
+    pl_tensor *v = pl_reshape_4d(ctx, llm_linear(ctx, m, l, PL_W_V, x, b->wv, b->bv), D, h->n_head_kv, T, B);
     q = pl_rope(ctx, q, in->pos, h->n_rot, h->rope_mode, h->rope_theta, h->rope_freq_scale, m->rope_freqs);
     k = pl_rope(ctx, k, in->pos, h->n_rot, h->rope_mode, h->rope_theta, h->rope_freq_scale, m->rope_freqs);
     /* y = softmax(q k^T / sqrt(D) + causal mask) v, grouped-query heads -> (Hq*D, T, B) */
     pl_tensor *y = llm_attend(ctx, m, l, in, q, k, v, 1.0f / sqrtf((float)D), 0);
-    return linear(ctx, y, b->wo, NULL);
+    return llm_linear(ctx, m, l, PL_W_O, y, b->wo, NULL);
 }
 
 pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
     const pl_llm_hparams *h = &m->hp;
-    pl_tensor *x = pl_get_rows(ctx, m->tok_embd, in->ids); /* (C, T, B): embed_tokens(ids) */
+    pl_tensor *x = llm_with_prefix(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), in); /* (C, T, B): embed_tokens(ids) */
     for (int l = 0; l < h->n_layer; l++) {
         const pl_llm_layer *b = &m->layers[l];
         /* x = x + self_attn(input_layernorm(x)) */
         x = pl_add(ctx, x, attention(ctx, m, l, rms_norm(ctx, x, b->attn_norm, h->norm_eps), in));
         /* x = x + down_proj(silu(gate_proj(h)) * up_proj(h)),  h = post_attention_layernorm(x) */
         pl_tensor *hn = rms_norm(ctx, x, b->ffn_norm, h->norm_eps);
-        pl_tensor *ff = pl_swiglu(ctx, linear(ctx, hn, b->ffn_gate, NULL), linear(ctx, hn, b->ffn_up, NULL)); /* (F, T, B) */
-        x = pl_add(ctx, x, linear(ctx, ff, b->ffn_down, NULL));
+        pl_tensor *ff = pl_swiglu(ctx, llm_linear(ctx, m, l, PL_W_GATE, hn, b->ffn_gate, NULL), llm_linear(ctx, m, l, PL_W_UP, hn, b->ffn_up, NULL)); /* (F, T, B) */
+        x = pl_add(ctx, x, llm_linear(ctx, m, l, PL_W_DOWN, ff, b->ffn_down, NULL));
         if (!x) return NULL;
     }
     x = rms_norm(ctx, llm_keep_rows(ctx, x, in), m->out_norm, h->norm_eps);

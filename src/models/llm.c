@@ -3,6 +3,8 @@
  * decode driver that builds one step's graph in a per-step context and runs it, and the training graph.
  * Architecture specifics live in llama.c / gpt2_lm.c / gemma3.c; the cache's book in kv_cache.c. */
 #include "models/llm.h"
+#include "models/lora.h"
+#include "models/prompt_tuning.h"
 #include "io/gguf.h"
 #include "io/hfconfig.h"
 #include "io/safetensors.h"
@@ -462,19 +464,35 @@ int pl_llm_seq_len(const pl_llm *m, int seq) { return pl_kv_seq_len(m->cache, se
 
 /* ---- decode ------------------------------------------------------------------------------------------------------ */
 /* the rows whose logits are wanted, as an i32 tensor (NULL: all); *n_out their count */
-static pl_tensor *wanted_rows(pl_ctx *ctx, const pl_llm_batch *b, int *n_out) {
+/* the rows whose logits are wanted, among `skip` virtual tokens and then the batch's tokens (NULL: all rows) */
+static pl_tensor *wanted_rows(pl_ctx *ctx, const pl_llm_batch *b, int skip, int *n_out) {
     *n_out = b->n;
-    if (!b->logits) return NULL;
+    if (!b->logits && !skip) return NULL;
     int n = 0;
-    for (int i = 0; i < b->n; i++) n += b->logits[i];
+    for (int i = 0; i < b->n; i++) n += b->logits ? b->logits[i] : 1;
     *n_out = n;
     pl_tensor *r = pl_new_1d(ctx, PL_I32, n ? n : 1);
     if (!r) return NULL;
     int32_t *p = r->data;
-    p[0] = b->n - 1; /* none wanted: the graph still runs (to fill the cache) on a last row nobody reads */
+    p[0] = skip + b->n - 1; /* none wanted: the graph still runs (to fill the cache) on a last row nobody reads */
     for (int i = 0, j = 0; i < b->n; i++)
-        if (b->logits[i]) p[j++] = i;
+        if (!b->logits || b->logits[i]) p[j++] = skip + i;
     return r;
+}
+
+/* With a prompt adapter, a sequence's first batch carries its virtual tokens before its tokens: how many (0 when
+ * no new sequence starts here); a new sequence must then be the batch's only one. */
+static int virtual_tokens(const pl_llm *m, const pl_llm_batch *b) {
+    if (!m->prompt || pl_kv_seq_len(m->cache, b->seq[0]) != 0) {
+        for (int i = 0; m->prompt && i < b->n; i++)
+            if (pl_kv_seq_len(m->cache, b->seq[i]) == 0)
+                return pl_error(PL_ERR_ARG, "with a prompt adapter, a new sequence's first tokens go in a batch of their own");
+        return 0;
+    }
+    for (int i = 1; i < b->n; i++)
+        if (b->seq[i] != b->seq[0])
+            return pl_error(PL_ERR_ARG, "with a prompt adapter, a new sequence's first tokens go in a batch of their own");
+    return m->prompt->n_virtual;
 }
 
 int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out) {
@@ -482,15 +500,25 @@ int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out) {
     for (int i = 0; i < b->n; i++)
         if (b->tokens[i] < 0 || b->tokens[i] >= m->hp.n_vocab)
             return pl_error(PL_ERR_ARG, "token id %d is outside the vocabulary (%d)", b->tokens[i], m->hp.n_vocab);
+    int nv = virtual_tokens(m, b);
+    if (nv < 0) return nv;
     pl_ctx *ctx = m->step;
     pl_ctx_reset(ctx);
-    pl_tensor *ids = pl_new_1d(ctx, PL_I32, b->n), *pos = pl_new_1d(ctx, PL_I32, b->n);
-    if (!ids || !pos) return PL_ERR_NOMEM;
+    pl_tensor *ids = pl_new_1d(ctx, PL_I32, b->n), *pos = pl_new_1d(ctx, PL_I32, nv + b->n);
+    int32_t *seq = nv ? pl_ctx_alloc(ctx, (size_t)(nv + b->n) * sizeof *seq) : (int32_t *)b->seq;
+    if (!ids || !pos || !seq) return PL_ERR_NOMEM;
+    for (int i = 0; nv && i < nv + b->n; i++) seq[i] = b->seq[0];
     memcpy(ids->data, b->tokens, (size_t)b->n * sizeof(int32_t));
-    pl_tensor *map = pl_kv_place(m->cache, ctx, b->seq, b->n, pos->data);
+    pl_tensor *map = pl_kv_place(m->cache, ctx, seq, nv + b->n, pos->data);
     if (!map) return PL_ERR_ARG;
     int n_out;
-    llm_inputs in = {.ids = ids, .pos = pos, .map = map, .rows = wanted_rows(ctx, b, &n_out)};
+    llm_inputs in = {.ids = ids, .pos = pos, .map = map, .rows = wanted_rows(ctx, b, nv, &n_out)};
+    if (nv) { /* the adapter's rows, in order, before the tokens */
+        pl_tensor *idx = pl_new_1d(ctx, PL_I32, nv);
+        for (int i = 0; idx && i < nv; i++) ((int32_t *)idx->data)[i] = i;
+        in.prefix = idx ? pl_get_rows(ctx, m->prompt->emb, idx) : NULL;
+        if (!in.prefix) { pl_kv_unplace(m->cache, map); return PL_ERR_NOMEM; }
+    }
     pl_tensor *logits = b->logits && !in.rows ? NULL : m->arch_info->build(ctx, m, &in);
     pl_graph *g = logits ? pl_graph_build(ctx, logits, false) : NULL;
     if (!g) {
@@ -504,10 +532,12 @@ int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out) {
 
 int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logits, bool all) {
     if (n <= 0) return pl_error(PL_ERR_ARG, "no tokens to evaluate");
-    int held = pl_kv_seq_len(m->cache, m->seq0);
-    if (n_past < 0 || n_past > held || n > pl_llm_n_ctx(m) - n_past)
-        return pl_error(PL_ERR_ARG, "%d tokens after %d do not fit the context of %d tokens", n, n_past, pl_llm_n_ctx(m));
-    pl_kv_seq_truncate(m->cache, m->seq0, n_past);
+    /* with a prompt adapter its virtual tokens lead the sequence: n_past counts the tokens after them */
+    int nv = m->prompt ? m->prompt->n_virtual : 0, held = pl_kv_seq_len(m->cache, m->seq0);
+    if (held) held -= nv;
+    if (n_past < 0 || n_past > held || n > pl_llm_n_ctx(m) - n_past - nv)
+        return pl_error(PL_ERR_ARG, "%d tokens after %d do not fit the context of %d tokens", n, n_past, pl_llm_n_ctx(m) - nv);
+    pl_kv_seq_truncate(m->cache, m->seq0, n_past ? n_past + nv : 0);
     int32_t *seq = pl_malloc((size_t)n * (sizeof *seq + sizeof(bool)));
     if (!seq) return PL_ERR_NOMEM;
     bool *want = (bool *)(seq + n);
@@ -518,15 +548,77 @@ int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logi
 }
 
 /* ---- training ---------------------------------------------------------------------------------------------------- */
+pl_tensor *llm_with_prefix(pl_ctx *ctx, pl_tensor *x, const llm_inputs *in) {
+    return in->prefix ? pl_concat(ctx, in->prefix, x, 1) : x;
+}
+
+/* prompt tuning: the virtual tokens {C, N, B} (the adapter's rows gathered for every row of the batch) and the
+ * targets shifted past them (the virtual positions carry no loss; the last one would predict the first token,
+ * which is prompt, never a target) */
+static bool prompt_inputs(pl_ctx *ctx, const pl_llm *m, llm_inputs *in, pl_tensor **targets) {
+    const pl_prompt_adapter *p = m->prompt;
+    int64_t N = p->n_virtual, T = in->ids->ne[0], B = in->ids->ne[1];
+    pl_tensor *idx = pl_new_2d(ctx, PL_I32, N, B);
+    if (!idx) return false;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < N; i++) ((int32_t *)idx->data)[b * N + i] = (int32_t)i;
+    in->prefix = pl_get_rows(ctx, p->emb, idx);
+    if (*targets) {
+        pl_tensor *t = pl_new_2d(ctx, PL_I32, N + T, B);
+        if (!t) return false;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < N + T; i++)
+                ((int32_t *)t->data)[b * (N + T) + i] = i < N ? -1 : ((const int32_t *)(*targets)->data)[b * T + i - N];
+        *targets = t;
+    }
+    return in->prefix != NULL;
+}
+
 pl_tensor *pl_llm_forward_train(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *targets, pl_tensor **logits) {
-    int64_t T = ids->ne[0];
+    int64_t T = ids->ne[0] + (m->prompt ? m->prompt->n_virtual : 0);
     if (T > m->hp.n_ctx_train && m->hp.arch == PL_LLM_GPT2)
         return pl_error_null(PL_ERR_ARG, "sequences of %lld tokens exceed GPT-2's %d positions", (long long)T, m->hp.n_ctx_train);
     pl_tensor *pos = pl_new_1d(ctx, PL_I32, T);
     if (!pos) return NULL;
     for (int64_t t = 0; t < T; t++) ((int32_t *)pos->data)[t] = (int32_t)t;
     llm_inputs in = {.ids = ids, .pos = pos};
+    if (m->prompt && !prompt_inputs(ctx, m, &in, &targets)) return NULL;
     pl_tensor *out = m->arch_info->build(ctx, m, &in);
     if (logits) *logits = out;
     return out && targets ? pl_cross_entropy(ctx, out, targets, -1) : NULL;
+}
+
+pl_tensor *llm_role_weight(const pl_llm *m, int l, pl_weight_role role) {
+    if (l < 0 || l >= m->hp.n_layer) return NULL;
+    const pl_llm_layer *b = &m->layers[l];
+    switch (role) {
+    case PL_W_Q: return b->wq;
+    case PL_W_K: return b->wk;
+    case PL_W_V: return b->wv;
+    case PL_W_O: return b->wo;
+    case PL_W_GATE: return b->ffn_gate;
+    case PL_W_UP: return b->ffn_up;
+    case PL_W_DOWN: return b->ffn_down;
+    default: return NULL;
+    }
+}
+
+pl_tensor *llm_linear(pl_ctx *ctx, const pl_llm *m, int l, pl_weight_role role, pl_tensor *x, pl_tensor *w, pl_tensor *b) {
+    pl_tensor *y = pl_matmul_bias(ctx, w, x, b); /* x @ w.T (+ b) */
+    for (int i = 0; i < m->n_lora && y; i++) {   /* + s * B (A x) */
+        const pl_lora *lo = m->lora[i];
+        pl_tensor *la = lo->a[l][role], *lb = lo->b[l][role];
+        if (!la) continue;
+        y = pl_add(ctx, y, pl_scale(ctx, pl_matmul(ctx, lb, pl_matmul(ctx, la, x)), lo->scale * m->lora_scale[i]));
+    }
+    return y;
+}
+
+void llm_qk_rows(float *dst, const float *src, int64_t rows, int64_t cols, int64_t D, bool to_hf) {
+    for (int64_t h = 0; h < rows / D; h++)
+        for (int64_t i = 0; i < D / 2; i++)
+            for (int64_t k = 0; k < 2; k++) {
+                int64_t gguf = h * D + 2 * i + k, hf = h * D + k * (D / 2) + i;
+                memcpy(dst + (to_hf ? hf : gguf) * cols, src + (to_hf ? gguf : hf) * cols, (size_t)cols * sizeof(float));
+            }
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 typedef enum { PL_LLM_LLAMA, PL_LLM_QWEN2, PL_LLM_GPT2, PL_LLM_GEMMA3 } pl_llm_arch;
+#define PL_LLM_MAX_LORA 8
 
 typedef struct {
     pl_llm_arch arch;
@@ -69,6 +70,11 @@ typedef struct pl_llm {
     pl_llm_param *params; int n_params, cap_params;
     int64_t n_floats, cap_floats;   /* parameter count; room in the buffers */
     float *w, *g, *adam_m, *adam_v; /* (n_floats) each: weights, gradients, AdamW moments */
+    /* LoRA adapters applied to the forward passes (models/lora.h), each with its user scale */
+    const struct pl_lora *lora[PL_LLM_MAX_LORA];
+    float lora_scale[PL_LLM_MAX_LORA];
+    int n_lora;
+    const struct pl_prompt_adapter *prompt; /* virtual tokens put before training sequences (prompt_tuning.h) */
     /* internals */
     const struct pl_llm_arch_info *arch_info; /* the registry row */
     pl_ctx *wctx, *step;       /* weights + cache (long-lived); one decode step's graph (reset per eval) */
@@ -178,7 +184,10 @@ const pl_llm_arch_info *pl_llm_arch_find(const char *gguf_arch, const char *hf_t
  * (i32, a decode step), NULL for all. The builder returns logits {V, rows or T, B}. */
 typedef struct llm_inputs {
     pl_tensor *ids, *pos, *map, *rows;
+    pl_tensor *prefix;  /* {C, N, B} input embeddings before the tokens' (prompt tuning), or NULL; pos covers N + T */
 } llm_inputs;
+/* the token embeddings x {C, T, B} with in->prefix before them: {C, N + T, B} */
+pl_tensor *llm_with_prefix(pl_ctx *ctx, pl_tensor *x, const llm_inputs *in);
 
 int llm_load_llama(pl_llm *m);
 pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
@@ -191,6 +200,13 @@ pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
  * {D*Hq, T, B}, over the cache (storing k, v first) or among the batch's tokens; window > 0: sliding window. */
 pl_tensor *llm_attend(pl_ctx *ctx, pl_llm *m, int l, const llm_inputs *in, pl_tensor *q, pl_tensor *k, pl_tensor *v,
                       float scale, int window);
+/* x @ w.T (+ b) for the linear layer of role `role` in layer l, plus every attached LoRA adapter's update there */
+pl_tensor *llm_linear(pl_ctx *ctx, const pl_llm *m, int l, pl_weight_role role, pl_tensor *x, pl_tensor *w, pl_tensor *b);
+/* the base weight of a LoRA-targetable role (q, k, v, o, gate, up, down) in layer l, or NULL */
+pl_tensor *llm_role_weight(const pl_llm *m, int l, pl_weight_role role);
+/* A llama GGUF's Q / K rows (head_dim D, interleaved for its NORMAL rope: GGUF row h*D + 2i + k is HF's row
+ * h*D + k*D/2 + i) from HF's order (to_hf false) or back to it: rows x cols floats, src -> dst */
+void llm_qk_rows(float *dst, const float *src, int64_t rows, int64_t cols, int64_t D, bool to_hf);
 /* The rows of x {C, T, B} whose logits are wanted (in->rows), or x. */
 pl_tensor *llm_keep_rows(pl_ctx *ctx, pl_tensor *x, const llm_inputs *in);
 

@@ -123,16 +123,10 @@ static const float *hf_data(const pl_llm *m, const pl_llm_param *p, float *buf, 
         shape[0] = ne0; shape[1] = ne1;
         return buf;
     }
-    /* llama.cpp stores a llama's Q and K rows of each head interleaved for its NORMAL rope: row h*D + 2i + k
-     * of the GGUF tensor is HF's row h*D + k*D/2 + i */
+    /* llama.cpp stores a llama's Q and K rows of each head interleaved for its NORMAL rope */
     bool q = strstr(p->hf_name, "q_proj") != NULL, k = strstr(p->hf_name, "k_proj") != NULL;
     if (m->gguf && m->hp.rope_mode == PL_ROPE_NORMAL && (q || k)) {
-        int64_t D = m->hp.head_dim, H = ne1 / D, cols = *nd == 2 ? ne0 : 1;
-        if (*nd == 1) { H = ne0 / D; }
-        for (int64_t h = 0; h < H; h++)
-            for (int64_t i = 0; i < D / 2; i++)
-                for (int64_t kk = 0; kk < 2; kk++)
-                    memcpy(buf + (h * D + kk * (D / 2) + i) * cols, w + (h * D + 2 * i + kk) * cols, (size_t)cols * sizeof(float));
+        llm_qk_rows(buf, w, *nd == 2 ? ne1 : ne0, *nd == 2 ? ne0 : 1, m->hp.head_dim, true);
         return buf;
     }
     return w;

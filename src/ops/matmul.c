@@ -99,8 +99,28 @@ typedef struct {
     const char *bq;     /* b's rows converted to the vec_dot type, per batch: [B3][B2][N] rows */
     size_t bq_row;      /* bytes per converted row */
     pl_vec_dot_rows_fn rows; /* the four-row kernel of a's type, or NULL */
-    pl_vec_dot_tile_fn tile; /* the four-row, two-column kernel, or NULL */
+    bool dot8;               /* q8_0: the eight-row kernel, whatever the number of activation rows */
+    pl_dot8_fn dot8_simd;    /* its variant for this CPU, or NULL (scalar) */
 } dot_job;
+
+/* q8_0 rows [m, mend) of batch bat against all N activation rows, eight rows a call (batch-invariant bits) */
+#define DOT8_ACTS 32 /* activation rows per call: the results fit on the stack */
+static void dot8_rows(const dot_job *j, const char *abase, size_t arow, int64_t m, int64_t mend, int64_t bat) {
+    pl_tensor *t = j->t;
+    int64_t M = t->ne[0], N = t->ne[1];
+    float v[DOT8_ACTS * PL_DOT8_ROWS];
+    for (; m < mend; m += PL_DOT8_ROWS) {
+        const int rows = (int)PL_MIN(PL_DOT8_ROWS, mend - m);
+        for (int64_t n0 = 0; n0 < N; n0 += DOT8_ACTS) {
+            const int na = (int)PL_MIN(DOT8_ACTS, N - n0);
+            const char *y = j->bq + (bat * N + n0) * j->bq_row;
+            if (j->dot8_simd && rows == PL_DOT8_ROWS) j->dot8_simd(t->src[0]->ne[0], v, abase + m * arow, arow, y, j->bq_row, na);
+            else pl_dot8_q8_0_scalar(t->src[0]->ne[0], v, abase + m * arow, arow, rows, y, j->bq_row, na);
+            for (int c = 0; c < na; c++)
+                memcpy(pl_f32(t) + (bat * N + n0 + c) * M + m, v + c * PL_DOT8_ROWS, (size_t)rows * sizeof *v);
+        }
+    }
+}
 
 static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
     dot_job *j = arg;
@@ -118,15 +138,9 @@ static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
             abase = (const char *)a->data + (i2 / r2) * a->nb[2] + (i3 / r3) * a->nb[3];
         }
         int64_t m = blk * 16, mend = PL_MIN(M, blk * 16 + 16);
+        if (j->dot8) { dot8_rows(j, abase, a->nb[1], m, mend, bat); continue; }
         for (; j->rows && m + PL_DOT_ROWS <= mend; m += PL_DOT_ROWS) { /* four rows share each activation load */
-            int64_t n = 0;
-            for (; j->tile && n + 2 <= N; n += 2) { /* and two activation rows each weight load */
-                float v[2 * PL_DOT_ROWS];
-                j->tile(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row, j->bq_row);
-                memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v / 2);
-                memcpy(pl_f32(t) + (bat * N + n + 1) * M + m, v + PL_DOT_ROWS, sizeof v / 2);
-            }
-            for (; n < N; n++) {
+            for (int64_t n = 0; n < N; n++) {
                 float v[PL_DOT_ROWS];
                 j->rows(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row);
                 memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v);
@@ -166,8 +180,8 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
             }
             quant(x, bq + (bat * N + n) * row, K);
         }
-    dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
-                 a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type)};
+    dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat), a->type == PL_Q8_0,
+                 pl_dot8_q8_0()};
     pl_parallel_for(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
     free(bq);
     free(tmp);
@@ -310,6 +324,36 @@ static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta) {
         }
 }
 
+/* A frozen low-precision weight a shared by every batch (LoRA / prompt tuning over a quantized base): dB (rows x K)
+ * = dC (rows x M) . A (M x K), A dequantized a block of rows at a time (a few hundred KiB, not the whole matrix)
+ * and multiplied into dB by one GEMM per block over all the batch's rows. */
+typedef struct { const pl_tensor *a; float *w; int64_t m0; } deq_rows_job;
+static void deq_rows(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    const deq_rows_job *j = arg;
+    const pl_type_traits *tr = pl_dtype_traits(j->a->type);
+    for (int64_t r = s; r < e; r++)
+        tr->to_float((const char *)j->a->data + (j->m0 + r) * j->a->nb[1], j->w + r * j->a->ne[0], j->a->ne[0]);
+}
+static bool frozen_input_grad(pl_ctx *ctx, pl_tensor *t) {
+    pl_tensor *a = t->src[0], *b = t->src[1];
+    float *gb = op_grad(b);
+    int64_t M = t->ne[0], K = a->ne[0], rows = t->ne[1] * t->ne[2] * t->ne[3];
+    int64_t blk = PL_MAX(16, DEQ_FLOATS / K / 16 * 16);
+    float *w = malloc((size_t)(PL_MIN(blk, M) * K) * sizeof(float));
+    if (!w) return false;
+    float beta = op_grad_beta(ctx, b, true);
+    const float *dc = pl_f32(t->grad);
+    for (int64_t m0 = 0; m0 < M; m0 += blk) {
+        int64_t nb = PL_MIN(blk, M - m0);
+        deq_rows_job j = {a, w, m0};
+        pl_parallel_for(ctx, nb, deq_rows, &j);
+        gemm_par(ctx, gb, K, (mat){dc + m0, rows, nb, M, 1}, mat_dense(w, nb, K), 1.0f, m0 ? 1.0f : beta);
+    }
+    free(w);
+    return true;
+}
+
 /* dA (M x K) += dC^T . B ;  dB (N x K) += dC . A  (per batch; broadcast batches of a accumulate). With a GELU
  * fused in (t->epi_bwd, core/fusion.c), dB is its output's gradient, and the product that writes it whole multiplies by
  * gelu'(the GELU's input) on the way, which is the input's gradient (the buffer they share): returns true then. */
@@ -322,6 +366,9 @@ static bool matmul_backward(pl_ctx *ctx, pl_tensor *t) {
     op_grad_beta(ctx, t->src[2], false);
     float *gbias = op_grad(t->src[2]);
     bool self = a == b; /* x x^T: both products go to one buffer */
+    if (!ga && gb && !gbias && !t->epi_bwd && a->type != PL_F32 && a_shared(t) && pl_dtype_traits(a->type)->to_float &&
+        frozen_input_grad(ctx, t))
+        return false;
     if (a_shared(t) && (a->type == PL_F32 || !gb)) {
         int64_t rows = N * t->ne[2] * t->ne[3];
         const float *dc = pl_f32(t->grad);

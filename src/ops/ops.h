@@ -19,8 +19,8 @@ static inline float *op_grad(const pl_tensor *src) { return src && src->grad ? (
 #define OP_DECL(x) void op_##x##_forward(pl_ctx *, pl_tensor *); void op_##x##_backward(pl_ctx *, pl_tensor *);
 OP_DECL(view) OP_DECL(add) OP_DECL(sub) OP_DECL(mul) OP_DECL(scale) OP_DECL(matmul) OP_DECL(get_rows)
 OP_DECL(rmsnorm) OP_DECL(layernorm) OP_DECL(rope) OP_DECL(softmax) OP_DECL(attention) OP_DECL(gelu)
-OP_DECL(silu) OP_DECL(swiglu) OP_DECL(cross_entropy) OP_DECL(sum) OP_DECL(mean) OP_DECL(concat)
-OP_DECL(cont) OP_DECL(cpy) OP_DECL(layernorm_affine) OP_DECL(kv_store) OP_DECL(attention_cells)
+OP_DECL(silu) OP_DECL(swiglu) OP_DECL(cross_entropy) OP_DECL(kl_topk) OP_DECL(sum) OP_DECL(mean) OP_DECL(concat)
+OP_DECL(cont) OP_DECL(cpy) OP_DECL(layernorm_affine) OP_DECL(kv_store) OP_DECL(attention_cells) OP_DECL(im2col_1d)
 OP_DECL(attention_segments)
 #undef OP_DECL
 

@@ -1,5 +1,6 @@
 /* Row softmax (with scale and causal mask) and cross-entropy over a vocabulary (with an ignore index).
- * Cross-entropy keeps each row's log-sum-exp so backward recomputes softmax without storing it. */
+ * Cross-entropy keeps each row's log-sum-exp so backward recomputes softmax without storing it; so does the
+ * distillation loss, KL from a teacher's sparse top-k distribution to the temperature-softened softmax. */
 #include "backend/cpu/vec.h"
 #include "ops/ops.h"
 
@@ -109,4 +110,76 @@ static void ce_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
 }
 void op_cross_entropy_backward(pl_ctx *ctx, pl_tensor *t) {
     if (op_grad(t->src[0])) pl_parallel_for(ctx, pl_nrows(t->src[0]), ce_grad_rows, t);
+}
+
+/* ---- distillation: KL to a teacher's top-k distribution ------------------------------------------------- */
+pl_tensor *pl_kl_topk(pl_ctx *ctx, pl_tensor *logits, pl_tensor *ids, pl_tensor *probs, float temperature) {
+    if (!logits || !ids || !probs) return NULL;
+    OP_REQUIRE(logits->type == PL_F32 && pl_is_contiguous(logits), "kl_topk: contiguous f32 logits expected");
+    OP_REQUIRE(ids->type == PL_I32 && probs->type == PL_F32 && pl_is_contiguous(ids) && pl_is_contiguous(probs) &&
+               ids->ne[0] == probs->ne[0] && pl_nrows(ids) == pl_nrows(logits) && pl_nrows(probs) == pl_nrows(logits),
+               "kl_topk: ids (i32) and probs (f32) of k entries for every row of logits expected");
+    OP_REQUIRE(temperature > 0, "kl_topk: temperature %g must be positive", temperature);
+    pl_tensor *t = op_new_node(ctx, PL_OP_KL_TOPK, PL_F32, 1, (int64_t[]){1}, logits, ids, probs, NULL);
+    if (!t) return NULL;
+    t->p.f[0] = temperature;
+    t->saved = pl_ctx_alloc(ctx, (size_t)(pl_nrows(logits) + 1) * sizeof(float)); /* each row's log-sum-exp of logits/T */
+    return t->saved ? t : NULL;
+}
+
+static void kl_rows(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    pl_tensor *t = arg, *lg = t->src[0];
+    int64_t v = lg->ne[0];
+    const float it = 1.0f / t->p.f[0];
+    for (int64_t r = s; r < e; r++) {
+        const float *x = pl_f32(lg) + r * v;
+        float m = pl_vec_max_f32(v, x) * it;
+        double sum = 0;
+        for (int64_t i = 0; i < v; i++) sum += expf(x[i] * it - m);
+        t->saved[r] = m + (float)log(sum);
+    }
+}
+void op_kl_topk_forward(pl_ctx *ctx, pl_tensor *t) {
+    pl_tensor *lg = t->src[0];
+    int64_t rows = pl_nrows(lg), v = lg->ne[0], k = t->src[1]->ne[0];
+    const int32_t *id = t->src[1]->data;
+    const float *p = pl_f32(t->src[2]), it = 1.0f / t->p.f[0];
+    pl_parallel_for(ctx, rows, kl_rows, t);
+    double loss = 0;
+    int64_t n = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        if (id[r * k] < 0) continue;
+        for (int64_t j = 0; j < k; j++) {
+            int32_t c = id[r * k + j];
+            float pj = p[r * k + j];
+            if (c < 0 || c >= v || pj <= 0) continue;
+            loss += pj * (log(pj) - (pl_f32(lg)[r * v + c] * it - t->saved[r]));
+        }
+        n++;
+    }
+    t->saved[rows] = (float)n;
+    pl_f32(t)[0] = n ? (float)(loss / n) : 0.0f;
+}
+
+/* d/dx_i = (q_i - p_i) / T / n, q = softmax(x / T) */
+static void kl_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    pl_tensor *t = arg, *lg = t->src[0];
+    int64_t rows = pl_nrows(lg), v = lg->ne[0], k = t->src[1]->ne[0];
+    const int32_t *id = t->src[1]->data;
+    const float *p = pl_f32(t->src[2]), it = 1.0f / t->p.f[0];
+    float *gx = op_grad(lg);
+    float n = t->saved[rows], g = n > 0 ? pl_f32(t->grad)[0] / n * it : 0;
+    for (int64_t r = s; r < e; r++) {
+        if (id[r * k] < 0) continue;
+        const float *x = pl_f32(lg) + r * v;
+        float *o = gx + r * v, lse = t->saved[r];
+        for (int64_t i = 0; i < v; i++) o[i] += g * expf(x[i] * it - lse);
+        for (int64_t j = 0; j < k; j++)
+            if (id[r * k + j] >= 0 && id[r * k + j] < v) o[id[r * k + j]] -= g * p[r * k + j];
+    }
+}
+void op_kl_topk_backward(pl_ctx *ctx, pl_tensor *t) {
+    if (op_grad(t->src[0])) pl_parallel_for(ctx, pl_nrows(t->src[0]), kl_grad_rows, t);
 }

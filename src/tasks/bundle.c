@@ -2,6 +2,8 @@
  * fit together, and hand out the generation options that go with them. Paths are classified by
  * io/model_path.h (content, not file names). */
 #include "tasks/bundle.h"
+#include "models/lora.h"
+#include "models/prompt_tuning.h"
 #include "tasks/checkpoint.h"
 
 #include "core/common.h"
@@ -9,6 +11,7 @@
 #include "io/hfconfig.h"
 #include "io/model_path.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -108,6 +111,32 @@ static char *path_name(const char *path) {
     return r;
 }
 
+/* an adapter given as a training directory (plinth finetune's -o) means its current checkpoint */
+static void adapter_dir(char *dir, size_t cap) {
+    char st[4200], ck[4200];
+    snprintf(st, sizeof st, "%s/state.json", dir);
+    if (access(st, F_OK) == 0 && pl_train_resolve_checkpoint(dir, ck, sizeof ck) == PL_OK && strlen(ck) < cap) memcpy(dir, ck, strlen(ck) + 1);
+    pl_clear_error();
+}
+
+/* "DIR" or "DIR:SCALE" -> the adapter, applied to b's model */
+static bool bundle_lora(pl_bundle *b, const char *spec) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", spec);
+    float scale = 1.0f;
+    char *colon = strrchr(dir, ':'), *end;
+    if (colon && colon[1]) {
+        float v = strtof(colon + 1, &end);
+        if (!*end) { scale = v; *colon = 0; }
+    }
+    if (!isfinite(scale)) return pl_error(PL_ERR_ARG, "--lora %s: the scale is not a number", spec), false;
+    adapter_dir(dir, sizeof dir);
+    pl_lora *l = pl_lora_load(b->llm, dir);
+    if (!l) return false;
+    b->lora[b->n_lora++] = l;
+    return pl_llm_add_lora(b->llm, l, scale) == PL_OK;
+}
+
 pl_bundle *pl_bundle_open(const char *path, const pl_bundle_params *params) {
     pl_bundle_params def = {0};
     const pl_bundle_params *p = params ? params : &def;
@@ -122,7 +151,15 @@ pl_bundle *pl_bundle_open(const char *path, const pl_bundle_params *params) {
     pl_clear_error();
     b->llm = pl_llm_load_ex(b->path, &(pl_llm_params){.n_ctx = p->n_ctx, .n_threads = p->n_threads,
                                                       .dequantize = p->dequantize, .kv_f16 = p->kv_f16});
-    bool ok = b->llm && (p->no_tokenizer || bundle_tokenizer(b, b->path));
+    bool ok = b->llm && p->n_lora >= 0 && p->n_lora <= PL_LLM_MAX_LORA;
+    for (int i = 0; ok && i < p->n_lora; i++) ok = bundle_lora(b, p->lora[i]);
+    if (ok && p->prompt_adapter) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", p->prompt_adapter);
+        adapter_dir(dir, sizeof dir);
+        ok = (b->prompt = pl_prompt_load(b->llm, dir)) && pl_llm_set_prompt(b->llm, b->prompt) == PL_OK;
+    }
+    ok = ok && (p->no_tokenizer || bundle_tokenizer(b, b->path));
     ok = ok && (p->no_tokenizer || bundle_chat(b, path, p));
     ok = ok && (b->name = path_name(path));
     if (!ok) { pl_bundle_free(b); return NULL; }
@@ -134,6 +171,8 @@ void pl_bundle_free(pl_bundle *b) {
     pl_chat_template_free(b->chat);
     pl_tokenizer_free(b->tok);
     pl_llm_free(b->llm);
+    for (int i = 0; i < b->n_lora; i++) pl_lora_free(b->lora[i]);
+    pl_prompt_free(b->prompt);
     free(b->path);
     free(b->name);
     free(b);

@@ -17,6 +17,10 @@ typedef struct {
      * name (chatml, llama3, ...) */
     const char *chat;
     bool need_chat;            /* a model without a template is an error (chat) */
+    /* LoRA adapters applied to the model: PEFT directories, each "DIR" or "DIR:SCALE" (scale 1 by default) */
+    const char *lora[PL_LLM_MAX_LORA];
+    int n_lora;
+    const char *prompt_adapter;  /* a PEFT prompt-tuning directory: its virtual tokens lead every sequence */
 } pl_bundle_params;
 
 typedef struct {
@@ -26,6 +30,9 @@ typedef struct {
     const char *end_of_turn;   /* the template's, the stop string of rendered prompts (NULL without one) */
     char *path;                /* what was opened: the path given, or the one GGUF in the directory given */
     char *name;                /* the given path's last component */
+    struct pl_lora *lora[PL_LLM_MAX_LORA]; /* the adapters applied (bundle-owned) */
+    int n_lora;
+    struct pl_prompt_adapter *prompt;
 } pl_bundle;
 
 /* 1: path names a model pl_bundle_open takes (a GGUF file, or a directory with config.json and its

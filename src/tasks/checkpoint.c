@@ -127,17 +127,28 @@ int pl_ckpt_load_optimizer(const char *ckdir, pl_llm *m) {
     return rc;
 }
 
+typedef struct { const pl_llm *m; const pl_tokenizer *tok; } model_ckpt;
+static int write_model(const char *dir, void *ud) {
+    const model_ckpt *c = ud;
+    int bos = c->tok ? pl_tokenizer_bos(c->tok) : -1, eos = c->tok ? pl_tokenizer_eos(c->tok) : -1;
+    int rc = pl_llm_save_hf(c->m, dir, bos, eos);
+    if (!rc) rc = c->tok ? pl_tokenizer_save_hf(c->tok, dir) : write_byte_tokenizer(dir);
+    if (!rc) rc = write_optimizer(dir, c->m);
+    return rc;
+}
+
 int pl_ckpt_save(const char *out_dir, int64_t step, const pl_llm *m, const pl_tokenizer *tok, cJSON *state) {
+    return pl_ckpt_save_with(out_dir, step, write_model, &(model_ckpt){m, tok}, state);
+}
+
+int pl_ckpt_save_with(const char *out_dir, int64_t step, int (*write)(const char *dir, void *ud), void *ud, cJSON *state) {
     char name[64], tmp[4200], dir[4096];
     snprintf(name, sizeof name, "checkpoint-%06lld", (long long)step);
     snprintf(dir, sizeof dir, "%s/%s", out_dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", dir);
     rm_dir(tmp);
     if (mkdir(tmp, 0755)) return pl_error(PL_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-    int bos = tok ? pl_tokenizer_bos(tok) : -1, eos = tok ? pl_tokenizer_eos(tok) : -1;
-    int rc = pl_llm_save_hf(m, tmp, bos, eos);
-    if (!rc) rc = tok ? pl_tokenizer_save_hf(tok, tmp) : write_byte_tokenizer(tmp);
-    if (!rc) rc = write_optimizer(tmp, m);
+    int rc = write(tmp, ud);
     if (!rc) {
         rm_dir(dir);
         if (rename(tmp, dir)) rc = pl_error(PL_ERR_IO, "cannot rename '%s': %s", tmp, strerror(errno));

@@ -14,6 +14,8 @@
 /* tok NULL: the byte vocabulary (a byte-level tokenizer.json, token id = byte). state: what state.json holds
  * besides "step" and "checkpoint" (added here); not freed. */
 int pl_ckpt_save(const char *out_dir, int64_t step, const pl_llm *m, const pl_tokenizer *tok, cJSON *state);
+/* The same with what goes into the checkpoint directory written by write(dir, ud) (a LoRA adapter, say) */
+int pl_ckpt_save_with(const char *out_dir, int64_t step, int (*write)(const char *dir, void *ud), void *ud, cJSON *state);
 /* A checkpoint to load: a training directory (its state.json names the current checkpoint directory) or a
  * checkpoint directory itself; out: the checkpoint directory. */
 int pl_train_resolve_checkpoint(const char *path, char *out, size_t cap);

@@ -19,8 +19,10 @@
 pl_eval_model *pl_eval_model_load(const char *path, const pl_eval_model_opts *o) {
     pl_eval_model *m = pl_calloc(1, sizeof *m);
     if (!m) return NULL;
-    m->model = pl_bundle_open(path, &(pl_bundle_params){.n_ctx = o ? o->n_ctx : 0, .n_threads = o ? o->n_threads : 0,
-                                                        .chat = o ? o->chat : NULL});
+    pl_bundle_params bp = {.n_ctx = o ? o->n_ctx : 0, .n_threads = o ? o->n_threads : 0, .chat = o ? o->chat : NULL,
+                           .prompt_adapter = o ? o->prompt_adapter : NULL};
+    if (o && o->lora) bp.lora[bp.n_lora++] = o->lora;
+    m->model = pl_bundle_open(path, &bp);
     if (!m->model) { free(m); return NULL; }
     return m;
 }
@@ -346,7 +348,10 @@ static int suite_model(const pl_eval_suite *s, pl_eval_model *m, int mi, pl_eval
 
 int pl_eval_suite_run(const pl_eval_suite *s, pl_eval_task_run *runs) {
     for (int mi = 0; mi < s->n_models; mi++) {
-        pl_eval_model *m = pl_eval_model_load(s->models[mi], &s->model);
+        pl_eval_model_opts mo = s->model;
+        mo.lora = s->model_lora ? s->model_lora[mi] : NULL;
+        mo.prompt_adapter = s->model_prompt ? s->model_prompt[mi] : NULL;
+        pl_eval_model *m = pl_eval_model_load(s->models[mi], &mo);
         if (!m) return PL_ERR_FORMAT;
         if (s->on_model) s->on_model(m, s->ud);
         int rc = suite_model(s, m, mi, runs);

@@ -24,6 +24,8 @@ typedef struct {
     /* chat template for generation prompts: "auto" (NULL) = the model's own if it has one, "none" = plain
      * prompts, or a family name (chatml, llama3, ...) */
     const char *chat;
+    const char *lora;           /* a LoRA adapter DIR[:SCALE], or NULL */
+    const char *prompt_adapter; /* a prompt-tuning adapter DIR, or NULL */
 } pl_eval_model_opts;
 
 /* NULL + pl_last_error() (missing model, no tokenizer, unknown template name). */
@@ -71,6 +73,9 @@ void pl_eval_result_free(pl_eval_result *r);
  * once, each model loaded in turn and run over every task and mode. */
 typedef struct {
     const char *const *models, *const *tasks;
+    /* per model (NULL, or entries NULL: none): a LoRA adapter (DIR[:SCALE]) and a prompt adapter applied to it, so
+     * a base and its adaptations are rows of one table */
+    const char *const *model_lora, *const *model_prompt;
     int n_models, n_tasks;
     const pl_eval_mode *modes;
     int n_modes;

@@ -2,7 +2,10 @@
  * longest), loss on the completions, AdamW, validation, checkpoints and --resume. Batches are a pure function
  * of (seed, step), so a resumed run sees the same data. */
 #include "tasks/finetune.h"
+#include "io/safetensors.h"
 #include "models/llm.h"
+#include "models/lora.h"
+#include "models/prompt_tuning.h"
 #include "tasks/bundle.h"
 #include "tasks/checkpoint.h"
 #include "tasks/finetune_data.h"
@@ -14,7 +17,7 @@
 #include <unistd.h>
 
 pl_finetune_opts pl_finetune_default_opts(void) {
-    return (pl_finetune_opts){.out_dir = "runs/finetune", .method = "full", .batch = 4, .accum = 1, .epochs = 3,
+    return (pl_finetune_opts){.out_dir = "runs/finetune", .method = "full", .lora_rank = 8, .batch = 4, .accum = 1, .epochs = 3,
                               .warmup = -1, .lr = 5e-5f, .min_lr = -1, .weight_decay = 0.0f, .clip = 1.0f, .beta1 = 0.9f,
                               .beta2 = 0.999f, .eps = 1e-8f, .val_frac = 0.1f, .eval_every = 0, .save_every = 0,
                               .log_every = 1, .seed = 42};
@@ -23,6 +26,8 @@ pl_finetune_opts pl_finetune_default_opts(void) {
 typedef struct {
     const pl_finetune_opts *o;
     pl_llm *m;
+    pl_lora *lora;            /* --method lora: what is trained */
+    pl_prompt_adapter *prompt;/* --method prompt: what is trained */
     pl_tokenizer *tok;
     pl_ft_data data;
     int n_train, n_val, T, B;
@@ -84,6 +89,41 @@ static double validate(ft_run *r) {
     return batches ? sum / batches : NAN;
 }
 
+/* the trained adapter's flat parameters: LoRA's or the virtual tokens' */
+static pl_flat_params adapter_params(const ft_run *r) {
+    if (r->lora) return (pl_flat_params){r->lora->w, r->lora->g, r->lora->adam_m, r->lora->adam_v, r->lora->n_floats};
+    return (pl_flat_params){r->prompt->w, r->prompt->g, r->prompt->adam_m, r->prompt->adam_v, r->prompt->n_floats};
+}
+
+/* an adapter checkpoint: the adapter (PEFT's format) and its AdamW moments */
+static int write_adapter(const char *dir, void *ud) {
+    const ft_run *r = ud;
+    int rc = r->lora ? pl_lora_save(r->lora, r->m, dir, r->o->model) : pl_prompt_save(r->prompt, dir, r->o->model);
+    pl_st_writer *w = rc ? NULL : pl_st_writer_new();
+    if (!rc && !w) rc = PL_ERR_NOMEM;
+    pl_flat_params fp = adapter_params(r);
+    if (!rc) rc = pl_st_writer_add(w, "adam_m", PL_F32, 1, &fp.n, fp.m, false);
+    if (!rc) rc = pl_st_writer_add(w, "adam_v", PL_F32, 1, &fp.n, fp.v, false);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    if (!rc) rc = pl_st_writer_write_file(w, path);
+    pl_st_writer_free(w);
+    return rc;
+}
+static int load_adapter_moments(const char *dir, float *am, float *av, int64_t n) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    pl_st *st = pl_st_open(path);
+    if (!st) return PL_ERR_FORMAT;
+    const pl_st_tensor *m = pl_st_find(st, "adam_m"), *v = pl_st_find(st, "adam_v");
+    int rc = PL_OK;
+    if (!m || !v || m->type != PL_F32 || v->type != PL_F32 || m->numel != n || v->numel != n)
+        rc = pl_error(PL_ERR_FORMAT, "%s: the AdamW moments are missing or of another size", path);
+    else memcpy(am, m->data, m->nbytes), memcpy(av, v->data, v->nbytes);
+    pl_st_close(st);
+    return rc;
+}
+
 static int save(ft_run *r, int64_t step) {
     cJSON *st = cJSON_CreateObject();
     cJSON_AddStringToObject(st, "base_model", r->o->model);
@@ -91,7 +131,8 @@ static int save(ft_run *r, int64_t step) {
     cJSON_AddStringToObject(st, "method", r->o->method);
     cJSON_AddNumberToObject(st, "seed", (double)r->o->seed);
     int rc = pl_hist_write(r->o->out_dir, &r->hist, "nats/token");
-    if (!rc) rc = pl_ckpt_save(r->o->out_dir, step, r->m, r->tok, st);
+    if (!rc) rc = r->lora || r->prompt ? pl_ckpt_save_with(r->o->out_dir, step, write_adapter, r, st)
+                                       : pl_ckpt_save(r->o->out_dir, step, r->m, r->tok, st);
     cJSON_Delete(st);
     return rc;
 }
@@ -99,7 +140,7 @@ static int save(ft_run *r, int64_t step) {
 static int loop(ft_run *r, int64_t start, int64_t steps) {
     const pl_finetune_opts *o = r->o;
     pl_adamw opt = {.beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps, .weight_decay = o->weight_decay};
-    pl_flat_params fp = {r->m->w, r->m->g, r->m->adam_m, r->m->adam_v, r->m->n_floats};
+    pl_flat_params fp = r->lora || r->prompt ? adapter_params(r) : (pl_flat_params){r->m->w, r->m->g, r->m->adam_m, r->m->adam_v, r->m->n_floats};
     int64_t warmup = o->warmup >= 0 ? o->warmup : steps / 10;
     float min_lr = o->min_lr >= 0 ? o->min_lr : o->lr / 10;
     int eval_every = o->eval_every > 0 ? o->eval_every : (int)PL_MAX(1, steps / 10);
@@ -150,6 +191,61 @@ static pl_llm *open_model(const pl_finetune_opts *o, const char *base, int64_t *
     return pl_llm_load_ex(base, &lp);
 }
 
+/* --targets "q,v" / "all" -> role bits, or 0 + message */
+static unsigned lora_roles(const char *list) {
+    unsigned roles = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list && *list ? list : "all");
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "all")) { for (int i = 0; i < PL_LORA_ROLES_N; i++) roles |= 1u << pl_lora_roles[i]; continue; }
+        int role = pl_lora_role_of(t);
+        if (role < 0) return pl_error(PL_ERR_ARG, "--targets: '%s' is not one of q, k, v, o, gate, up, down, all", t), 0u;
+        roles |= 1u << role;
+    }
+    return roles;
+}
+
+/* --method lora: the base as it is (frozen) and a new adapter, or with --resume the last checkpoint's */
+static pl_lora *open_adapter(const pl_finetune_opts *o, pl_llm *m, int64_t *start, pl_history *hist) {
+    char ck[4200];
+    if (o->resume && pl_ckpt_step(o->out_dir) > 0 && pl_train_resolve_checkpoint(o->out_dir, ck, sizeof ck) == PL_OK) {
+        pl_lora *l = pl_lora_load(m, ck);
+        if (l && load_adapter_moments(ck, l->adam_m, l->adam_v, l->n_floats)) { pl_lora_free(l); return NULL; }
+        *start = pl_ckpt_step(o->out_dir);
+        pl_hist_read(o->out_dir, hist, *start);
+        if (l && !o->quiet) fprintf(stderr, "resuming from %s (step %lld)\n", ck, (long long)*start);
+        return l;
+    }
+    pl_clear_error();
+    unsigned roles = lora_roles(o->lora_targets);
+    int rank = o->lora_rank > 0 ? o->lora_rank : 8;
+    return roles ? pl_lora_new(m, rank, o->lora_alpha > 0 ? o->lora_alpha : 2.0f * (float)rank, o->rslora, roles, o->seed) : NULL;
+}
+
+/* --method prompt: new virtual tokens (from --init's tokens, or random), or with --resume the checkpoint's */
+static pl_prompt_adapter *open_prompt(const pl_finetune_opts *o, pl_llm *m, const pl_tokenizer *tok, int64_t *start, pl_history *hist) {
+    char ck[4200];
+    if (o->resume && pl_ckpt_step(o->out_dir) > 0 && pl_train_resolve_checkpoint(o->out_dir, ck, sizeof ck) == PL_OK) {
+        pl_prompt_adapter *p = pl_prompt_load(m, ck);
+        if (p && load_adapter_moments(ck, p->adam_m, p->adam_v, p->n_floats)) { pl_prompt_free(p); return NULL; }
+        *start = pl_ckpt_step(o->out_dir);
+        pl_hist_read(o->out_dir, hist, *start);
+        if (p && !o->quiet) fprintf(stderr, "resuming from %s (step %lld)\n", ck, (long long)*start);
+        return p;
+    }
+    pl_clear_error();
+    int32_t ids[4096];
+    int n = 0;
+    if (o->init_text && *o->init_text) {
+        n = pl_tokenize(tok, o->init_text, strlen(o->init_text), ids, 4096, false);
+        if (n <= 0) return pl_error_null(PL_ERR_ARG, "--init: the text gives no tokens");
+        n = PL_MIN(n, 4096);
+    }
+    pl_prompt_adapter *p = pl_prompt_new(m, o->n_virtual > 0 ? o->n_virtual : 20, ids, n, o->seed);
+    if (p && o->init_text) snprintf(p->init_text, sizeof p->init_text, "%s", o->init_text);
+    return p;
+}
+
 static int prepare(ft_run *r, const char *base) {
     const pl_finetune_opts *o = r->o;
     bool failed = false;
@@ -157,7 +253,7 @@ static int prepare(ft_run *r, const char *base) {
     if (o->chat && strcmp(o->chat, "auto")) tmpl = strcmp(o->chat, "none") ? pl_chat_template_by_name(o->chat) : NULL;
     else tmpl = pl_chat_template_for_model(base, &failed);
     if (failed || (o->chat && strcmp(o->chat, "auto") && strcmp(o->chat, "none") && !tmpl)) return PL_ERR_ARG;
-    int ctx = PL_MIN(o->ctx > 0 ? o->ctx : 512, r->m->hp.n_ctx_train); /* what the model's positions allow */
+    int ctx = PL_MIN(o->ctx > 0 ? o->ctx : 512, r->m->hp.n_ctx_train - (r->prompt ? r->prompt->n_virtual : 0)); /* what the model's positions allow */
     int rc = pl_ft_data_load(o->data_path, r->tok, tmpl, ctx, &r->data);
     pl_chat_template_free(tmpl);
     if (rc) return rc;
@@ -176,8 +272,9 @@ static int prepare(ft_run *r, const char *base) {
 }
 
 int pl_finetune(const pl_finetune_opts *o) {
-    if (!o->method || strcmp(o->method, "full"))
-        return pl_error(PL_ERR_UNSUPPORTED, "--method %s: this build fine-tunes with --method full", o->method ? o->method : "(none)");
+    bool lora = o->method && !strcmp(o->method, "lora"), prompt = o->method && !strcmp(o->method, "prompt");
+    if (!o->method || (strcmp(o->method, "full") && !lora && !prompt))
+        return pl_error(PL_ERR_UNSUPPORTED, "--method %s: the methods are full, lora and prompt", o->method ? o->method : "(none)");
     if (o->batch < 1 || o->batch > 256 || o->accum < 1 || o->epochs < 1)
         return pl_error(PL_ERR_ARG, "batch (1..256), accumulation and epochs must be at least 1");
     char *base = NULL;
@@ -189,7 +286,11 @@ int pl_finetune(const pl_finetune_opts *o) {
     int64_t start = 0;
     int rc = pl_mkdir_p(o->out_dir);
     if (!rc && !(r.tok = pl_tokenizer_load(base))) rc = PL_ERR_FORMAT;
-    if (!rc && !(r.m = open_model(o, base, &start, &r.hist))) rc = PL_ERR_FORMAT;
+    if (!rc && (lora || prompt)) { /* the base as it is: mapped, quantized or not, no gradient */
+        if (!(r.m = pl_llm_load_ex(base, &(pl_llm_params){.n_threads = 1, .n_ctx = 16}))) rc = PL_ERR_FORMAT;
+        else if (lora && (!(r.lora = open_adapter(o, r.m, &start, &r.hist)) || pl_llm_add_lora(r.m, r.lora, 1.0f))) rc = PL_ERR_ARG;
+        else if (prompt && (!(r.prompt = open_prompt(o, r.m, r.tok, &start, &r.hist)) || pl_llm_set_prompt(r.m, r.prompt))) rc = PL_ERR_ARG;
+    } else if (!rc && !(r.m = open_model(o, base, &start, &r.hist))) rc = PL_ERR_FORMAT;
     if (!rc) rc = prepare(&r, base);
     int64_t steps = o->steps > 0 ? o->steps : (int64_t)o->epochs * ((r.n_train + r.B * o->accum - 1) / (r.B * o->accum));
     if (!rc) {
@@ -201,15 +302,23 @@ int pl_finetune(const pl_finetune_opts *o) {
         if (!r.g) rc = PL_ERR_ARG;
     }
     if (!rc && !o->quiet)
-        fprintf(stderr, "model: %s %s, %lld parameters (f32); %lld steps of %d x %d tokens; %d threads\n",
-                pl_llm_arch_name(r.m->hp.arch), base, (long long)r.m->n_floats, (long long)steps, r.B * o->accum, r.T,
-                r.ctx->n_threads);
+        fprintf(stderr, "model: %s %s, %lld %s; %lld steps of %d x %d tokens; %d threads\n", pl_llm_arch_name(r.m->hp.arch),
+                base, (long long)(r.lora ? r.lora->n_floats : r.prompt ? r.prompt->n_floats : r.m->n_floats),
+                r.lora ? "trainable LoRA parameters (the base frozen)" : r.prompt ? "trainable virtual-token parameters (the base frozen)" : "parameters (f32)",
+                (long long)steps, r.B * o->accum,
+                r.T, r.ctx->n_threads);
     if (!rc) rc = loop(&r, start, steps);
-    if (!rc && !o->quiet) fprintf(stderr, "done: the fine-tuned model is %s (plinth chat -m %s)\n", o->out_dir, o->out_dir);
+    if (!rc && !o->quiet && (r.lora || r.prompt)) {
+        char ck[4200] = "";
+        pl_train_resolve_checkpoint(o->out_dir, ck, sizeof ck);
+        fprintf(stderr, "done: the adapter is %s (plinth chat -m %s %s %s)\n", ck, o->model, r.lora ? "--lora" : "--prompt-adapter", ck);
+    } else if (!rc && !o->quiet) fprintf(stderr, "done: the fine-tuned model is %s (plinth chat -m %s)\n", o->out_dir, o->out_dir);
     if (r.ctx) pl_ctx_profile_print(r.ctx, stderr);
     pl_hist_free(&r.hist);
     pl_ctx_free(r.ctx);
     pl_llm_free(r.m);
+    pl_lora_free(r.lora);
+    pl_prompt_free(r.prompt);
     pl_tokenizer_free(r.tok);
     pl_ft_data_free(&r.data);
     free(r.order);

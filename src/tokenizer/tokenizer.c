@@ -332,7 +332,9 @@ bool pl_tokenizer_is_special(const pl_tokenizer *tok, int32_t id) {
 
 /* ---- streaming decoder ------------------------------------------------------------------------------- */
 /* Keeps a window of ids that starts at the last token already emitted: the window decodes to the emitted
- * prefix + new text; new text is released only when it does not end in U+FFFD (an incomplete character). */
+ * prefix + new text; new text is released unless it ends in U+FFFD from an incomplete character (an open UTF-8
+ * sequence that later tokens may complete). A U+FFFD that no later token can change is released at once and
+ * special tokens that decode to nothing never enter, so the window stays a few tokens long. */
 struct pl_detok_stream {
     const pl_tokenizer *tok;
     bool skip_special;
@@ -354,7 +356,8 @@ static const char *stream_emit(pl_detok_stream *s, size_t *len, bool final) {
     if (tk_decode_tokens(s->tok, s->win.v, s->win.n, s->skip_special, &s->text)) { s->win.n--; return NULL; }
     s->outb.n = 0;
     if (tk_buf_put(&s->outb, "", 0)) return NULL;
-    bool held = s->text.n >= 3 && !memcmp(s->text.p + s->text.n - 3, "\xEF\xBF\xBD", 3);
+    bool held = s->text.n >= 3 && !memcmp(s->text.p + s->text.n - 3, "\xEF\xBF\xBD", 3) &&
+                tk_decode_tail_open(s->tok, s->win.v, s->win.n, s->skip_special);
     if (s->text.n > s->prefix_len && (final || !held)) {
         if (tk_buf_put(&s->outb, s->text.p + s->prefix_len, s->text.n - s->prefix_len)) return NULL;
         /* New window: the ids after the old prefix, whose decoding is now the prefix. */
@@ -372,6 +375,10 @@ static const char *stream_emit(pl_detok_stream *s, size_t *len, bool final) {
 
 const char *pl_detok_stream_step(pl_detok_stream *s, int32_t id, size_t *len) {
     if (!s) return pl_error_null(PL_ERR_ARG, "pl_detok_stream_step: no stream");
+    if (s->skip_special && pl_tokenizer_is_special(s->tok, id)) {   /* decodes to nothing: keep the window short */
+        if (len) *len = 0;
+        return "";
+    }
     if (tk_ids_push(&s->win, id)) return NULL;
     return stream_emit(s, len, false);
 }

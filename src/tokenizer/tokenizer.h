@@ -183,5 +183,6 @@ int tk_finish(pl_tokenizer *t);
 int tk_add_added(pl_tokenizer *t, const char *content, size_t len, int32_t id, bool special, bool lstrip,
                  bool rstrip, bool single_word, bool normalized);
 int tk_decode_tokens(const pl_tokenizer *t, const int32_t *ids, int n, bool skip_special, tk_buf *out);
+bool tk_decode_tail_open(const pl_tokenizer *t, const int32_t *ids, int n, bool skip_special);
 
 #endif

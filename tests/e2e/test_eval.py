@@ -183,6 +183,26 @@ def test_table_shape_two_models(tiny, tmp_path):
         assert cell.startswith(f"{100 * res['correct'] / 3:.1f}%")
 
 
+def test_adapted_model_rows_beside_the_base(tiny, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"Q{i}: ", "completion": "yes"}) + "\n" for i in range(8)))
+    out = tmp_path / "lora"
+    ft = subprocess.run([plinth_bin(), "finetune", "-m", tiny, "-d", str(data), "-o", str(out), "--method", "lora",
+                         "--steps", "8", "--lr", "1e-2", "--chat", "none", "--val-frac", "0", "-q", "-t", "1"], capture_output=True)
+    assert ft.returncode == 0, ft.stderr
+    task = write_task(tmp_path, "mc.jsonl", CHOICE_TASK)
+    args = ["-t", task, "--mode", "zero", "--shots", "1", "--json"]
+    j = json.loads(run(["-m", tiny, "-m", tiny, "--lora", str(out), *args]).stdout)
+    base, adapted = j["tasks"][0]["results"]
+    assert "lora" not in base and adapted["lora"] == str(out)
+    assert [it["loglik"] for it in base["items"]] != [it["loglik"] for it in adapted["items"]]  # the adapter applies
+    r = run(["-m", tiny, "-m", tiny, "--lora", str(out), "-t", task, "--mode", "zero", "--shots", "1"])
+    rows = [line.split(" | ")[0] for line in r.stdout.decode().splitlines() if line.startswith("| ") and "%" in line]
+    assert rows[:2] == ["| " + os.path.basename(tiny), "| " + os.path.basename(tiny) + " + lora " + str(out)]
+    bad = run(["--lora", str(out), "-m", tiny, *args])
+    assert bad.returncode == 2 and b"give -m first" in bad.stderr
+
+
 def test_limit_and_first_k_shots(tiny, tmp_path):
     # no "train" lines: the first K lines are the shots and are never scored
     items = [{"question": f"q{i}", "choices": ["a", "b"], "answer": i % 2} for i in range(6)]

@@ -1,6 +1,9 @@
-"""plinth finetune --method full end to end, on the tiny llama fixture with a byte tokenizer: the validation loss
-falls, the checkpoint is a Hugging Face directory that plinth run loads, chat-format and prompt/completion data,
---resume after Ctrl-C follows the uninterrupted trajectory, and bad input (clear message, non-zero exit)."""
+"""plinth finetune end to end, on the tiny llama fixture with a byte tokenizer. --method full: the validation loss
+falls, the checkpoint is a Hugging Face directory that plinth run loads, chat-format and prompt/completion data;
+--method lora: the validation loss falls with the base file untouched, the checkpoint is a PEFT adapter that
+plinth run applies with --lora; --resume after Ctrl-C follows the uninterrupted trajectory (both methods); bad
+input (clear message, non-zero exit)."""
+import hashlib
 import csv
 import json
 import os
@@ -68,10 +71,61 @@ def test_full_finetune_lowers_validation_loss(model, tmp_path, chat):
     assert g.returncode == 0, g.stderr
 
 
-def test_resume_after_interrupt_follows_the_same_trajectory(model, tmp_path):
+def test_lora_finetune_lowers_validation_loss_and_leaves_the_base(model, tmp_path):
+    data = write_data(tmp_path / "d.jsonl")
+    out = tmp_path / "out"
+    before = hashlib.sha256(open(os.path.join(model, "model.safetensors"), "rb").read()).hexdigest()
+    r = finetune(["-m", model, "-d", data, "-o", str(out), "--method", "lora", "--rank", "8", "--steps", "40", "--lr", "1e-2",
+                  "--batch", "4", "--val-frac", "0.25", "--eval-every", "10", "-t", "2", "--chat", "none"])
+    assert r.returncode == 0, r.stderr
+    assert "trainable LoRA parameters (the base frozen)" in r.stderr
+    v = val_losses(out)
+    assert len(v) == 5 and v[-1] < v[0] - 0.3, v
+    ck = out / json.loads((out / "state.json").read_text())["checkpoint"]
+    assert {"adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors"} <= set(os.listdir(ck))
+    cfg = json.loads((ck / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "LORA" and cfg["r"] == 8 and cfg["lora_alpha"] == 16 and len(cfg["target_modules"]) == 7
+    assert hashlib.sha256(open(os.path.join(model, "model.safetensors"), "rb").read()).hexdigest() == before
+    outs = []
+    for extra in ([], ["--lora", str(ck)], ["--lora", f"{ck}:0"]):
+        g = subprocess.run([plinth_bin(), "run", "-m", model, *extra, "-p", "Name the color of the sky? ", "-n", "6",
+                            "--temp", "0"], capture_output=True)
+        assert g.returncode == 0, g.stderr
+        outs.append(g.stdout)
+    assert outs[1] != outs[0] and outs[2] == outs[0]  # the adapter changes the text; at scale 0 it is the base
+    merged = tmp_path / "merged"
+    m = subprocess.run([plinth_bin(), "lora", "merge", "-m", model, "--lora", str(out), "-o", str(merged)], capture_output=True)
+    assert m.returncode == 0, m.stderr
+    g = subprocess.run([plinth_bin(), "run", "-m", str(merged), "-p", "Name the color of the sky? ", "-n", "6", "--temp", "0"],
+                       capture_output=True)
+    assert g.returncode == 0 and g.stdout == outs[1], (g.stdout, outs[1])  # baked in: the adapter's text
+
+
+@pytest.mark.parametrize("init", [None, "Answer briefly:"])
+def test_prompt_tuning_lowers_validation_loss(model, tmp_path, init):
+    data = write_data(tmp_path / "d.jsonl")
+    out = tmp_path / "out"
+    r = finetune(["-m", model, "-d", data, "-o", str(out), "--method", "prompt", "--virtual-tokens", "8", "--steps", "40",
+                  "--lr", "3e-2", "--batch", "4", "--val-frac", "0.25", "--eval-every", "10", "-t", "2", "--chat", "none",
+                  *(["--init", init] if init else [])])
+    assert r.returncode == 0, r.stderr
+    assert "trainable virtual-token parameters (the base frozen)" in r.stderr
+    v = val_losses(out)
+    assert len(v) == 5 and v[-1] < v[0] - 0.2, v
+    ck = out / json.loads((out / "state.json").read_text())["checkpoint"]
+    cfg = json.loads((ck / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "PROMPT_TUNING" and cfg["num_virtual_tokens"] == 8
+    assert cfg["prompt_tuning_init"] == ("TEXT" if init else "RANDOM")
+    g = subprocess.run([plinth_bin(), "run", "-m", model, "--prompt-adapter", str(ck), "-p", "Name the color of the sky? ",
+                        "-n", "4", "--temp", "0"], capture_output=True)
+    assert g.returncode == 0, g.stderr
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "prompt"])
+def test_resume_after_interrupt_follows_the_same_trajectory(model, tmp_path, method):
     data = write_data(tmp_path / "d.jsonl")
     common = ["-m", model, "-d", data, "--chat", "none", "--steps", "300", "--save-every", "5", "--lr", "1e-3",
-              "--batch", "2", "--val-frac", "0", "-t", "1"]
+              "--batch", "2", "--val-frac", "0", "-t", "1", "--method", method]
     ref = tmp_path / "ref"
     assert finetune([*common, "-o", str(ref), "-q"]).returncode == 0
     run = tmp_path / "run"
@@ -94,7 +148,8 @@ def test_resume_after_interrupt_follows_the_same_trajectory(model, tmp_path):
     assert max(abs(x - y) for (_, x), (_, y) in zip(a, b)) <= 1e-5
 
 
-@pytest.mark.parametrize("case", ["not_json", "no_field", "no_answer", "method", "too_long", "all_too_long", "missing_model"])
+@pytest.mark.parametrize("case", ["not_json", "no_field", "no_answer", "method", "too_long", "all_too_long", "missing_model",
+                                  "rank", "targets"])
 def test_bad_input(case, model, tmp_path):
     data = tmp_path / "d.jsonl"
     write_data(data, n=6)
@@ -106,7 +161,11 @@ def test_bad_input(case, model, tmp_path):
     elif case == "no_answer":
         data.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     elif case == "method":
-        extra = ["--method", "lora"]
+        extra = ["--method", "prefix"]
+    elif case == "rank":
+        extra = ["--method", "lora", "--rank", "4000"]
+    elif case == "targets":
+        extra = ["--method", "lora", "--targets", "q,embed"]
     elif case == "too_long":
         extra = ["--ctx", "34"]
     elif case == "all_too_long":
@@ -121,7 +180,8 @@ def test_bad_input(case, model, tmp_path):
         return
     assert r.returncode in (1, 2), r.stderr
     expect = {"not_json": "d.jsonl:7: not a json object", "no_field": "d.jsonl:1: neither",
-              "no_answer": "must end with an assistant message", "method": "--method full",
+              "no_answer": "must end with an assistant message", "method": "the methods are full, lora and prompt",
+              "rank": "rank 4000 is larger than", "targets": "'embed' is not one of",
               "all_too_long": "no example to learn from (6 skipped)",
               "missing_model": "cannot"}[case]
     assert r.stderr.startswith("plinth finetune: ") and expect in r.stderr.lower(), r.stderr

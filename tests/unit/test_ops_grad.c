@@ -119,6 +119,12 @@ static pl_tensor *b_matmul_shared(pl_ctx *c, pl_tensor **in, void *ud) {
     return pl_add(c, pl_add(c, pl_matmul(c, in[2], h), pl_matmul(c, in[3], h)), pl_mul(c, h, h));
 }
 static pl_tensor *b_ln_affine(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_layernorm_affine(c, in[0], in[1], in[2], 1e-5f); }
+static pl_tensor *b_conv1d(pl_ctx *c, pl_tensor **in, void *ud) { /* stride 2, padding 1, as Whisper's conv2 */
+    (void)ud; return pl_conv1d(c, in[0], in[2], in[1], 2, 1);
+}
+static pl_tensor *b_conv1d_t(pl_ctx *c, pl_tensor **in, void *ud) { /* input a transposed view {T, C} of {C, T} */
+    (void)ud; return pl_conv1d(c, in[0], in[2], pl_transpose(c, pl_gelu(c, in[1], false)), 1, 1);
+}
 static pl_tensor *b_add(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_add(c, in[0], in[1]); }
 static pl_tensor *b_sub(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_sub(c, in[0], in[1]); }
 static pl_tensor *b_mul(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_mul(c, in[0], in[1]); }
@@ -239,6 +245,10 @@ static pl_tensor *b_gelu_erf(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; re
 static pl_tensor *b_silu(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_silu(c, in[0]); }
 static pl_tensor *b_swiglu(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_swiglu(c, in[0], in[1]); }
 static pl_tensor *b_ce(pl_ctx *c, pl_tensor **in, void *ud) { return pl_cross_entropy(c, in[0], ud, 3); }
+static pl_tensor *b_kl(pl_ctx *c, pl_tensor **in, void *ud) {
+    pl_tensor **sp = ud; /* ids, probs */
+    return pl_kl_topk(c, in[0], sp[0], sp[1], 2.0f);
+}
 static pl_tensor *b_sum(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_sum(c, in[0]); }
 static pl_tensor *b_mean(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_mean(c, in[0]); }
 static pl_tensor *b_concat(pl_ctx *c, pl_tensor **in, void *ud) { return pl_concat(c, in[0], in[1], *(int *)ud); }
@@ -425,6 +435,31 @@ int main(void) {
     memcpy(tg->data, tv, sizeof tv);
     in[0] = param(ctx, 3, 11, 4, 2, 1);
     gradcheck("cross_entropy", ctx, in, 1, b_ce, tg);
+    /* distillation: k = 3 teacher entries a row (row 5 carries none), temperature 2 */
+    pl_tensor *kid = pl_new_2d(ctx, PL_I32, 3, 8), *kp = pl_new_2d(ctx, PL_F32, 3, 8);
+    for (int r = 0; r < 8; r++)
+        for (int j = 0; j < 3; j++) {
+            ((int32_t *)kid->data)[r * 3 + j] = r == 5 ? -1 : (r * 3 + j * 4) % 11;
+            pl_f32(kp)[r * 3 + j] = j == 0 ? 0.6f : 0.2f;
+        }
+    pl_tensor *kl_src[2] = {kid, kp};
+    gradcheck("kl_topk", ctx, in, 1, b_kl, kl_src);
+    { /* and its value: the mean over the 7 rows with entries of sum_j p_j (log p_j - log softmax(x / 2)_{id_j}) */
+        pl_tensor *kl = pl_kl_topk(ctx, in[0], kid, kp, 2.0f);
+        pl_graph_forward(ctx, pl_graph_build(ctx, kl, false));
+        double want = 0;
+        for (int r = 0; r < 8; r++) {
+            if (r == 5) continue;
+            const float *x = pl_f32(in[0]) + r * 11;
+            double z = 0;
+            for (int i = 0; i < 11; i++) z += exp(x[i] / 2.0);
+            for (int j = 0; j < 3; j++) {
+                double pj = pl_f32(kp)[r * 3 + j];
+                want += pj * (log(pj) - (x[((int32_t *)kid->data)[r * 3 + j]] / 2.0 - log(z)));
+            }
+        }
+        CHECK_NEAR(pl_f32(kl)[0], want / 7, 1e-5);
+    }
 
     in[0] = param(ctx, 3, 5, 3, 2, 1);
     gradcheck("sum", ctx, in, 1, b_sum, NULL);
@@ -442,6 +477,10 @@ int main(void) {
     gradcheck("cont of permuted view", ctx, in, 1, b_cont, NULL);
     in[0] = param(ctx, 3, 6, 4, 3, 1); in[1] = param(ctx, 2, 12, 3, 1, 1);
     gradcheck("slice + reshape views", ctx, in, 2, b_slice_reshape, NULL);
+    in[0] = param(ctx, 3, 3, 4, 5, 1); in[1] = param(ctx, 2, 11, 4, 1, 1); in[2] = param(ctx, 1, 5, 1, 1, 1);
+    gradcheck("conv1d stride 2", ctx, in, 3, b_conv1d, NULL);
+    in[1] = param(ctx, 2, 4, 11, 1, 1);
+    gradcheck("conv1d of a transposed view", ctx, in, 3, b_conv1d_t, NULL);
 
     pl_ctx_free(ctx);
     ln_affine_simd_vs_scalar(37);

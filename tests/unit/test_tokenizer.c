@@ -74,6 +74,35 @@ static void check_stream(const pl_tokenizer *t, const char *text) {
     pl_detok_stream_free(s);
 }
 
+/* U+FFFD that no later token can change (here: text that was invalid UTF-8) is released as it comes, not held
+ * to the end; skipped special tokens add nothing; the stream still adds up to the one-shot decoding. */
+static void check_stream_releases(const pl_tokenizer *t) {
+    char text[400]; size_t tn = 0;
+    text[tn++] = 'a';
+    for (int i = 0; i < 120; i++) text[tn++] = (char)0xff;
+    text[tn++] = 'b';
+    int32_t ids[1024];
+    int n = pl_tokenize(t, text, tn, ids, 1024, false);
+    CHECK(n > 2 && n <= 1024);
+    if (n <= 2 || n > 1024) return;
+    char whole[8192];
+    int wn = pl_detokenize(t, ids, n, whole, sizeof whole, true);
+    pl_detok_stream *s = pl_detok_stream_new(t, true);
+    int32_t special = pl_tokenizer_bos(t) >= 0 ? pl_tokenizer_bos(t) : pl_tokenizer_eos(t);
+    char acc[8192]; size_t an = 0, at_half = 0;
+    for (int i = 0; i < n && s; i++) {
+        size_t len; const char *p = pl_detok_stream_step(s, ids[i], &len);
+        if (p && an + len < sizeof acc) { memcpy(acc + an, p, len); an += len; }
+        if (special >= 0) { p = pl_detok_stream_step(s, special, &len); CHECK(p && len == 0); }
+        if (i == n / 2) at_half = an;
+    }
+    size_t len; const char *p = pl_detok_stream_flush(s, &len);
+    if (p && an + len < sizeof acc) { memcpy(acc + an, p, len); an += len; }
+    CHECKF(wn > 0 && (size_t)wn == an && !memcmp(acc, whole, an), "stream of U+FFFD differs from the one-shot decoding");
+    if (n > 100) CHECKF(at_half * 3 >= (size_t)wn, "only %zu of %d bytes released half-way through", at_half, wn);
+    pl_detok_stream_free(s);
+}
+
 static void check_bad_files(void) {
     CHECK(pl_tokenizer_load("/nonexistent/tokenizer.json") == NULL);
     char p[1024];
@@ -116,6 +145,7 @@ int main(void) {
         check_invalid_utf8(t);
         check_buffers(t);
         for (size_t k = 0; k < PL_ARRAY_LEN(texts); k++) check_stream(t, texts[k]);
+        check_stream_releases(t);
         pl_tokenizer_free(t);
     }
     pl_tokenizer *t = load("llama3_bpe.json");
