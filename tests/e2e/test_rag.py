@@ -19,7 +19,7 @@ import pytest
 from helpers import ROOT, plinth_bin
 
 MINILM = os.path.join(ROOT, "models", "all-minilm-l6-v2")
-LLM = os.path.join(ROOT, "models", "smollm2", "SmolLM2-135M-Instruct.Q8_0.gguf")
+LLM = os.path.join(ROOT, "models", "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")  # what scripts/fetch-models.sh fetches
 
 
 def run(*args, **kw):
