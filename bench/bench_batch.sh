@@ -13,6 +13,6 @@ if [ -z "$MODEL" ]; then
     [ -f "$MODEL" ] || "$BUILD/plinth" quantize "$ROOT/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$MODEL" Q8_0 >/dev/null
 fi
 cc -O2 -o "$BUILD/batch_decode" "$ROOT/bench/batch_decode.c" -I"$ROOT/src" -I"$ROOT/include" "$BUILD/libplinth.a" \
-    -lopenblas $(pkg-config --libs libpcre2-8 libcjson libutf8proc) -lpthread -lm
+    -lopenblas $(pkg-config --libs libpcre2-8 libcjson libutf8proc sqlite3) -lpthread -lm
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, flags: $(grep -o -w 'avx512f\|avx512_vnni\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BUILD/batch_decode" "$MODEL" "${2:-8}" "${3:-64}" "${4:-2}" 32 3

@@ -14,7 +14,7 @@ BUILD="$(cd "$ROOT" && realpath -m "${BUILD:-build}")"
 LIB="$BUILD/libplinth.a"
 [ -f "$LIB" ] || { echo "bench_gemm: no $LIB: build plinth first (make, or cmake --build build)" >&2; exit 1; }
 OUT="$BUILD/gemm_shapes"
-LIBS=("$LIB" -lopenblas $(pkg-config --libs libpcre2-8 libcjson libutf8proc) -lpthread -ldl -lm)
+LIBS=("$LIB" -lopenblas $(pkg-config --libs libpcre2-8 libcjson libutf8proc sqlite3) -lpthread -ldl -lm)
 cc -O2 -o "$OUT" "$ROOT/bench/gemm_shapes.c" -I"$ROOT/src" -I"$ROOT/include" $(pkg-config --cflags openblas 2>/dev/null || true) \
     "${LIBS[@]}"
 cc -O2 -o "$BUILD/gemm_epilogue" "$ROOT/bench/gemm_epilogue.c" -I"$ROOT/src" -I"$ROOT/include" "${LIBS[@]}"

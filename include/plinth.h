@@ -228,6 +228,24 @@ void pl_trainer_free(pl_trainer *t);
  * vocabulary, no target, a loss that is not finite). The cache's sequences still hold K/V of the old weights. */
 int pl_trainer_step(pl_trainer *t, const int32_t *ids, const int32_t *targets, int n, float lr, float *loss);
 
+/* ---- sentence embeddings: texts -> unit vectors (src/tasks/embed.c) -------------------------------------------- */
+/* An encoder (BERT family: all-MiniLM-L6-v2, BGE, E5, GTE) from a Hugging Face / sentence-transformers directory,
+ * with its tokenizer. Vectors are pooled as the directory's modules.json says (mean or CLS, L2-normalized), so
+ * the dot product of two is their cosine similarity. */
+typedef struct pl_embedder pl_embedder;
+typedef struct {
+    int n_threads;               /* 0: the physical cores */
+} pl_embedder_params;
+pl_embedder_params pl_embedder_default_params(void);
+pl_embedder *pl_embedder_load(const char *path, const pl_embedder_params *params); /* NULL + message */
+void pl_embedder_free(pl_embedder *e);
+int pl_embedder_dim(const pl_embedder *e);        /* floats a vector */
+int pl_embedder_max_tokens(const pl_embedder *e); /* a longer text is cut to this many tokens */
+const char *pl_embedder_name(const pl_embedder *e); /* the model directory's name */
+/* n NUL-terminated texts -> out (n * dim floats, in the texts' order). Batched; a text's vector does not depend
+ * on the others. PL_OK or a negative pl_status. */
+int pl_embed_texts(pl_embedder *e, const char *const *texts, int n, float *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,6 +28,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_word2vec(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_rag(int argc, char **argv);
 
 #define PL_CLI_COMMANDS \
     {"train", cmd_train, "pre-train a model (gpt2, llama, qwen2) on a text file"}, \
@@ -46,6 +48,8 @@ int cmd_serve(int argc, char **argv);
     {"imatrix", cmd_imatrix, "importance matrix from calibration text, for quantize --imatrix (llama.cpp's format)"}, \
     {"bench", cmd_bench, "prompt and generation speed (llama-bench style table); --roof for the memory-bandwidth roof"}, \
     {"word2vec", cmd_word2vec, "word vectors: train CBOW / skip-gram, then similar, analogy, eval, plot"}, \
-    {"transcribe", cmd_transcribe, "speech to text with Whisper: txt, srt, vtt or json (WAV; ffmpeg for other formats)"},
+    {"transcribe", cmd_transcribe, "speech to text with Whisper: txt, srt, vtt or json (WAV; ffmpeg for other formats)"}, \
+    {"embed", cmd_embed, "sentence embeddings with an encoder (all-MiniLM-L6-v2, BGE, E5): JSON lines or float32"}, \
+    {"rag", cmd_rag, "retrieval-augmented generation: index files, search them, ask a model with citations"},
 
 #endif

@@ -31,6 +31,7 @@ typedef enum {
     PL_OP_ATTENTION_CELLS, /* attention of each token over its sequence's cache cells; forward only */
     PL_OP_KL_TOPK,   /* distillation: KL(teacher's top-k || softmax(logits / T)) */
     PL_OP_IM2COL_1D, /* the windows of a 1-D convolution's input as rows (conv1d = im2col + matmul) */
+    PL_OP_ATTENTION_SEGMENTS, /* full attention within each of several packed sequences (encoders); forward only */
     PL_OP_COUNT
 } pl_op;
 
@@ -197,6 +198,10 @@ pl_tensor *pl_attention_cells(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor
  * output position a row), T' = (T + 2 pad - K) / stride + 1. pl_im2col_1d gives the {C*K, T'} windows alone. */
 pl_tensor *pl_im2col_1d(pl_ctx *ctx, pl_tensor *x, int k, int stride, int pad);
 pl_tensor *pl_conv1d(pl_ctx *ctx, pl_tensor *w, pl_tensor *bias, pl_tensor *x, int stride, int pad);
+/* Bidirectional attention over sequences packed one after another (an encoder's batch, no padding): q, k, v
+ * {D, H, N} (rows contiguous; e.g. views of projections {H*D, N}); seg i32 {S+1}: sequence s holds tokens
+ * seg[s] .. seg[s+1]-1 and each of its tokens sees exactly those keys -> {D, H, N}. Forward only. */
+pl_tensor *pl_attention_segments(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, pl_tensor *seg, float scale);
 
 /* ---- graph ---------------------------------------------------------------------------------------- */
 typedef struct {

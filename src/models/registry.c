@@ -1,6 +1,8 @@
-/* The table of decoder architectures pl_llm_load knows: GGUF general.architecture and HF model_type names
- * -> its HF naming family, the file that reads its hyper-parameters, finds its weights and builds its graph.
- * Adding an architecture = its file in models/ and one row here (and its names in io/llm_names.c if new). */
+/* The tables of architectures: the decoders pl_llm_load knows (GGUF general.architecture and HF model_type names
+ * -> its HF naming family, the file that reads its hyper-parameters, finds its weights and builds its graph) and
+ * the encoders pl_encoder_load knows. Adding an architecture = its file in models/ and one row here (and its
+ * names in io/llm_names.c or io/encoder_names.c if new). */
+#include "models/encoder.h"
 #include "models/llm.h"
 
 #include <string.h>
@@ -28,3 +30,17 @@ const char *pl_llm_arch_name(pl_llm_arch a) {
         if (k_archs[i].arch == a) return k_archs[i].name;
     return "?";
 }
+
+/* ---- encoders (models/encoder.h): config.json model_type -> the file that finds its weights and builds it */
+static const pl_encoder_arch_info k_encoders[] = {
+    {"bert", {"bert", NULL}, encoder_load_bert, encoder_build_bert},
+};
+
+const pl_encoder_arch_info *pl_encoder_arch_find(const char *hf_type) {
+    for (size_t i = 0; hf_type && i < PL_ARRAY_LEN(k_encoders); i++)
+        for (int j = 0; j < 4 && k_encoders[i].hf_types[j]; j++)
+            if (!strcmp(hf_type, k_encoders[i].hf_types[j])) return &k_encoders[i];
+    return NULL;
+}
+
+const char *pl_encoder_supported(void) { return "bert (BERT, MiniLM, BGE, E5, GTE checkpoints)"; }

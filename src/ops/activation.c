@@ -2,13 +2,13 @@
  * forward and backward. Inputs may be strided views as long as each row (dim 0) is contiguous. */
 #include "backend/cpu/vec.h"
 #include "backend/cpu/vec_exp.h"
+#include "backend/cpu/vec_gelu_erf.h"
 #include "ops/rows.h"
 
 #include <math.h>
 
 /* ---- unary ops ---------------------------------------------------------------------------------------- */
 
-static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 static inline float gelu_erf_grad(float x) {
     return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * expf(-0.5f * x * x) * 0.3989422804014327f;
 }
@@ -42,7 +42,7 @@ static void unary_rows(void *arg, int64_t s, int64_t e, int ith) {
         case PL_OP_SCALE: for (int64_t i = 0; i < n; i++) o[i] = in[i] * t->p.f[0]; break;
         case PL_OP_GELU:
             if (t->p.i[0]) pl_vec_gelu_f32(n, in, o);
-            else for (int64_t i = 0; i < n; i++) o[i] = gelu_erf(in[i]);
+            else pl_vec_gelu_erf_f32(n, in, o);
             break;
         case PL_OP_SILU: for (int64_t i = 0; i < n; i++) o[i] = silu(in[i]); break;
         default: break;

@@ -1,0 +1,55 @@
+"""Sentence-embedding throughput, plinth embed against sentence-transformers on the same texts and threads:
+sentences/s over the lines of data/corpus/en.txt and the paragraphs of docs/ (short and long texts), all-MiniLM-L6-v2,
+batch 32, best of --runs alternating runs each. Needs a Release build and pip install sentence-transformers.
+
+    python3 bench/bench_embed.py [--threads 2] [--runs 3]
+"""
+import argparse
+import glob
+import os
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLINTH = os.environ.get("PLINTH_BIN", os.path.join(ROOT, "build", "plinth"))
+MODEL = os.path.join(ROOT, "models", "all-minilm-l6-v2")
+
+
+def texts():
+    short = [l for l in open(os.path.join(ROOT, "data/corpus/en.txt"), encoding="utf-8").read().splitlines() if l.strip()]
+    paras = []
+    for f in sorted(glob.glob(os.path.join(ROOT, "docs/*.md"))):
+        paras += [p.replace("\n", " ") for p in open(f, encoding="utf-8").read().split("\n\n") if len(p) > 200]
+    return {"short lines (data/corpus/en.txt)": short, "paragraphs (docs/*.md)": paras}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    import torch
+    torch.set_num_threads(a.threads)
+    from sentence_transformers import SentenceTransformer
+    st = SentenceTransformer(MODEL, device="cpu")
+    for name, t in texts().items():
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+            f.write("\n".join(t) + "\n")
+        st.encode(t[:64], batch_size=32)
+        best_p = best_s = 0
+        for _ in range(a.runs):
+            t0 = time.perf_counter()
+            subprocess.run([PLINTH, "embed", "-m", MODEL, "-f", f.name, "-t", str(a.threads), "-q", "--format", "f32"],
+                           stdout=subprocess.DEVNULL, check=True)
+            best_p = max(best_p, len(t) / (time.perf_counter() - t0))  # whole command: loading included
+            t0 = time.perf_counter()
+            st.encode(t, batch_size=32)
+            best_s = max(best_s, len(t) / (time.perf_counter() - t0))  # encode only: the model is loaded
+        os.unlink(f.name)
+        print(f"{name}: {len(t)} texts: plinth {best_p:.1f} sentences/s, sentence-transformers {best_s:.1f} "
+              f"({best_p / best_s:.2f}x), {a.threads} threads")
+
+
+if __name__ == "__main__":
+    main()
