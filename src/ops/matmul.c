@@ -99,28 +99,8 @@ typedef struct {
     const char *bq;     /* b's rows converted to the vec_dot type, per batch: [B3][B2][N] rows */
     size_t bq_row;      /* bytes per converted row */
     pl_vec_dot_rows_fn rows; /* the four-row kernel of a's type, or NULL */
-    bool dot8;               /* q8_0: the eight-row kernel, whatever the number of activation rows */
-    pl_dot8_fn dot8_simd;    /* its variant for this CPU, or NULL (scalar) */
+    pl_vec_dot_tile_fn tile; /* the four-row, two-column kernel, or NULL */
 } dot_job;
-
-/* q8_0 rows [m, mend) of batch bat against all N activation rows, eight rows a call (batch-invariant bits) */
-#define DOT8_ACTS 32 /* activation rows per call: the results fit on the stack */
-static void dot8_rows(const dot_job *j, const char *abase, size_t arow, int64_t m, int64_t mend, int64_t bat) {
-    pl_tensor *t = j->t;
-    int64_t M = t->ne[0], N = t->ne[1];
-    float v[DOT8_ACTS * PL_DOT8_ROWS];
-    for (; m < mend; m += PL_DOT8_ROWS) {
-        const int rows = (int)PL_MIN(PL_DOT8_ROWS, mend - m);
-        for (int64_t n0 = 0; n0 < N; n0 += DOT8_ACTS) {
-            const int na = (int)PL_MIN(DOT8_ACTS, N - n0);
-            const char *y = j->bq + (bat * N + n0) * j->bq_row;
-            if (j->dot8_simd && rows == PL_DOT8_ROWS) j->dot8_simd(t->src[0]->ne[0], v, abase + m * arow, arow, y, j->bq_row, na);
-            else pl_dot8_q8_0_scalar(t->src[0]->ne[0], v, abase + m * arow, arow, rows, y, j->bq_row, na);
-            for (int c = 0; c < na; c++)
-                memcpy(pl_f32(t) + (bat * N + n0 + c) * M + m, v + c * PL_DOT8_ROWS, (size_t)rows * sizeof *v);
-        }
-    }
-}
 
 static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
     dot_job *j = arg;
@@ -138,9 +118,15 @@ static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
             abase = (const char *)a->data + (i2 / r2) * a->nb[2] + (i3 / r3) * a->nb[3];
         }
         int64_t m = blk * 16, mend = PL_MIN(M, blk * 16 + 16);
-        if (j->dot8) { dot8_rows(j, abase, a->nb[1], m, mend, bat); continue; }
         for (; j->rows && m + PL_DOT_ROWS <= mend; m += PL_DOT_ROWS) { /* four rows share each activation load */
-            for (int64_t n = 0; n < N; n++) {
+            int64_t n = 0;
+            for (; j->tile && n + 2 <= N; n += 2) { /* and two activation rows each weight load */
+                float v[2 * PL_DOT_ROWS];
+                j->tile(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row, j->bq_row);
+                memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v / 2);
+                memcpy(pl_f32(t) + (bat * N + n + 1) * M + m, v + PL_DOT_ROWS, sizeof v / 2);
+            }
+            for (; n < N; n++) {
                 float v[PL_DOT_ROWS];
                 j->rows(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row);
                 memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v);
@@ -180,8 +166,8 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
             }
             quant(x, bq + (bat * N + n) * row, K);
         }
-    dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat), a->type == PL_Q8_0,
-                 pl_dot8_q8_0()};
+    dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
+                 a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type)};
     pl_parallel_for(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
     free(bq);
     free(tmp);

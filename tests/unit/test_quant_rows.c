@@ -2,8 +2,7 @@
  * scalar reference (four one-row scalar dots), on quantized random rows and on random bytes, with 1 to 7
  * blocks (every kind of tail step) and row lengths of real models; q5_0 at the bounds of its 16-bit block
  * sums; and pl_matmul's dot path with row counts that are not a multiple of four, against the one-row dot of
- * each row; q8_0's eight-row kernel bit for bit against its scalar reference; the activation quantizers against
- * the reference. */
+ * each row; the AVX-512 activation quantizers against the reference. */
 #include "test.h"
 
 #include "backend/cpu/quant_rows.h"
@@ -61,12 +60,13 @@ static void test_type(pl_dtype t, int64_t n, bool random_bytes) {
         tr->to_float(w + r * rb, wd, n);
         double l1 = 0;
         for (int64_t i = 0; i < n; i++) l1 += fabs((double)wd[i] * ad[i]);
-        pl_vec_dot_rows_fn simd[1] = {pl_cpu()->avx512f && pl_cpu()->avx512vnni ? pl_vec_dot_rows_avx512(t) : NULL};
-        for (int v = 0; v < 1; v++) {
+        pl_vec_dot_rows_fn simd[2] = {pl_cpu()->avx512f && pl_cpu()->avx512vnni ? pl_vec_dot_rows_avx512(t) : NULL,
+                                      pl_cpu()->avx2 && pl_cpu()->fma ? pl_vec_dot_rows_avx2(t) : NULL};
+        for (int v = 0; v < 2; v++) {
             if (!simd[v]) continue;
             simd[v](n, got, w, rb, aq);
             CHECKF(fabs(got[r] - ref[r]) <= 1e-5 * (l1 + fabs(ref[r])) + 1e-6, "%s n=%lld row %d%s: %s %.9g vs scalar %.9g",
-                   tr->name, (long long)n, r, random_bytes ? " (random bytes)" : "", "avx512", got[r], ref[r]);
+                   tr->name, (long long)n, r, random_bytes ? " (random bytes)" : "", v ? "avx2" : "avx512", got[r], ref[r]);
         }
     }
     free(w), free(aq), free(f), free(wd), free(ad);
@@ -152,51 +152,29 @@ static void test_act_quant(pl_dtype t, int64_t n) {
     test_act_quant_isa(t, n, pl_cpu()->avx2 && pl_cpu()->fma ? pl_quantize_act_avx2(t) : NULL, "AVX2");
 }
 
-/* q8_0's eight-row kernel: the SIMD variant gives the scalar reference's bits for every (row, activation)
- * pair, with 1 to 11 activation rows (groups of 4, 2 and 1) and 1 to 19 blocks (chunks of 8 and their tails);
- * the reference is the sum of each block's exact integer dot times its two scales, in block order; codes at
- * +-127 (the largest sums) included; and an activation's result is the same alone and among others. */
-static void test_dot8(int64_t n, bool extremes) {
-    const size_t rb = pl_row_size(PL_Q8_0, n) + 6; /* strides that are not the row size */
-    const int NA = 11;
-    uint8_t *w = calloc(8, rb), *y = calloc(NA, rb);
-    float *f = malloc((size_t)n * sizeof(float)), ref[NA * 8], got[NA * 8], one[8];
-    for (int r = 0; r < 8 + NA; r++) {
-        for (int64_t i = 0; i < n; i++)
-            f[i] = extremes ? ((r + i / 32) & 1 ? -1.0f : 1.0f) * (1 + (float)(i / 32 % 3)) : 2 * frand() + (i % 37 == r ? 3.0f : 0.0f);
-        pl_dtype_traits(PL_Q8_0)->from_float(f, r < 8 ? w + r * rb : y + (r - 8) * rb, n);
+/* the AVX2 q8_0 4 x 2 tile: eight dots, each the scalar reference's within float rounding */
+static void test_tile(int64_t n) {
+    pl_vec_dot_tile_fn tile = pl_cpu()->avx2 && pl_cpu()->fma ? pl_vec_dot_tile_avx2(PL_Q8_0) : NULL;
+    if (!tile) return;
+    const size_t rb = pl_row_size(PL_Q8_0, n);
+    uint8_t *w = malloc(4 * rb), *y = malloc(2 * rb);
+    float *f = malloc((size_t)n * sizeof(float)), got[8], ref;
+    for (int r = 0; r < 6; r++) {
+        for (int64_t i = 0; i < n; i++) f[i] = 2 * frand() - 1 + (i % 37 == r ? 3.0f : 0.0f);
+        pl_dtype_traits(PL_Q8_0)->from_float(f, r < 4 ? w + r * rb : y + (r - 4) * rb, n);
     }
-    pl_dot8_q8_0_scalar(n, ref, w, rb, 8, y, rb, NA);
-    for (int c = 0; c < NA; c++)     /* the reference against the plain float-rounded dot */
-        for (int r = 0; r < 8; r++) {
-            float plain;
-            pl_vec_dot_q8_0_q8_0_scalar(n, &plain, w + r * rb, y + c * rb);
-            CHECKF(fabs(ref[c * 8 + r] - plain) <= 1e-5 * (fabs(plain) + n), "q8_0 dot8 reference n=%lld [%d][%d]: %.9g vs %.9g",
-                   (long long)n, c, r, ref[c * 8 + r], plain);
+    tile(n, got, w, rb, y, rb);
+    for (int c = 0; c < 2; c++)
+        for (int r = 0; r < 4; r++) {
+            pl_vec_dot_q8_0_q8_0_scalar(n, &ref, w + r * rb, y + c * rb);
+            CHECKF(fabs(got[c * 4 + r] - ref) <= 1e-5 * (fabs(ref) + n), "q8_0 tile n=%lld row %d col %d: %.9g vs %.9g",
+                   (long long)n, r, c, got[c * 4 + r], ref);
         }
-    for (int rows = 1; rows <= 8; rows += 7) { /* fewer rows: the same values for those rows */
-        pl_dot8_q8_0_scalar(n, got, w, rb, rows, y + 2 * rb, rb, 1);
-        for (int r = 0; r < rows; r++) CHECK(!memcmp(&got[r], &ref[2 * 8 + r], sizeof *got));
-    }
-    pl_dot8_fn simd = pl_cpu()->avx2 && pl_cpu()->fma && pl_cpu()->f16c ? pl_dot8_q8_0_avx2() : NULL;
-    if (simd) {
-        for (int na = 1; na <= NA; na++) {
-            simd(n, got, w, rb, y, rb, na);
-            CHECKF(!memcmp(got, ref, (size_t)na * 8 * sizeof *got), "q8_0 dot8 avx2 n=%lld with %d activations differs from the reference",
-                   (long long)n, na);
-        }
-        for (int c = 0; c < NA; c++) { /* each activation alone */
-            simd(n, one, w, rb, y + c * rb, rb, 1);
-            CHECK(!memcmp(one, ref + c * 8, sizeof one));
-        }
-    }
     free(w), free(y), free(f);
 }
 
 int main(void) {
-    const int64_t dot8_n[] = {32, 64, 224, 256, 288, 576, 608, 1536};
-    for (size_t i = 0; i < PL_ARRAY_LEN(dot8_n); i++) test_dot8(dot8_n[i], false);
-    test_dot8(576, true), test_dot8(256, true);
+    test_tile(32), test_tile(576), test_tile(1536);
     test_act_quant(PL_Q8_0, 576), test_act_quant(PL_Q8_1, 1536), test_act_quant(PL_Q8_K, 1536);
     for (size_t i = 0; i < PL_ARRAY_LEN(types); i++) {
         const pl_dtype t = types[i];
