@@ -24,7 +24,10 @@ def make_f32():
     if os.path.exists(os.path.join(F32, "config.json")):
         return
     d, f = os.path.dirname(GGUF), os.path.basename(GGUF)
-    AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32).save_pretrained(F32, safe_serialization=True)
+    m = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)  # dequantized; not saveable as such
+    plain = AutoModelForCausalLM.from_config(m.config, dtype=torch.float32)
+    plain.load_state_dict(m.state_dict())
+    plain.save_pretrained(F32, safe_serialization=True)
     AutoTokenizer.from_pretrained(d, gguf_file=f).save_pretrained(F32)
 
 
