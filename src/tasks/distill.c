@@ -67,7 +67,11 @@ static int teacher_labels(ds_run *r) {
     r->kid = pl_malloc(n_all * sizeof *r->kid); r->kp = pl_malloc(n_all * sizeof *r->kp);
     r->vid = pl_malloc(n_v * sizeof *r->vid); r->vp = pl_malloc(n_v * sizeof *r->vp);
     if (!r->kid || !r->kp || !r->vid || !r->vp) return PL_ERR_NOMEM;
-    cache_header want = {{'P', 'L', 'K', 'D'}, 1, T, K, r->n_seq, r->n_val, o->temperature, r->n_tokens, tokens_hash(r->tokens, r->n_tokens), ""};
+    cache_header want;
+    memset(&want, 0, sizeof want); /* padding included: the header is compared byte for byte */
+    memcpy(want.magic, "PLKD", 4);
+    want.version = 1, want.T = T, want.K = K, want.n_seq = r->n_seq, want.n_val = r->n_val;
+    want.temperature = o->temperature, want.n_tokens = r->n_tokens, want.hash = tokens_hash(r->tokens, r->n_tokens);
     snprintf(want.teacher, sizeof want.teacher, "%s", r->teacher->path);
     char path[4200];
     snprintf(path, sizeof path, "%s/teacher_topk.bin", o->out_dir);
