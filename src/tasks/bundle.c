@@ -119,18 +119,24 @@ static void adapter_dir(char *dir, size_t cap) {
     pl_clear_error();
 }
 
-/* "DIR" or "DIR:SCALE" -> the adapter, applied to b's model */
-static bool bundle_lora(pl_bundle *b, const char *spec) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", spec);
-    float scale = 1.0f;
+int pl_adapter_spec(const char *spec, char *dir, size_t cap, float *scale) {
+    snprintf(dir, cap, "%s", spec);
+    *scale = 1.0f;
     char *colon = strrchr(dir, ':'), *end;
     if (colon && colon[1]) {
         float v = strtof(colon + 1, &end);
-        if (!*end) { scale = v; *colon = 0; }
+        if (!*end) { *scale = v; *colon = 0; }
     }
-    if (!isfinite(scale)) return pl_error(PL_ERR_ARG, "--lora %s: the scale is not a number", spec), false;
-    adapter_dir(dir, sizeof dir);
+    if (!isfinite(*scale)) return pl_error(PL_ERR_ARG, "--lora %s: the scale is not a number", spec);
+    adapter_dir(dir, cap);
+    return PL_OK;
+}
+
+/* "DIR" or "DIR:SCALE" -> the adapter, applied to b's model */
+static bool bundle_lora(pl_bundle *b, const char *spec) {
+    char dir[4096];
+    float scale;
+    if (pl_adapter_spec(spec, dir, sizeof dir, &scale)) return false;
     pl_lora *l = pl_lora_load(b->llm, dir);
     if (!l) return false;
     b->lora[b->n_lora++] = l;

@@ -39,6 +39,9 @@ typedef struct {
  * safetensors; or a training directory of plinth train / finetune: its current checkpoint), *model_path (malloc'd) what to open; 0: something else;
  * negative + message: the path cannot be read or classified. Decided by io/model_path.h. */
 int pl_bundle_resolve(const char *path, char **model_path);
+/* An adapter given as "DIR" or "DIR:SCALE" (a PEFT directory, or a finetune output: its current checkpoint)
+ * -> dir and *scale (1 without one). PL_OK, or PL_ERR_ARG + message for a scale that is not a number. */
+int pl_adapter_spec(const char *spec, char *dir, size_t cap, float *scale);
 /* NULL + pl_last_error() (no such model, unsupported architecture, no tokenizer, a tokenizer larger than the
  * model's vocabulary, an unknown or unrecognized chat template). */
 pl_bundle *pl_bundle_open(const char *path, const pl_bundle_params *params);

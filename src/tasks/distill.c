@@ -183,17 +183,6 @@ static int read_text(ds_run *r) {
 }
 
 /* ---- training ---------------------------------------------------------------------------------------------------- */
-static void shuffle(ds_run *r, int64_t e) {
-    uint64_t s = pl_hash64(r->o->seed ^ pl_hash64((uint64_t)e + 1));
-    for (int i = 0; i < r->n_train; i++) r->order[i] = i;
-    for (int i = r->n_train - 1; i > 0; i--) {
-        s = pl_hash64(s);
-        int j = (int)(s % (uint64_t)(i + 1)), t = r->order[i];
-        r->order[i] = r->order[j];
-        r->order[j] = t;
-    }
-}
-
 /* sequences seq[0..n) into the batch (rows past n: no loss); labels from (kid, kp) or (vid, vp) */
 static void fill(ds_run *r, const int *seq, int n, bool val) {
     const int T = r->T, K = r->K;
@@ -305,7 +294,7 @@ static int loop(ds_run *r, int64_t start) {
         int seq[256];
         for (int b = 0; b < r->B; b++) {
             int64_t k = step * r->B + b;
-            if (b == 0 || k % r->n_train == 0) shuffle(r, k / r->n_train);
+            if (b == 0 || k % r->n_train == 0) pl_epoch_order(r->order, r->n_train, r->o->seed, k / r->n_train);
             seq[b] = r->order[k % r->n_train];
         }
         fill(r, seq, r->B, false);

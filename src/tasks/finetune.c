@@ -38,18 +38,6 @@ typedef struct {
     pl_history hist;
 } ft_run;
 
-/* the training order of epoch e: a shuffle seeded by (seed, e) */
-static void shuffle(ft_run *r, int64_t e) {
-    uint64_t s = pl_hash64(r->o->seed ^ pl_hash64((uint64_t)e + 1));
-    for (int i = 0; i < r->n_train; i++) r->order[i] = i;
-    for (int i = r->n_train - 1; i > 0; i--) {
-        s = pl_hash64(s);
-        int j = (int)(s % (uint64_t)(i + 1)), t = r->order[i];
-        r->order[i] = r->order[j];
-        r->order[j] = t;
-    }
-}
-
 /* examples ex[first..first+B) (fewer at the end: rows left empty) into the padded batch */
 static void fill(ft_run *r, const pl_ft_example *const *ex, int n) {
     int32_t *x = r->x->data, *y = r->y->data;
@@ -67,7 +55,7 @@ static double micro_batch(ft_run *r, int64_t step, int a) {
     int64_t k0 = (step * r->o->accum + a) * (int64_t)r->B;
     for (int b = 0; b < r->B; b++) {
         int64_t k = k0 + b, epoch = k / r->n_train;
-        if (b == 0 || k % r->n_train == 0) shuffle(r, epoch);
+        if (b == 0 || k % r->n_train == 0) pl_epoch_order(r->order, r->n_train, r->o->seed, epoch);
         ex[b] = &r->data.ex[r->order[k % r->n_train]];
     }
     fill(r, ex, r->B);

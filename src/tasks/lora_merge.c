@@ -4,24 +4,12 @@
 #include "tasks/bundle.h"
 #include "tasks/checkpoint.h"
 
-#include <math.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 int pl_lora_merge_model(const char *base, const char *adapter, const char *out_dir) {
     char dir[4096], *path = NULL;
-    snprintf(dir, sizeof dir, "%s", adapter);
-    float scale = 1.0f;
-    char *colon = strrchr(dir, ':'), *end;
-    if (colon && colon[1]) {
-        float v = strtof(colon + 1, &end);
-        if (!*end && isfinite(v)) { scale = v; *colon = 0; }
-    }
-    char st[4200], ck[4200];
-    snprintf(st, sizeof st, "%s/state.json", dir);
-    if (access(st, F_OK) == 0 && pl_train_resolve_checkpoint(dir, ck, sizeof ck) == PL_OK && strlen(ck) < sizeof dir) memcpy(dir, ck, strlen(ck) + 1);
-    pl_clear_error();
+    float scale;
+    if (pl_adapter_spec(adapter, dir, sizeof dir, &scale)) return PL_ERR_ARG;
     if (pl_bundle_resolve(base, &path) != 1) { free(path); return pl_last_error()[0] ? PL_ERR_ARG : pl_error(PL_ERR_ARG, "'%s' is not a model", base); }
     pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_threads = 1, .n_ctx = 16, .train = true});
     pl_tokenizer *tok = m ? pl_tokenizer_load(path) : NULL;

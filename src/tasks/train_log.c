@@ -122,3 +122,15 @@ void pl_progress_print(FILE *f, bool tty, const pl_hist_row *r, int64_t steps, d
     if (!isnan(r->val)) fprintf(f, " | val %.4f", r->val);
     fprintf(f, " | lr %.2e | %.0f tok/s | ETA %s%s", r->lr, r->tps, eta, tty && isnan(r->val) && !last ? "   " : "\n");
 }
+
+void pl_epoch_order(int32_t *order, int n, uint64_t seed, int64_t e) {
+    uint64_t s = pl_hash64(seed ^ pl_hash64((uint64_t)e + 1));
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        s = pl_hash64(s);
+        int j = (int)(s % (uint64_t)(i + 1));
+        int32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}

@@ -18,6 +18,8 @@ void pl_hist_free(pl_history *h);
 int pl_hist_write(const char *dir, const pl_history *h, const char *unit);
 /* the rows of dir/loss.csv up to step upto (a missing file: none) */
 void pl_hist_read(const char *dir, pl_history *h, int64_t upto);
+/* order[0..n): a permutation of 0..n-1 for epoch e, seeded by (seed, e): a resumed run sees the same batches */
+void pl_epoch_order(int32_t *order, int n, uint64_t seed, int64_t e);
 /* the progress line of step (1-based) of steps; on a terminal it rewrites itself */
 void pl_progress_print(FILE *f, bool tty, const pl_hist_row *r, int64_t steps, double eta_s);
 
