@@ -100,6 +100,7 @@ typedef struct {
     size_t bq_row;      /* bytes per converted row */
     pl_vec_dot_rows_fn rows; /* the four-row kernel of a's type, or NULL */
     pl_vec_dot_tile_fn tile; /* the four-row, two-column kernel, or NULL */
+    pl_vec_dot_r8_fn r8;     /* the eight-row kernel for any number of columns, or NULL */
 } dot_job;
 
 static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
@@ -118,6 +119,9 @@ static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
             abase = (const char *)a->data + (i2 / r2) * a->nb[2] + (i3 / r3) * a->nb[3];
         }
         int64_t m = blk * 16, mend = PL_MIN(M, blk * 16 + 16);
+        for (; j->r8 && m + PL_DOT_R8 <= mend; m += PL_DOT_R8) /* eight rows against all N columns at once */
+            j->r8(a->ne[0], pl_f32(t) + bat * N * M + m, (size_t)M, abase + m * a->nb[1], a->nb[1], j->bq + bat * N * j->bq_row,
+                  j->bq_row, N);
         for (; j->rows && m + PL_DOT_ROWS <= mend; m += PL_DOT_ROWS) { /* four rows share each activation load */
             int64_t n = 0;
             for (; j->tile && n + 2 <= N; n += 2) { /* and two activation rows each weight load */
@@ -167,7 +171,7 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
             quant(x, bq + (bat * N + n) * row, K);
         }
     dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
-                 a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type)};
+                 a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type)};
     pl_parallel_for(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
     free(bq);
     free(tmp);

@@ -173,8 +173,49 @@ static void test_tile(int64_t n) {
     free(w), free(y), free(f);
 }
 
+/* the AVX2 q8_0 eight-row kernel: for any count of activation rows, each sum bit for bit the fma chain over the
+ * blocks of (float)integer dot x (d_w * d_y) — the same as for one row alone — and the scalar dot's within rounding;
+ * random bytes include -128 codes (a file's q8_0 may hold them) */
+static void test_r8(int64_t n, int n_act, bool random_bytes) {
+    pl_vec_dot_r8_fn r8 = pl_cpu()->avx2 && pl_cpu()->fma && pl_cpu()->f16c ? pl_vec_dot_r8_avx2(PL_Q8_0) : NULL;
+    if (!r8) return;
+    const size_t rb = pl_row_size(PL_Q8_0, n), lds = 11; /* output rows 11 floats apart: lds is honoured */
+    uint8_t *w = malloc(8 * rb), *y = malloc((size_t)n_act * rb);
+    float *f = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n_act * lds * sizeof(float));
+    for (int r = 0; r < 8 + n_act; r++) {
+        uint8_t *dst = r < 8 ? w + r * rb : y + (r - 8) * rb;
+        for (int64_t i = 0; i < n; i++) f[i] = 2 * frand() - 1 + (i % 37 == r ? 3.0f : 0.0f);
+        pl_dtype_traits(PL_Q8_0)->from_float(f, dst, n);
+        if (random_bytes && r < 8)
+            for (int64_t b = 0; b < n / 32; b++)
+                for (int k = 0; k < 32; k++) ((pl_block_q8_0 *)dst)[b].qs[k] = (int8_t)(rand() & 0xff);
+    }
+    r8(n, got, lds, w, rb, y, rb, n_act);
+    bool exact = true;
+    for (int c = 0; c < n_act; c++)
+        for (int r = 0; r < 8; r++) {
+            const pl_block_q8_0 *x = (const pl_block_q8_0 *)(w + r * rb), *a = (const pl_block_q8_0 *)(y + c * rb);
+            float acc = 0, ref;
+            for (int64_t b = 0; b < n / 32; b++) {
+                int32_t isum = 0;
+                for (int k = 0; k < 32; k++) isum += x[b].qs[k] * a[b].qs[k];
+                acc = fmaf((float)isum, pl_fp16_to_fp32(x[b].d) * pl_fp16_to_fp32(a[b].d), acc);
+            }
+            exact &= got[c * lds + r] == acc;
+            pl_vec_dot_q8_0_q8_0_scalar(n, &ref, x, a);
+            CHECKF(fabs(got[c * lds + r] - ref) <= 1e-5 * (fabs(ref) + n), "q8_0 r8 n=%lld row %d col %d: %.9g vs %.9g",
+                   (long long)n, r, c, got[c * lds + r], ref);
+        }
+    CHECKF(exact, "q8_0 r8 n=%lld, %d activation rows%s: not the fma chain's bits", (long long)n, n_act,
+           random_bytes ? " (random bytes)" : "");
+    free(w), free(y), free(f), free(got);
+}
+
 int main(void) {
     test_tile(32), test_tile(576), test_tile(1536);
+    const int acts[] = {1, 2, 3, 8, 13};
+    for (size_t i = 0; i < PL_ARRAY_LEN(acts); i++)
+        test_r8(32, acts[i], false), test_r8(576, acts[i], false), test_r8(1536, acts[i], true);
     test_act_quant(PL_Q8_0, 576), test_act_quant(PL_Q8_1, 1536), test_act_quant(PL_Q8_K, 1536);
     for (size_t i = 0; i < PL_ARRAY_LEN(types); i++) {
         const pl_dtype t = types[i];

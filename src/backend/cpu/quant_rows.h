@@ -21,6 +21,15 @@ typedef void (*pl_vec_dot_tile_fn)(int64_t n, float *s, const void *x, size_t bx
 pl_vec_dot_tile_fn pl_vec_dot_tile(pl_dtype wtype);
 pl_vec_dot_tile_fn pl_vec_dot_tile_avx2(pl_dtype wtype);
 
+/* Eight weight rows against n_act activation rows (any count, one included): s[c * lds + r] = dot(row r of x,
+ * row c of y) for r < 8, c < n_act; y rows by bytes apart. Each row's sum is the same for any n_act, bit for bit. */
+#define PL_DOT_R8 8
+typedef void (*pl_vec_dot_r8_fn)(int64_t n, float *s, size_t lds, const void *x, size_t bx, const void *y, size_t by,
+                                 int64_t n_act);
+/* the eight-row kernel for this CPU and weight type, or NULL (AVX2 without VNNI, q8_0 only) */
+pl_vec_dot_r8_fn pl_vec_dot_r8(pl_dtype wtype);
+pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype wtype);
+
 /* the best variant for this CPU, weight type and count of activation rows, or NULL (use the one-row vec_dot) */
 pl_vec_dot_rows_fn pl_vec_dot_rows(pl_dtype wtype, int64_t n_act);
 
