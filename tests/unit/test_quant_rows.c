@@ -173,49 +173,86 @@ static void test_tile(int64_t n) {
     free(w), free(y), free(f);
 }
 
-/* the AVX2 q8_0 eight-row kernel: for any count of activation rows, each sum bit for bit the fma chain over the
- * blocks of (float)integer dot x (d_w * d_y) — the same as for one row alone — and the scalar dot's within rounding;
- * random bytes include -128 codes (a file's q8_0 may hold them) */
-static void test_r8(int64_t n, int n_act, bool random_bytes) {
-    pl_vec_dot_r8_fn r8 = pl_cpu()->avx2 && pl_cpu()->fma && pl_cpu()->f16c ? pl_vec_dot_r8_avx2(PL_Q8_0) : NULL;
+/* the eight-row kernels' arithmetic, per row: the fma chain over the blocks of (float)integer dot x (d_w * d_y)
+ * (q4_K: then minus (float)(sum of mins x activation sums) x (dmin * d_y)) — the same for any count of rows */
+static float r8_ref(pl_dtype t, int64_t n, const void *vx, const void *vy) {
+    float acc = 0;
+    if (t == PL_Q8_0) {
+        const pl_block_q8_0 *x = vx, *a = vy;
+        for (int64_t b = 0; b < n / 32; b++) {
+            int32_t isum = 0;
+            for (int k = 0; k < 32; k++) isum += x[b].qs[k] * a[b].qs[k];
+            acc = fmaf((float)isum, pl_fp16_to_fp32(x[b].d) * pl_fp16_to_fp32(a[b].d), acc);
+        }
+        return acc;
+    }
+    const pl_block_q4_K *x = vx;
+    const pl_block_q8_K *a = vy;
+    for (int64_t b = 0; b < n / 256; b++) {
+        int32_t isum = 0, msum = 0;
+        for (int sb = 0; sb < 8; sb++) {
+            uint8_t sc, m;
+            quant_get_scale_min_k4(sb, x[b].scales, &sc, &m);
+            int32_t part = 0;
+            for (int j = 0; j < 32; j++) {
+                const int i = 32 * sb + j, byte = x[b].qs[32 * (i / 64) + i % 32];
+                part += (i % 64 < 32 ? byte & 15 : byte >> 4) * a[b].qs[i];
+            }
+            isum += sc * part;
+            msum += m * (a[b].bsums[2 * sb] + a[b].bsums[2 * sb + 1]);
+        }
+        acc = fmaf((float)isum, pl_fp16_to_fp32(x[b].d) * a[b].d, acc);
+        acc = fmaf(-(float)msum, pl_fp16_to_fp32(x[b].dmin) * a[b].d, acc);
+    }
+    return acc;
+}
+
+/* the AVX2 eight-row kernels (q8_0, q4_K): for any count of activation rows, each sum bit for bit r8_ref's and
+ * the scalar dot's within rounding; random bytes include q8_0's -128 codes (a file's q8_0 may hold them) */
+static void test_r8(pl_dtype t, int64_t n, int n_act, bool random_bytes) {
+    pl_vec_dot_r8_fn r8 = pl_cpu()->avx2 && pl_cpu()->fma && pl_cpu()->f16c ? pl_vec_dot_r8_avx2(t) : NULL;
     if (!r8) return;
-    const size_t rb = pl_row_size(PL_Q8_0, n), lds = 11; /* output rows 11 floats apart: lds is honoured */
-    uint8_t *w = malloc(8 * rb), *y = malloc((size_t)n_act * rb);
+    const pl_type_traits *tr = pl_dtype_traits(t);
+    const size_t rb = pl_row_size(t, n), yb = pl_row_size(tr->vec_dot_type, n), lds = 11; /* lds is honoured */
+    uint8_t *w = malloc(8 * rb), *y = malloc((size_t)n_act * yb);
     float *f = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n_act * lds * sizeof(float));
     for (int r = 0; r < 8 + n_act; r++) {
-        uint8_t *dst = r < 8 ? w + r * rb : y + (r - 8) * rb;
         for (int64_t i = 0; i < n; i++) f[i] = 2 * frand() - 1 + (i % 37 == r ? 3.0f : 0.0f);
-        pl_dtype_traits(PL_Q8_0)->from_float(f, dst, n);
-        if (random_bytes && r < 8)
+        if (r >= 8) { pl_quantize_act(tr->vec_dot_type)(f, y + (r - 8) * yb, n); continue; }
+        tr->from_float(f, w + r * rb, n);
+        if (random_bytes && t == PL_Q8_0)
             for (int64_t b = 0; b < n / 32; b++)
-                for (int k = 0; k < 32; k++) ((pl_block_q8_0 *)dst)[b].qs[k] = (int8_t)(rand() & 0xff);
+                for (int k = 0; k < 32; k++) ((pl_block_q8_0 *)(w + r * rb))[b].qs[k] = (int8_t)(rand() & 0xff);
+        if (random_bytes && t == PL_Q4_K) /* any scale and min codes, any nibbles */
+            for (int64_t b = 0; b < n / 256; b++) {
+                pl_block_q4_K *x = (pl_block_q4_K *)(w + r * rb) + b;
+                for (int k = 0; k < 12; k++) x->scales[k] = (uint8_t)rand();
+                for (int k = 0; k < 128; k++) x->qs[k] = (uint8_t)rand();
+            }
     }
-    r8(n, got, lds, w, rb, y, rb, n_act);
+    r8(n, got, lds, w, rb, y, yb, n_act);
     bool exact = true;
     for (int c = 0; c < n_act; c++)
         for (int r = 0; r < 8; r++) {
-            const pl_block_q8_0 *x = (const pl_block_q8_0 *)(w + r * rb), *a = (const pl_block_q8_0 *)(y + c * rb);
-            float acc = 0, ref;
-            for (int64_t b = 0; b < n / 32; b++) {
-                int32_t isum = 0;
-                for (int k = 0; k < 32; k++) isum += x[b].qs[k] * a[b].qs[k];
-                acc = fmaf((float)isum, pl_fp16_to_fp32(x[b].d) * pl_fp16_to_fp32(a[b].d), acc);
-            }
-            exact &= got[c * lds + r] == acc;
-            pl_vec_dot_q8_0_q8_0_scalar(n, &ref, x, a);
-            CHECKF(fabs(got[c * lds + r] - ref) <= 1e-5 * (fabs(ref) + n), "q8_0 r8 n=%lld row %d col %d: %.9g vs %.9g",
-                   (long long)n, r, c, got[c * lds + r], ref);
+            float ref;
+            const float want = r8_ref(t, n, w + r * rb, y + c * yb), v = got[c * lds + r];
+            exact &= v == want;
+            tr->vec_dot(n, &ref, w + r * rb, y + c * yb);
+            CHECKF(fabs(v - ref) <= 1e-5 * (fabs(ref) + n), "%s r8 n=%lld row %d col %d: %.9g vs %.9g", tr->name, (long long)n,
+                   r, c, v, ref);
         }
-    CHECKF(exact, "q8_0 r8 n=%lld, %d activation rows%s: not the fma chain's bits", (long long)n, n_act,
+    CHECKF(exact, "%s r8 n=%lld, %d activation rows%s: not the fma chain's bits", tr->name, (long long)n, n_act,
            random_bytes ? " (random bytes)" : "");
     free(w), free(y), free(f), free(got);
 }
 
 int main(void) {
     test_tile(32), test_tile(576), test_tile(1536);
-    const int acts[] = {1, 2, 3, 8, 13};
-    for (size_t i = 0; i < PL_ARRAY_LEN(acts); i++)
-        test_r8(32, acts[i], false), test_r8(576, acts[i], false), test_r8(1536, acts[i], true);
+    const int acts[] = {1, 2, 3, 8, 13, 40};
+    for (size_t i = 0; i < PL_ARRAY_LEN(acts); i++) {
+        test_r8(PL_Q8_0, 32, acts[i], false), test_r8(PL_Q8_0, 576, acts[i], false), test_r8(PL_Q8_0, 1536, acts[i], true);
+        test_r8(PL_Q4_K, 256, acts[i], false), test_r8(PL_Q4_K, 1536, acts[i], false), test_r8(PL_Q4_K, 768, acts[i], true);
+    }
     test_act_quant(PL_Q8_0, 576), test_act_quant(PL_Q8_1, 1536), test_act_quant(PL_Q8_K, 1536);
     for (size_t i = 0; i < PL_ARRAY_LEN(types); i++) {
         const pl_dtype t = types[i];

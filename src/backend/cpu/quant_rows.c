@@ -531,24 +531,9 @@ pl_vec_dot_tile_fn pl_vec_dot_tile_avx2(pl_dtype t) { return t == PL_Q8_0 ? tile
  * cache): one activation row 16-19 GMAC/s against the one-row dot's 12-13; eight rows 39 against the tile's 28. */
 #define R8_PF 2 /* prefetch distance, in groups of eight rows (1 and 4 were slower) */
 
-/* block b of the eight rows, regrouped: g[k] = bytes 4k..4k+3 of rows 0..7 (an 8 x 8 transpose of 32-bit groups),
- * and the rows' scales (gathered in general registers: eight scalar stores read back as one vector would stall
- * store forwarding). The eight rows are one run of memory: the same share of the run R8_PF groups ahead is
- * prefetched, in order. */
-__attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m256 r8_load(__m256i g[8], const char *vx, size_t bx,
-                                                                                     int64_t b) {
-    const char *x0 = vx + b * sizeof(pl_block_q8_0), *pf = vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q8_0);
-#pragma GCC unroll 5
-    for (int l = 0; l < 5; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
-    __m256i v[8], t[8];
-    uint64_t d03 = 0, d47 = 0;
-#pragma GCC unroll 8
-    for (int r = 0; r < 8; r++) {
-        const pl_block_q8_0 *x = (const pl_block_q8_0 *)(x0 + r * bx);
-        v[r] = LOAD256(x->qs);
-        if (r < 4) d03 |= (uint64_t)x->d << (16 * r);
-        else d47 |= (uint64_t)x->d << (16 * (r - 4));
-    }
+/* g[k] = 32-bit group k of v[0..7] (lane r: bytes 4k..4k+3 of v[r]): an 8 x 8 transpose of 32-bit groups */
+__attribute__((target("avx2"), always_inline)) static inline void r8_transpose(__m256i g[8], __m256i v[8]) {
+    __m256i t[8];
 #pragma GCC unroll 4
     for (int r = 0; r < 8; r += 2) { /* pairs of rows: 32-bit groups interleaved */
         t[r] = _mm256_unpacklo_epi32(v[r], v[r + 1]);
@@ -567,6 +552,27 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m256 r8_
         g[k] = _mm256_permute2x128_si256(v[k], v[k + 4], 0x20);
         g[k + 4] = _mm256_permute2x128_si256(v[k], v[k + 4], 0x31);
     }
+}
+
+/* block b of the eight rows, regrouped: g[k] = bytes 4k..4k+3 of rows 0..7 (an 8 x 8 transpose of 32-bit groups),
+ * and the rows' scales (gathered in general registers: eight scalar stores read back as one vector would stall
+ * store forwarding). The eight rows are one run of memory: the same share of the run R8_PF groups ahead is
+ * prefetched, in order. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m256 r8_load(__m256i g[8], const char *vx, size_t bx,
+                                                                                     int64_t b) {
+    const char *x0 = vx + b * sizeof(pl_block_q8_0), *pf = vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q8_0);
+#pragma GCC unroll 5
+    for (int l = 0; l < 5; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+    __m256i v[8];
+    uint64_t d03 = 0, d47 = 0;
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) {
+        const pl_block_q8_0 *x = (const pl_block_q8_0 *)(x0 + r * bx);
+        v[r] = LOAD256(x->qs);
+        if (r < 4) d03 |= (uint64_t)x->d << (16 * r);
+        else d47 |= (uint64_t)x->d << (16 * (r - 4));
+    }
+    r8_transpose(g, v);
     return _mm256_cvtph_ps(_mm_set_epi64x((long long)d47, (long long)d03));
 }
 
@@ -601,7 +607,113 @@ AVX2_FN static void r8_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const voi
     }
 }
 
-pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype t) { return t == PL_Q8_0 ? r8_q8_0_q8_0_avx2 : NULL; }
+
+/* q4_K x q8_K, eight rows. Per super-block: the rows' 6-bit scales and mins unpacked as vectors over the rows;
+ * then per 64-value chunk the rows' packed nibbles are regrouped (low nibbles: sub-block 2c, high: 2c+1) and
+ * each activation row meets them four values at a time. Unsigned nibbles need no sign trick, and eight
+ * products of one sub-block fit int16 (8 x 2 x 15 x 127 < 32768), so one multiply-add by the scales widens a
+ * whole sub-block. Per row: acc = fma((float)isum, d * d_y, acc); acc = fma(-(float)msum, dmin * d_y, acc). */
+#define R8K_COLS 32 /* activation rows per pass (their integer sums live on the stack) */
+typedef struct { __m256i sc[8], mn[4]; __m256 d, dmin; } r8_k4_scales;
+
+/* lane r of v: the dword at byte offset off of row r's block */
+__attribute__((target("avx2"), always_inline)) static inline __m256i r8_dwords(const char *x0, size_t bx, size_t off) {
+    int32_t w[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) memcpy(&w[r], x0 + r * bx + off, 4);
+    return _mm256_setr_epi32(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
+}
+/* the low and the high halves of eight 32-bit lanes, as floats from f16 */
+__attribute__((target("avx2,f16c"), always_inline)) static inline __m256 r8_f16_lo(__m256i v) {
+    const __m256i h = _mm256_packus_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_setzero_si256());
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64(h, 0x08))); /* qwords 0 and 2 */
+}
+
+AVX2_FN static void r8_k4_unpack(r8_k4_scales *k, const char *x0, size_t bx) {
+    const __m256i dd = r8_dwords(x0, bx, 0), q0 = r8_dwords(x0, bx, 4), q1 = r8_dwords(x0, bx, 8), q2 = r8_dwords(x0, bx, 12);
+    const __m256i m6 = _mm256_set1_epi32(63), m4 = _mm256_set1_epi32(15), m2 = _mm256_set1_epi32(3);
+    __m256i sc[8], mn[8];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) { /* see quant_get_scale_min_k4 */
+        sc[j] = _mm256_and_si256(_mm256_srli_epi32(q0, 8 * j), m6);
+        mn[j] = _mm256_and_si256(_mm256_srli_epi32(q1, 8 * j), m6);
+        sc[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(q2, 8 * j), m4),
+                                    _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(q0, 8 * j + 6), m2), 4));
+        mn[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(q2, 8 * j + 4), m4),
+                                    _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(q1, 8 * j + 6), m2), 4));
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) k->sc[j] = _mm256_or_si256(sc[j], _mm256_slli_epi32(sc[j], 16)); /* (s, s) int16 pairs */
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++) k->mn[t] = _mm256_or_si256(mn[2 * t], _mm256_slli_epi32(mn[2 * t + 1], 16));
+    k->d = r8_f16_lo(dd);
+    k->dmin = r8_f16_lo(_mm256_srli_epi32(dd, 16));
+}
+
+AVX2_FN static void r8_q4_K_q8_K_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
+                                      int64_t n_act) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
+    for (int64_t c0 = 0; c0 < n_act; c0 += R8K_COLS) {
+        const int64_t nc = n_act - c0 < R8K_COLS ? n_act - c0 : R8K_COLS;
+        for (int64_t b = 0; b < n / PL_QK_K; b++) {
+            const char *x0 = (const char *)vx + b * sizeof(pl_block_q4_K);
+            const char *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q4_K);
+            for (int l = 0; l < 18; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 144 bytes ahead */
+            r8_k4_scales k;
+            r8_k4_unpack(&k, x0, bx);
+            __m256i isum[R8K_COLS];
+            for (int64_t c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+            for (int ch = 0; ch < 4; ch++) {
+                __m256i v[8], g[8], lo[8], hi[8];
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) v[r] = LOAD256(((const pl_block_q4_K *)(x0 + r * bx))->qs + 32 * ch);
+                r8_transpose(g, v);
+#pragma GCC unroll 8
+                for (int q = 0; q < 8; q++) {
+                    lo[q] = _mm256_and_si256(g[q], m4);
+                    hi[q] = _mm256_and_si256(_mm256_srli_epi16(g[q], 4), m4);
+                }
+                for (int64_t c = 0; c < nc; c++) {
+                    const int8_t *a = ((const pl_block_q8_K *)((const char *)vy + (c0 + c) * by) + b)->qs + 64 * ch;
+                    __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
+#pragma GCC unroll 8
+                    for (int q = 0; q < 8; q++) {
+                        int32_t al, ah;
+                        memcpy(&al, a + 4 * q, 4);
+                        memcpy(&ah, a + 32 + 4 * q, 4);
+                        plo = _mm256_add_epi16(plo, _mm256_maddubs_epi16(lo[q], _mm256_set1_epi32(al)));
+                        phi = _mm256_add_epi16(phi, _mm256_maddubs_epi16(hi[q], _mm256_set1_epi32(ah)));
+                    }
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(plo, k.sc[2 * ch]),
+                                                                         _mm256_madd_epi16(phi, k.sc[2 * ch + 1])));
+                }
+            }
+            for (int64_t c = 0; c < nc; c++) {
+                const pl_block_q8_K *y = (const pl_block_q8_K *)((const char *)vy + (c0 + c) * by) + b;
+                __m256i msum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+                for (int t = 0; t < 4; t++) { /* (B_2t, B_2t+1): the activation sums of sub-blocks 2t, 2t+1 */
+                    const int16_t b0 = (int16_t)(y->bsums[4 * t] + y->bsums[4 * t + 1]);
+                    const int16_t b1 = (int16_t)(y->bsums[4 * t + 2] + y->bsums[4 * t + 3]);
+                    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(k.mn[t], _mm256_set1_epi32((int32_t)(uint16_t)b0 | ((int32_t)b1 << 16))));
+                }
+                float *o = s + (c0 + c) * lds;
+                const __m256 dy = _mm256_set1_ps(y->d);
+                __m256 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(k.d, dy), _mm256_loadu_ps(o));
+                _mm256_storeu_ps(o, _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(k.dmin, dy), acc));
+            }
+        }
+    }
+}
+
+pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype t) {
+    switch (t) {
+    case PL_Q8_0: return r8_q8_0_q8_0_avx2;
+    case PL_Q4_K: return r8_q4_K_q8_K_avx2;
+    default: return NULL;
+    }
+}
 #undef R8_GROUP
 
 /* AVX2 activation quantizers for q8_0 / q8_1, bytes equal to the reference's: the same max, d = amax / 127,
