@@ -186,6 +186,21 @@ static float r8_ref(pl_dtype t, int64_t n, const void *vx, const void *vy) {
         }
         return acc;
     }
+    if (t == PL_Q5_0) { /* codes 0..31 stored +16: low nibbles in qs (values j and j + 16), fifth bits in qh */
+        const pl_block_q5_0 *x = vx;
+        const pl_block_q8_0 *a = vy;
+        for (int64_t b = 0; b < n / 32; b++) {
+            int32_t isum = 0;
+            uint32_t qh;
+            memcpy(&qh, x[b].qh, 4);
+            for (int j = 0; j < 32; j++) {
+                const int nib = j < 16 ? x[b].qs[j] & 15 : x[b].qs[j - 16] >> 4;
+                isum += ((nib | (int)((qh >> j) & 1) << 4) - 16) * a[b].qs[j];
+            }
+            acc = fmaf((float)isum, pl_fp16_to_fp32(x[b].d) * pl_fp16_to_fp32(a[b].d), acc);
+        }
+        return acc;
+    }
     if (t == PL_Q6_K) { /* codes stored +32; 16-value sub-blocks with signed scales */
         const pl_block_q6_K *x = vx;
         const pl_block_q8_K *a = vy;
@@ -221,7 +236,7 @@ static float r8_ref(pl_dtype t, int64_t n, const void *vx, const void *vy) {
     return acc;
 }
 
-/* the AVX2 eight-row kernels (q8_0, q4_K, q6_K): for any count of activation rows, each sum bit for bit r8_ref's and
+/* the AVX2 eight-row kernels (q8_0, q5_0, q4_K, q6_K): for any count of activation rows, each sum bit for bit r8_ref's and
  * the scalar dot's within rounding; random bytes include q8_0's -128 codes (a file's q8_0 may hold them) */
 static void test_r8(pl_dtype t, int64_t n, int n_act, bool random_bytes) {
     pl_vec_dot_r8_fn r8 = pl_cpu()->avx2 && pl_cpu()->fma && pl_cpu()->f16c ? pl_vec_dot_r8_avx2(t) : NULL;
@@ -237,6 +252,12 @@ static void test_r8(pl_dtype t, int64_t n, int n_act, bool random_bytes) {
         if (random_bytes && t == PL_Q8_0)
             for (int64_t b = 0; b < n / 32; b++)
                 for (int k = 0; k < 32; k++) ((pl_block_q8_0 *)(w + r * rb))[b].qs[k] = (int8_t)(rand() & 0xff);
+        if (random_bytes && t == PL_Q5_0) /* any codes */
+            for (int64_t b = 0; b < n / 32; b++) {
+                pl_block_q5_0 *x = (pl_block_q5_0 *)(w + r * rb) + b;
+                for (int k = 0; k < 4; k++) x->qh[k] = (uint8_t)rand();
+                for (int k = 0; k < 16; k++) x->qs[k] = (uint8_t)rand();
+            }
         if (random_bytes && t == PL_Q6_K) /* any codes, any signed scales (-128 included) */
             for (int64_t b = 0; b < n / 256; b++) {
                 pl_block_q6_K *x = (pl_block_q6_K *)(w + r * rb) + b;
@@ -273,6 +294,7 @@ int main(void) {
     for (size_t i = 0; i < PL_ARRAY_LEN(acts); i++) {
         test_r8(PL_Q8_0, 32, acts[i], false), test_r8(PL_Q8_0, 576, acts[i], false), test_r8(PL_Q8_0, 1536, acts[i], true);
         test_r8(PL_Q4_K, 256, acts[i], false), test_r8(PL_Q4_K, 1536, acts[i], false), test_r8(PL_Q4_K, 768, acts[i], true);
+        test_r8(PL_Q5_0, 32, acts[i], false), test_r8(PL_Q5_0, 576, acts[i], false), test_r8(PL_Q5_0, 1536, acts[i], true);
         test_r8(PL_Q6_K, 256, acts[i], false), test_r8(PL_Q6_K, 1536, acts[i], false), test_r8(PL_Q6_K, 768, acts[i], true);
     }
     test_act_quant(PL_Q8_0, 576), test_act_quant(PL_Q8_1, 1536), test_act_quant(PL_Q8_K, 1536);

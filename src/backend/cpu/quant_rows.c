@@ -801,11 +801,66 @@ AVX2_FN static void r8_q6_K_q8_K_avx2(int64_t n, float *s, size_t lds, const voi
     }
 }
 
+/* q5_0 x q8_0, eight rows. The rows' 16 nibble bytes are regrouped (rows r and r + 4 share a vector, then a 4 x 4
+ * transpose per 128-bit lane) and the fifth bits spread to bytes per group; codes are made signed at once
+ * (nibble | (bit ? 0 : 0xF0) is q - 16), so the sign trick of q8_0 follows. Eight groups' products fit int16
+ * (8 x 2 x 16 x 127 < 32768). Per row: acc = fma((float)isum, d_w * d_y, acc). */
+AVX2_FN static void r8_q5_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
+                                      int64_t n_act) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), hi4 = _mm256_set1_epi8((char)0xF0), ones = _mm256_set1_epi16(1);
+    /* per byte of a dword: which of its qh byte's bits is that value's fifth bit (low or high half of the byte) */
+    const __m256i bits_lo = _mm256_set1_epi32(0x08040201), bits_hi = _mm256_set1_epi32((int)0x80402010);
+    for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
+    for (int64_t b = 0; b < n / PL_QK; b++) {
+        const char *x0 = (const char *)vx + b * sizeof(pl_block_q5_0);
+        const char *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q5_0);
+        for (int l = 0; l < 3; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 22 bytes ahead */
+        __m256i v[4], t[4], g[4], q[8], u[8];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) /* rows r and r + 4 */
+            v[r] = _mm256_inserti128_si256(_mm256_castsi128_si256(LOAD128(((const pl_block_q5_0 *)(x0 + r * bx))->qs)),
+                                           LOAD128(((const pl_block_q5_0 *)(x0 + (r + 4) * bx))->qs), 1);
+        t[0] = _mm256_unpacklo_epi32(v[0], v[1]), t[1] = _mm256_unpackhi_epi32(v[0], v[1]);
+        t[2] = _mm256_unpacklo_epi32(v[2], v[3]), t[3] = _mm256_unpackhi_epi32(v[2], v[3]);
+        g[0] = _mm256_unpacklo_epi64(t[0], t[2]), g[1] = _mm256_unpackhi_epi64(t[0], t[2]);
+        g[2] = _mm256_unpacklo_epi64(t[1], t[3]), g[3] = _mm256_unpackhi_epi64(t[1], t[3]);
+        /* g[k] lane r: qs bytes 4k..4k+3 of row r: low nibbles values 4k.., high nibbles values 16 + 4k.. */
+        const __m256i qh = r8_dwords(x0, bx, offsetof(pl_block_q5_0, qh));
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) { /* values 4k..4k+3: fifth bits are bits 4k.. of qh, in its byte k / 2 */
+            const __m256i nib = k < 4 ? _mm256_and_si256(g[k], m4) : _mm256_and_si256(_mm256_srli_epi16(g[k - 4], 4), m4);
+            const int byte = k / 2;
+            const __m256i rep = _mm256_shuffle_epi8(qh, _mm256_setr_epi8(byte, byte, byte, byte, 4 + byte, 4 + byte, 4 + byte, 4 + byte,
+                8 + byte, 8 + byte, 8 + byte, 8 + byte, 12 + byte, 12 + byte, 12 + byte, 12 + byte, byte, byte, byte, byte,
+                4 + byte, 4 + byte, 4 + byte, 4 + byte, 8 + byte, 8 + byte, 8 + byte, 8 + byte, 12 + byte, 12 + byte, 12 + byte, 12 + byte));
+            const __m256i bm = k % 2 ? bits_hi : bits_lo;
+            const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(rep, bm), bm);
+            q[k] = _mm256_or_si256(nib, _mm256_andnot_si256(set, hi4));
+            u[k] = _mm256_sign_epi8(q[k], q[k]);
+        }
+        const __m256 dw = r8_f16_lo(r8_dwords(x0, bx, 0));
+        for (int64_t c = 0; c < n_act; c++) {
+            const pl_block_q8_0 *y = (const pl_block_q8_0 *)((const char *)vy + c * by) + b;
+            __m256i p = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                int32_t a4;
+                memcpy(&a4, y->qs + 4 * k, 4);
+                p = _mm256_add_epi16(p, _mm256_maddubs_epi16(u[k], _mm256_sign_epi8(_mm256_set1_epi32(a4), q[k])));
+            }
+            float *o = s + c * lds;
+            _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)),
+                                                _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(y->d))), _mm256_loadu_ps(o)));
+        }
+    }
+}
+
 pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype t) {
     switch (t) {
     case PL_Q8_0: return r8_q8_0_q8_0_avx2;
     case PL_Q4_K: return r8_q4_K_q8_K_avx2;
     case PL_Q6_K: return r8_q6_K_q8_K_avx2;
+    case PL_Q5_0: return r8_q5_0_q8_0_avx2;
     default: return NULL;
     }
 }
@@ -939,6 +994,60 @@ AVX2_FN static void r8_q6_K_q8_K_avx2(int64_t n, float *s, size_t lds, const voi
                 float *o = s + (c0 + c) * lds;
                 _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(k.d, _mm256_set1_ps(y->d)), _mm256_loadu_ps(o)));
             }
+        }
+    }
+}
+
+/* q5_0 x q8_0, eight rows. The rows' 16 nibble bytes are regrouped (rows r and r + 4 share a vector, then a 4 x 4
+ * transpose per 128-bit lane) and the fifth bits spread to bytes per group; codes are made signed at once
+ * (nibble | (bit ? 0 : 0xF0) is q - 16), so the sign trick of q8_0 follows. Eight groups' products fit int16
+ * (8 x 2 x 16 x 127 < 32768). Per row: acc = fma((float)isum, d_w * d_y, acc). */
+AVX2_FN static void r8_q5_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
+                                      int64_t n_act) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), hi4 = _mm256_set1_epi8((char)0xF0), ones = _mm256_set1_epi16(1);
+    /* per byte of a dword: which of its qh byte's bits is that value's fifth bit (low or high half of the byte) */
+    const __m256i bits_lo = _mm256_set1_epi32(0x08040201), bits_hi = _mm256_set1_epi32((int)0x80402010);
+    for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
+    for (int64_t b = 0; b < n / PL_QK; b++) {
+        const char *x0 = (const char *)vx + b * sizeof(pl_block_q5_0);
+        const char *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q5_0);
+        for (int l = 0; l < 3; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 22 bytes ahead */
+        __m256i v[4], t[4], g[4], q[8], u[8];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) /* rows r and r + 4 */
+            v[r] = _mm256_inserti128_si256(_mm256_castsi128_si256(LOAD128(((const pl_block_q5_0 *)(x0 + r * bx))->qs)),
+                                           LOAD128(((const pl_block_q5_0 *)(x0 + (r + 4) * bx))->qs), 1);
+        t[0] = _mm256_unpacklo_epi32(v[0], v[1]), t[1] = _mm256_unpackhi_epi32(v[0], v[1]);
+        t[2] = _mm256_unpacklo_epi32(v[2], v[3]), t[3] = _mm256_unpackhi_epi32(v[2], v[3]);
+        g[0] = _mm256_unpacklo_epi64(t[0], t[2]), g[1] = _mm256_unpackhi_epi64(t[0], t[2]);
+        g[2] = _mm256_unpacklo_epi64(t[1], t[3]), g[3] = _mm256_unpackhi_epi64(t[1], t[3]);
+        /* g[k] lane r: qs bytes 4k..4k+3 of row r: low nibbles values 4k.., high nibbles values 16 + 4k.. */
+        const __m256i qh = r8_dwords(x0, bx, offsetof(pl_block_q5_0, qh));
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) { /* values 4k..4k+3: fifth bits are bits 4k.. of qh, in its byte k / 2 */
+            const __m256i nib = k < 4 ? _mm256_and_si256(g[k], m4) : _mm256_and_si256(_mm256_srli_epi16(g[k - 4], 4), m4);
+            const int byte = k / 2;
+            const __m256i rep = _mm256_shuffle_epi8(qh, _mm256_setr_epi8(byte, byte, byte, byte, 4 + byte, 4 + byte, 4 + byte, 4 + byte,
+                8 + byte, 8 + byte, 8 + byte, 8 + byte, 12 + byte, 12 + byte, 12 + byte, 12 + byte, byte, byte, byte, byte,
+                4 + byte, 4 + byte, 4 + byte, 4 + byte, 8 + byte, 8 + byte, 8 + byte, 8 + byte, 12 + byte, 12 + byte, 12 + byte, 12 + byte));
+            const __m256i bm = k % 2 ? bits_hi : bits_lo;
+            const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(rep, bm), bm);
+            q[k] = _mm256_or_si256(nib, _mm256_andnot_si256(set, hi4));
+            u[k] = _mm256_sign_epi8(q[k], q[k]);
+        }
+        const __m256 dw = r8_f16_lo(r8_dwords(x0, bx, 0));
+        for (int64_t c = 0; c < n_act; c++) {
+            const pl_block_q8_0 *y = (const pl_block_q8_0 *)((const char *)vy + c * by) + b;
+            __m256i p = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                int32_t a4;
+                memcpy(&a4, y->qs + 4 * k, 4);
+                p = _mm256_add_epi16(p, _mm256_maddubs_epi16(u[k], _mm256_sign_epi8(_mm256_set1_epi32(a4), q[k])));
+            }
+            float *o = s + c * lds;
+            _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)),
+                                                _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(y->d))), _mm256_loadu_ps(o)));
         }
     }
 }
