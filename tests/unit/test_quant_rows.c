@@ -186,6 +186,21 @@ static float r8_ref(pl_dtype t, int64_t n, const void *vx, const void *vy) {
         }
         return acc;
     }
+    if (t == PL_Q4_0 || t == PL_Q4_1) { /* nibbles: value j low of qs[j], j + 16 high; q4_0 stored +8, q4_1 + m */
+        const bool one = t == PL_Q4_1;
+        for (int64_t b = 0; b < n / 32; b++) {
+            const pl_block_q4_0 *x0 = (const pl_block_q4_0 *)vx + b;
+            const pl_block_q4_1 *x1 = (const pl_block_q4_1 *)vx + b;
+            const int8_t *qa = one ? ((const pl_block_q8_1 *)vy)[b].qs : ((const pl_block_q8_0 *)vy)[b].qs;
+            const uint8_t *qs = one ? x1->qs : x0->qs;
+            int32_t isum = 0;
+            for (int j = 0; j < 32; j++) isum += ((j < 16 ? qs[j] & 15 : qs[j - 16] >> 4) - (one ? 0 : 8)) * qa[j];
+            const float dy = pl_fp16_to_fp32(one ? ((const pl_block_q8_1 *)vy)[b].d : ((const pl_block_q8_0 *)vy)[b].d);
+            acc = fmaf((float)isum, pl_fp16_to_fp32(one ? x1->d : x0->d) * dy, acc);
+            if (one) acc = fmaf(pl_fp16_to_fp32(x1->m), pl_fp16_to_fp32(((const pl_block_q8_1 *)vy)[b].s), acc);
+        }
+        return acc;
+    }
     if (t == PL_Q5_0) { /* codes 0..31 stored +16: low nibbles in qs (values j and j + 16), fifth bits in qh */
         const pl_block_q5_0 *x = vx;
         const pl_block_q8_0 *a = vy;
@@ -236,7 +251,7 @@ static float r8_ref(pl_dtype t, int64_t n, const void *vx, const void *vy) {
     return acc;
 }
 
-/* the AVX2 eight-row kernels (q8_0, q5_0, q4_K, q6_K): for any count of activation rows, each sum bit for bit r8_ref's and
+/* the AVX2 eight-row kernels (q8_0, q4_0, q4_1, q5_0, q4_K, q6_K): for any count of activation rows, each sum bit for bit r8_ref's and
  * the scalar dot's within rounding; random bytes include q8_0's -128 codes (a file's q8_0 may hold them) */
 static void test_r8(pl_dtype t, int64_t n, int n_act, bool random_bytes) {
     pl_vec_dot_r8_fn r8 = pl_cpu()->avx2 && pl_cpu()->fma && pl_cpu()->f16c ? pl_vec_dot_r8_avx2(t) : NULL;
@@ -252,6 +267,10 @@ static void test_r8(pl_dtype t, int64_t n, int n_act, bool random_bytes) {
         if (random_bytes && t == PL_Q8_0)
             for (int64_t b = 0; b < n / 32; b++)
                 for (int k = 0; k < 32; k++) ((pl_block_q8_0 *)(w + r * rb))[b].qs[k] = (int8_t)(rand() & 0xff);
+        if (random_bytes && (t == PL_Q4_0 || t == PL_Q4_1)) /* any nibbles */
+            for (int64_t b = 0; b < n / 32; b++)
+                for (int k = 0; k < 16; k++)
+                    (t == PL_Q4_0 ? ((pl_block_q4_0 *)(w + r * rb))[b].qs : ((pl_block_q4_1 *)(w + r * rb))[b].qs)[k] = (uint8_t)rand();
         if (random_bytes && t == PL_Q5_0) /* any codes */
             for (int64_t b = 0; b < n / 32; b++) {
                 pl_block_q5_0 *x = (pl_block_q5_0 *)(w + r * rb) + b;
@@ -294,6 +313,8 @@ int main(void) {
     for (size_t i = 0; i < PL_ARRAY_LEN(acts); i++) {
         test_r8(PL_Q8_0, 32, acts[i], false), test_r8(PL_Q8_0, 576, acts[i], false), test_r8(PL_Q8_0, 1536, acts[i], true);
         test_r8(PL_Q4_K, 256, acts[i], false), test_r8(PL_Q4_K, 1536, acts[i], false), test_r8(PL_Q4_K, 768, acts[i], true);
+        test_r8(PL_Q4_0, 32, acts[i], false), test_r8(PL_Q4_0, 576, acts[i], false), test_r8(PL_Q4_0, 1536, acts[i], true);
+        test_r8(PL_Q4_1, 32, acts[i], false), test_r8(PL_Q4_1, 576, acts[i], false), test_r8(PL_Q4_1, 1536, acts[i], true);
         test_r8(PL_Q5_0, 32, acts[i], false), test_r8(PL_Q5_0, 576, acts[i], false), test_r8(PL_Q5_0, 1536, acts[i], true);
         test_r8(PL_Q6_K, 256, acts[i], false), test_r8(PL_Q6_K, 1536, acts[i], false), test_r8(PL_Q6_K, 768, acts[i], true);
     }

@@ -801,30 +801,88 @@ AVX2_FN static void r8_q6_K_q8_K_avx2(int64_t n, float *s, size_t lds, const voi
     }
 }
 
-/* q5_0 x q8_0, eight rows. The rows' 16 nibble bytes are regrouped (rows r and r + 4 share a vector, then a 4 x 4
- * transpose per 128-bit lane) and the fifth bits spread to bytes per group; codes are made signed at once
+/* The 16 nibble bytes of the _0/_1 blocks (at p in row 0, rows bx apart), regrouped: g[k] lane r = bytes
+ * 4k..4k+3 of row r, whose low nibbles are values 4k..4k+3 and high nibbles values 16+4k.. (rows r and r + 4
+ * share a vector, then a 4 x 4 transpose of 32-bit groups per 128-bit lane) */
+__attribute__((target("avx2"), always_inline)) static inline void r8_nibble_bytes(__m256i g[4], const char *p, size_t bx) {
+    __m256i v[4], t[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) v[r] = _mm256_inserti128_si256(_mm256_castsi128_si256(LOAD128(p + r * bx)), LOAD128(p + (r + 4) * bx), 1);
+    t[0] = _mm256_unpacklo_epi32(v[0], v[1]), t[1] = _mm256_unpackhi_epi32(v[0], v[1]);
+    t[2] = _mm256_unpacklo_epi32(v[2], v[3]), t[3] = _mm256_unpackhi_epi32(v[2], v[3]);
+    g[0] = _mm256_unpacklo_epi64(t[0], t[2]), g[1] = _mm256_unpackhi_epi64(t[0], t[2]);
+    g[2] = _mm256_unpacklo_epi64(t[1], t[3]), g[3] = _mm256_unpackhi_epi64(t[1], t[3]);
+}
+/* the eight nibble groups of a block, values 4k..4k+3 in q[k] (0..15) */
+__attribute__((target("avx2"), always_inline)) static inline void r8_nibbles(__m256i q[8], const char *p, size_t bx) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i g[4];
+    r8_nibble_bytes(g, p, bx);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) q[k] = _mm256_and_si256(g[k], m4), q[k + 4] = _mm256_and_si256(_mm256_srli_epi16(g[k], 4), m4);
+}
+
+/* q4_0 x q8_0 and q4_1 x q8_1, eight rows: nibbles regrouped; q4_0's codes made signed (q - 8) for the sign trick,
+ * q4_1's used unsigned (the offset m is the rows' own: + m * s_y, s_y = d_y * sum of the activation block).
+ * Eight groups' products fit int16. Per row: acc = fma((float)isum, d_w * d_y, acc) [q4_1: then fma(m, s_y, acc)]. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8_q4_x(int64_t n, float *s, size_t lds, const void *vx,
+        size_t bx, const void *vy, size_t by, int64_t n_act, const bool one) {
+    const size_t xb = one ? sizeof(pl_block_q4_1) : sizeof(pl_block_q4_0), yb = one ? sizeof(pl_block_q8_1) : sizeof(pl_block_q8_0);
+    const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
+    for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
+    for (int64_t b = 0; b < n / PL_QK; b++) {
+        const char *x0 = (const char *)vx + b * xb, *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * xb;
+        for (int l = 0; l < 3; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 18 or 20 bytes ahead */
+        __m256i q[8], u[8];
+        r8_nibbles(q, x0 + (one ? offsetof(pl_block_q4_1, qs) : offsetof(pl_block_q4_0, qs)), bx);
+        if (!one)
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) q[k] = _mm256_sub_epi8(q[k], eight), u[k] = _mm256_sign_epi8(q[k], q[k]);
+        const __m256i dm = r8_dwords(x0, bx, 0); /* q4_1: d | m << 16; q4_0: d and the first qs bytes */
+        const __m256 dw = r8_f16_lo(dm), mw = one ? r8_f16_lo(_mm256_srli_epi32(dm, 16)) : _mm256_setzero_ps();
+        for (int64_t c = 0; c < n_act; c++) {
+            const char *y = (const char *)vy + c * by + b * yb;
+            const int8_t *ya = (const int8_t *)(y + (one ? offsetof(pl_block_q8_1, qs) : offsetof(pl_block_q8_0, qs)));
+            __m256i p = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                int32_t a4;
+                memcpy(&a4, ya + 4 * k, 4);
+                const __m256i a = _mm256_set1_epi32(a4);
+                p = _mm256_add_epi16(p, one ? _mm256_maddubs_epi16(q[k], a) : _mm256_maddubs_epi16(u[k], _mm256_sign_epi8(a, q[k])));
+            }
+            float *o = s + c * lds;
+            __m256 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)),
+                                         _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(((const pl_block_q8_0 *)y)->d))), _mm256_loadu_ps(o));
+            if (one) acc = _mm256_fmadd_ps(mw, _mm256_set1_ps(_cvtsh_ss(((const pl_block_q8_1 *)y)->s)), acc);
+            _mm256_storeu_ps(o, acc);
+        }
+    }
+}
+AVX2_FN static void r8_q4_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
+                                      int64_t n_act) {
+    r8_q4_x(n, s, lds, vx, bx, vy, by, n_act, false);
+}
+AVX2_FN static void r8_q4_1_q8_1_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
+                                      int64_t n_act) {
+    r8_q4_x(n, s, lds, vx, bx, vy, by, n_act, true);
+}
+
+/* q5_0 x q8_0, eight rows. The rows' 16 nibble bytes are regrouped (r8_nibble_bytes) and the fifth bits spread to bytes per group; codes are made signed at once
  * (nibble | (bit ? 0 : 0xF0) is q - 16), so the sign trick of q8_0 follows. Eight groups' products fit int16
  * (8 x 2 x 16 x 127 < 32768). Per row: acc = fma((float)isum, d_w * d_y, acc). */
 AVX2_FN static void r8_q5_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
                                       int64_t n_act) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), hi4 = _mm256_set1_epi8((char)0xF0), ones = _mm256_set1_epi16(1);
-    /* per byte of a dword: which of its qh byte's bits is that value's fifth bit (low or high half of the byte) */
+    /* g[k] lane r: qs bytes 4k..4k+3 of row r: low nibbles values 4k.., high nibbles values 16 + 4k..; per byte of a dword: which of its qh byte's bits is that value's fifth bit (low or high half of the byte) */
     const __m256i bits_lo = _mm256_set1_epi32(0x08040201), bits_hi = _mm256_set1_epi32((int)0x80402010);
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
         const char *x0 = (const char *)vx + b * sizeof(pl_block_q5_0);
         const char *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q5_0);
         for (int l = 0; l < 3; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 22 bytes ahead */
-        __m256i v[4], t[4], g[4], q[8], u[8];
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) /* rows r and r + 4 */
-            v[r] = _mm256_inserti128_si256(_mm256_castsi128_si256(LOAD128(((const pl_block_q5_0 *)(x0 + r * bx))->qs)),
-                                           LOAD128(((const pl_block_q5_0 *)(x0 + (r + 4) * bx))->qs), 1);
-        t[0] = _mm256_unpacklo_epi32(v[0], v[1]), t[1] = _mm256_unpackhi_epi32(v[0], v[1]);
-        t[2] = _mm256_unpacklo_epi32(v[2], v[3]), t[3] = _mm256_unpackhi_epi32(v[2], v[3]);
-        g[0] = _mm256_unpacklo_epi64(t[0], t[2]), g[1] = _mm256_unpackhi_epi64(t[0], t[2]);
-        g[2] = _mm256_unpacklo_epi64(t[1], t[3]), g[3] = _mm256_unpackhi_epi64(t[1], t[3]);
-        /* g[k] lane r: qs bytes 4k..4k+3 of row r: low nibbles values 4k.., high nibbles values 16 + 4k.. */
+        __m256i g[4], q[8], u[8];
+        r8_nibble_bytes(g, x0 + offsetof(pl_block_q5_0, qs), bx);
         const __m256i qh = r8_dwords(x0, bx, offsetof(pl_block_q5_0, qh));
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) { /* values 4k..4k+3: fifth bits are bits 4k.. of qh, in its byte k / 2 */
@@ -861,6 +919,8 @@ pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype t) {
     case PL_Q4_K: return r8_q4_K_q8_K_avx2;
     case PL_Q6_K: return r8_q6_K_q8_K_avx2;
     case PL_Q5_0: return r8_q5_0_q8_0_avx2;
+    case PL_Q4_0: return r8_q4_0_q8_0_avx2;
+    case PL_Q4_1: return r8_q4_1_q8_1_avx2;
     default: return NULL;
     }
 }
@@ -998,30 +1058,21 @@ AVX2_FN static void r8_q6_K_q8_K_avx2(int64_t n, float *s, size_t lds, const voi
     }
 }
 
-/* q5_0 x q8_0, eight rows. The rows' 16 nibble bytes are regrouped (rows r and r + 4 share a vector, then a 4 x 4
- * transpose per 128-bit lane) and the fifth bits spread to bytes per group; codes are made signed at once
+/* q5_0 x q8_0, eight rows. The rows' 16 nibble bytes are regrouped (r8_nibble_bytes) and the fifth bits spread to bytes per group; codes are made signed at once
  * (nibble | (bit ? 0 : 0xF0) is q - 16), so the sign trick of q8_0 follows. Eight groups' products fit int16
  * (8 x 2 x 16 x 127 < 32768). Per row: acc = fma((float)isum, d_w * d_y, acc). */
 AVX2_FN static void r8_q5_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
                                       int64_t n_act) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), hi4 = _mm256_set1_epi8((char)0xF0), ones = _mm256_set1_epi16(1);
-    /* per byte of a dword: which of its qh byte's bits is that value's fifth bit (low or high half of the byte) */
+    /* g[k] lane r: qs bytes 4k..4k+3 of row r: low nibbles values 4k.., high nibbles values 16 + 4k..; per byte of a dword: which of its qh byte's bits is that value's fifth bit (low or high half of the byte) */
     const __m256i bits_lo = _mm256_set1_epi32(0x08040201), bits_hi = _mm256_set1_epi32((int)0x80402010);
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
         const char *x0 = (const char *)vx + b * sizeof(pl_block_q5_0);
         const char *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q5_0);
         for (int l = 0; l < 3; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 22 bytes ahead */
-        __m256i v[4], t[4], g[4], q[8], u[8];
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) /* rows r and r + 4 */
-            v[r] = _mm256_inserti128_si256(_mm256_castsi128_si256(LOAD128(((const pl_block_q5_0 *)(x0 + r * bx))->qs)),
-                                           LOAD128(((const pl_block_q5_0 *)(x0 + (r + 4) * bx))->qs), 1);
-        t[0] = _mm256_unpacklo_epi32(v[0], v[1]), t[1] = _mm256_unpackhi_epi32(v[0], v[1]);
-        t[2] = _mm256_unpacklo_epi32(v[2], v[3]), t[3] = _mm256_unpackhi_epi32(v[2], v[3]);
-        g[0] = _mm256_unpacklo_epi64(t[0], t[2]), g[1] = _mm256_unpackhi_epi64(t[0], t[2]);
-        g[2] = _mm256_unpacklo_epi64(t[1], t[3]), g[3] = _mm256_unpackhi_epi64(t[1], t[3]);
-        /* g[k] lane r: qs bytes 4k..4k+3 of row r: low nibbles values 4k.., high nibbles values 16 + 4k.. */
+        __m256i g[4], q[8], u[8];
+        r8_nibble_bytes(g, x0 + offsetof(pl_block_q5_0, qs), bx);
         const __m256i qh = r8_dwords(x0, bx, offsetof(pl_block_q5_0, qh));
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) { /* values 4k..4k+3: fifth bits are bits 4k.. of qh, in its byte k / 2 */
