@@ -8,6 +8,7 @@
 # usage: bench/compare-llamacpp.sh [--plinth BIN] [-t THREADS] [-r REPS] [--ppl-bytes N] [--ppl-threads N]
 #                                  [--calib-offset N] [--calib-bytes N] [--imatrix-chunks N (0: none)]
 #                                  [--out FILE] [--build-only] [--skip-speed] [--skip-ppl] [--reuse-files] [--no-roof]
+#                                  [--model GGUF ...] [--thread-list 1,2] [--depths 0,1024,4096]
 #   env: PL_LLAMACPP_CACHE (default .cache/llamacpp), PL_LLAMACPP_JOBS (build jobs, default 2)
 set -euo pipefail
 
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --plinth) PLINTH="$2"; shift 2 ;;
         --build-only) BUILD_ONLY=1; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) PASS+=("$1"); shift ;;
     esac
 done

@@ -167,9 +167,9 @@ def parse_md_table(text):
     return res
 
 
-def bench_plinth(a, model):
-    cmd = [a.plinth, "bench", "-m", model, "-p", str(a.pp), "-n", str(a.tg), "-t", str(a.threads), "-r", "1",
-           "--json"]
+def bench_plinth(a, model, threads=None, depth=0):
+    cmd = [a.plinth, "bench", "-m", model, "-p", str(a.pp), "-n", str(a.tg), "-t", str(threads or a.threads), "-r", "1",
+           "-d", str(depth), "--json"]
     rc, out, err, _ = run(cmd)
     if rc != 0:
         raise SystemExit(f"plinth bench failed ({rc}): {err[-1000:]}")
@@ -178,9 +178,9 @@ def bench_plinth(a, model):
     return res
 
 
-def bench_llamacpp(a, model):
+def bench_llamacpp(a, model, threads=None, depth=0):
     cmd = [os.path.join(a.llamacpp_bin, "llama-bench"), "-m", model, "-p", str(a.pp), "-n", str(a.tg),
-           "-t", str(a.threads), "-r", "1", "-o", "json"]
+           "-t", str(threads or a.threads), "-r", "1", "-o", "json"] + (["-d", str(depth)] if depth else [])
     rc, out, err, _ = run(cmd)
     if rc != 0:
         raise SystemExit(f"llama-bench failed ({rc}): {err[-1000:]}")
@@ -193,10 +193,11 @@ def bench_llamacpp(a, model):
     return res, rows[0]
 
 
-def roof_plinth(a, model):
-    """plinth bench --roof: measured read bandwidth and the decode roof (tokens/s) it implies for this file."""
-    cmd = [a.plinth, "bench", "-m", model, "-p", "0", "-n", str(a.tg), "-t", str(a.threads), "-r", "1", "--roof",
-           "--json"]
+def roof_plinth(a, model, threads=None, depth=0):
+    """plinth bench --roof: measured read bandwidth and the decode roof (tokens/s) it implies for this file (weights
+    plus the KV cache read per token at the tg test's mean context, depth included)."""
+    cmd = [a.plinth, "bench", "-m", model, "-p", "0", "-n", str(a.tg), "-t", str(threads or a.threads), "-r", "1",
+           "-d", str(depth), "--roof", "--json"]
     rc, out, err, _ = run(cmd)
     if rc != 0:
         log(f"plinth bench --roof failed ({rc}): {err[-300:]}")
@@ -204,28 +205,41 @@ def roof_plinth(a, model):
     return json.loads(out).get("roof")
 
 
+def speed_models(a, files):
+    """(label, path) of every file the speed table covers: plinth's Q8_0 and Q4_K_M of SmolLM2, Gemma 3 270M's
+    llama.cpp-made Q4_K_M when fetched (`scripts/fetch-models.sh gemma3`), and every --model given"""
+    out = [("SmolLM2 " + t, files[t + " (plinth)"]) for t in ("Q8_0", "Q4_K_M")]
+    gemma = os.path.join(ROOT, "models", "gemma3-270m", "gemma-3-270m-q4_k_m.gguf")
+    if os.path.exists(gemma):
+        out.append(("Gemma 3 270M Q4_K_M (llama.cpp's)", gemma))
+    for m in a.model or []:
+        out.append((os.path.basename(m), m))
+    return out
+
+
 def speed(a, files):
     tests = [f"pp{a.pp}", f"tg{a.tg}"]
     rows, meta = [], None
-    for t in ("Q8_0", "Q4_K_M"):
-        model = files[t + " (plinth)"]
-        got = {"plinth": {k: [] for k in tests}, "llama.cpp": {k: [] for k in tests}}
-        for rep in range(a.reps):
-            # A B / B A alternation so neither side always runs right after the other's warm caches
-            order = ("plinth", "llama.cpp") if rep % 2 == 0 else ("llama.cpp", "plinth")
-            for side in order:
-                if side == "plinth":
-                    r = bench_plinth(a, model)
-                else:
-                    r, meta = bench_llamacpp(a, model)
+    for label, model in speed_models(a, files):
+        for threads in a.thread_list:
+            for depth in a.depths:
+                got = {"plinth": {k: [] for k in tests}, "llama.cpp": {k: [] for k in tests}}
+                for rep in range(a.reps):
+                    # A B / B A alternation so neither side always runs right after the other's warm caches
+                    order = ("plinth", "llama.cpp") if rep % 2 == 0 else ("llama.cpp", "plinth")
+                    for side in order:
+                        if side == "plinth":
+                            r = bench_plinth(a, model, threads, depth)
+                        else:
+                            r, meta = bench_llamacpp(a, model, threads, depth)
+                        for k in tests:
+                            if k in r:
+                                got[side][k].append(r[k])
+                roof = roof_plinth(a, model, threads, depth) if a.roof else None
                 for k in tests:
-                    if k in r:
-                        got[side][k].append(r[k])
-        roof = roof_plinth(a, model) if a.roof else None
-        for k in tests:
-            p, l = got["plinth"][k], got["llama.cpp"][k]
-            rows.append({"file": t, "test": k, "plinth": p, "llama.cpp": l,
-                         "roof": roof if k.startswith("tg") else None})
+                    rows.append({"file": label, "threads": threads, "depth": depth, "test": k,
+                                 "plinth": got["plinth"][k], "llama.cpp": got["llama.cpp"][k],
+                                 "roof": roof if k.startswith("tg") else None})
     return rows, meta
 
 
@@ -297,32 +311,39 @@ def report(a, cmdline, speed_rows, meta, ppl, text_info, load_before):
       f"{platform.system()} {platform.release()}.  ")
     w(f"llama.cpp: vendored in {sdist} from PyPI (llama.cpp build {number}, commit {commit}, ggml {ggml}), "
       f"built with {' '.join(llamacpp_cmake_flags(a.cache)) or '?'}.  ")
-    w(f"Threads: {a.threads} on both sides. Files: SmolLM2-135M-Instruct, dequantized by plinth from the Q4_1 "
+    w(f"Threads: {', '.join(map(str, a.thread_list))} on both sides (perplexity: {a.ppl_threads}). Files: SmolLM2-135M-Instruct, dequantized by plinth from the Q4_1 "
       f"GGUF to F16, then quantized by plinth (and, for the interop rows, by llama-quantize) to Q8_0 / Q4_K_M.")
     w("")
     if speed_rows:
         w(f"Speed ({a.reps} interleaved turns per side, one repetition per turn, mean ± sd of the turns; "
-          f"both sides read the same plinth-quantized file):")
+          f"both sides read the same file; depth = tokens already in the cache, llama-bench's -d; roof = measured "
+          f"read bandwidth / bytes read per token, weights + KV cache at the tg test's mean context, `plinth bench "
+          f"--roof`):")
         w("")
-        w("| file | test | plinth t/s | llama.cpp t/s | plinth / llama.cpp |")
-        w("|---|---|---|---|---|")
+        w("| file | threads | depth | test | plinth t/s | llama.cpp t/s | plinth / llama.cpp | roof t/s | plinth % of roof "
+          "| llama.cpp % of roof |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
         for r in speed_rows:
-            ratio = (statistics.mean(r["plinth"]) / statistics.mean(r["llama.cpp"])
-                     if r["plinth"] and r["llama.cpp"] else float("nan"))
-            w(f"| {r['file']} | {r['test']} | {ms(r['plinth'])} | {ms(r['llama.cpp'])} | {ratio:.2f} |")
-        roofs = [r for r in speed_rows if r["roof"] and r["plinth"] and r["llama.cpp"]]
-        if roofs:
+            p = statistics.mean(r["plinth"]) if r["plinth"] else float("nan")
+            l = statistics.mean(r["llama.cpp"]) if r["llama.cpp"] else float("nan")
+            f = r["roof"]
+            roof = (f"{f['tokens_per_s']:.1f} | {100 * p / f['tokens_per_s']:.1f}% | {100 * l / f['tokens_per_s']:.1f}%"
+                    if f else "| |")
+            w(f"| {r['file']} | {r['threads']} | {r['depth']} | {r['test']} | {ms(r['plinth'])} | {ms(r['llama.cpp'])} | "
+              f"{p / l:.2f} | {roof} |")
+        scaling = []
+        for r in speed_rows:
+            if r["threads"] != max(a.thread_list) or len(a.thread_list) < 2 or not r["test"].startswith("tg"):
+                continue
+            one = [x for x in speed_rows if x["file"] == r["file"] and x["depth"] == r["depth"] and
+                   x["test"] == r["test"] and x["threads"] == min(a.thread_list)]
+            if one and one[0]["plinth"] and r["plinth"] and one[0]["llama.cpp"] and r["llama.cpp"]:
+                scaling.append(f"{r['file']} depth {r['depth']}: plinth "
+                               f"{statistics.mean(r['plinth']) / statistics.mean(one[0]['plinth']):.2f}x, llama.cpp "
+                               f"{statistics.mean(r['llama.cpp']) / statistics.mean(one[0]['llama.cpp']):.2f}x")
+        if scaling:
             w("")
-            w("Decode roof (`plinth bench --roof`: measured read bandwidth / bytes read per token = weights + KV cache "
-              f"at context {a.tg // 2}, the tg test's mean):")
-            w("")
-            w("| file | bandwidth GB/s | MiB per token | roof t/s | plinth tg % of roof | llama.cpp tg % of roof |")
-            w("|---|---|---|---|---|---|")
-            for r in roofs:
-                f = r["roof"]
-                w(f"| {r['file']} | {f['bandwidth_bytes_per_s'] / 1e9:.2f} | {f['bytes_per_token'] / 1048576:.1f} | "
-                  f"{f['tokens_per_s']:.1f} | {100 * statistics.mean(r['plinth']) / f['tokens_per_s']:.1f}% | "
-                  f"{100 * statistics.mean(r['llama.cpp']) / f['tokens_per_s']:.1f}% |")
+            w(f"Decode, {max(a.thread_list)} threads against {min(a.thread_list)}: " + "; ".join(scaling) + ".")
         w("")
     if ppl:
         w(f"Perplexity (-c {a.ctx}, -t {a.ppl_threads}; text: the first {text_info[1]:,} bytes of data/train/austen.txt, "
@@ -376,6 +397,9 @@ def main():
     ap.add_argument("--calib-bytes", type=int, default=160000)
     ap.add_argument("--imatrix-chunks", type=int, default=64, help="chunks of 512 for plinth imatrix (0: no imatrix files)")
     ap.add_argument("--ppl-threads", type=int, default=0, help="threads for perplexity (default: -t)")
+    ap.add_argument("--model", action="append", help="another GGUF for the speed table (repeatable)")
+    ap.add_argument("--thread-list", default=None, help="threads for the speed table, e.g. 1,2 (default: -t)")
+    ap.add_argument("--depths", default="0", help="tokens already in the cache for the speed table, e.g. 0,1024,4096")
     ap.add_argument("--no-roof", dest="roof", action="store_false")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--reuse-files", action="store_true", help="keep the quantized files of an earlier run")
@@ -384,6 +408,8 @@ def main():
     ap.add_argument("--cmdline", default="bench/compare-llamacpp.sh", help="the command to quote in the report")
     a = ap.parse_args()
     a.ppl_threads = a.ppl_threads or a.threads
+    a.thread_list = [int(x) for x in (a.thread_list or str(a.threads)).split(",")]
+    a.depths = [int(x) for x in a.depths.split(",")]
     load_before = os.getloadavg()[0]
     files = make_files(a)
     text = make_text(a)
