@@ -10,6 +10,7 @@
 #include "ops/ops.h"
 
 #include <cblas.h>
+#include <math.h>
 
 enum { MAP_HDR = 2, MAP_REC = 4, ATT_QB = 64 };
 
@@ -68,12 +69,13 @@ pl_tensor *pl_attention_cells(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor
     return t;
 }
 
-/* work item -> (run, head, block of ATT_QB queries) */
+/* work item -> (run, head, block of ATT_QB queries); runs of one token are the decode pass's (below) */
 static bool item_of(const pl_tensor *t, int64_t w, const int32_t **rec, int64_t *h, int64_t *qb) {
     const int32_t *mp = t->src[3]->data;
     int64_t Hq = t->ne[1];
     for (int r = 0; r < mp[1]; r++) {
         const int32_t *rr = mp + MAP_HDR + mp[0] + MAP_REC * r;
+        if (rr[1] == 1) continue;
         int64_t n = Hq * ((rr[1] + ATT_QB - 1) / ATT_QB);
         if (w < n) { *rec = rr; *h = w % Hq; *qb = w / Hq; return true; }
         w -= n;
@@ -83,7 +85,10 @@ static bool item_of(const pl_tensor *t, int64_t w, const int32_t **rec, int64_t 
 static int64_t n_items(const pl_tensor *t) {
     const int32_t *mp = t->src[3]->data;
     int64_t n = 0;
-    for (int r = 0; r < mp[1]; r++) n += t->ne[1] * ((mp[MAP_HDR + mp[0] + MAP_REC * r + 1] + ATT_QB - 1) / ATT_QB);
+    for (int r = 0; r < mp[1]; r++) {
+        const int32_t len = mp[MAP_HDR + mp[0] + MAP_REC * r + 1];
+        if (len > 1) n += t->ne[1] * ((len + ATT_QB - 1) / ATT_QB);
+    }
     return n;
 }
 
@@ -173,5 +178,114 @@ static void cells_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
     free(buf);
 }
 
-void op_attention_cells_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, n_items(t), cells_fwd_range, t); }
+/* ---- runs of one token (decode steps): the query heads of a kv head together, keys in chunks ---------------
+ * A work item is (run, kv head, chunk of DEC_CHUNK keys): the grp query heads that share the kv head read its
+ * keys and values once, and a long context is cut into chunks that the threads share. Each chunk's softmax is
+ * kept with its log-sum-exp; the chunks are then merged with weights exp(lse_c - lse). A context of one chunk
+ * computes exactly what one_query does per head. DEC_CHUNK is fixed, so a token's result depends neither on the
+ * thread count nor on what else is in the batch. */
+enum { DEC_CHUNK = 512 };
+typedef struct {
+    pl_tensor *t;
+    int n_runs;                /* runs of one token */
+    const int32_t **run;       /* their records */
+    int64_t *first;            /* first work item of each (items of run i: first[i] .. first[i+1]) */
+    float *part;               /* per item and query head of the group: lse, then D output floats */
+} dec_job;
+
+static int64_t dec_keys(const pl_tensor *t, const int32_t *rec, int64_t *klo) {
+    int64_t window = t->p.i[1], nk = rec[2] + 1;
+    *klo = window && nk > window ? nk - window : 0;
+    return nk - *klo;
+}
+
+static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    dec_job *j = arg;
+    pl_tensor *t = j->t, *q = t->src[0], *k = t->src[1], *v = t->src[2];
+    const int32_t *mp = t->src[3]->data;
+    const int64_t D = q->ne[0], Hkv = k->ne[2], grp = q->ne[1] / Hkv;
+    const float scale = t->p.f[0];
+    float *buf = NULL;
+    size_t cap = 0;
+    int r = 0;
+    for (int64_t w = s; w < e; w++) {
+        while (w >= j->first[r + 1]) r++;
+        const int32_t *rec = j->run[r];
+        const int64_t per = (j->first[r + 1] - j->first[r]) / Hkv, hk = (w - j->first[r]) / per, c = (w - j->first[r]) % per;
+        int64_t klo, nkk = dec_keys(t, rec, &klo);
+        const int64_t k0 = c * DEC_CHUNK, n = PL_MIN(DEC_CHUNK, nkk - k0);
+        const int32_t *cells = mp + rec[3] + klo + k0;
+        const bool gather = !cells_in_order(k, cells, n);
+        float *S = scratch(&buf, &cap, (size_t)(grp * n + (gather ? 2 * n * D : 0)));
+        if (!S) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); break; }
+        float *kb = gather ? S + grp * n : NULL, *vb = gather ? kb + n * D : NULL;
+        const float *K = key_rows(k, hk, cells, n, kb), *V = key_rows(v, hk, cells, n, vb);
+        const float *Q = (const float *)((const char *)q->data + hk * grp * q->nb[1] + rec[0] * q->nb[2]);
+        float *part = j->part + w * grp * (D + 1);
+        for (int64_t i = 0; i < n; i++) /* each key row once for all the group's heads */
+            for (int64_t g = 0; g < grp; g++) S[g * n + i] = scale * pl_vec_dot_f32(D, (const float *)((const char *)Q + g * q->nb[1]), K + i * D);
+        for (int64_t g = 0; g < grp; g++) {
+            part[g * (D + 1)] = pl_vec_softmax_f32(n, S + g * n);
+            memset(part + g * (D + 1) + 1, 0, (size_t)D * sizeof(float));
+        }
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t g = 0; g < grp; g++) pl_vec_axpy_f32(D, S[g * n + i], V + i * D, part + g * (D + 1) + 1);
+    }
+    free(buf);
+}
+
+/* per (run of one token, query head): the chunks merged into the output row */
+static void dec_merge(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    dec_job *j = arg;
+    pl_tensor *t = j->t;
+    const int64_t D = t->ne[0], Hq = t->ne[1], Hkv = t->src[1]->ne[2], grp = Hq / Hkv;
+    for (int64_t w = s; w < e; w++) {
+        const int64_t r = w / Hq, h = w % Hq, per = (j->first[r + 1] - j->first[r]) / Hkv;
+        const float *p0 = j->part + ((j->first[r] + (h / grp) * per) * grp + h % grp) * (D + 1);
+        float *out = pl_f32(t) + ((int64_t)j->run[r][0] * Hq + h) * D;
+        if (per == 1) { memcpy(out, p0 + 1, (size_t)D * sizeof(float)); continue; } /* one chunk: one_query's bits */
+        float m = -INFINITY;
+        for (int64_t c = 0; c < per; c++) m = PL_MAX(m, p0[c * grp * (D + 1)]);
+        double l = 0;
+        for (int64_t c = 0; c < per; c++) l += exp((double)p0[c * grp * (D + 1)] - m);
+        memset(out, 0, (size_t)D * sizeof(float));
+        for (int64_t c = 0; c < per; c++)
+            pl_vec_axpy_f32(D, (float)(exp((double)p0[c * grp * (D + 1)] - m) / l), p0 + c * grp * (D + 1) + 1, out);
+    }
+}
+
+static void attention_decode_runs(pl_ctx *ctx, pl_tensor *t) {
+    const int32_t *mp = t->src[3]->data;
+    const int64_t D = t->ne[0], Hkv = t->src[1]->ne[2], grp = t->ne[1] / Hkv;
+    dec_job j = {.t = t};
+    j.run = malloc((size_t)mp[1] * sizeof *j.run);
+    j.first = malloc(((size_t)mp[1] + 1) * sizeof *j.first);
+    if (!j.run || !j.first) goto out;
+    j.first[0] = 0;
+    for (int r = 0; r < mp[1]; r++) {
+        const int32_t *rr = mp + MAP_HDR + mp[0] + MAP_REC * r;
+        if (rr[1] != 1) continue;
+        int64_t klo, nkk = dec_keys(t, rr, &klo);
+        j.run[j.n_runs] = rr;
+        j.first[j.n_runs + 1] = j.first[j.n_runs] + Hkv * ((nkk + DEC_CHUNK - 1) / DEC_CHUNK);
+        j.n_runs++;
+    }
+    if (!j.n_runs) goto out;
+    j.part = malloc((size_t)j.first[j.n_runs] * grp * (D + 1) * sizeof(float));
+    if (!j.part) { pl_error(PL_ERR_NOMEM, "attention: no memory for %lld decode chunks", (long long)j.first[j.n_runs]); goto out; }
+    pl_parallel_for(ctx, j.first[j.n_runs], dec_chunks, &j);
+    pl_parallel_for(ctx, (int64_t)j.n_runs * t->ne[1], dec_merge, &j);
+out:
+    free(j.part);
+    free(j.run);
+    free(j.first);
+}
+
+void op_attention_cells_forward(pl_ctx *ctx, pl_tensor *t) {
+    const int64_t n = n_items(t);
+    if (n) pl_parallel_for(ctx, n, cells_fwd_range, t);
+    attention_decode_runs(ctx, t);
+}
 void op_attention_cells_backward(pl_ctx *ctx, pl_tensor *t) { (void)ctx; (void)t; }

@@ -204,8 +204,38 @@ static void check_q8_bitwise(void) {
     remove(out);
 }
 
+/* a decode step over a long context (its keys cut into chunks, merged by their log-sum-exps; one chunk is 512 keys)
+ * gives the logits the last row of a prefill of the same tokens gets (one-row matrix products over all keys) */
+static void check_long_decode(const char *rel) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", test_root(), rel);
+    pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_threads = 2, .n_ctx = 2 * 1400});
+    CHECKF(m != NULL, "%s: %s", rel, pl_last_error());
+    if (!m) return;
+    const int V = pl_llm_n_vocab(m), lens[] = {511, 513, 1025, 1300};
+    int32_t *tok = malloc(1300 * sizeof *tok), *sq = malloc(1300 * sizeof *sq);
+    bool *want = calloc(1300, sizeof *want);
+    float *a = malloc((size_t)V * sizeof(float)), *b = malloc((size_t)V * sizeof(float));
+    for (int i = 0; i < 1300; i++) tok[i] = (int32_t)((i * 7919 + 13) % V);
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        const int L = lens[k], s1 = pl_llm_seq_new(m), s2 = pl_llm_seq_new(m);
+        for (int i = 0; i < L; i++) sq[i] = s1, want[i] = i == L - 1;
+        CHECK(pl_llm_decode(m, &(pl_llm_batch){L, tok, sq, want}, a) == PL_OK);
+        for (int i = 0; i < L; i++) sq[i] = s2;
+        CHECK(pl_llm_decode(m, &(pl_llm_batch){L - 1, tok, sq, NULL}, NULL) == PL_OK);
+        CHECK(pl_llm_decode(m, &(pl_llm_batch){1, &tok[L - 1], &s2, NULL}, b) == PL_OK);
+        const double d = max_abs_diff(a, b, V);
+        CHECKF(d <= 1e-4, "%s: decode after %d tokens differs from the prefill's last row by %.3g", rel, L - 1, d);
+        pl_llm_seq_remove(m, s1), pl_llm_seq_remove(m, s2);
+    }
+    free(tok), free(sq), free(want), free(a), free(b);
+    pl_llm_free(m);
+}
+
 int main(void) {
     check_full_cache();
+    check_long_decode("tests/golden/lm/llama");
+    check_long_decode("tests/golden/train/gemma3"); /* sliding-window layers */
     check_q8_bitwise();
     check_model("tests/golden/lm/llama", 300, test_fast() ? 16 : STEPS);
     check_model("tests/golden/train/gemma3", 300, test_fast() ? 16 : STEPS);  /* sliding-window layers */
