@@ -697,7 +697,7 @@ AVX2_FN static void r8_q4_K_q8_K_avx2(int64_t n, float *s, size_t lds, const voi
                 for (int t = 0; t < 4; t++) { /* (B_2t, B_2t+1): the activation sums of sub-blocks 2t, 2t+1 */
                     const int16_t b0 = (int16_t)(y->bsums[4 * t] + y->bsums[4 * t + 1]);
                     const int16_t b1 = (int16_t)(y->bsums[4 * t + 2] + y->bsums[4 * t + 3]);
-                    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(k.mn[t], _mm256_set1_epi32((int32_t)(uint16_t)b0 | ((int32_t)b1 << 16))));
+                    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(k.mn[t], _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)b0 | (uint32_t)(uint16_t)b1 << 16))));
                 }
                 float *o = s + (c0 + c) * lds;
                 const __m256 dy = _mm256_set1_ps(y->d);
