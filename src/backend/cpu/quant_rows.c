@@ -874,7 +874,8 @@ AVX2_FN static void r8_q4_1_q8_1_avx2(int64_t n, float *s, size_t lds, const voi
 AVX2_FN static void r8_q5_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
                                       int64_t n_act) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), hi4 = _mm256_set1_epi8((char)0xF0), ones = _mm256_set1_epi16(1);
-    /* g[k] lane r: qs bytes 4k..4k+3 of row r: low nibbles values 4k.., high nibbles values 16 + 4k..; per byte of a dword: which of its qh byte's bits is that value's fifth bit (low or high half of the byte) */
+    /* g[k] lane r: qs bytes 4k..4k+3 of row r (low nibbles: values 4k.., high: 16 + 4k..); per byte of a dword:
+     * which bit of its qh byte is that value's fifth bit (the low or the high half of the byte) */
     const __m256i bits_lo = _mm256_set1_epi32(0x08040201), bits_hi = _mm256_set1_epi32((int)0x80402010);
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
@@ -965,149 +966,11 @@ pl_from_float_fn pl_quantize_act_avx2(pl_dtype t) {
 pl_vec_dot_rows_fn pl_vec_dot_rows_avx2(pl_dtype t) { (void)t; return NULL; }
 pl_vec_dot_tile_fn pl_vec_dot_tile_avx2(pl_dtype t) { (void)t; return NULL; }
 pl_from_float_fn pl_quantize_act_avx2(pl_dtype t) { (void)t; return NULL; }
-/* q6_K x q8_K, eight rows. Per half super-block the rows' low-nibble and high-bit bytes are regrouped and the
- * 6-bit codes (0..63, stored +32) rebuilt four positions at a time; two groups' products fit int16
- * (2 x 2 x 63 x 128 < 32768) before the multiply-add by the 16-value sub-blocks' signed scales. The +32 comes off
- * once per super-block: isum - 32 * sum_g sc_g * bsum_g, exact in int32. Per row: acc = fma((float)isum, d * d_y, acc). */
-typedef struct { __m256i sc[16], pair[8]; __m256 d; } r8_k6_scales;
-
-AVX2_FN static void r8_k6_unpack(r8_k6_scales *k, const char *x0, size_t bx) {
-    const size_t off = offsetof(pl_block_q6_K, scales);
-    __m256i w[4];
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) w[i] = r8_dwords(x0, bx, off + 4 * i);
-    __m256i sc[16];
-#pragma GCC unroll 16
-    for (int g = 0; g < 16; g++) { /* signed byte g of the scales, per row */
-        sc[g] = _mm256_srai_epi32(_mm256_slli_epi32(w[g / 4], 24 - 8 * (g % 4)), 24);
-        k->sc[g] = _mm256_or_si256(_mm256_and_si256(sc[g], _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(sc[g], 16));
-    }
-#pragma GCC unroll 8
-    for (int t = 0; t < 8; t++)
-        k->pair[t] = _mm256_or_si256(_mm256_and_si256(sc[2 * t], _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(sc[2 * t + 1], 16));
-    /* d sits in the block's last two bytes: read the dword that ends there (scales 14-15 and d), not past it */
-    k->d = r8_f16_lo(_mm256_srli_epi32(r8_dwords(x0, bx, offsetof(pl_block_q6_K, d) - 2), 16));
-}
-
-AVX2_FN static void r8_q6_K_q8_K_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
-                                      int64_t n_act) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03);
-    for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
-    for (int64_t c0 = 0; c0 < n_act; c0 += R8K_COLS) {
-        const int64_t nc = n_act - c0 < R8K_COLS ? n_act - c0 : R8K_COLS;
-        for (int64_t b = 0; b < n / PL_QK_K; b++) {
-            const char *x0 = (const char *)vx + b * sizeof(pl_block_q6_K);
-            const char *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q6_K);
-            for (int l = 0; l < 27; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 210 bytes ahead */
-            r8_k6_scales k;
-            r8_k6_unpack(&k, x0, bx);
-            __m256i isum[R8K_COLS];
-            for (int64_t c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
-            for (int h = 0; h < 2; h++) {
-                __m256i v[8], l0[8], l1[8], hb[8], q[4][8]; /* q[t][k]: codes of positions 32t + 4k.. of the half */
-#pragma GCC unroll 8
-                for (int r = 0; r < 8; r++) v[r] = LOAD256(((const pl_block_q6_K *)(x0 + r * bx))->ql + 64 * h);
-                r8_transpose(l0, v);
-#pragma GCC unroll 8
-                for (int r = 0; r < 8; r++) v[r] = LOAD256(((const pl_block_q6_K *)(x0 + r * bx))->ql + 64 * h + 32);
-                r8_transpose(l1, v);
-#pragma GCC unroll 8
-                for (int r = 0; r < 8; r++) v[r] = LOAD256(((const pl_block_q6_K *)(x0 + r * bx))->qh + 32 * h);
-                r8_transpose(hb, v);
-#pragma GCC unroll 8
-                for (int g = 0; g < 8; g++) {
-                    q[0][g] = _mm256_or_si256(_mm256_and_si256(l0[g], m4), _mm256_slli_epi16(_mm256_and_si256(hb[g], m3), 4));
-                    q[1][g] = _mm256_or_si256(_mm256_and_si256(l1[g], m4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb[g], 2), m3), 4));
-                    q[2][g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0[g], 4), m4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb[g], 4), m3), 4));
-                    q[3][g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1[g], 4), m4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb[g], 6), m3), 4));
-                }
-                for (int64_t c = 0; c < nc; c++) {
-                    const int8_t *a = ((const pl_block_q8_K *)((const char *)vy + (c0 + c) * by) + b)->qs + 128 * h;
-                    __m256i acc = isum[c];
-#pragma GCC unroll 4
-                    for (int t = 0; t < 4; t++)
-#pragma GCC unroll 4
-                        for (int g = 0; g < 8; g += 2) { /* two groups in int16, then the sub-block's scale */
-                            int32_t a0, a1;
-                            memcpy(&a0, a + 32 * t + 4 * g, 4);
-                            memcpy(&a1, a + 32 * t + 4 * g + 4, 4);
-                            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(q[t][g], _mm256_set1_epi32(a0)),
-                                                               _mm256_maddubs_epi16(q[t][g + 1], _mm256_set1_epi32(a1)));
-                            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, k.sc[8 * h + 2 * t + g / 4]));
-                        }
-                    isum[c] = acc;
-                }
-            }
-            for (int64_t c = 0; c < nc; c++) {
-                const pl_block_q8_K *y = (const pl_block_q8_K *)((const char *)vy + (c0 + c) * by) + b;
-                __m256i corr = _mm256_setzero_si256();
-#pragma GCC unroll 8
-                for (int t = 0; t < 8; t++) {
-                    int32_t bb;
-                    memcpy(&bb, &y->bsums[2 * t], 4); /* (bsum_2t, bsum_2t+1) */
-                    corr = _mm256_add_epi32(corr, _mm256_madd_epi16(k.pair[t], _mm256_set1_epi32(bb)));
-                }
-                const __m256i is = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(corr, 5));
-                float *o = s + (c0 + c) * lds;
-                _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(k.d, _mm256_set1_ps(y->d)), _mm256_loadu_ps(o)));
-            }
-        }
-    }
-}
-
-/* q5_0 x q8_0, eight rows. The rows' 16 nibble bytes are regrouped (r8_nibble_bytes) and the fifth bits spread to bytes per group; codes are made signed at once
- * (nibble | (bit ? 0 : 0xF0) is q - 16), so the sign trick of q8_0 follows. Eight groups' products fit int16
- * (8 x 2 x 16 x 127 < 32768). Per row: acc = fma((float)isum, d_w * d_y, acc). */
-AVX2_FN static void r8_q5_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
-                                      int64_t n_act) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), hi4 = _mm256_set1_epi8((char)0xF0), ones = _mm256_set1_epi16(1);
-    /* g[k] lane r: qs bytes 4k..4k+3 of row r: low nibbles values 4k.., high nibbles values 16 + 4k..; per byte of a dword: which of its qh byte's bits is that value's fifth bit (low or high half of the byte) */
-    const __m256i bits_lo = _mm256_set1_epi32(0x08040201), bits_hi = _mm256_set1_epi32((int)0x80402010);
-    for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
-    for (int64_t b = 0; b < n / PL_QK; b++) {
-        const char *x0 = (const char *)vx + b * sizeof(pl_block_q5_0);
-        const char *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q5_0);
-        for (int l = 0; l < 3; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 22 bytes ahead */
-        __m256i g[4], q[8], u[8];
-        r8_nibble_bytes(g, x0 + offsetof(pl_block_q5_0, qs), bx);
-        const __m256i qh = r8_dwords(x0, bx, offsetof(pl_block_q5_0, qh));
-#pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) { /* values 4k..4k+3: fifth bits are bits 4k.. of qh, in its byte k / 2 */
-            const __m256i nib = k < 4 ? _mm256_and_si256(g[k], m4) : _mm256_and_si256(_mm256_srli_epi16(g[k - 4], 4), m4);
-            const int byte = k / 2;
-            const __m256i rep = _mm256_shuffle_epi8(qh, _mm256_setr_epi8(byte, byte, byte, byte, 4 + byte, 4 + byte, 4 + byte, 4 + byte,
-                8 + byte, 8 + byte, 8 + byte, 8 + byte, 12 + byte, 12 + byte, 12 + byte, 12 + byte, byte, byte, byte, byte,
-                4 + byte, 4 + byte, 4 + byte, 4 + byte, 8 + byte, 8 + byte, 8 + byte, 8 + byte, 12 + byte, 12 + byte, 12 + byte, 12 + byte));
-            const __m256i bm = k % 2 ? bits_hi : bits_lo;
-            const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(rep, bm), bm);
-            q[k] = _mm256_or_si256(nib, _mm256_andnot_si256(set, hi4));
-            u[k] = _mm256_sign_epi8(q[k], q[k]);
-        }
-        const __m256 dw = r8_f16_lo(r8_dwords(x0, bx, 0));
-        for (int64_t c = 0; c < n_act; c++) {
-            const pl_block_q8_0 *y = (const pl_block_q8_0 *)((const char *)vy + c * by) + b;
-            __m256i p = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) {
-                int32_t a4;
-                memcpy(&a4, y->qs + 4 * k, 4);
-                p = _mm256_add_epi16(p, _mm256_maddubs_epi16(u[k], _mm256_sign_epi8(_mm256_set1_epi32(a4), q[k])));
-            }
-            float *o = s + c * lds;
-            _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)),
-                                                _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(y->d))), _mm256_loadu_ps(o)));
-        }
-    }
-}
-
 pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype t) { (void)t; return NULL; }
 #endif
 
-/* AVX2: for one activation row (decode of one sequence) the one-row dot streams memory as fast (measured on a
- * Zen 3: 9.5-11 GB/s either way out of cache), so the four-row kernel serves several rows (many sequences) */
+/* AVX2 without VNNI: the eight-row kernels (pl_vec_dot_r8) take full groups of eight rows for any number of
+ * activation rows; the 4 x 2 tile and the four-row kernel serve the rows left over */
 pl_vec_dot_tile_fn pl_vec_dot_tile(pl_dtype t) {
     if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return NULL; /* the VNNI four-row kernels */
     return pl_cpu_isa() >= PL_ISA_AVX2 ? pl_vec_dot_tile_avx2(t) : NULL;
