@@ -201,18 +201,24 @@ static float r8_ref(pl_dtype t, int64_t n, const void *vx, const void *vy) {
         }
         return acc;
     }
-    if (t == PL_Q5_0) { /* codes 0..31 stored +16: low nibbles in qs (values j and j + 16), fifth bits in qh */
-        const pl_block_q5_0 *x = vx;
-        const pl_block_q8_0 *a = vy;
+    if (t == PL_Q5_0 || t == PL_Q5_1) { /* codes 0..31: nibbles in qs (values j and j + 16), fifth bits in qh;
+                                          * q5_0 stored +16, q5_1 + m */
+        const bool one = t == PL_Q5_1;
         for (int64_t b = 0; b < n / 32; b++) {
+            const pl_block_q5_0 *x0 = (const pl_block_q5_0 *)vx + b;
+            const pl_block_q5_1 *x1 = (const pl_block_q5_1 *)vx + b;
+            const int8_t *qa = one ? ((const pl_block_q8_1 *)vy)[b].qs : ((const pl_block_q8_0 *)vy)[b].qs;
+            const uint8_t *qs = one ? x1->qs : x0->qs;
             int32_t isum = 0;
             uint32_t qh;
-            memcpy(&qh, x[b].qh, 4);
+            memcpy(&qh, one ? x1->qh : x0->qh, 4);
             for (int j = 0; j < 32; j++) {
-                const int nib = j < 16 ? x[b].qs[j] & 15 : x[b].qs[j - 16] >> 4;
-                isum += ((nib | (int)((qh >> j) & 1) << 4) - 16) * a[b].qs[j];
+                const int nib = j < 16 ? qs[j] & 15 : qs[j - 16] >> 4;
+                isum += ((nib | (int)((qh >> j) & 1) << 4) - (one ? 0 : 16)) * qa[j];
             }
-            acc = fmaf((float)isum, pl_fp16_to_fp32(x[b].d) * pl_fp16_to_fp32(a[b].d), acc);
+            const float dy = pl_fp16_to_fp32(one ? ((const pl_block_q8_1 *)vy)[b].d : ((const pl_block_q8_0 *)vy)[b].d);
+            acc = fmaf((float)isum, pl_fp16_to_fp32(one ? x1->d : x0->d) * dy, acc);
+            if (one) acc = fmaf(pl_fp16_to_fp32(x1->m), pl_fp16_to_fp32(((const pl_block_q8_1 *)vy)[b].s), acc);
         }
         return acc;
     }
@@ -251,7 +257,7 @@ static float r8_ref(pl_dtype t, int64_t n, const void *vx, const void *vy) {
     return acc;
 }
 
-/* the AVX2 eight-row kernels (q8_0, q4_0, q4_1, q5_0, q4_K, q6_K): for any count of activation rows, each sum bit for bit r8_ref's and
+/* the AVX2 eight-row kernels (q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q6_K): for any count of activation rows, each sum bit for bit r8_ref's and
  * the scalar dot's within rounding; random bytes include q8_0's -128 codes (a file's q8_0 may hold them) */
 static void test_r8(pl_dtype t, int64_t n, int n_act, bool random_bytes) {
     pl_vec_dot_r8_fn r8 = pl_cpu()->avx2 && pl_cpu()->fma && pl_cpu()->f16c ? pl_vec_dot_r8_avx2(t) : NULL;
@@ -271,11 +277,12 @@ static void test_r8(pl_dtype t, int64_t n, int n_act, bool random_bytes) {
             for (int64_t b = 0; b < n / 32; b++)
                 for (int k = 0; k < 16; k++)
                     (t == PL_Q4_0 ? ((pl_block_q4_0 *)(w + r * rb))[b].qs : ((pl_block_q4_1 *)(w + r * rb))[b].qs)[k] = (uint8_t)rand();
-        if (random_bytes && t == PL_Q5_0) /* any codes */
+        if (random_bytes && (t == PL_Q5_0 || t == PL_Q5_1)) /* any codes */
             for (int64_t b = 0; b < n / 32; b++) {
-                pl_block_q5_0 *x = (pl_block_q5_0 *)(w + r * rb) + b;
-                for (int k = 0; k < 4; k++) x->qh[k] = (uint8_t)rand();
-                for (int k = 0; k < 16; k++) x->qs[k] = (uint8_t)rand();
+                uint8_t *qh = t == PL_Q5_0 ? ((pl_block_q5_0 *)(w + r * rb))[b].qh : ((pl_block_q5_1 *)(w + r * rb))[b].qh;
+                uint8_t *qs = t == PL_Q5_0 ? ((pl_block_q5_0 *)(w + r * rb))[b].qs : ((pl_block_q5_1 *)(w + r * rb))[b].qs;
+                for (int k = 0; k < 4; k++) qh[k] = (uint8_t)rand();
+                for (int k = 0; k < 16; k++) qs[k] = (uint8_t)rand();
             }
         if (random_bytes && t == PL_Q6_K) /* any codes, any signed scales (-128 included) */
             for (int64_t b = 0; b < n / 256; b++) {
@@ -316,6 +323,7 @@ int main(void) {
         test_r8(PL_Q4_0, 32, acts[i], false), test_r8(PL_Q4_0, 576, acts[i], false), test_r8(PL_Q4_0, 1536, acts[i], true);
         test_r8(PL_Q4_1, 32, acts[i], false), test_r8(PL_Q4_1, 576, acts[i], false), test_r8(PL_Q4_1, 1536, acts[i], true);
         test_r8(PL_Q5_0, 32, acts[i], false), test_r8(PL_Q5_0, 576, acts[i], false), test_r8(PL_Q5_0, 1536, acts[i], true);
+        test_r8(PL_Q5_1, 32, acts[i], false), test_r8(PL_Q5_1, 576, acts[i], false), test_r8(PL_Q5_1, 1536, acts[i], true);
         test_r8(PL_Q6_K, 256, acts[i], false), test_r8(PL_Q6_K, 1536, acts[i], false), test_r8(PL_Q6_K, 768, acts[i], true);
     }
     test_act_quant(PL_Q8_0, 576), test_act_quant(PL_Q8_1, 1536), test_act_quant(PL_Q8_K, 1536);

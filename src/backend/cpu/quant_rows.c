@@ -868,23 +868,26 @@ AVX2_FN static void r8_q4_1_q8_1_avx2(int64_t n, float *s, size_t lds, const voi
     r8_q4_x(n, s, lds, vx, bx, vy, by, n_act, true);
 }
 
-/* q5_0 x q8_0, eight rows. The rows' 16 nibble bytes are regrouped (r8_nibble_bytes) and the fifth bits spread to bytes per group; codes are made signed at once
- * (nibble | (bit ? 0 : 0xF0) is q - 16), so the sign trick of q8_0 follows. Eight groups' products fit int16
- * (8 x 2 x 16 x 127 < 32768). Per row: acc = fma((float)isum, d_w * d_y, acc). */
-AVX2_FN static void r8_q5_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
-                                      int64_t n_act) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), hi4 = _mm256_set1_epi8((char)0xF0), ones = _mm256_set1_epi16(1);
-    /* g[k] lane r: qs bytes 4k..4k+3 of row r (low nibbles: values 4k.., high: 16 + 4k..); per byte of a dword:
-     * which bit of its qh byte is that value's fifth bit (the low or the high half of the byte) */
+/* q5_0 x q8_0 and q5_1 x q8_1, eight rows. The rows' 16 nibble bytes are regrouped (r8_nibble_bytes) and the
+ * fifth bits spread to bytes per group by a shuffle and a compare. q5_0's codes are made signed at once
+ * (nibble | (bit ? 0 : 0xF0) is q - 16), so the sign trick of q8_0 follows and eight groups' products fit int16
+ * (8 x 2 x 16 x 127 < 32768); q5_1's stay unsigned (0..31, + m * s_y per row) and fit four groups at a time.
+ * Per row: acc = fma((float)isum, d_w * d_y, acc) [q5_1: then fma(m, s_y, acc)]. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8_q5_x(int64_t n, float *s, size_t lds, const void *vx,
+        size_t bx, const void *vy, size_t by, int64_t n_act, const bool one) {
+    const size_t xb = one ? sizeof(pl_block_q5_1) : sizeof(pl_block_q5_0), yb = one ? sizeof(pl_block_q8_1) : sizeof(pl_block_q8_0);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), hi4 = _mm256_set1_epi8((char)0xF0), b5 = _mm256_set1_epi8(0x10);
+    const __m256i ones = _mm256_set1_epi16(1);
+    /* per byte of a dword: which bit of its qh byte is that value's fifth bit (the low or the high half) */
     const __m256i bits_lo = _mm256_set1_epi32(0x08040201), bits_hi = _mm256_set1_epi32((int)0x80402010);
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
-        const char *x0 = (const char *)vx + b * sizeof(pl_block_q5_0);
-        const char *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q5_0);
-        for (int l = 0; l < 3; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 22 bytes ahead */
+        const char *x0 = (const char *)vx + b * xb, *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * xb;
+        for (int l = 0; l < 3; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 22 or 24 bytes ahead */
         __m256i g[4], q[8], u[8];
-        r8_nibble_bytes(g, x0 + offsetof(pl_block_q5_0, qs), bx);
-        const __m256i qh = r8_dwords(x0, bx, offsetof(pl_block_q5_0, qh));
+        /* g[k] lane r: qs bytes 4k..4k+3 of row r (low nibbles: values 4k.., high: 16 + 4k..) */
+        r8_nibble_bytes(g, x0 + (one ? offsetof(pl_block_q5_1, qs) : offsetof(pl_block_q5_0, qs)), bx);
+        const __m256i qh = r8_dwords(x0, bx, one ? offsetof(pl_block_q5_1, qh) : offsetof(pl_block_q5_0, qh));
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) { /* values 4k..4k+3: fifth bits are bits 4k.. of qh, in its byte k / 2 */
             const __m256i nib = k < 4 ? _mm256_and_si256(g[k], m4) : _mm256_and_si256(_mm256_srli_epi16(g[k - 4], 4), m4);
@@ -894,24 +897,40 @@ AVX2_FN static void r8_q5_0_q8_0_avx2(int64_t n, float *s, size_t lds, const voi
                 4 + byte, 4 + byte, 4 + byte, 4 + byte, 8 + byte, 8 + byte, 8 + byte, 8 + byte, 12 + byte, 12 + byte, 12 + byte, 12 + byte));
             const __m256i bm = k % 2 ? bits_hi : bits_lo;
             const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(rep, bm), bm);
-            q[k] = _mm256_or_si256(nib, _mm256_andnot_si256(set, hi4));
-            u[k] = _mm256_sign_epi8(q[k], q[k]);
+            if (one) q[k] = _mm256_or_si256(nib, _mm256_and_si256(set, b5));
+            else q[k] = _mm256_or_si256(nib, _mm256_andnot_si256(set, hi4)), u[k] = _mm256_sign_epi8(q[k], q[k]);
         }
-        const __m256 dw = r8_f16_lo(r8_dwords(x0, bx, 0));
+        const __m256i dm = r8_dwords(x0, bx, 0); /* q5_1: d | m << 16; q5_0: d and the first qh bytes */
+        const __m256 dw = r8_f16_lo(dm), mw = one ? r8_f16_lo(_mm256_srli_epi32(dm, 16)) : _mm256_setzero_ps();
         for (int64_t c = 0; c < n_act; c++) {
-            const pl_block_q8_0 *y = (const pl_block_q8_0 *)((const char *)vy + c * by) + b;
-            __m256i p = _mm256_setzero_si256();
+            const char *y = (const char *)vy + c * by + b * yb;
+            const int8_t *ya = (const int8_t *)(y + (one ? offsetof(pl_block_q8_1, qs) : offsetof(pl_block_q8_0, qs)));
+            __m256i p[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k++) {
                 int32_t a4;
-                memcpy(&a4, y->qs + 4 * k, 4);
-                p = _mm256_add_epi16(p, _mm256_maddubs_epi16(u[k], _mm256_sign_epi8(_mm256_set1_epi32(a4), q[k])));
+                memcpy(&a4, ya + 4 * k, 4);
+                const __m256i a = _mm256_set1_epi32(a4);
+                p[one && k >= 4] = _mm256_add_epi16(p[one && k >= 4], one ? _mm256_maddubs_epi16(q[k], a)
+                                                                         : _mm256_maddubs_epi16(u[k], _mm256_sign_epi8(a, q[k])));
             }
+            const __m256i is = one ? _mm256_add_epi32(_mm256_madd_epi16(p[0], ones), _mm256_madd_epi16(p[1], ones))
+                                   : _mm256_madd_epi16(p[0], ones);
             float *o = s + c * lds;
-            _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)),
-                                                _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(y->d))), _mm256_loadu_ps(o)));
+            __m256 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(((const pl_block_q8_0 *)y)->d))),
+                                         _mm256_loadu_ps(o));
+            if (one) acc = _mm256_fmadd_ps(mw, _mm256_set1_ps(_cvtsh_ss(((const pl_block_q8_1 *)y)->s)), acc);
+            _mm256_storeu_ps(o, acc);
         }
     }
+}
+AVX2_FN static void r8_q5_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
+                                      int64_t n_act) {
+    r8_q5_x(n, s, lds, vx, bx, vy, by, n_act, false);
+}
+AVX2_FN static void r8_q5_1_q8_1_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
+                                      int64_t n_act) {
+    r8_q5_x(n, s, lds, vx, bx, vy, by, n_act, true);
 }
 
 pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype t) {
@@ -922,6 +941,7 @@ pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype t) {
     case PL_Q5_0: return r8_q5_0_q8_0_avx2;
     case PL_Q4_0: return r8_q4_0_q8_0_avx2;
     case PL_Q4_1: return r8_q4_1_q8_1_avx2;
+    case PL_Q5_1: return r8_q5_1_q8_1_avx2;
     default: return NULL;
     }
 }
