@@ -3,11 +3,11 @@
 # width 256, 4 heads) distilled from SmolLM2-135M-Instruct on 240 kB of Jane Austen, beside the same student on
 # the hard labels alone (--kd 0) for the same steps, batches and tokens; both validation curves (KL to the
 # teacher at T = 1, perplexity) into docs/distill-smollm2.svg. Needs `make fetch` (model + data/train/austen.txt).
-# Usage: bench/adapt_distill.sh [STEPS] [THREADS]   (default 60 steps of 4 x 128 tokens = 30720 tokens, 1 thread:
+# Usage: bench/adapt_distill.sh [STEPS] [THREADS]   (default 40 steps of 4 x 128 tokens = 20480 tokens, 1 thread:
 # on a host shared by many jobs one thread loses less to waiting for the other than two)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-steps=${1:-60}; t=${2:-1}
+steps=${1:-40}; t=${2:-1}
 teacher=models/smollm2/SmolLM2-135M-Instruct.Q8_0.gguf
 [ -f "$teacher" ] || build/plinth quantize models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$teacher" Q8_0
 mkdir -p runs
@@ -17,7 +17,7 @@ build/plinth train --arch llama --tokenizer "$teacher" --layers 4 --dim 256 --he
     --eval-every 0 --seed 7 -f "$text" -o runs/distill-student -t "$t" -q
 student=runs/distill-student/checkpoint-000001
 common=(--teacher "$teacher" --student "$student" -d "$text" --ctx 128 --batch 4 --steps "$steps" --lr 2e-3
-        --eval-every $((steps / 10)) --seed 42 -t "$t")
+        --eval-every $((steps / 4)) --seed 42 -t "$t")
 time build/plinth distill "${common[@]}" -o runs/distill-kd          # T = 2, kd 1, alpha 0.5 (the defaults)
 mkdir -p runs/distill-hard
 cp runs/distill-kd/teacher_topk.bin runs/distill-hard/               # the same soft labels: not recomputed
