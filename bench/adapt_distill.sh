@@ -14,7 +14,7 @@ mkdir -p runs
 text=runs/austen-240k.txt
 head -c 260000 data/train/austen.txt | tail -c 240000 > "$text"   # past the title pages
 build/plinth train --arch llama --tokenizer "$teacher" --layers 4 --dim 256 --heads 4 --ctx 128 --steps 1 \
-    --eval-every 0 --seed 7 -f "$text" -o runs/distill-student -t "$t" -q
+    --eval-every 0 --seed 7 -f "$text" -o runs/distill-student -t 2 -q   # the recorded run made it with 2 threads
 student=runs/distill-student/checkpoint-000001
 common=(--teacher "$teacher" --student "$student" -d "$text" --ctx 128 --batch 4 --steps "$steps" --lr 2e-3
         --eval-every $((steps / 4)) --seed 42 -t "$t")
