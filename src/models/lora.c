@@ -1,6 +1,7 @@
-/* LoRA adapters (lora.h): making one for a base, loading and saving PEFT's format, attaching to a model. The
- * update itself is added where the builders call llm_linear (llm.c). */
+/* LoRA adapters (lora.h): making one for a base, loading and saving PEFT's format and llama.cpp's LoRA GGUF,
+ * attaching to a model. The update itself is added where the builders call llm_linear (llm.c). */
 #include "models/lora.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
 
 #include <errno.h>
@@ -96,7 +97,15 @@ static bool qk_permuted(const pl_llm *m, pl_weight_role role) {
     return m->gguf && m->hp.rope_mode == PL_ROPE_NORMAL && (role == PL_W_Q || role == PL_W_K);
 }
 
+static pl_lora *lora_load_gguf(const pl_llm *m, const char *path);
+
+static bool is_gguf_path(const char *path) {
+    size_t n = strlen(path);
+    return n > 5 && !strcmp(path + n - 5, ".gguf");
+}
+
 pl_lora *pl_lora_load(const pl_llm *m, const char *dir) {
+    if (is_gguf_path(dir)) return lora_load_gguf(m, dir);
     pl_peft_config cfg;
     if (pl_peft_config_read(dir, &cfg)) return NULL;
     char path[4096];
@@ -168,6 +177,118 @@ int pl_lora_save(const pl_lora *l, const pl_llm *m, const char *dir, const char 
     pl_peft_config cfg = l->cfg;
     snprintf(cfg.base, sizeof cfg.base, "%s", base_name ? base_name : "");
     return pl_peft_config_write(dir, &cfg);
+}
+
+/* ---- llama.cpp's LoRA GGUF (convert_lora_to_gguf.py, llama-adapter.cpp) ------------------------------------
+ * general.type "adapter", adapter.type "lora", adapter.lora.alpha (llama.cpp scales by alpha / r, r read from
+ * the tensors, so an rsLoRA adapter is written with the alpha that gives its scale), general.architecture; per
+ * adapted weight "<its GGUF name>.lora_a" {in, r} and ".lora_b" {r, out} (ne order), whose output rows follow
+ * the GGUF's: a llama GGUF's Q and K rows are interleaved for its rope (llm_qk_rows). */
+
+/* B of Q / K in this model's order differs from the GGUF's order: a llama loaded from HF's files */
+static bool qk_gguf_differs(const pl_llm *m, pl_weight_role role) {
+    return !m->gguf && m->hp.arch == PL_LLM_LLAMA && (role == PL_W_Q || role == PL_W_K);
+}
+
+static void gguf_lora_name(char *buf, size_t cap, pl_weight_role role, int layer, char which) {
+    char w[256];
+    snprintf(w, sizeof w, pl_weight_name_gguf(role), layer);
+    snprintf(buf, cap, "%s.lora_%c", w, which);
+}
+
+int pl_lora_save_gguf(const pl_lora *l, const pl_llm *m, const char *path, const char *base_name) {
+    pl_gguf_writer *w = pl_gguf_writer_new();
+    if (!w) return PL_ERR_NOMEM;
+    int rc = pl_gguf_writer_set_str(w, "general.architecture", pl_llm_arch_name(l->arch));
+    if (!rc) rc = pl_gguf_writer_set_str(w, "general.type", "adapter");
+    if (!rc && base_name && base_name[0]) rc = pl_gguf_writer_set_str(w, "general.base_model.0.name", base_name);
+    if (!rc) rc = pl_gguf_writer_set_str(w, "adapter.type", "lora");
+    if (!rc) rc = pl_gguf_writer_set_f32(w, "adapter.lora.alpha", l->scale * (float)l->cfg.r);
+    for (int layer = 0; layer < l->n_layer && !rc; layer++)
+        for (int role = 0; role < PL_W_COUNT && !rc; role++) {
+            if (!l->a[layer][role]) continue;
+            for (int k = 0; k < 2 && !rc; k++) {
+                const pl_tensor *t = k ? l->b[layer][role] : l->a[layer][role];
+                float *tmp = NULL;
+                if (k && qk_gguf_differs(m, (pl_weight_role)role)) {
+                    if (!(tmp = pl_malloc((size_t)pl_nelements(t) * sizeof(float)))) { rc = PL_ERR_NOMEM; break; }
+                    llm_qk_rows(tmp, pl_f32(t), t->ne[1], t->ne[0], m->hp.head_dim, false);
+                }
+                char name[300];
+                gguf_lora_name(name, sizeof name, (pl_weight_role)role, layer, k ? 'b' : 'a');
+                rc = pl_gguf_writer_add_tensor(w, name, PL_F32, 2, t->ne, tmp ? tmp : pl_f32(t), true);
+                free(tmp);
+            }
+        }
+    if (!rc) rc = pl_gguf_writer_write_file(w, path);
+    pl_gguf_writer_free(w);
+    return rc;
+}
+
+static pl_lora *lora_load_gguf(const pl_llm *m, const char *path) {
+    pl_gguf *g = pl_gguf_open(path);
+    if (!g) return NULL;
+    pl_lora *l = NULL;
+    const char *type = pl_gguf_get_str(g, "general.type", NULL), *atype = pl_gguf_get_str(g, "adapter.type", NULL);
+    const char *arch = pl_gguf_get_str(g, "general.architecture", NULL);
+    const double alpha = pl_gguf_get_float(g, "adapter.lora.alpha", 0);
+    pl_peft_config cfg = {0};
+    const pl_gguf_tensor *a0 = NULL;
+    for (int i = 0; i < PL_LORA_ROLES_N; i++) { /* the targets: the weights of block 0 that have an A */
+        char name[300];
+        gguf_lora_name(name, sizeof name, pl_lora_roles[i], 0, 'a');
+        const pl_gguf_tensor *t = pl_gguf_find_tensor(g, name);
+        if (t) { cfg.roles |= 1u << pl_lora_roles[i]; if (!a0) a0 = t; }
+    }
+    if (!type || strcmp(type, "adapter") || !atype || strcmp(atype, "lora"))
+        pl_error(PL_ERR_FORMAT, "%s: not a LoRA adapter (general.type \"%s\", adapter.type \"%s\"; want \"adapter\", \"lora\")", path,
+                 type ? type : "", atype ? atype : "");
+    else if (!arch || strcmp(arch, pl_llm_arch_name(m->hp.arch)))
+        pl_error(PL_ERR_FORMAT, "%s: the adapter was made for a %s model, this one is a %s", path, arch ? arch : "(no general.architecture)",
+                 pl_llm_arch_name(m->hp.arch));
+    else if (!a0 || a0->n_dims != 2)
+        pl_error(PL_ERR_FORMAT, "%s: no <weight>.lora_a matrix for a linear layer of block 0 (blk.0.attn_q.weight.lora_a, ...)", path);
+    else if (!(alpha > 0))
+        pl_error(PL_ERR_FORMAT, "%s: adapter.lora.alpha is missing or not positive", path);
+    else {
+        cfg.r = (int)a0->ne[1];
+        cfg.alpha = (float)alpha;
+        l = lora_alloc(m, &cfg);
+    }
+    int64_t used = 0;
+    for (int layer = 0; l && layer < l->n_layer; layer++)
+        for (int role = 0; role < PL_W_COUNT && l; role++) {
+            if (!l->a[layer][role]) continue;
+            for (int k = 0; k < 2 && l; k++) {
+                pl_tensor *t = k ? l->b[layer][role] : l->a[layer][role];
+                char name[300];
+                gguf_lora_name(name, sizeof name, (pl_weight_role)role, layer, k ? 'b' : 'a');
+                const pl_gguf_tensor *s = pl_gguf_find_tensor(g, name);
+                const char *why = !s ? "missing" : s->n_dims != 2 ? "not a matrix" : s->type != PL_F32 && s->type != PL_F16 && s->type != PL_BF16 ? "not f32/f16/bf16" : NULL;
+                if (!why && (s->ne[0] != t->ne[0] || s->ne[1] != t->ne[1])) {
+                    pl_error(PL_ERR_FORMAT, "%s: %s is %lld x %lld (ne), this base needs %lld x %lld: the adapter was made for another model",
+                             path, name, (long long)s->ne[0], (long long)s->ne[1], (long long)t->ne[0], (long long)t->ne[1]);
+                    pl_lora_free(l); l = NULL; break;
+                }
+                if (why) { pl_error(PL_ERR_FORMAT, "%s: tensor %s %s", path, name, why); pl_lora_free(l); l = NULL; break; }
+                pl_dtype_traits(s->type)->to_float(s->data, pl_f32(t), pl_nelements(t));
+                used++;
+                if (k && qk_gguf_differs(m, (pl_weight_role)role)) {
+                    float *tmp = pl_malloc((size_t)pl_nelements(t) * sizeof(float));
+                    if (!tmp) { pl_lora_free(l); l = NULL; break; }
+                    memcpy(tmp, pl_f32(t), (size_t)pl_nelements(t) * sizeof(float));
+                    llm_qk_rows(pl_f32(t), tmp, t->ne[1], t->ne[0], m->hp.head_dim, true);
+                    free(tmp);
+                }
+            }
+        }
+    if (l && used != pl_gguf_n_tensors(g)) { /* a tensor for a layer this base lacks, or for another block's targets */
+        pl_error(PL_ERR_FORMAT, "%s: %lld tensors, of which %lld adapt this model's layers (targets read from block 0)", path,
+                 (long long)pl_gguf_n_tensors(g), (long long)used);
+        pl_lora_free(l); l = NULL;
+    }
+    pl_gguf_close(g);
+    return l;
 }
 
 void pl_lora_free(pl_lora *l) {

@@ -27,11 +27,15 @@ typedef struct pl_lora {
  * A ~ U(-1/sqrt(in), 1/sqrt(in)) (PEFT's kaiming-uniform), B = 0, so the model starts as the base.
  * NULL + message for an architecture without LoRA support or a rank larger than a targeted layer. */
 pl_lora *pl_lora_new(const pl_llm *m, int rank, float alpha, bool rslora, unsigned roles, uint64_t seed);
-/* A PEFT adapter directory (adapter_config.json + adapter_model.safetensors) for base m. NULL + message:
- * unsupported settings, a missing tensor, or shapes of another base (the reason named). */
+/* A PEFT adapter directory (adapter_config.json + adapter_model.safetensors), or a llama.cpp LoRA GGUF (a path
+ * ending in .gguf), for base m. NULL + message: unsupported settings, a missing tensor, or shapes or an
+ * architecture of another base (the reason named). */
 pl_lora *pl_lora_load(const pl_llm *m, const char *dir);
 /* Save in PEFT's format into dir (created if needed), for base m; base_name goes into the config. */
 int pl_lora_save(const pl_lora *l, const pl_llm *m, const char *dir, const char *base_name);
+/* Save as a llama.cpp LoRA GGUF (general.type adapter; "<weight>.lora_a" / ".lora_b" in f32) for base m;
+ * llama.cpp's --lora and plinth's --lora load it. base_name (or NULL) goes into general.base_model.0.name. */
+int pl_lora_save_gguf(const pl_lora *l, const pl_llm *m, const char *path, const char *base_name);
 void pl_lora_free(pl_lora *l);
 /* Apply l to m's forward passes, its update times user_scale (1: as trained); NULL detaches all. At most
  * PL_LLM_MAX_LORA at once. The adapter must outlive its use. */

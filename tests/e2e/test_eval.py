@@ -201,6 +201,50 @@ def test_adapted_model_rows_beside_the_base(tiny, tmp_path):
     assert rows[:2] == ["| " + os.path.basename(tiny), "| " + os.path.basename(tiny) + " + lora " + str(out)]
     bad = run(["--lora", str(out), "-m", tiny, *args])
     assert bad.returncode == 2 and b"give -m first" in bad.stderr
+    # the same adapter as a llama.cpp LoRA GGUF (plinth lora export) gives the same scores
+    gguf = tmp_path / "adapter.gguf"
+    ex = subprocess.run([plinth_bin(), "lora", "export", "-m", tiny, "--lora", str(out), "-o", str(gguf)], capture_output=True)
+    assert ex.returncode == 0 and gguf.exists(), ex.stderr
+    from gguf import GGUFReader  # the gguf package (llama.cpp's gguf-py) reads it
+    rd = GGUFReader(str(gguf))
+    kv = {f.name: f for f in rd.fields.values()}
+    assert bytes(kv["general.type"].parts[-1]).decode() == "adapter" and bytes(kv["adapter.type"].parts[-1]).decode() == "lora"
+    names = {t.name for t in rd.tensors}
+    assert "blk.0.attn_q.weight.lora_a" in names and "blk.0.ffn_down.weight.lora_b" in names
+    assert all(n.endswith(".lora_a") or n.endswith(".lora_b") for n in names)
+    g = json.loads(run(["-m", tiny, "--lora", str(gguf), *args]).stdout)["tasks"][0]["results"][0]
+    flat = lambda res: [x for it in res["items"] for x in it["loglik"]]
+    assert np.allclose(flat(g), flat(adapted), atol=1e-5)
+    half = json.loads(run(["-m", tiny, "--lora", f"{gguf}:0.5", *args]).stdout)["tasks"][0]["results"][0]
+    assert [it["loglik"] for it in half["items"]] != [it["loglik"] for it in g["items"]]
+    other = tmp_path / "not_adapter.gguf"  # a model file is not an adapter
+    other.write_bytes(open(os.path.join(LM, "model.gguf"), "rb").read())
+    r = run(["-m", tiny, "--lora", str(other), *args])
+    assert r.returncode == 1 and b"not a LoRA adapter" in r.stderr, r.stderr
+
+
+def test_support_routing_task_is_well_formed(tiny):
+    # data/tasks/support_intent.jsonl + data/finetune/support_intent_train.jsonl (tools/make_intent_task.py): enough
+    # examples, the five teams balanced, no test message among the training ones, and plinth eval reads the task
+    with open(os.path.join(ROOT, "data", "tasks", "support_intent.jsonl")) as f:
+        task = [json.loads(line) for line in f]
+    with open(os.path.join(ROOT, "data", "finetune", "support_intent_train.jsonl")) as f:
+        train = [json.loads(line) for line in f]
+    test = [t for t in task if t.get("split") != "train"]
+    assert len(train) >= 500 and len(test) >= 150
+    teams = task[0]["choices"]
+    assert len(teams) == 5 and all(t["choices"] == teams for t in task)
+    counts = [sum(t["answer"] == i for t in test) for i in range(5)]
+    assert max(counts) - min(counts) <= 1, counts
+    msg = lambda q: q.split("Message: ", 1)[1]
+    train_msgs = {msg(t["prompt"][len("Question: "):-len("\nAnswer:")]).lower() for t in train}
+    assert len(train_msgs) == len(train)
+    assert not any(msg(t["question"]).lower() in train_msgs for t in test)
+    assert all(msg(t["question"]).lower() in train_msgs for t in task if t.get("split") == "train")  # shots from training
+    assert all(t["prompt"].startswith("Question: ") and t["completion"][1:] in teams for t in train)
+    j = json.loads(run(["-m", tiny, "-t", os.path.join(ROOT, "data", "tasks", "support_intent.jsonl"), "--mode", "zero",
+                        "--limit", "3", "-c", "512", "--json"]).stdout)  # bytes: 512 positions
+    assert j["tasks"][0]["n"] == 3 and j["tasks"][0]["kind"] == "multiple_choice"
 
 
 def test_limit_and_first_k_shots(tiny, tmp_path):

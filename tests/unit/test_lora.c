@@ -5,6 +5,7 @@
  * the HF model gives the same logits on its GGUF twin); bad adapters are refused with the reason. Prompt tuning
  * likewise: PEFT's virtual tokens give its logits over the virtual and real positions, its loss and the
  * gradient of the virtual-token embeddings. */
+#include "io/gguf.h"
 #include "io/safetensors.h"
 #include "models/lora.h"
 #include "models/prompt_tuning.h"
@@ -162,6 +163,78 @@ done:
     pl_llm_free(a); pl_llm_free(b);
 }
 
+/* llama.cpp's LoRA GGUF: an rsLoRA adapter made on the HF model (random B, so it shows) is written as a GGUF
+ * adapter whose keys and tensors are llama.cpp's (general.type adapter, adapter.lora.alpha giving the same
+ * scale over r, "<GGUF weight>.lora_a" {in, r} / ".lora_b" {r, out}, B of Q / K in the GGUF's row order), and it
+ * loads back on the HF model and on the GGUF twin with the logits of the adapter it was saved from; on a base
+ * of another shape or architecture it is refused with the reason. */
+static void check_gguf_adapter(void) {
+    char hf[4096], gguf[4200], other[4096], out[256], cmd[400];
+    snprintf(hf, sizeof hf, "%s/tests/golden/lm/llama", test_root());
+    snprintf(gguf, sizeof gguf, "%s/model.gguf", hf);
+    snprintf(other, sizeof other, "%s/tests/golden/train/llama", test_root()); /* width 32: another base */
+    snprintf(out, sizeof out, "/tmp/plinth_lora_%d.gguf", (int)getpid());
+    pl_llm *a = pl_llm_load_ex(hf, &(pl_llm_params){.n_threads = 2}), *b = pl_llm_load_ex(gguf, &(pl_llm_params){.n_threads = 2});
+    pl_llm *o = pl_llm_load_ex(other, &(pl_llm_params){.n_threads = 1});
+    unsigned qvd = 1u << PL_W_Q | 1u << PL_W_V | 1u << PL_W_DOWN;
+    pl_lora *la = a ? pl_lora_new(a, 4, 6.0f, true, qvd, 11) : NULL, *lha = NULL, *lhb = NULL;
+    CHECKF(a && b && o && la, "%s", pl_last_error());
+    if (!a || !b || !o || !la) goto done;
+    uint64_t s = 5;
+    for (int layer = 0; layer < la->n_layer; layer++)
+        for (int role = 0; role < PL_W_COUNT; role++)
+            if (la->b[layer][role])
+                for (int64_t i = 0; i < pl_nelements(la->b[layer][role]); i++)
+                    pl_f32(la->b[layer][role])[i] = 0.2f * (float)((pl_splitmix64(&s) >> 40) / 16777216.0 - 0.5);
+    CHECKF(pl_lora_save_gguf(la, a, out, "llama") == PL_OK, "%s", pl_last_error());
+    pl_gguf *g = pl_gguf_open(out);
+    CHECKF(g != NULL, "%s", pl_last_error());
+    if (g) {
+        const char *type = pl_gguf_get_str(g, "general.type", NULL), *atype = pl_gguf_get_str(g, "adapter.type", NULL);
+        const char *arch = pl_gguf_get_str(g, "general.architecture", NULL);
+        CHECK(type && !strcmp(type, "adapter") && atype && !strcmp(atype, "lora") && arch && !strcmp(arch, "llama"));
+        CHECK_NEAR(pl_gguf_get_float(g, "adapter.lora.alpha", 0) / 4.0, la->scale, 1e-6); /* llama.cpp: alpha / r */
+        CHECK(pl_gguf_n_tensors(g) == 2 * 3 * la->n_layer);
+        const pl_gguf_tensor *ta = pl_gguf_find_tensor(g, "blk.1.ffn_down.weight.lora_a"), *tb = pl_gguf_find_tensor(g, "blk.1.ffn_down.weight.lora_b");
+        CHECK(ta && tb && ta->type == PL_F32 && ta->ne[0] == a->hp.n_ff && ta->ne[1] == 4 && tb->ne[0] == 4 && tb->ne[1] == a->hp.n_embd);
+        CHECK(pl_gguf_find_tensor(g, "blk.0.attn_q.weight.lora_b") && !pl_gguf_find_tensor(g, "blk.0.attn_k.weight.lora_a"));
+        pl_gguf_close(g);
+    }
+    lha = pl_lora_load(a, out);
+    lhb = pl_lora_load(b, out);
+    CHECKF(lha && lhb, "%s", pl_last_error());
+    if (!lha || !lhb) goto done;
+    CHECK(lha->cfg.r == 4 && lha->cfg.roles == qvd && fabsf(lha->scale - la->scale) < 1e-6f);
+    CHECK(max_abs_diff(lha->w, la->w, la->n_floats) == 0); /* HF order -> GGUF order -> HF order */
+    int32_t ids[10];
+    for (int i = 0; i < 10; i++) ids[i] = (i * 29 + 3) % pl_llm_n_vocab(a);
+    int64_t n = (int64_t)pl_llm_n_vocab(a) * 10;
+    float *plain = logits_of(b, ids, 10, 1);
+    pl_llm_add_lora(a, la, 1.0f);
+    float *x = logits_of(a, ids, 10, 1);
+    pl_llm_add_lora(a, NULL, 1.0f);
+    pl_llm_add_lora(a, lha, 1.0f);
+    pl_llm_add_lora(b, lhb, 1.0f);
+    float *y = logits_of(a, ids, 10, 1), *z = logits_of(b, ids, 10, 1);
+    CHECK(plain && x && y && z);
+    if (plain && x && y && z) {
+        double dy = max_abs_diff(x, y, n), dz = max_abs_diff(x, z, n), moved = max_abs_diff(plain, z, n);
+        CHECKF(dy == 0, "the GGUF adapter reloaded on its HF base: logits differ by %.3g", dy);
+        CHECKF(dz <= 1e-4, "the GGUF adapter on the GGUF twin: logits differ by %.3g", dz);
+        CHECKF(moved > 1e-2, "the adapter changed the logits by only %.3g", moved);
+        printf("gguf adapter: logits on the GGUF twin max diff %.2g (the adapter moves them by %.2g)\n", dz, moved);
+    }
+    free(plain); free(x); free(y); free(z);
+    pl_lora *bad = pl_lora_load(o, out);
+    CHECKF(!bad && strstr(pl_last_error(), "made for another model"), "another base: %s", pl_last_error());
+    pl_lora_free(bad);
+done:
+    snprintf(cmd, sizeof cmd, "rm -f '%s'", out);
+    CHECK(system(cmd) == 0);
+    pl_lora_free(la); pl_lora_free(lha); pl_lora_free(lhb);
+    pl_llm_free(a); pl_llm_free(b); pl_llm_free(o);
+}
+
 /* refused, with the reason: another base's adapter, a rank larger than a layer, unsupported PEFT settings */
 static void check_refusals(void) {
     char base[4096], other[4096], dir[4096];
@@ -288,6 +361,7 @@ int main(void) {
     check_adapter("llama_qv");
     check_adapter("llama_all");
     check_gguf_twin();
+    check_gguf_adapter();
     check_refusals();
     check_prompt();
     check_merge("tests/golden/train/llama");
