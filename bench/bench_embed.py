@@ -2,7 +2,10 @@
 sentences/s over the lines of data/corpus/en.txt and the paragraphs of docs/ (short and long texts), all-MiniLM-L6-v2,
 batch 32, best of --runs alternating runs each. Needs a Release build and pip install sentence-transformers.
 
-    python3 bench/bench_embed.py [--threads 2] [--runs 3]
+    python3 bench/bench_embed.py [--threads 2] [--runs 3] [--baseline OTHER_PLINTH]
+
+--baseline times another plinth binary (an earlier build) in the same alternation, to compare two builds on a
+shared host. The load average is printed before and after each set.
 """
 import argparse
 import glob
@@ -28,6 +31,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--baseline", help="another plinth binary, timed in the same alternation")
     a = ap.parse_args()
     import torch
     torch.set_num_threads(a.threads)
@@ -37,18 +41,27 @@ def main():
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
             f.write("\n".join(t) + "\n")
         st.encode(t[:64], batch_size=32)
-        best_p = best_s = 0
+        load0 = loadavg()
+        bins = [PLINTH] + ([a.baseline] if a.baseline else [])
+        best = [0.0] * len(bins)
+        best_s = 0
         for _ in range(a.runs):
-            t0 = time.perf_counter()
-            subprocess.run([PLINTH, "embed", "-m", MODEL, "-f", f.name, "-t", str(a.threads), "-q", "--format", "f32"],
-                           stdout=subprocess.DEVNULL, check=True)
-            best_p = max(best_p, len(t) / (time.perf_counter() - t0))  # whole command: loading included
+            for i, b in enumerate(bins):
+                t0 = time.perf_counter()
+                subprocess.run([b, "embed", "-m", MODEL, "-f", f.name, "-t", str(a.threads), "-q", "--format", "f32"],
+                               stdout=subprocess.DEVNULL, check=True)
+                best[i] = max(best[i], len(t) / (time.perf_counter() - t0))  # whole command: loading included
             t0 = time.perf_counter()
             st.encode(t, batch_size=32)
             best_s = max(best_s, len(t) / (time.perf_counter() - t0))  # encode only: the model is loaded
         os.unlink(f.name)
-        print(f"{name}: {len(t)} texts: plinth {best_p:.1f} sentences/s, sentence-transformers {best_s:.1f} "
-              f"({best_p / best_s:.2f}x), {a.threads} threads")
+        extra = f"; baseline {best[1]:.1f} ({best[1] / best_s:.2f}x)" if a.baseline else ""
+        print(f"{name}: {len(t)} texts: plinth {best[0]:.1f} sentences/s, sentence-transformers {best_s:.1f} "
+              f"({best[0] / best_s:.2f}x){extra}, {a.threads} threads; load average {load0} -> {loadavg()}", flush=True)
+
+
+def loadavg():
+    return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
 if __name__ == "__main__":

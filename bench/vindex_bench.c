@@ -1,7 +1,9 @@
 /* Vector-index timings for bench/bench_vindex.py: reads n x dim float32 base vectors and nq queries, builds
- * plinth's HNSW (M, ef_construction), and prints one JSON line: build seconds, HNSW queries/s and recall@k at
- * each ef against plinth's exact search, and exact search queries/s (the whole query batch as GEMMs).
- * usage: vindex_bench BASE.f32 QUERIES.f32 DIM M EF_CONSTRUCTION K THREADS EF... */
+ * plinth's HNSW (M, ef_construction; or loads the graph saved by an earlier run from GRAPH when it exists, else
+ * saves it there), prints one JSON line (build seconds, exact search queries/s), then answers lines on standard
+ * input: "EF" -> one JSON line with the HNSW queries/s and recall@k at that ef against plinth's exact search, so
+ * the caller can time a peer between two of plinth's runs (interleaved on a shared host).
+ * usage: vindex_bench BASE.f32 QUERIES.f32 DIM M EF_CONSTRUCTION K THREADS [GRAPH] */
 #include "core/common.h"
 #include "rag/vindex.h"
 
@@ -16,8 +18,24 @@ static float *load(const char *path, int dim, int64_t *n) {
     return (float *)p;
 }
 
+static pl_hnsw *graph(const char *path, const float *base, int64_t n, int dim, int M, int efc, double *t_build) {
+    size_t len;
+    char *blob = path ? pl_read_file(path, &len) : NULL;
+    pl_hnsw *h = blob ? pl_hnsw_load(blob, len, base, n, dim) : NULL;
+    free(blob);
+    *t_build = -1; /* loaded: not built here */
+    if (h) return h;
+    double t0 = pl_time_s();
+    h = pl_hnsw_new(dim, &(pl_hnsw_params){.M = M, .ef_construction = efc, .seed = 1});
+    if (!h || pl_hnsw_add(h, base, n)) { fprintf(stderr, "vindex_bench: %s\n", pl_last_error()); exit(1); }
+    *t_build = pl_time_s() - t0;
+    void *b;
+    if (path && !pl_hnsw_save(h, &b, &len)) { pl_write_file_atomic(path, b, len); free(b); }
+    return h;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 9) { fprintf(stderr, "usage: vindex_bench BASE QUERIES DIM M EFC K THREADS EF...\n"); return 2; }
+    if (argc < 8) { fprintf(stderr, "usage: vindex_bench BASE QUERIES DIM M EFC K THREADS [GRAPH]\n"); return 2; }
     int dim = atoi(argv[3]), M = atoi(argv[4]), efc = atoi(argv[5]), k = atoi(argv[6]), nt = atoi(argv[7]);
     int64_t n, nq;
     float *base = load(argv[1], dim, &n), *q = load(argv[2], dim, &nq);
@@ -25,15 +43,13 @@ int main(int argc, char **argv) {
     pl_hit *ex = malloc((size_t)nq * k * sizeof *ex), *hn = malloc((size_t)nq * k * sizeof *hn);
     double t0 = pl_time_s();
     pl_exact_search(ctx, base, n, dim, q, (int)nq, k, ex);
-    double t_exact = pl_time_s() - t0;
-    t0 = pl_time_s();
-    pl_hnsw *h = pl_hnsw_new(dim, &(pl_hnsw_params){.M = M, .ef_construction = efc, .seed = 1});
-    pl_hnsw_add(h, base, n);
-    double t_build = pl_time_s() - t0;
-    printf("{\"n\": %lld, \"nq\": %lld, \"build_s\": %.3f, \"exact_qps\": %.1f, \"hnsw\": [", (long long)n, (long long)nq,
-           t_build, nq / t_exact);
-    for (int a = 8; a < argc; a++) {
-        int ef = atoi(argv[a]);
+    double t_exact = pl_time_s() - t0, t_build;
+    pl_hnsw *h = graph(argc > 8 ? argv[8] : NULL, base, n, dim, M, efc, &t_build);
+    printf("{\"n\": %lld, \"nq\": %lld, \"build_s\": %.3f, \"exact_qps\": %.1f}\n", (long long)n, (long long)nq, t_build,
+           nq / t_exact);
+    fflush(stdout);
+    int ef;
+    while (scanf("%d", &ef) == 1) {
         t0 = pl_time_s();
         pl_hnsw_search(ctx, h, q, (int)nq, k, ef, hn);
         double t = pl_time_s() - t0;
@@ -41,9 +57,9 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < nq; i++)
             for (int x = 0; x < k; x++)
                 for (int y = 0; y < k; y++) hit += hn[i * k + x].id == ex[i * k + y].id;
-        printf("%s{\"ef\": %d, \"qps\": %.1f, \"recall\": %.4f}", a > 8 ? ", " : "", ef, nq / t, (double)hit / (nq * k));
+        printf("{\"ef\": %d, \"qps\": %.1f, \"recall\": %.4f}\n", ef, nq / t, (double)hit / (nq * k));
+        fflush(stdout);
     }
-    printf("]}\n");
     pl_hnsw_free(h);
     pl_ctx_free(ctx);
     free(base); free(q); free(ex); free(hn);

@@ -11,9 +11,13 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: plinth serve -m MODEL [-m MODEL2 ...] [options]\n\n"
+        "usage: plinth serve -m MODEL [-m MODEL2 ...] [--embed-model DIR ...] [options]\n\n"
         "  -m, --model PATH     a .gguf file or a Hugging Face model directory (repeat to serve several; the\n"
         "                       request's \"model\" picks one, the first is the default)\n"
+        "  --embed-model DIR    an encoder (sentence-transformers directory, e.g. all-MiniLM-L6-v2) for\n"
+        "                       /v1/embeddings (repeat for several; the first is the default; -m may be left\n"
+        "                       out to serve embeddings alone)\n"
+        "  --max-embed-inputs N texts in one /v1/embeddings request (default 2048; more: 413)\n"
         "  --host ADDR          IPv4 address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)\n"
         "  --port N             port (default 8080; 0: any free port, printed)\n"
         "  --parallel N, --slots N  requests generating at once per model (default 4)\n"
@@ -46,6 +50,12 @@ int cmd_serve(int argc, char **argv) {
             ok = arg_str(argc, argv, &i, &p.models[p.n_models]);
             if (ok) p.n_models++;
         }
+        else if (!strcmp(a, "--embed-model")) {
+            if (p.n_embed_models == PL_SERVE_MAX_MODELS) { fprintf(stderr, "plinth serve: at most %d embedding models\n", PL_SERVE_MAX_MODELS); return 2; }
+            ok = arg_str(argc, argv, &i, &p.embed_models[p.n_embed_models]);
+            if (ok) p.n_embed_models++;
+        }
+        else if (!strcmp(a, "--max-embed-inputs")) { if ((ok = arg_int(argc, argv, &i, 1, 1 << 20, &v))) p.max_embed_inputs = (int)v; }
         else if (!strcmp(a, "--host")) ok = arg_str(argc, argv, &i, &p.host);
         else if (!strcmp(a, "--port")) { if ((ok = arg_int(argc, argv, &i, 0, 65535, &v))) p.port = (int)v; }
         else if (!strcmp(a, "--parallel") || !strcmp(a, "--slots") || !strcmp(a, "-np")) { if ((ok = arg_int(argc, argv, &i, 1, 62, &v))) p.n_slots = (int)v; }
@@ -59,7 +69,7 @@ int cmd_serve(int argc, char **argv) {
         else return arg_unknown(argv, i);
         if (!ok) return 2;
     }
-    if (!p.n_models) { fprintf(stderr, "plinth serve: no model given (-m PATH)\n"); usage(stderr); return 2; }
+    if (!p.n_models && !p.n_embed_models) { fprintf(stderr, "plinth serve: no model given (-m PATH or --embed-model DIR)\n"); usage(stderr); return 2; }
     signal(SIGPIPE, SIG_IGN);
     volatile sig_atomic_t *stop = cli_catch_interrupt(1);
     int rc = pl_serve_run(&p, stop, ready, NULL);

@@ -1,11 +1,12 @@
 /* Fusions into a matrix product's GEMM write-back (ops/matmul.c, backend/cpu/sgemm.c's pl_sgemm_epi), decided
- * by pl_graph_build (core/graph.c) for training graphs, where every consumer is known. Which nodes are fused
+ * by pl_graph_build (core/graph.c) for training graphs, where every consumer is known, and by pl_graph_build_fused
+ * for forward passes whose intermediates nobody reads afterwards (the encoder's). Which nodes are fused
  * is all this file decides; the matmul computes its consumer's part whatever path its product takes. */
 #include "core/graph_build.h"
 
 /* The fusions:
- *  - forward, a matmul whose only consumer is a tanh GELU of its output: the product writes both (the linear
- *    layer before a GELU);
+ *  - forward, a matmul whose only consumer is a GELU (tanh or erf) of its output: the product writes both (the
+ *    linear layer before a GELU);
  *  - forward, a matmul whose only consumer is a same-shape sum with another tensor: the product writes the sum
  *    (a residual connection x + f(x)); the matmul's own output is then not written - nothing reads it in
  *    training, where its gradient is the sum's;
@@ -30,7 +31,7 @@ static void fuse_forward(const node_list *l, int i, int s, pl_tensor *const *out
         !pl_same_shape(t, u) || (u->flags & PL_FLAG_FUSED_FWD) || is_output(outs, n_outs, t))
         return;
     int ti = list_index(l, t, i);
-    if (u->op == PL_OP_GELU && u->p.i[0]) {
+    if (u->op == PL_OP_GELU) { /* tanh or erf: the write-back has both */
         t->epi_fwd = u;
         u->flags |= PL_FLAG_FUSED_FWD;
     } else if (u->op == PL_OP_ADD && !u->src[2]) {

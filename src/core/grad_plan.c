@@ -42,7 +42,7 @@ static pl_tensor *view_grad_alias(pl_ctx *ctx, pl_tensor *v) {
  * it (a transformer block's f(x) in x + f(x)). Likewise the input of a tanh GELU that feeds only it: the GELU's
  * backward turns its gradient into the input's in place (element by element), saving a buffer's worth of memory
  * traffic. Sources are visited in reverse order, so t's gradient exists. */
-static void count_uses(const node_list *l) {
+void count_uses(const node_list *l) {
     for (int i = 0; i < l->n; i++)
         for (int s = 0; s < PL_MAX_SRC; s++) {
             pl_tensor *src = l->v[i]->src[s];

@@ -58,7 +58,7 @@ static int visit(pl_ctx *ctx, node_list *out, pl_tensor *root) {
     return 0;
 }
 
-pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward) {
+static pl_graph *build(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward, bool fuse_forward) {
     for (int i = 0; i < n_outs; i++)
         if (!outs[i]) return NULL; /* a builder failed: its message is already set */
     node_list l = {0};
@@ -75,13 +75,19 @@ pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool b
     g->n_nodes = l.n;
     g->out = outs[n_outs - 1];
     g->backward = backward;
-    if (!backward) return g;
-    if (pl_nelements(g->out) != 1) return pl_error_null(PL_ERR_ARG, "backward needs a scalar output");
-    if (grad_plan(ctx, &l)) return NULL;
+    if (!backward && !fuse_forward) return g;
+    if (backward && pl_nelements(g->out) != 1) return pl_error_null(PL_ERR_ARG, "backward needs a scalar output");
+    if (backward ? grad_plan(ctx, &l) != 0 : (count_uses(&l), false)) return NULL;
     fusion_decide(ctx, &l, outs, n_outs);
     for (int i = 0; i < l.n; i++) l.v[i]->flags &= ~(STRIDED_NO | ONE_USE | MANY_USES);
     return g;
 }
+
+pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward) {
+    return build(ctx, outs, n_outs, backward, false);
+}
+
+pl_graph *pl_graph_build_fused(pl_ctx *ctx, pl_tensor *out) { return build(ctx, &out, 1, false, true); }
 
 pl_graph *pl_graph_build(pl_ctx *ctx, pl_tensor *out, bool backward) { return pl_graph_build_multi(ctx, &out, 1, backward); }
 

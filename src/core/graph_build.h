@@ -18,6 +18,8 @@ typedef struct { pl_tensor **v; int n, cap; } node_list;
 /* The index of t among l's first `below` nodes, or -1 (a leaf of another graph, or not before `below`). */
 int list_index(const node_list *l, const pl_tensor *t, int below);
 
+/* Mark each node's sources ONE_USE, or MANY_USES when consumed more than once. */
+void count_uses(const node_list *l);
 /* Mark the nodes a parameter flows into and give each a gradient: its own buffer, or one it shares (a view's
  * window of its base's, an addend's of its sum's). 0, or -1 out of memory. Leaves the use-count marks set. */
 int grad_plan(pl_ctx *ctx, const node_list *l);

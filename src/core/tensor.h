@@ -216,6 +216,11 @@ typedef struct {
 pl_graph *pl_graph_build(pl_ctx *ctx, pl_tensor *out, bool backward);
 /* Several outputs (e.g. logits and the KV-cache writes of one step). */
 pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward);
+/* A forward-only graph whose intermediate values nobody reads once it has run (an encoder's pass): as
+ * pl_graph_build(ctx, out, false), with its matmuls' consumers fused into their GEMM write-backs as a training
+ * graph's are (core/fusion.c: a GELU, tanh or erf, computed beside the product; a residual sum written instead
+ * of it), which saves a pass over memory and a thread-pool round each. The same bits as unfused. */
+pl_graph *pl_graph_build_fused(pl_ctx *ctx, pl_tensor *out);
 void pl_graph_forward(pl_ctx *ctx, pl_graph *g);
 /* d out / d node for every node that needs it; parameters' gradients accumulate (+=), zero them yourself. */
 void pl_graph_backward(pl_ctx *ctx, pl_graph *g);

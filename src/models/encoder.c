@@ -217,7 +217,7 @@ int pl_encoder_embed(pl_encoder *m, const int32_t *const *ids, const int *n_ids,
     for (int j = 0; j < filler; j++) { pid[N + j] = 0; pos[N + j] = j; }
     if (filler) seg[n + 1] = (int32_t)(N + filler);
     pl_tensor *x = m->arch_info->build(ctx, m, &in);
-    pl_graph *g = x ? pl_graph_build(ctx, x, false) : NULL;
+    pl_graph *g = x ? pl_graph_build_fused(ctx, x) : NULL; /* GELU and residual sums in the GEMMs' write-backs */
     if (!g) return pl_last_error()[0] ? PL_ERR_ARG : PL_ERR_NOMEM;
     pl_graph_forward(ctx, g);
     const float *xs = pl_f32(x);

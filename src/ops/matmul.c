@@ -230,6 +230,13 @@ static bool a_shared(const pl_tensor *t) {
     return (b->ne[2] == 1 || b->nb[2] == (size_t)b->ne[1] * b->nb[1]) &&
            (b->ne[3] == 1 || b->nb[3] == (size_t)b->ne[2] * b->nb[2]);
 }
+/* one plain product C = A B: a weight shared by every batch, or 2-D operands (an encoder's packed tokens) - the
+ * products that plinth's GEMM can give a write-back (bias, fused consumer) */
+static bool one_product(const pl_tensor *t) {
+    const pl_tensor *a = t->src[0], *b = t->src[1];
+    bool flat = t->ne[2] == 1 && t->ne[3] == 1 && a->ne[2] == 1 && a->ne[3] == 1 && b->ne[2] == 1 && b->ne[3] == 1;
+    return a_shared(t) || (flat && b->nb[0] == sizeof(float));
+}
 static mat b_rows(const pl_tensor *b) {
     mat m = mat_of(b, 0, 0, false);
     m.rows = b->ne[1] * b->ne[2] * b->ne[3];
@@ -269,7 +276,7 @@ static void bias_grad_cols(void *arg, int64_t s, int64_t e, int ith) {
 static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta);
 static void matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     if (!t->src[2]) { matmul_product(ctx, t, 0.0f); return; }
-    if (f32_blas(t) && a_shared(t) && /* one f32 weight: plinth's GEMM adds the bias in its write-back */
+    if (f32_blas(t) && one_product(t) && /* one f32 weight: plinth's GEMM adds the bias in its write-back */
         pl_sgemm_bias_par(ctx, pl_f32(t), t->ne[0], b_rows(t->src[1]), mat_of(t->src[0], 0, 0, true), pl_f32(t->src[2])))
         return;
     bool into = f32_blas(t); /* sgemm adds to what is there: start from the bias */
@@ -278,15 +285,15 @@ static void matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     matmul_product(ctx, t, into ? 1.0f : 0.0f);
     if (!into) pl_parallel_for(ctx, pl_nrows(t), bias_rows, &j);
 }
-/* A consumer fused into this product by the graph (t->epi_fwd, core/fusion.c): a tanh GELU of the output, written
+/* A consumer fused into this product by the graph (t->epi_fwd, core/fusion.c): a GELU (tanh or erf) of the output, written
  * beside it, or a residual sum, written instead of it - in the GEMM's write-back where plinth's GEMM takes the
  * product, else by the consumer's own forward right after. Not while an observer watches every node. */
 void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *u = ctx->observe ? NULL : t->epi_fwd;
-    if (u && f32_blas(t) && a_shared(t)) {
+    if (u && f32_blas(t) && one_product(t)) {
         pl_sgemm_epi e = {.bias = t->src[2] ? pl_f32(t->src[2]) : NULL};
         float *c = pl_f32(t);
-        if (u->op == PL_OP_GELU) e.gelu = pl_f32(u), e.ld_gelu = t->ne[0];
+        if (u->op == PL_OP_GELU) e.gelu = pl_f32(u), e.ld_gelu = t->ne[0], e.gelu_erf = !u->p.i[0];
         else e.add = pl_f32(u->src[u->src[0] == t]), e.ld_add = t->ne[0], c = pl_f32(u);
         if (pl_sgemm_epi_par(ctx, c, t->ne[0], b_rows(t->src[1]), mat_of(t->src[0], 0, 0, true), 0.0f, &e)) return;
     }

@@ -3,8 +3,10 @@
  * a query descends greedily from the top entry point, then runs a beam search of width ef on layer 0. Inserting
  * runs the same search with ef_construction and links the node to neighbours chosen by the paper's heuristic
  * (Algorithm 4: keep a candidate only if it is closer to the node than to every neighbour already kept), which
- * keeps links spread in all directions. Distance = 1 - dot (unit vectors). Layer 0's lists sit in one flat array
- * (count + 2M ids per node); the few upper-layer lists are allocated per node. */
+ * keeps links spread in all directions. Distance = 1 - dot (unit vectors). Nodes lie in one flat array, each a copy
+ * of its vector followed by its layer-0 list (count + 2M ids), so the lines a search scores a node by and the
+ * lines it then expands the node from come together (hnswlib's layout; reading the caller's rows and a separate
+ * list array cost two misses more per node); the few upper-layer lists are allocated per node. */
 #include "rag/vindex.h"
 
 #include "backend/cpu/vec.h"
@@ -17,8 +19,8 @@
 struct pl_hnsw {
     int dim, M, M0, ef_c;
     int64_t n, cap;
-    const float *vecs;
-    int32_t *links0;      /* (cap, 1 + M0): count, then ids */
+    size_t stride;        /* bytes a node: its dim floats, then its layer-0 list (1 + M0 ints), cache-line padded */
+    char *nodes;          /* (cap, stride), 64-byte aligned */
     int32_t **upper;      /* (cap): node i's lists for layers 1..level[i], each (1 + M) */
     uint8_t *level;       /* (cap) */
     int64_t entry;        /* -1: empty */
@@ -27,14 +29,16 @@ struct pl_hnsw {
     double ml;            /* 1 / ln M */
 };
 
-static inline float dist(const pl_hnsw *h, const float *q, int64_t i) {
-    return 1.0f - pl_vec_dot_f32(h->dim, q, h->vecs + i * h->dim);
-}
+static inline float *vec(const pl_hnsw *h, int64_t i) { return (float *)(h->nodes + (size_t)i * h->stride); }
+static inline float dist(const pl_hnsw *h, const float *q, int64_t i) { return 1.0f - pl_vec_dot_f32(h->dim, q, vec(h, i)); }
 static inline int32_t *links(const pl_hnsw *h, int64_t i, int layer) {
-    return layer == 0 ? h->links0 + i * (1 + h->M0) : h->upper[i] + (layer - 1) * (1 + h->M);
+    return layer == 0 ? (int32_t *)(h->nodes + (size_t)i * h->stride + (size_t)h->dim * sizeof(float))
+                      : h->upper[i] + (layer - 1) * (1 + h->M);
 }
 static inline int max_links(const pl_hnsw *h, int layer) { return layer == 0 ? h->M0 : h->M; }
-
+/* the first line of node i's vector: the hardware's own prefetcher follows the rest of the node (asking for every
+ * line of every neighbour at once filled the core's miss buffers and stalled on the prefetches themselves) */
+static inline void prefetch_vector(const pl_hnsw *h, int64_t i) { __builtin_prefetch(vec(h, i)); }
 /* ---- heaps of (distance, id) ---------------------------------------------------------------------------- */
 typedef struct { float d; int32_t id; } cand;
 typedef struct { cand *v; int n, cap; bool max_top; } heap; /* max_top: the farthest on top (results) */
@@ -108,13 +112,15 @@ static bool search_layer(const pl_hnsw *h, scratch *s, const float *q, int64_t e
         cand c = heap_pop(&s->cands);
         if (c.d > s->found.v[0].d && s->found.n >= ef) break;
         const int32_t *l = links(h, c.id, layer);
-        for (int i = 1; i <= l[0]; i++) /* the unvisited neighbours' vectors lie far apart: ask for them all first */
-            if (s->mark[l[i]] != s->epoch)
-                for (int64_t b = 0; b < h->dim; b += 16) __builtin_prefetch(h->vecs + (int64_t)l[i] * h->dim + b);
-        for (int i = 1; i <= l[0]; i++) {
-            int32_t e = l[i];
-            if (s->mark[e] == s->epoch) continue;
-            s->mark[e] = s->epoch;
+        int32_t todo[2 * 100 + 1]; /* the unvisited neighbours (at most M0 <= 200) */
+        int nt = 0;
+        for (int i = 1; i <= l[0]; i++)
+            if (s->mark[l[i]] != s->epoch) { s->mark[l[i]] = s->epoch; todo[nt++] = l[i]; }
+        /* their nodes lie far apart: each is asked for while the one before it is scored */
+        if (nt) prefetch_vector(h, todo[0]);
+        for (int i = 0; i < nt; i++) {
+            int32_t e = todo[i];
+            if (i + 1 < nt) prefetch_vector(h, todo[i + 1]);
             float de = dist(h, q, e);
             if (s->found.n < ef || de < s->found.v[0].d) {
                 if (!heap_push(&s->cands, (cand){de, e}) || !heap_push(&s->found, (cand){de, e})) return false;
@@ -137,7 +143,7 @@ static int select_neighbours(const pl_hnsw *h, cand *c, int n, int m) {
     for (int i = 0; i < n && kept < m; i++) {
         bool good = true;
         for (int j = 0; j < kept && good; j++)
-            good = 1.0f - pl_vec_dot_f32(h->dim, h->vecs + (int64_t)c[i].id * h->dim, h->vecs + (int64_t)c[j].id * h->dim) >= c[i].d;
+            good = 1.0f - pl_vec_dot_f32(h->dim, vec(h, c[i].id), vec(h, c[j].id)) >= c[i].d;
         if (good) c[kept++] = c[i];
     }
     return kept;
@@ -148,7 +154,7 @@ static bool link_back(pl_hnsw *h, int64_t e, int32_t node, int layer, cand *buf)
     int32_t *l = links(h, e, layer);
     int m = max_links(h, layer);
     if (l[0] < m) { l[1 + l[0]++] = node; return true; }
-    const float *ve = h->vecs + e * h->dim;
+    const float *ve = vec(h, e);
     int n = 0;
     for (int i = 1; i <= l[0]; i++) buf[n++] = (cand){dist(h, ve, l[i]), l[i]};
     buf[n++] = (cand){dist(h, ve, node), node};
@@ -170,6 +176,7 @@ pl_hnsw *pl_hnsw_new(int dim, const pl_hnsw_params *p) {
     h->ef_c = p && p->ef_construction > 0 ? p->ef_construction : 200;
     h->rng = p && p->seed ? p->seed : 100;
     h->ml = 1.0 / log((double)h->M);
+    h->stride = ((size_t)dim * sizeof(float) + (size_t)(1 + h->M0) * sizeof(int32_t) + 63) / 64 * 64;
     h->entry = -1;
     return h;
 }
@@ -177,7 +184,7 @@ pl_hnsw *pl_hnsw_new(int dim, const pl_hnsw_params *p) {
 void pl_hnsw_free(pl_hnsw *h) {
     if (!h) return;
     for (int64_t i = 0; i < h->n; i++) free(h->upper[i]);
-    free(h->upper); free(h->links0); free(h->level);
+    free(h->upper); free(h->nodes); free(h->level);
     free(h);
 }
 
@@ -186,8 +193,12 @@ int64_t pl_hnsw_count(const pl_hnsw *h) { return h ? h->n : 0; }
 static bool grow(pl_hnsw *h, int64_t n) {
     if (n <= h->cap) return true;
     int64_t cap = PL_MAX(n, 2 * h->cap);
-    int32_t *l0 = realloc(h->links0, (size_t)cap * (1 + h->M0) * sizeof *l0);
-    if (l0) h->links0 = l0;
+    void *l0 = NULL;
+    if (!posix_memalign(&l0, 64, (size_t)cap * h->stride)) {
+        if (h->n) memcpy(l0, h->nodes, (size_t)h->n * h->stride);
+        free(h->nodes);
+        h->nodes = l0;
+    }
     int32_t **up = realloc(h->upper, (size_t)cap * sizeof *up);
     if (up) h->upper = up;
     uint8_t *lv = realloc(h->level, (size_t)cap);
@@ -206,7 +217,7 @@ static int random_level(pl_hnsw *h) {
 static bool insert(pl_hnsw *h, int64_t node, scratch *s, cand *buf) {
     int top = random_level(h);
     h->level[node] = (uint8_t)top;
-    h->links0[node * (1 + h->M0)] = 0;
+    links(h, node, 0)[0] = 0;
     h->upper[node] = NULL;
     if (top > 0) {
         h->upper[node] = calloc((size_t)top * (1 + h->M), sizeof(int32_t));
@@ -214,7 +225,7 @@ static bool insert(pl_hnsw *h, int64_t node, scratch *s, cand *buf) {
     }
     h->n = node + 1;
     if (h->entry < 0) { h->entry = node; h->max_level = top; return true; }
-    const float *q = h->vecs + node * h->dim;
+    const float *q = vec(h, node);
     int64_t ep = h->entry;
     for (int l = h->max_level; l > top; l--) ep = greedy(h, q, ep, l);
     for (int l = PL_MIN(top, h->max_level); l >= 0; l--) {
@@ -237,12 +248,14 @@ static bool insert(pl_hnsw *h, int64_t node, scratch *s, cand *buf) {
 int pl_hnsw_add(pl_hnsw *h, const float *vecs, int64_t n) {
     if (!h || !vecs || n < h->n || n > INT32_MAX) return pl_error(PL_ERR_ARG, "hnsw: bad rows to add");
     if (!grow(h, n)) return pl_error(PL_ERR_NOMEM, "hnsw: out of memory for %lld nodes", (long long)n);
-    h->vecs = vecs;
     scratch s = {0};
     /* found (<= ef_c) + a full list and the newcomer for link_back */
     cand *buf = pl_malloc((size_t)(h->ef_c + h->M0 + 2) * sizeof *buf);
     bool ok = buf != NULL;
-    for (int64_t i = h->n; ok && i < n; i++) ok = insert(h, i, &s, buf);
+    for (int64_t i = h->n; ok && i < n; i++) {
+        memcpy(vec(h, i), vecs + i * h->dim, (size_t)h->dim * sizeof(float));
+        ok = insert(h, i, &s, buf);
+    }
     free(buf);
     scratch_free(&s);
     return ok ? PL_OK : pl_error(PL_ERR_NOMEM, "hnsw: out of memory while inserting");
@@ -296,8 +309,7 @@ int pl_hnsw_save(const pl_hnsw *h, void **blob, size_t *len) {
     size_t o = HDR;
     if (n) memcpy(p + o, h->level, n);
     o += n;
-    if (n) memcpy(p + o, h->links0, n * (1 + h->M0) * 4);
-    o += n * (1 + h->M0) * 4;
+    for (size_t i = 0; i < n; i++, o += (size_t)(1 + h->M0) * 4) memcpy(p + o, links(h, (int64_t)i, 0), (size_t)(1 + h->M0) * 4);
     for (size_t i = 0; i < n; i++) {
         size_t b = (size_t)h->level[i] * (1 + h->M) * 4;
         if (b) memcpy(p + o, h->upper[i], b);
@@ -320,6 +332,7 @@ static bool lists_ok(const int32_t *l, int64_t count, int m, int64_t n) {
 pl_hnsw *pl_hnsw_load(const void *blob, size_t len, const float *vecs, int64_t n, int dim) {
     const char *p = blob;
     int32_t hdr[5];
+    if (n > 0 && !vecs) return pl_error_null(PL_ERR_ARG, "hnsw load: no vectors");
     if (len < HDR || memcmp(p, "PLHNSW01", 8)) return pl_error_null(PL_ERR_FORMAT, "the HNSW index is not one plinth wrote");
     memcpy(hdr, p + 8, sizeof hdr);
     if (hdr[0] != dim || hdr[2] != n || hdr[1] < 2 || hdr[1] > 100 || hdr[3] < (n ? 0 : -1) || hdr[3] >= n || hdr[4] < 0 || hdr[4] > 30)
@@ -330,9 +343,12 @@ pl_hnsw *pl_hnsw_load(const void *blob, size_t len, const float *vecs, int64_t n
     bool ok = len >= o + (size_t)n + l0;
     if (ok) {
         memcpy(h->level, p + o, (size_t)n);
-        memcpy(h->links0, p + o + n, l0);
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(links(h, i, 0), p + o + n + (size_t)i * (1 + h->M0) * 4, (size_t)(1 + h->M0) * 4);
+            memcpy(vec(h, i), vecs + i * dim, (size_t)dim * sizeof(float));
+            ok = ok && lists_ok(links(h, i, 0), 1, h->M0, n);
+        }
         o += (size_t)n + l0;
-        ok = lists_ok(h->links0, n, h->M0, n);
     }
     for (int64_t i = 0; i < n; i++) h->upper[i] = NULL;
     h->n = n;
@@ -348,6 +364,5 @@ pl_hnsw *pl_hnsw_load(const void *blob, size_t len, const float *vecs, int64_t n
     if (!ok || o != len) { pl_hnsw_free(h); return pl_error_null(PL_ERR_FORMAT, "the HNSW index is corrupted"); }
     h->entry = hdr[3];
     h->max_level = hdr[4];
-    h->vecs = vecs;
     return h;
 }

@@ -1,8 +1,9 @@
 /* Vector search over unit vectors (similarity = dot product): exact search (every vector scored, GEMM for
  * batches of queries, SIMD dot products for one) and an HNSW graph (Malkov & Yashunin 2016/2018: layers of
  * proximity graphs, greedy descent, beam search on layer 0, the neighbour-selection heuristic), saved to and
- * loaded from a byte blob that the rag store keeps. Vectors are the caller's (n x dim, row-major); the index
- * keeps only the graph. Sits in rag/; used by the rag task and bench/. */
+ * loaded from a byte blob that the rag store keeps. Vectors are the caller's (n x dim, row-major); the HNSW index
+ * keeps a copy of each beside the node's links (the blob holds only the graph). Sits in rag/; used by the rag task
+ * and bench/. */
 #ifndef PL_RAG_VINDEX_H
 #define PL_RAG_VINDEX_H
 
@@ -25,12 +26,12 @@ typedef struct {
 
 pl_hnsw *pl_hnsw_new(int dim, const pl_hnsw_params *p);
 void pl_hnsw_free(pl_hnsw *h);
-/* Add rows [h's count, n) of vecs (the same array each call, grown by the caller, rows before kept in place). */
+/* Add rows [h's count, n) of vecs (copied in: the rows before are not read again). */
 int pl_hnsw_add(pl_hnsw *h, const float *vecs, int64_t n);
 /* The k best rows for each query (beam width ef >= k), as pl_exact_search. */
 int pl_hnsw_search(pl_ctx *ctx, const pl_hnsw *h, const float *queries, int nq, int k, int ef, pl_hit *out);
 int64_t pl_hnsw_count(const pl_hnsw *h);
-/* The graph as bytes (*blob malloc'd) / back, over vecs of n rows; a blob that does not describe a graph of n
+/* The graph as bytes (*blob malloc'd) / back, over vecs of n rows (copied in); a blob that does not describe a graph of n
  * vectors of dim floats is refused (NULL + message). */
 int pl_hnsw_save(const pl_hnsw *h, void **blob, size_t *len);
 pl_hnsw *pl_hnsw_load(const void *blob, size_t len, const float *vecs, int64_t n, int dim);

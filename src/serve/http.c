@@ -195,7 +195,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         srv_route_generate(s, cc->route == SRV_ROUTE_CHAT, cc->body, cc->n, conn_alive, c, &r);
         if (!r.status) return MHD_NO; /* the client left while its reply was generated */
         break;
-    case SRV_ROUTE_EMBEDDINGS: srv_route_embeddings(s, cc->body, cc->n, &r); break;
+    case SRV_ROUTE_EMBEDDINGS: /* may wait its turn on the encoder */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)0);
+        srv_route_embeddings(s, cc->body, cc->n, &r);
+        break;
     case SRV_ROUTE_TOKENIZE: case SRV_ROUTE_DETOKENIZE:
         srv_route_tokenize(s, cc->route == SRV_ROUTE_DETOKENIZE, cc->body, cc->n, &r);
         break;
@@ -235,6 +238,29 @@ static void models_free(srv *s) {
         free(s->models[i].stem);
     }
     s->n_models = 0;
+    for (int i = 0; i < s->n_embedders; i++) {
+        pl_embedder_free(s->embedders[i].e);
+        free(s->embedders[i].name);
+        pthread_mutex_destroy(&s->embedders[i].mu);
+    }
+    s->n_embedders = 0;
+}
+
+static int embedders_open(srv *s) {
+    for (int i = 0; i < s->p.n_embed_models; i++) {
+        srv_embedder *m = &s->embedders[s->n_embedders];
+        m->e = pl_embedder_load(s->p.embed_models[i], &(pl_embedder_params){.n_threads = s->p.n_threads});
+        if (!m->e) return pl_error(PL_ERR_ARG, "--embed-model %s: %s", s->p.embed_models[i], pl_last_error());
+        pthread_mutex_init(&m->mu, NULL);
+        s->n_embedders++;
+        if (!(m->name = pl_strdup(pl_embedder_name(m->e)))) return PL_ERR_NOMEM;
+        for (int k = 0; k < s->n_models; k++)
+            if (!strcmp(s->models[k].name, m->name) || !strcmp(s->models[k].stem, m->name))
+                return pl_error(PL_ERR_ARG, "two models are named %s", m->name);
+        for (int k = 0; k < s->n_embedders - 1; k++)
+            if (!strcmp(s->embedders[k].name, m->name)) return pl_error(PL_ERR_ARG, "two models are named %s", m->name);
+    }
+    return PL_OK;
 }
 
 static int models_open(srv *s) {
@@ -278,7 +304,8 @@ int pl_serve_run(const pl_serve_params *params, volatile sig_atomic_t *stop, voi
     if (s->p.max_queue <= 0) s->p.max_queue = 64;
     if (s->p.drain_seconds <= 0) s->p.drain_seconds = 60;
     if (s->p.idle_timeout <= 0) s->p.idle_timeout = 20;
-    if (s->p.n_models <= 0) { free(s); return pl_error(PL_ERR_ARG, "no model given"); }
+    if (s->p.max_embed_inputs <= 0) s->p.max_embed_inputs = 2048;
+    if (s->p.n_models <= 0 && s->p.n_embed_models <= 0) { free(s); return pl_error(PL_ERR_ARG, "no model given"); }
     pthread_mutex_init(&s->counters.mu, NULL);
     s->t_start = (double)time(NULL);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->p.port)};
@@ -286,6 +313,7 @@ int pl_serve_run(const pl_serve_params *params, volatile sig_atomic_t *stop, voi
     int rc = inet_pton(AF_INET, host, &addr.sin_addr) == 1 ? PL_OK
            : pl_error(PL_ERR_ARG, "--host: '%s' is not an IPv4 address (127.0.0.1, 0.0.0.0, ...)", s->p.host);
     if (!rc) rc = models_open(s);
+    if (!rc) rc = embedders_open(s);
     struct MHD_Daemon *d = NULL;
     if (!rc) {
         d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC,

@@ -5,6 +5,7 @@
 
 #include "serve/server.h"
 #include "tasks/bundle.h"
+#include "tasks/embed.h"
 #include "tasks/scheduler.h"
 
 #include <pthread.h>
@@ -18,6 +19,13 @@ typedef struct {
     pl_sched *sched;
     int n_ctx;                  /* tokens per request */
 } srv_model;
+
+/* an encoder for /v1/embeddings: requests take turns on it (its own threads, apart from the chat slots') */
+typedef struct {
+    char *name;                 /* the directory's name, what /v1/models lists and `model` selects */
+    pl_embedder *e;
+    pthread_mutex_t mu;
+} srv_embedder;
 
 enum { SRV_ROUTE_ROOT, SRV_ROUTE_HEALTH, SRV_ROUTE_MODELS, SRV_ROUTE_CHAT, SRV_ROUTE_COMPLETIONS,
        SRV_ROUTE_EMBEDDINGS, SRV_ROUTE_TOKENIZE, SRV_ROUTE_DETOKENIZE, SRV_ROUTE_METRICS, SRV_ROUTE_OTHER,
@@ -34,6 +42,8 @@ typedef struct srv {
     pl_serve_params p;
     srv_model models[PL_SERVE_MAX_MODELS];
     int n_models;
+    srv_embedder embedders[PL_SERVE_MAX_MODELS];
+    int n_embedders;
     srv_counters counters;
     double t_start;
     volatile int draining;

@@ -83,16 +83,36 @@ void srv_route_models(srv *s, srv_reply *r) {
         cJSON_AddNumberToObject(m, "context_length", s->models[i].n_ctx);
         cJSON_AddItemToArray(data, m);
     }
+    for (int i = 0; i < s->n_embedders; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "id", s->embedders[i].name);
+        cJSON_AddStringToObject(m, "object", "model");
+        cJSON_AddNumberToObject(m, "created", (double)(long long)s->t_start);
+        cJSON_AddStringToObject(m, "owned_by", "plinth");
+        cJSON_AddNumberToObject(m, "context_length", pl_embedder_max_tokens(s->embedders[i].e));
+        cJSON_AddNumberToObject(m, "dimensions", pl_embedder_dim(s->embedders[i].e));
+        cJSON_AddItemToArray(data, m);
+    }
     srv_reply_json(r, 200, print_free(root));
 }
 
 /* the model a request names (NULL + 404 reply when unknown; the first model when it names none) */
 static srv_model *find_model(srv *s, const cJSON *j, srv_reply *r) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
+    if (m && !cJSON_IsNull(m) && !cJSON_IsString(m)) { bad_request(r, "model", "'model' must be a string"); return NULL; }
+    if (!s->n_models) {
+        srv_reply_error(r, 404, "invalid_request_error", "model", "model_not_found",
+                        "no text generation model is loaded (this server was started with --embed-model only)");
+        return NULL;
+    }
     if (!m || cJSON_IsNull(m)) return &s->models[0];
-    if (!cJSON_IsString(m)) { bad_request(r, "model", "'model' must be a string"); return NULL; }
     for (int i = 0; i < s->n_models; i++)
         if (!strcmp(m->valuestring, s->models[i].name) || !strcmp(m->valuestring, s->models[i].stem)) return &s->models[i];
+    for (int i = 0; i < s->n_embedders; i++)
+        if (!strcmp(m->valuestring, s->embedders[i].name)) {
+            bad_request(r, "model", "'%s' is an embedding model: it answers /v1/embeddings only", m->valuestring);
+            return NULL;
+        }
     srv_reply_error(r, 404, "invalid_request_error", "model", "model_not_found",
                     "The model '%s' does not exist; GET /v1/models lists the %d loaded", m->valuestring, s->n_models);
     return NULL;
@@ -720,25 +740,175 @@ void srv_route_generate(srv *s, bool chat, const char *body, size_t len, srv_ali
     gen_req_free(&g);
 }
 
-/* Sentence embeddings are another task's (the embed task); this build does not have it yet. */
-static int embed_texts(srv_model *m, const cJSON *input, cJSON **data) {
-    (void)m; (void)input; (void)data;
-    return pl_error(PL_ERR_UNSUPPORTED, "embeddings are not available in this build of plinth serve");
+/* ---------------------------------------------------------------------------------------- embeddings -- */
+
+/* the encoder a request names (the first when it names none); NULL + a 4xx reply otherwise */
+static srv_embedder *find_embedder(srv *s, const cJSON *j, srv_reply *r) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
+    if (m && !cJSON_IsNull(m) && !cJSON_IsString(m)) { bad_request(r, "model", "'model' must be a string"); return NULL; }
+    const char *name = cJSON_IsString(m) ? m->valuestring : NULL;
+    for (int i = 0; i < s->n_embedders; i++)
+        if (!name || !strcmp(name, s->embedders[i].name)) return &s->embedders[i];
+    for (int i = 0; name && i < s->n_models; i++)
+        if (!strcmp(name, s->models[i].name) || !strcmp(name, s->models[i].stem)) {
+            bad_request(r, "model", "'%s' generates text and makes no embeddings; start plinth serve with "
+                        "--embed-model DIR (an encoder such as all-MiniLM-L6-v2)%s", name,
+                        s->n_embedders ? " or name the encoder that is loaded" : "");
+            return NULL;
+        }
+    if (!s->n_embedders)
+        srv_reply_error(r, 404, "invalid_request_error", "model", "model_not_found",
+                        "no embedding model is loaded: start plinth serve with --embed-model DIR");
+    else
+        srv_reply_error(r, 404, "invalid_request_error", "model", "model_not_found",
+                        "The model '%s' does not exist; GET /v1/models lists the %d loaded", name, s->n_models + s->n_embedders);
+    return NULL;
 }
 
+/* `input` as OpenAI takes it: a string, an array of strings, an array of token ids, or an array of such arrays */
+typedef struct {
+    int n;
+    const char **texts;         /* strings (pointing into the request), or NULL when the input is tokens */
+    size_t *lens;
+    int32_t **ids;              /* token sequences */
+    int *n_ids;
+} embed_input;
+
+static void embed_input_free(embed_input *in) {
+    for (int i = 0; in->ids && i < in->n; i++) free(in->ids[i]);
+    free(in->texts); free(in->lens); free(in->ids); free(in->n_ids);
+}
+
+/* a JSON array of token ids -> a malloc'd copy; false when it is not one (ids are checked by the task) */
+static bool token_array(const cJSON *a, int32_t **ids, int *n) {
+    int k = cJSON_GetArraySize(a), i = 0;
+    if (!cJSON_IsArray(a) || k == 0 || !(*ids = pl_malloc((size_t)k * sizeof **ids))) return false;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a) {
+        if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || fabs(e->valuedouble) > 2e9) return false;
+        (*ids)[i++] = (int32_t)e->valuedouble;
+    }
+    *n = k;
+    return true;
+}
+
+static bool parse_input(srv *s, const cJSON *input, embed_input *in, srv_reply *r) {
+    const char *shape = "'input' must be a non-empty string, an array of non-empty strings, an array of token ids "
+                        "or an array of arrays of token ids";
+    if (!input || cJSON_IsNull(input)) { bad_request(r, "input", "'input' is required"); return false; }
+    bool one = cJSON_IsString(input) || (cJSON_IsArray(input) && cJSON_IsNumber(cJSON_GetArrayItem(input, 0)));
+    int n = one ? 1 : cJSON_GetArraySize(input);
+    if (!one && (!cJSON_IsArray(input) || n == 0)) { bad_request(r, "input", "%s", shape); return false; }
+    if (n > s->p.max_embed_inputs) {
+        srv_reply_error(r, 413, "invalid_request_error", "input", "request_too_large",
+                        "'input' has %d items; at most %d in one request (--max-embed-inputs)", n, s->p.max_embed_inputs);
+        return false;
+    }
+    const cJSON *first = one ? input : cJSON_GetArrayItem(input, 0);
+    bool text = cJSON_IsString(first);
+    in->n = n;
+    if (text ? !(in->texts = pl_calloc((size_t)n, sizeof *in->texts)) || !(in->lens = pl_calloc((size_t)n, sizeof *in->lens))
+             : !(in->ids = pl_calloc((size_t)n, sizeof *in->ids)) || !(in->n_ids = pl_calloc((size_t)n, sizeof *in->n_ids))) {
+        srv_reply_error(r, 500, "server_error", NULL, NULL, "out of memory");
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        const cJSON *e = one ? input : cJSON_GetArrayItem(input, i);
+        char param[32];
+        snprintf(param, sizeof param, one ? "input" : "input[%d]", i);
+        if (text) {
+            if (!cJSON_IsString(e)) { bad_request(r, param, "%s is not a string (%s)", param, shape); return false; }
+            if (!*e->valuestring) { bad_request(r, param, "%s is an empty string", param); return false; }
+            in->texts[i] = e->valuestring;
+            in->lens[i] = strlen(e->valuestring);
+        } else if (!token_array(e, &in->ids[i], &in->n_ids[i])) {
+            bad_request(r, param, "%s is not a non-empty array of token ids (%s)", param, shape);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* 4 little-endian bytes a float, as base64: what OpenAI sends for encoding_format "base64" */
+static char *base64_floats(const float *v, int n) {
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t nb = (size_t)n * 4;
+    uint8_t *b = pl_malloc(nb ? nb : 1);
+    char *out = pl_malloc((nb + 2) / 3 * 4 + 1), *o = out;
+    if (!b || !out) { free(b); free(out); return NULL; }
+    for (int i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        for (int k = 0; k < 4; k++) b[4 * i + k] = (uint8_t)(u >> (8 * k));
+    }
+    for (size_t i = 0; i < nb; i += 3) {
+        uint32_t w = (uint32_t)b[i] << 16 | (i + 1 < nb ? (uint32_t)b[i + 1] << 8 : 0) | (i + 2 < nb ? b[i + 2] : 0);
+        *o++ = abc[w >> 18 & 63];
+        *o++ = abc[w >> 12 & 63];
+        *o++ = i + 1 < nb ? abc[w >> 6 & 63] : '=';
+        *o++ = i + 2 < nb ? abc[w & 63] : '=';
+    }
+    *o = 0;
+    free(b);
+    return out;
+}
+
+static cJSON *embeddings_json(const srv_embedder *em, const float *v, int n, int dim, bool b64, int64_t tokens) {
+    cJSON *root = cJSON_CreateObject(), *data = cJSON_AddArrayToObject(root, "data");
+    cJSON_AddStringToObject(root, "object", "list");
+    for (int i = 0; i < n; i++) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "object", "embedding");
+        cJSON_AddNumberToObject(d, "index", i);
+        if (b64) {
+            char *t = base64_floats(v + (size_t)i * dim, dim);
+            if (!t) { cJSON_Delete(d); cJSON_Delete(root); return NULL; }
+            cJSON_AddStringToObject(d, "embedding", t);
+            free(t);
+        } else cJSON_AddItemToObject(d, "embedding", cJSON_CreateFloatArray(v + (size_t)i * dim, dim));
+        cJSON_AddItemToArray(data, d);
+    }
+    cJSON_AddStringToObject(root, "model", em->name);
+    cJSON *u = cJSON_AddObjectToObject(root, "usage");
+    cJSON_AddNumberToObject(u, "prompt_tokens", (double)tokens);
+    cJSON_AddNumberToObject(u, "total_tokens", (double)tokens);
+    return root;
+}
+
+/* The embed task (tasks/embed.h, as `plinth embed` runs it) on the request's input; requests take turns on an
+ * encoder, apart from the chat slots. Texts longer than the encoder's context are cut, as `plinth embed` does. */
 void srv_route_embeddings(srv *s, const char *body, size_t len, srv_reply *r) {
     cJSON *j = parse_body(body, len, r);
     if (!j) return;
-    srv_model *m = find_model(s, j, r);
-    const cJSON *input = cJSON_GetObjectItemCaseSensitive(j, "input");
-    cJSON *data = NULL;
-    if (m && !input) bad_request(r, "input", "'input' is required");
-    else if (m) {
-        int rc = embed_texts(m, input, &data);
-        if (rc == PL_ERR_UNSUPPORTED) srv_reply_error(r, 501, "not_implemented", NULL, "not_implemented", "%s", pl_last_error());
-        else if (rc) bad_request(r, "input", "%s", pl_last_error());
+    embed_input in = {0};
+    float *v = NULL;
+    srv_embedder *em = find_embedder(s, j, r);
+    if (!em || !parse_input(s, cJSON_GetObjectItemCaseSensitive(j, "input"), &in, r)) goto out;
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "encoding_format");
+    bool b64 = false;
+    if (cJSON_IsString(fmt) && (!strcmp(fmt->valuestring, "float") || !strcmp(fmt->valuestring, "base64")))
+        b64 = !strcmp(fmt->valuestring, "base64");
+    else if (fmt && !cJSON_IsNull(fmt)) { bad_request(r, "encoding_format", "'encoding_format' must be \"float\" or \"base64\""); goto out; }
+    int dim = pl_embedder_dim(em->e);
+    long long want = dim;
+    if (!opt_int(j, "dimensions", 1, 1e9, &want, r)) goto out;
+    if (want != dim) { bad_request(r, "dimensions", "the model '%s' makes vectors of %d dimensions, not %lld", em->name, dim, want); goto out; }
+    if (!(v = pl_malloc((size_t)in.n * dim * sizeof *v))) { srv_reply_error(r, 500, "server_error", NULL, NULL, "out of memory"); goto out; }
+    pl_embed_stats st;
+    pthread_mutex_lock(&em->mu);
+    int rc = in.texts ? pl_embed_texts_ex(em->e, in.texts, in.lens, in.n, v, NULL, &st)
+                      : pl_embed_ids_ex(em->e, (const int32_t *const *)in.ids, in.n_ids, in.n, v, NULL, &st);
+    pthread_mutex_unlock(&em->mu);
+    if (rc == PL_ERR_ARG) bad_request(r, "input", "%s", pl_last_error());
+    else if (rc) srv_reply_error(r, 500, "server_error", NULL, NULL, "embedding failed: %s", pl_last_error());
+    else {
+        cJSON *root = embeddings_json(em, v, in.n, dim, b64, st.n_tokens);
+        if (root) srv_reply_json(r, 200, print_free(root));
+        else srv_reply_error(r, 500, "server_error", NULL, NULL, "out of memory");
     }
-    cJSON_Delete(data);
+out:
+    free(v);
+    embed_input_free(&in);
     cJSON_Delete(j);
 }
 

@@ -13,6 +13,9 @@
 typedef struct {
     const char *models[PL_SERVE_MAX_MODELS]; /* paths (the first is the default) */
     int n_models;
+    const char *embed_models[PL_SERVE_MAX_MODELS]; /* encoder directories for /v1/embeddings (the first: default) */
+    int n_embed_models;
+    int max_embed_inputs;    /* texts in one /v1/embeddings request (default 2048; more: 413) */
     const char *host;        /* default 127.0.0.1 */
     int port;                /* default 8080; 0: any free port (printed) */
     int n_slots;             /* requests generating at once per model (default 4) */

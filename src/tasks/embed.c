@@ -128,6 +128,17 @@ static int run_batches(pl_embedder *e, sentence *s, int n, float *out, const pl_
     return rc;
 }
 
+/* the sentences tokenized (or copied) into s: sorted by length, run, freed */
+static int embed_sentences(pl_embedder *e, sentence *s, int n, float *out, const pl_embed_opts *o, int rc) {
+    if (!rc && n) {
+        qsort(s, (size_t)n, sizeof *s, by_length);
+        rc = run_batches(e, s, n, out, o);
+    }
+    for (int i = 0; s && i < n; i++) free(s[i].ids);
+    free(s);
+    return rc;
+}
+
 int pl_embed_texts_ex(pl_embedder *e, const char *const *texts, const size_t *lens, int n, float *out,
                       const pl_embed_opts *o, pl_embed_stats *stats) {
     if (!e || !out || (n > 0 && !texts)) return pl_error(PL_ERR_ARG, "pl_embed_texts: NULL embedder, texts or output");
@@ -143,14 +154,31 @@ int pl_embed_texts_ex(pl_embedder *e, const char *const *texts, const size_t *le
         st.n_truncated += cut_here;
         st.n_tokens += s[i].n;
     }
-    if (!rc && n) {
-        qsort(s, (size_t)n, sizeof *s, by_length);
-        rc = run_batches(e, s, n, out, o);
-    }
-    for (int i = 0; s && i < n; i++) free(s[i].ids);
-    free(s);
     if (stats) *stats = st;
-    return rc;
+    return embed_sentences(e, s, n, out, o, rc);
+}
+
+int pl_embed_ids_ex(pl_embedder *e, const int32_t *const *ids, const int *lens, int n, float *out,
+                    const pl_embed_opts *o, pl_embed_stats *stats) {
+    if (!e || !out || (n > 0 && (!ids || !lens))) return pl_error(PL_ERR_ARG, "pl_embed_ids: NULL embedder, ids or output");
+    if (n < 0) return pl_error(PL_ERR_ARG, "pl_embed_ids: %d sequences", n);
+    pl_embed_stats st = {0};
+    sentence *s = pl_calloc((size_t)(n ? n : 1), sizeof *s);
+    int rc = s ? PL_OK : PL_ERR_NOMEM, V = e->enc->hp.n_vocab, max = e->enc->max_tokens;
+    for (int i = 0; !rc && i < n; i++) {
+        s[i].index = i;
+        if (lens[i] <= 0 || !ids[i]) { rc = pl_error(PL_ERR_ARG, "sequence %d has no tokens", i); break; }
+        for (int k = 0; k < lens[i] && !rc; k++)
+            if (ids[i][k] < 0 || ids[i][k] >= V)
+                rc = pl_error(PL_ERR_ARG, "sequence %d: token %d is %d, outside the vocabulary (0..%d)", i, k, ids[i][k], V - 1);
+        if (rc || !(s[i].ids = pl_malloc((size_t)lens[i] * sizeof *s[i].ids))) { rc = rc ? rc : PL_ERR_NOMEM; break; }
+        memcpy(s[i].ids, ids[i], (size_t)lens[i] * sizeof *s[i].ids);
+        s[i].n = lens[i];
+        if (s[i].n > max) { s[i].n = cut(e, s[i].ids, s[i].n, max); st.n_truncated++; }
+        st.n_tokens += s[i].n;
+    }
+    if (stats) *stats = st;
+    return embed_sentences(e, s, n, out, o, rc);
 }
 
 int pl_embed_texts(pl_embedder *e, const char *const *texts, int n, float *out) {

@@ -31,6 +31,10 @@ typedef struct {
  * PL_OK or a negative status + message. */
 int pl_embed_texts_ex(pl_embedder *e, const char *const *texts, const size_t *lens, int n, float *out,
                       const pl_embed_opts *o, pl_embed_stats *stats);
+/* The same for n sequences of token ids (lens[i] each, taken as they are: no special tokens added; a longer one is
+ * cut as a text would be). An id outside the vocabulary or an empty sequence: PL_ERR_ARG + message. */
+int pl_embed_ids_ex(pl_embedder *e, const int32_t *const *ids, const int *lens, int n, float *out,
+                    const pl_embed_opts *o, pl_embed_stats *stats);
 /* The ids the encoder runs for text: *ids malloc'd, *n their count, *truncated whether the text was cut. */
 int pl_embed_tokenize(const pl_embedder *e, const char *text, size_t len, int32_t **ids, int *n, bool *truncated);
 

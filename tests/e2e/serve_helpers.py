@@ -22,10 +22,12 @@ def fetch_model():
 
 
 class Server:
-    """`plinth serve -m MODEL --port 0 ARGS...`; .url is what it printed once listening."""
+    """`plinth serve -m MODEL --port 0 ARGS...`; .url is what it printed once listening. model=False: no -m (an
+    embeddings-only server, its --embed-model in ARGS)."""
 
     def __init__(self, *args, model=None):
-        self.proc = subprocess.Popen([plinth_bin(), "serve", "-m", model or fetch_model(), "--host", "127.0.0.1",
+        llm = [] if model is False else ["-m", model or fetch_model()]
+        self.proc = subprocess.Popen([plinth_bin(), "serve", *llm, "--host", "127.0.0.1",
                                       "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = b""
         deadline = time.time() + 60

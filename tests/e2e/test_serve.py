@@ -2,7 +2,7 @@
 models, chat and text completions (whole and streamed, with usage), the stream's shape as OpenAI sends it,
 seeded replies equal streamed or not and alone or beside 7 others, n choices, stop strings, max_tokens,
 logprobs (<= 0, tokens concatenating to the content), json_schema / json_object output that parses and
-validates, tokenize / detokenize, embeddings' answer in this build, and /metrics counting it all."""
+validates, tokenize / detokenize, embeddings' answer without an encoder, and /metrics counting it all."""
 import concurrent.futures as cf
 import json
 
@@ -215,11 +215,14 @@ def test_tokenize_roundtrip(server):
     assert st == 400 and "token id" in json.loads(body)["error"]["message"]
 
 
-def test_embeddings_not_in_this_build(client, model):
-    """the route exists and answers in OpenAI's error shape until the embedding task is wired in"""
-    with pytest.raises(openai.APIStatusError) as e:
+def test_embeddings_need_an_encoder(client, model):
+    """a generating model makes no embeddings: a 400 that says how to load an encoder, and a 404 for a name that
+    is nothing loaded (test_serve_embeddings.py serves an encoder)"""
+    with pytest.raises(openai.BadRequestError) as e:
         client.embeddings.create(model=model, input="hello")
-    assert e.value.status_code == 501 and "not available" in str(e.value)
+    assert "--embed-model" in str(e.value)
+    with pytest.raises(openai.NotFoundError):
+        client.embeddings.create(model="all-minilm-l6-v2", input="hello")
 
 
 def test_metrics_count_everything(server, client, model):

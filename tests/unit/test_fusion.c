@@ -5,7 +5,8 @@
  * the fusions are really taken, in the GEMM's write-back at every ISA level this CPU has from AVX2 up (AVX2's
  * and AVX-512's kernels), by the ops' own code after a BLAS product below it; a sum whose other addend is
  * computed after the product is not fused into it (it would read the addend before it exists: the second pass,
- * on new inputs, would show it). */
+ * on new inputs, would show it). Forward-only graphs built with pl_graph_build_fused (the encoder's: an erf GELU
+ * and residual sums) give the bits of pl_graph_build's unfused ones, with both fusions taken. */
 #include "core/cpu.h"
 #include "core/tensor.h"
 #include "test.h"
@@ -98,8 +99,46 @@ static void check_level(pl_isa level) {
     }
 }
 
+/* An encoder block's forward, x + W2 gelu_erf(W1 x + b1) + b2, as pl_graph_build_fused builds it or not: y's bits;
+ * *fused: the nodes computed in a write-back; *in_gemm: the residual product's own output left unwritten */
+static float *encoder_block(bool fuse, int threads, int *fused, bool *in_gemm) {
+    pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = threads, .fuse = fuse ? PL_FUSE_ON : PL_FUSE_OFF});
+    pl_tensor *x = pl_new_2d(ctx, PL_F32, C, R), *w1 = pl_new_2d(ctx, PL_F32, C, H), *b1 = pl_new_1d(ctx, PL_F32, H);
+    pl_tensor *w2 = pl_new_2d(ctx, PL_F32, H, C), *b2 = pl_new_1d(ctx, PL_F32, C);
+    pl_tensor *all[] = {x, w1, b1, w2, b2};
+    rng = 7;
+    for (int i = 0; i < 5; i++)
+        for (int64_t k = 0; k < pl_nelements(all[i]); k++) pl_f32(all[i])[k] = frand() * (i == 0 ? 4.0f : 0.5f);
+    pl_tensor *m2 = pl_matmul_bias(ctx, w2, pl_gelu(ctx, pl_matmul_bias(ctx, w1, x, b1), false), b2);
+    pl_tensor *y = pl_add(ctx, x, m2);
+    pl_graph *g = fuse ? pl_graph_build_fused(ctx, y) : pl_graph_build(ctx, y, false);
+    CHECK(g != NULL);
+    *fused = 0;
+    for (int i = 0; i < g->n_nodes; i++) *fused += (g->nodes[i]->flags & PL_FLAG_FUSED_FWD) != 0;
+    for (int64_t k = 0; k < pl_nelements(m2); k++) pl_f32(m2)[k] = NAN;
+    pl_graph_forward(ctx, g);
+    *in_gemm = isnan(pl_f32(m2)[0]);
+    float *out = malloc((size_t)pl_nelements(y) * sizeof *out);
+    memcpy(out, pl_f32(y), (size_t)pl_nelements(y) * sizeof *out);
+    pl_ctx_free(ctx);
+    return out;
+}
+
+static void check_encoder_block(void) {
+    int nf[3];
+    bool gemm[3];
+    float *plain = encoder_block(false, 1, &nf[0], &gemm[0]), *one = encoder_block(true, 1, &nf[1], &gemm[1]),
+          *two = encoder_block(true, 2, &nf[2], &gemm[2]);
+    bool avx2 = pl_cpu_isa() >= PL_ISA_AVX2;
+    CHECKF(nf[0] == 0 && nf[1] == 2 && nf[2] == 2, "forward-only fusions: %d unfused, %d and %d fused", nf[0], nf[1], nf[2]);
+    CHECKF(!gemm[0] && gemm[1] == avx2 && gemm[2] == avx2, "residual in the GEMM: %d %d %d", gemm[0], gemm[1], gemm[2]);
+    CHECK(memcmp(plain, one, (size_t)C * R * sizeof(float)) == 0 && memcmp(plain, two, (size_t)C * R * sizeof(float)) == 0);
+    free(plain), free(one), free(two);
+}
+
 int main(void) {
     unsetenv("PLINTH_GEMM");
+    check_encoder_block(); /* at the CPU's own ISA, as the element kernels below pick theirs once */
     pl_isa top = pl_cpu_isa();
     /* from the top down: the element kernels (pl_vec_gelu_f32 ...) pick their ISA at first use, so the separate
      * passes run the top ISA's throughout; AVX2's GELU gives the bits of AVX-512's, so an AVX2 product's fused

@@ -33,7 +33,7 @@ bool pl_sgemm_bias_par(struct pl_ctx *ctx, float *c, int64_t ldc, pl_mat a, pl_m
 /* A product's epilogue: what its write-back does besides C = A B + beta C, while the tile is in registers.
  * bias: N floats added to every row, as pl_sgemm_bias_par (beta then unused). The rest applies to the final
  * value of C (in the last K block): add: C += an M x N matrix (a residual connection); gelu: gelu(C) (tanh
- * approximation) also written to an M x N matrix; gelu_x: C = C * gelu'(x) for an M x N matrix x (GELU's
+ * approximation, or the erf form with gelu_erf) also written to an M x N matrix; gelu_x: C = C * gelu'(x) for an M x N matrix x (GELU's
  * backward, the product being the GELU output's gradient). Each gives the bits of the separate pass
  * (pl_vec_gelu_f32 and pl_vec_gelu_grad_f32 where rows are a multiple of the vector width, 16 floats on AVX-512 and
  * 8 on AVX2; their scalar tails may differ in the last bit). */
@@ -43,6 +43,7 @@ typedef struct {
     int64_t ld_add;
     float *gelu;
     int64_t ld_gelu;
+    bool gelu_erf;            /* gelu is the exact (erf) form, pl_vec_gelu_erf_f32's bits (BERT's), not tanh's */
     const float *gelu_x;
     int64_t ld_gelu_x;
 } pl_sgemm_epi;

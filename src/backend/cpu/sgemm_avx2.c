@@ -4,6 +4,7 @@
  * sized for Zen 3's 512 KiB L2 and 32 KiB L1d. Packing reads any strides, with 8 x 8 register transposes for
  * the transposed layouts. The layout of the AVX-512 half, at half the width. */
 #include "backend/cpu/sgemm_isa.h"
+#include "backend/cpu/vec_gelu_erf_simd.h"
 #include "backend/cpu/vec_gelu_simd.h"
 
 #include "core/common.h"
@@ -201,8 +202,8 @@ INLINE256 void row_out(float *ci, __m256 r0, __m256 r1, __m256i m0, __m256i m1, 
         }
         if (ep->gelu) {
             float *g = ep->gelu + i * ep->ld_gelu;
-            store_m(g, m0, full, pl_gelu256(v0));
-            store_m(g + 8, m1, full, pl_gelu256(v1));
+            store_m(g, m0, full, ep->gelu_erf ? pl_gelu_erf256(v0) : pl_gelu256(v0));
+            store_m(g + 8, m1, full, ep->gelu_erf ? pl_gelu_erf256(v1) : pl_gelu256(v1));
         }
         if (ep->gelu_x) {
             const float *x = ep->gelu_x + i * ep->ld_gelu_x;

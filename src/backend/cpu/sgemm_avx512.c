@@ -3,6 +3,7 @@
  * panels of 32 columns; K blocks of at most 384 and a packed B block of 384 x 384 floats (within L2). Packing
  * reads any strides, with 16 x 16 register transposes for the transposed layouts. */
 #include "backend/cpu/sgemm_isa.h"
+#include "backend/cpu/vec_gelu_erf_simd.h"
 #include "backend/cpu/vec_gelu_simd.h"
 
 #include "core/common.h"
@@ -14,6 +15,7 @@
 #define KC 384
 #define BPACK_FLOATS (KC * 384) /* the packed block of B: KC x NC floats, 576 KiB, within L2 (512 columns: 1-3% slower) */
 
+#undef TGT512 /* vec_exp_simd.h's, for its own functions */
 #define TGT512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
 
 /* ---- packing -------------------------------------------------------------------------------------------- */
@@ -171,8 +173,8 @@ TGT512 static inline __attribute__((always_inline)) void row_out(float *ci, __m5
         }
         if (ep->gelu) {
             float *g = ep->gelu + i * ep->ld_gelu;
-            _mm512_mask_storeu_ps(g, k0, pl_gelu512(v0));
-            _mm512_mask_storeu_ps(g + 16, k1, pl_gelu512(v1));
+            _mm512_mask_storeu_ps(g, k0, ep->gelu_erf ? pl_gelu_erf512(v0) : pl_gelu512(v0));
+            _mm512_mask_storeu_ps(g + 16, k1, ep->gelu_erf ? pl_gelu_erf512(v1) : pl_gelu512(v1));
         }
         if (ep->gelu_x) {
             const float *x = ep->gelu_x + i * ep->ld_gelu_x;
