@@ -39,6 +39,8 @@ static void usage(FILE *f) {
         "  --save-every N       checkpoint every N steps, 0 = only at the end (default)\n"
         "  --seed N             shuffling seed (default %llu)\n"
         "  -t, --threads N      threads (default: physical cores)\n"
+        "  --one-graph          keep every activation for the backward pass (faster, several times the memory)\n"
+        "                       instead of running each layer's forward again (llama, qwen2, gemma3)\n"
         "  --resume             continue from the last checkpoint in --out\n"
         "  -q, --quiet          no progress output\n"
         "  --                   the end of the options\n",
@@ -85,6 +87,7 @@ int cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) INT(0, 1LL << 62, o.seed);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) INT(1, 256, o.threads);
         else if (!strcmp(a, "--resume")) o.resume = true;
+        else if (!strcmp(a, "--one-graph")) o.one_graph = true;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o.quiet = true;
         else return arg_unknown(argv, i);
         if (!ok) return 2;

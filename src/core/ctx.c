@@ -38,6 +38,12 @@ void *pl_ctx_alloc(pl_ctx *ctx, size_t bytes) {
     return p;
 }
 
+size_t pl_ctx_arena_bytes(const pl_ctx *ctx) {
+    size_t n = 0;
+    for (const chunk *c = ctx->arena->head; c; c = c->next) n += c->size;
+    return n;
+}
+
 static void arena_free_chunks(pl_arena *a) {
     for (chunk *c = a->head, *n; c; c = n) { n = c->next; free(c->mem); free(c); }
     a->head = NULL;

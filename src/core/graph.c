@@ -58,7 +58,7 @@ static int visit(pl_ctx *ctx, node_list *out, pl_tensor *root) {
     return 0;
 }
 
-static pl_graph *build(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward, bool fuse_forward) {
+static pl_graph *build(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward, bool fuse_forward, bool any_shape) {
     for (int i = 0; i < n_outs; i++)
         if (!outs[i]) return NULL; /* a builder failed: its message is already set */
     node_list l = {0};
@@ -76,7 +76,7 @@ static pl_graph *build(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward,
     g->out = outs[n_outs - 1];
     g->backward = backward;
     if (!backward && !fuse_forward) return g;
-    if (backward && pl_nelements(g->out) != 1) return pl_error_null(PL_ERR_ARG, "backward needs a scalar output");
+    if (backward && !any_shape && pl_nelements(g->out) != 1) return pl_error_null(PL_ERR_ARG, "backward needs a scalar output");
     if (backward ? grad_plan(ctx, &l) != 0 : (count_uses(&l), false)) return NULL;
     fusion_decide(ctx, &l, outs, n_outs);
     for (int i = 0; i < l.n; i++) l.v[i]->flags &= ~(STRIDED_NO | ONE_USE | MANY_USES);
@@ -84,12 +84,13 @@ static pl_graph *build(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward,
 }
 
 pl_graph *pl_graph_build_multi(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward) {
-    return build(ctx, outs, n_outs, backward, false);
+    return build(ctx, outs, n_outs, backward, false, false);
 }
 
-pl_graph *pl_graph_build_fused(pl_ctx *ctx, pl_tensor *out) { return build(ctx, &out, 1, false, true); }
+pl_graph *pl_graph_build_fused(pl_ctx *ctx, pl_tensor *out) { return build(ctx, &out, 1, false, true, false); }
 
 pl_graph *pl_graph_build(pl_ctx *ctx, pl_tensor *out, bool backward) { return pl_graph_build_multi(ctx, &out, 1, backward); }
+pl_graph *pl_graph_build_seeded(pl_ctx *ctx, pl_tensor *out) { return build(ctx, &out, 1, true, false, true); }
 
 /* ---- running ------------------------------------------------------------------------------------------ */
 static void run_op(pl_ctx *ctx, pl_tensor *t, int dir) {
@@ -110,15 +111,20 @@ void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {
     }
 }
 
-static void backward(pl_ctx *ctx, pl_graph *g, bool reset_params) {
+static void backward(pl_ctx *ctx, pl_graph *g, bool reset_params, const float *seed) {
     for (int i = 0; i < g->n_nodes; i++) {
         pl_tensor *t = g->nodes[i];
         if (t->grad && !(t->flags & PL_FLAG_GRAD_ALIAS) && (reset_params || !(t->flags & PL_FLAG_PARAM)))
             t->flags |= PL_FLAG_GRAD_STALE;
     }
     if (g->out->grad) {
-        grad_reset_if_stale(ctx, g->out);
-        pl_f32(g->out->grad)[0] = 1.0f;
+        if (seed) { /* d loss / d out, from the graph above this one */
+            memcpy(g->out->grad->data, seed, pl_nbytes(g->out->grad));
+            g->out->flags &= ~(uint32_t)PL_FLAG_GRAD_STALE;
+        } else {
+            grad_reset_if_stale(ctx, g->out);
+            pl_f32(g->out->grad)[0] = 1.0f;
+        }
         for (int i = g->n_nodes - 1; i >= 0; i--) {
             pl_tensor *t = g->nodes[i];
             if (!t->grad || t->op == PL_OP_NONE) continue;
@@ -131,8 +137,9 @@ static void backward(pl_ctx *ctx, pl_graph *g, bool reset_params) {
     } /* else nothing trainable reaches the output */
     for (int i = 0; i < g->n_nodes; i++) grad_reset_if_stale(ctx, g->nodes[i]); /* leaves no op reached */
 }
-void pl_graph_backward(pl_ctx *ctx, pl_graph *g) { backward(ctx, g, false); }
+void pl_graph_backward(pl_ctx *ctx, pl_graph *g) { backward(ctx, g, false, NULL); }
 /* A trainer's first micro-batch: its parameters' gradients are reset like the intermediates' - zeroed right
  * before their first writer, or overwritten by it (the weight-gradient products then run with beta = 0) - instead
  * of by a sweep over all of them before the pass. */
-void pl_graph_backward_reset(pl_ctx *ctx, pl_graph *g) { backward(ctx, g, true); }
+void pl_graph_backward_reset(pl_ctx *ctx, pl_graph *g) { backward(ctx, g, true, NULL); }
+void pl_graph_backward_seed(pl_ctx *ctx, pl_graph *g, const float *seed) { backward(ctx, g, false, seed); }

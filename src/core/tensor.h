@@ -109,6 +109,7 @@ void pl_ctx_set_defaults(const pl_ctx_params *defaults);
 void pl_ctx_free(pl_ctx *ctx);
 void pl_ctx_reset(pl_ctx *ctx);                 /* free every tensor of the context in one call */
 void *pl_ctx_alloc(pl_ctx *ctx, size_t bytes);  /* 64-byte aligned, lives until reset/free; NULL + error */
+size_t pl_ctx_arena_bytes(const pl_ctx *ctx);   /* what the arena holds from the system (its chunks' sizes) */
 
 /* ---- tensors ---------------------------------------------------------------------------------- */
 pl_tensor *pl_new(pl_ctx *ctx, pl_dtype type, int n_dims, const int64_t *ne);
@@ -175,8 +176,13 @@ pl_tensor *pl_attention_window(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tenso
 pl_tensor *pl_gelu(pl_ctx *ctx, pl_tensor *x, bool tanh_approx);
 pl_tensor *pl_silu(pl_ctx *ctx, pl_tensor *x);
 pl_tensor *pl_swiglu(pl_ctx *ctx, pl_tensor *gate, pl_tensor *up); /* silu(gate) * up */
-/* mean over rows with target != ignore_index of -log softmax(logits)[target]; logits {V,N..}, targets i32 {N..} */
+/* mean over rows with target != ignore_index of -log softmax(logits)[target]; logits {V,N..}, targets i32 {N..}; or
+ * targets {T, B..} for logits {V, L, B..}, T < L: each sequence's last T rows, its first L - T carrying none (virtual
+ * tokens). Targets are read when the graph runs. */
 pl_tensor *pl_cross_entropy(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targets, int ignore_index);
+/* the same sum divided by n instead of the rows' own target count (n > 0; 0: their count): the loss of a chunk of
+ * rows of a batch with n targets in all, so that the chunks' losses and gradients add up to the batch's */
+pl_tensor *pl_cross_entropy_over(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targets, int ignore_index, int64_t n);
 /* mean over rows of KL(p || softmax(logits / temperature)), p a teacher's sparse distribution: ids i32 and probs f32
  * {k, rows..} (k entries a row, summing to 1; a row whose ids[0] < 0 carries none and is skipped) */
 pl_tensor *pl_kl_topk(pl_ctx *ctx, pl_tensor *logits, pl_tensor *ids, pl_tensor *probs, float temperature);
@@ -227,6 +233,11 @@ void pl_graph_backward(pl_ctx *ctx, pl_graph *g);
 /* The same, with the parameters' gradients set (=) rather than added to: as if zeroed first, without the sweep
  * (each is reset just before its first writer, or written by it). A trainer's first micro-batch of a step. */
 void pl_graph_backward_reset(pl_ctx *ctx, pl_graph *g);
+/* A graph that is one piece of a larger one (a transformer layer of a checkpointed training step, models/llm_train.c):
+ * backward for an output of any shape, whose gradient d loss / d out the caller gives to pl_graph_backward_seed
+ * (pl_nelements(out) floats); parameters' gradients accumulate as in pl_graph_backward. */
+pl_graph *pl_graph_build_seeded(pl_ctx *ctx, pl_tensor *out);
+void pl_graph_backward_seed(pl_ctx *ctx, pl_graph *g, const float *seed);
 const char *pl_op_name(pl_op op);
 /* Whether two elements of view t can be the same element of its base (a stride of 0, overlapping windows). */
 bool pl_view_overlaps(const pl_tensor *t);

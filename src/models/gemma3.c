@@ -123,24 +123,34 @@ static pl_tensor *attention(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *x, const l
     return llm_linear(ctx, m, l, PL_W_O, y, b->wo, NULL);
 }
 
+/* x = embed_tokens(ids) * sqrt(hidden_size), virtual tokens before them as they are (HF's inputs_embeds skip the
+ * scaling): (C, T, B) */
+pl_tensor *llm_embed_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
+    pl_tensor *x = pl_scale(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), sqrtf((float)m->hp.n_embd));
+    return llm_with_prefix(ctx, x, in);
+}
+
+/* decoder layer l: x (C, T, B) -> (C, T, B) */
+pl_tensor *llm_block_gemma3(pl_ctx *ctx, pl_llm *m, int l, const llm_inputs *in, pl_tensor *x) {
+    const pl_llm_layer *b = &m->layers[l];
+    float eps = m->hp.norm_eps;
+    /* x = x + post_attention_layernorm(self_attn(input_layernorm(x))) */
+    pl_tensor *a = attention(ctx, m, l, rms_norm(ctx, x, b->attn_norm, eps), in);
+    x = pl_add(ctx, x, rms_norm(ctx, a, b->attn_post_norm, eps));
+    /* x = x + post_feedforward_layernorm(down_proj(gelu_tanh(gate_proj(hn)) * up_proj(hn))),
+     * hn = pre_feedforward_layernorm(x) */
+    pl_tensor *hn = rms_norm(ctx, x, b->ffn_norm, eps);
+    pl_tensor *ff = pl_mul(ctx, pl_gelu(ctx, llm_linear(ctx, m, l, PL_W_GATE, hn, b->ffn_gate, NULL), true), llm_linear(ctx, m, l, PL_W_UP, hn, b->ffn_up, NULL));
+    return pl_add(ctx, x, rms_norm(ctx, llm_linear(ctx, m, l, PL_W_DOWN, ff, b->ffn_down, NULL), b->ffn_post_norm, eps));
+}
+
+/* final norm and LM head (tied to embed_tokens): x (C, N..) -> logits (V, N..) */
+pl_tensor *llm_head_gemma3(pl_ctx *ctx, pl_llm *m, pl_tensor *x) {
+    return pl_matmul(ctx, m->output, rms_norm(ctx, x, m->out_norm, m->hp.norm_eps));
+}
+
 pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
-    const pl_llm_hparams *h = &m->hp;
-    float eps = h->norm_eps;
-    /* x = embed_tokens(ids) * sqrt(hidden_size) */
-    pl_tensor *x = pl_scale(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), sqrtf((float)h->n_embd)); /* (C, T, B) */
-    x = llm_with_prefix(ctx, x, in); /* virtual tokens go in as they are (HF's inputs_embeds skip the scaling) */
-    for (int l = 0; l < h->n_layer; l++) {
-        const pl_llm_layer *b = &m->layers[l];
-        /* x = x + post_attention_layernorm(self_attn(input_layernorm(x))) */
-        pl_tensor *a = attention(ctx, m, l, rms_norm(ctx, x, b->attn_norm, eps), in);
-        x = pl_add(ctx, x, rms_norm(ctx, a, b->attn_post_norm, eps));
-        /* x = x + post_feedforward_layernorm(down_proj(gelu_tanh(gate_proj(hn)) * up_proj(hn))),
-         * hn = pre_feedforward_layernorm(x) */
-        pl_tensor *hn = rms_norm(ctx, x, b->ffn_norm, eps);
-        pl_tensor *ff = pl_mul(ctx, pl_gelu(ctx, llm_linear(ctx, m, l, PL_W_GATE, hn, b->ffn_gate, NULL), true), llm_linear(ctx, m, l, PL_W_UP, hn, b->ffn_up, NULL));
-        x = pl_add(ctx, x, rms_norm(ctx, llm_linear(ctx, m, l, PL_W_DOWN, ff, b->ffn_down, NULL), b->ffn_post_norm, eps));
-        if (!x) return NULL;
-    }
-    x = rms_norm(ctx, llm_keep_rows(ctx, x, in), m->out_norm, eps);
-    return pl_matmul(ctx, m->output, x); /* (V, T, B): lm_head tied to embed_tokens */
+    pl_tensor *x = llm_embed_gemma3(ctx, m, in); /* (C, T, B) */
+    for (int l = 0; l < m->hp.n_layer && x; l++) x = llm_block_gemma3(ctx, m, l, in, x);
+    return llm_head_gemma3(ctx, m, llm_keep_rows(ctx, x, in)); /* (V, T, B) */
 }

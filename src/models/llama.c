@@ -56,19 +56,30 @@ static pl_tensor *attention(pl_ctx *ctx, pl_llm *m, int l, pl_tensor *x, const l
     return llm_linear(ctx, m, l, PL_W_O, y, b->wo, NULL);
 }
 
-pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
+/* token embeddings (and a prompt adapter's virtual tokens before them): (C, T, B) */
+pl_tensor *llm_embed_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
+    return llm_with_prefix(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), in); /* embed_tokens(ids) */
+}
+
+/* decoder layer l: x (C, T, B) -> (C, T, B) */
+pl_tensor *llm_block_llama(pl_ctx *ctx, pl_llm *m, int l, const llm_inputs *in, pl_tensor *x) {
     const pl_llm_hparams *h = &m->hp;
-    pl_tensor *x = llm_with_prefix(ctx, pl_get_rows(ctx, m->tok_embd, in->ids), in); /* (C, T, B): embed_tokens(ids) */
-    for (int l = 0; l < h->n_layer; l++) {
-        const pl_llm_layer *b = &m->layers[l];
-        /* x = x + self_attn(input_layernorm(x)) */
-        x = pl_add(ctx, x, attention(ctx, m, l, rms_norm(ctx, x, b->attn_norm, h->norm_eps), in));
-        /* x = x + down_proj(silu(gate_proj(h)) * up_proj(h)),  h = post_attention_layernorm(x) */
-        pl_tensor *hn = rms_norm(ctx, x, b->ffn_norm, h->norm_eps);
-        pl_tensor *ff = pl_swiglu(ctx, llm_linear(ctx, m, l, PL_W_GATE, hn, b->ffn_gate, NULL), llm_linear(ctx, m, l, PL_W_UP, hn, b->ffn_up, NULL)); /* (F, T, B) */
-        x = pl_add(ctx, x, llm_linear(ctx, m, l, PL_W_DOWN, ff, b->ffn_down, NULL));
-        if (!x) return NULL;
-    }
-    x = rms_norm(ctx, llm_keep_rows(ctx, x, in), m->out_norm, h->norm_eps);
-    return pl_matmul(ctx, m->output, x); /* (V, T, B): lm_head */
+    const pl_llm_layer *b = &m->layers[l];
+    /* x = x + self_attn(input_layernorm(x)) */
+    x = pl_add(ctx, x, attention(ctx, m, l, rms_norm(ctx, x, b->attn_norm, h->norm_eps), in));
+    /* x = x + down_proj(silu(gate_proj(h)) * up_proj(h)),  h = post_attention_layernorm(x) */
+    pl_tensor *hn = rms_norm(ctx, x, b->ffn_norm, h->norm_eps);
+    pl_tensor *ff = pl_swiglu(ctx, llm_linear(ctx, m, l, PL_W_GATE, hn, b->ffn_gate, NULL), llm_linear(ctx, m, l, PL_W_UP, hn, b->ffn_up, NULL)); /* (F, T, B) */
+    return pl_add(ctx, x, llm_linear(ctx, m, l, PL_W_DOWN, ff, b->ffn_down, NULL));
+}
+
+/* final norm and LM head: x (C, N..) -> logits (V, N..) */
+pl_tensor *llm_head_llama(pl_ctx *ctx, pl_llm *m, pl_tensor *x) {
+    return pl_matmul(ctx, m->output, rms_norm(ctx, x, m->out_norm, m->hp.norm_eps)); /* lm_head(norm(x)) */
+}
+
+pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in) {
+    pl_tensor *x = llm_embed_llama(ctx, m, in); /* (C, T, B) */
+    for (int l = 0; l < m->hp.n_layer && x; l++) x = llm_block_llama(ctx, m, l, in, x);
+    return llm_head_llama(ctx, m, llm_keep_rows(ctx, x, in)); /* (V, T, B) */
 }

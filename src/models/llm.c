@@ -552,25 +552,16 @@ pl_tensor *llm_with_prefix(pl_ctx *ctx, pl_tensor *x, const llm_inputs *in) {
     return in->prefix ? pl_concat(ctx, in->prefix, x, 1) : x;
 }
 
-/* prompt tuning: the virtual tokens {C, N, B} (the adapter's rows gathered for every row of the batch) and the
- * targets shifted past them (the virtual positions carry no loss; the last one would predict the first token,
- * which is prompt, never a target) */
-static bool prompt_inputs(pl_ctx *ctx, const pl_llm *m, llm_inputs *in, pl_tensor **targets) {
+/* prompt tuning: the virtual tokens {C, N, B}, the adapter's rows gathered for every row of the batch (they carry
+ * no loss: the cross-entropy takes the targets {T, B} as those of each sequence's last T rows) */
+bool llm_prompt_inputs(pl_ctx *ctx, const pl_llm *m, llm_inputs *in) {
     const pl_prompt_adapter *p = m->prompt;
-    int64_t N = p->n_virtual, T = in->ids->ne[0], B = in->ids->ne[1];
+    int64_t N = p->n_virtual, B = in->ids->ne[1];
     pl_tensor *idx = pl_new_2d(ctx, PL_I32, N, B);
     if (!idx) return false;
     for (int64_t b = 0; b < B; b++)
         for (int64_t i = 0; i < N; i++) ((int32_t *)idx->data)[b * N + i] = (int32_t)i;
     in->prefix = pl_get_rows(ctx, p->emb, idx);
-    if (*targets) {
-        pl_tensor *t = pl_new_2d(ctx, PL_I32, N + T, B);
-        if (!t) return false;
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t i = 0; i < N + T; i++)
-                ((int32_t *)t->data)[b * (N + T) + i] = i < N ? -1 : ((const int32_t *)(*targets)->data)[b * T + i - N];
-        *targets = t;
-    }
     return in->prefix != NULL;
 }
 
@@ -582,7 +573,7 @@ pl_tensor *pl_llm_forward_train(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tenso
     if (!pos) return NULL;
     for (int64_t t = 0; t < T; t++) ((int32_t *)pos->data)[t] = (int32_t)t;
     llm_inputs in = {.ids = ids, .pos = pos};
-    if (m->prompt && !prompt_inputs(ctx, m, &in, &targets)) return NULL;
+    if (m->prompt && !llm_prompt_inputs(ctx, m, &in)) return NULL;
     pl_tensor *out = m->arch_info->build(ctx, m, &in);
     if (logits) *logits = out;
     return out && targets ? pl_cross_entropy(ctx, out, targets, -1) : NULL;

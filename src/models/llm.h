@@ -139,6 +139,33 @@ int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out);
  * over the targets (a scalar node); *logits (if not NULL) gets the {V, T, B} logits. Attention runs among the
  * batch's tokens (causal, per row of the batch); the KV cache is not touched. */
 pl_tensor *pl_llm_forward_train(pl_ctx *ctx, pl_llm *m, pl_tensor *ids, pl_tensor *targets, pl_tensor **logits);
+/* The same loss and gradients a layer at a time (activation checkpointing, models/llm_train.c), for architectures
+ * whose builder comes in parts (llama, qwen2, gemma3): forward keeps each layer's input only (T*B*C floats a layer);
+ * backward runs each layer's forward again from it, then its backward, in one work arena that a single layer's graph
+ * fills; the LM head and the cross-entropy run over chunks of the rows that have a target (head_rows a chunk; 0:
+ * as many as fit the arena a layer needed). Fill ids and targets (i32 {T, B}, targets -1: no loss), then step. */
+typedef struct pl_llm_ckpt {
+    pl_tensor *ids, *targets;   /* the caller's to fill */
+    pl_llm *m;
+    pl_ctx *io, *work;          /* ids, targets, positions (long-lived); one piece's graph (reset for each) */
+    pl_tensor *pos;
+    int64_t T, B, N, C;         /* N: T plus a prompt adapter's virtual tokens */
+    float *x;                   /* (L + 1) x (C, N, B): each layer's input, then the last layer's output */
+    float *dx;                  /* (C, N, B): d loss / d the output of the layer being differentiated */
+    bool *needs;                /* [L + 1]: whether x[l] leads back to something trainable */
+    int32_t *rows, *tg;         /* the rows that have a target, and their targets (shifted past virtual tokens) */
+    float *xr;                  /* a head chunk's rows, gathered */
+    int head_rows;              /* rows per head chunk */
+    size_t peak_work;           /* the work arena's largest size */
+} pl_llm_ckpt;
+/* NULL + message when m's architecture has no parts (gpt2) or out of memory. params: the work context's (threads). */
+pl_llm_ckpt *pl_llm_ckpt_new(pl_llm *m, int T, int B, const pl_ctx_params *params, int head_rows);
+/* The mean cross-entropy of the batch in ids / targets (NAN + message on failure); with backward, the gradients of
+ * everything trainable (the model's parameters, its adapters, its virtual tokens): set when reset, else added to. */
+float pl_llm_ckpt_step(pl_llm_ckpt *c, bool backward, bool reset);
+/* what the step holds at its peak: the layers' inputs, the work arena, the head's rows (for reports) */
+size_t pl_llm_ckpt_bytes(const pl_llm_ckpt *c);
+void pl_llm_ckpt_free(pl_llm_ckpt *c);
 /* The parameter named name in Hugging Face checkpoints, or NULL */
 const pl_llm_param *pl_llm_param_find(const pl_llm *m, const char *hf_name);
 int pl_llm_n_vocab(const pl_llm *m);
@@ -174,6 +201,11 @@ typedef struct pl_llm_arch_info {
     int (*hparams_hf)(pl_llm *m, const struct pl_hfconfig *c);
     int (*load)(pl_llm *m);        /* find and check the weights */
     pl_tensor *(*build)(pl_ctx *ctx, pl_llm *m, const struct llm_inputs *in); /* logits, see llm_inputs */
+    /* build's three parts, for training a layer at a time (llm_train.c); NULL: the architecture trains as one graph.
+     * embed: ids (and virtual tokens) -> x {C, T, B}; block: layer l, x -> x; head: x {C, N..} -> logits {V, N..} */
+    pl_tensor *(*embed)(pl_ctx *ctx, pl_llm *m, const struct llm_inputs *in);
+    pl_tensor *(*block)(pl_ctx *ctx, pl_llm *m, int l, const struct llm_inputs *in, pl_tensor *x);
+    pl_tensor *(*head)(pl_ctx *ctx, pl_llm *m, pl_tensor *x);
 } pl_llm_arch_info;
 
 const pl_llm_arch_info *pl_llm_arch_find(const char *gguf_arch, const char *hf_type);
@@ -186,16 +218,24 @@ typedef struct llm_inputs {
     pl_tensor *ids, *pos, *map, *rows;
     pl_tensor *prefix;  /* {C, N, B} input embeddings before the tokens' (prompt tuning), or NULL; pos covers N + T */
 } llm_inputs;
+/* prompt tuning: in->prefix, the virtual tokens {C, N, B} */
+bool llm_prompt_inputs(pl_ctx *ctx, const pl_llm *m, llm_inputs *in);
 /* the token embeddings x {C, T, B} with in->prefix before them: {C, N + T, B} */
 pl_tensor *llm_with_prefix(pl_ctx *ctx, pl_tensor *x, const llm_inputs *in);
 
 int llm_load_llama(pl_llm *m);
 pl_tensor *llm_build_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
+pl_tensor *llm_embed_llama(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
+pl_tensor *llm_block_llama(pl_ctx *ctx, pl_llm *m, int l, const llm_inputs *in, pl_tensor *x);
+pl_tensor *llm_head_llama(pl_ctx *ctx, pl_llm *m, pl_tensor *x);
 int llm_load_gpt2(pl_llm *m);
 int llm_hparams_gpt2(pl_llm *m, const struct pl_hfconfig *c);
 pl_tensor *llm_build_gpt2(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
 int llm_load_gemma3(pl_llm *m);
 pl_tensor *llm_build_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
+pl_tensor *llm_embed_gemma3(pl_ctx *ctx, pl_llm *m, const llm_inputs *in);
+pl_tensor *llm_block_gemma3(pl_ctx *ctx, pl_llm *m, int l, const llm_inputs *in, pl_tensor *x);
+pl_tensor *llm_head_gemma3(pl_ctx *ctx, pl_llm *m, pl_tensor *x);
 /* Shared blocks. Attention of layer l: q {D, Hq, T, B}, k, v {D, Hkv, T, B} (positions applied) ->
  * {D*Hq, T, B}, over the cache (storing k, v first) or among the batch's tokens; window > 0: sliding window. */
 pl_tensor *llm_attend(pl_ctx *ctx, pl_llm *m, int l, const llm_inputs *in, pl_tensor *q, pl_tensor *k, pl_tensor *v,

@@ -8,10 +8,13 @@
 #include <string.h>
 
 static const pl_llm_arch_info k_archs[] = {
-    {"llama", {"llama", "mistral", NULL}, PL_LLM_LLAMA, PL_NAMES_LLAMA, NULL, llm_load_llama, llm_build_llama},
-    {"qwen2", {"qwen2", NULL}, PL_LLM_QWEN2, PL_NAMES_LLAMA, NULL, llm_load_llama, llm_build_llama},
+    {"llama", {"llama", "mistral", NULL}, PL_LLM_LLAMA, PL_NAMES_LLAMA, NULL, llm_load_llama, llm_build_llama,
+     llm_embed_llama, llm_block_llama, llm_head_llama},
+    {"qwen2", {"qwen2", NULL}, PL_LLM_QWEN2, PL_NAMES_LLAMA, NULL, llm_load_llama, llm_build_llama,
+     llm_embed_llama, llm_block_llama, llm_head_llama},
     {"gpt2", {"gpt2", NULL}, PL_LLM_GPT2, PL_NAMES_GPT2, llm_hparams_gpt2, llm_load_gpt2, llm_build_gpt2},
-    {"gemma3", {"gemma3_text", NULL}, PL_LLM_GEMMA3, PL_NAMES_GEMMA3, NULL, llm_load_gemma3, llm_build_gemma3},
+    {"gemma3", {"gemma3_text", NULL}, PL_LLM_GEMMA3, PL_NAMES_GEMMA3, NULL, llm_load_gemma3, llm_build_gemma3,
+     llm_embed_gemma3, llm_block_gemma3, llm_head_gemma3},
 };
 
 const pl_llm_arch_info *pl_llm_arch_find(const char *gguf_arch, const char *hf_type) {

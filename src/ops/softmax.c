@@ -54,15 +54,32 @@ void op_softmax_backward(pl_ctx *ctx, pl_tensor *t) {
 
 /* ---- cross-entropy ------------------------------------------------------------------------------------ */
 pl_tensor *pl_cross_entropy(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targets, int ignore_index) {
+    return pl_cross_entropy_over(ctx, logits, targets, ignore_index, 0);
+}
+pl_tensor *pl_cross_entropy_over(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targets, int ignore_index, int64_t n) {
     if (!logits || !targets) return NULL;
     OP_REQUIRE(logits->type == PL_F32 && pl_is_contiguous(logits), "cross_entropy: contiguous f32 logits expected");
-    OP_REQUIRE(targets->type == PL_I32 && pl_is_contiguous(targets) && pl_nelements(targets) == pl_nrows(logits),
+    /* one target a row, or (lead > 0) targets for the last T of each sequence's L rows */
+    int64_t lead = logits->ne[1] - targets->ne[0];
+    bool tail = lead > 0 && targets->ne[1] == logits->ne[2] && targets->ne[2] == logits->ne[3] && targets->ne[3] == 1;
+    OP_REQUIRE(targets->type == PL_I32 && pl_is_contiguous(targets) && (pl_nelements(targets) == pl_nrows(logits) || tail),
                "cross_entropy: one i32 target per row of logits expected");
+    OP_REQUIRE(n >= 0, "cross_entropy: a negative target count");
     pl_tensor *t = op_new_node(ctx, PL_OP_CROSS_ENTROPY, PL_F32, 1, (int64_t[]){1}, logits, targets, NULL, NULL);
     if (!t) return NULL;
     t->p.i[0] = ignore_index;
+    t->p.i[2] = pl_nelements(targets) == pl_nrows(logits) ? 0 : (int32_t)lead;
+    t->p.f[1] = (float)n; /* the divisor; 0: the rows' own target count */
     t->saved = pl_ctx_alloc(ctx, (size_t)(pl_nrows(logits) + 1) * sizeof(float));
     return t->saved ? t : NULL;
+}
+
+/* row r's target, or -1 for a row before its sequence's targets (read as the graph runs: the caller may refill them) */
+static int32_t ce_target(const pl_tensor *t, int64_t r) {
+    const int32_t *tg = (const int32_t *)t->src[1]->data;
+    int64_t lead = t->p.i[2], len = t->src[0]->ne[1], i = r % len;
+    if (!lead) return tg[r];
+    return i < lead ? -1 : tg[r / len * (len - lead) + i - lead];
 }
 
 static void ce_rows(void *arg, int64_t s, int64_t e, int ith) {
@@ -81,31 +98,32 @@ static void ce_rows(void *arg, int64_t s, int64_t e, int ith) {
 void op_cross_entropy_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *lg = t->src[0];
     int64_t rows = pl_nrows(lg), v = lg->ne[0];
-    const int32_t *tg = (const int32_t *)t->src[1]->data;
     pl_parallel_for(ctx, rows, ce_rows, t);
     double loss = 0;
     int64_t n = 0;
     for (int64_t r = 0; r < rows; r++) {
-        if (tg[r] == t->p.i[0] || tg[r] < 0 || tg[r] >= v) continue;
-        loss += t->saved[r] - pl_f32(lg)[r * v + tg[r]];
+        int32_t y = ce_target(t, r);
+        if (y == t->p.i[0] || y < 0 || y >= v) continue;
+        loss += t->saved[r] - pl_f32(lg)[r * v + y];
         n++;
     }
-    t->saved[rows] = (float)n;
-    pl_f32(t)[0] = n ? (float)(loss / n) : 0.0f;
+    float div = t->p.f[1] > 0 ? t->p.f[1] : (float)n; /* backward divides by the same */
+    t->saved[rows] = n ? div : 0.0f;
+    pl_f32(t)[0] = n ? (float)(loss / div) : 0.0f;
 }
 
 static void ce_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
     pl_tensor *t = arg, *lg = t->src[0];
     int64_t rows = pl_nrows(lg), v = lg->ne[0];
-    const int32_t *tg = (const int32_t *)t->src[1]->data;
     float *gx = op_grad(lg);
     float n = t->saved[rows], g = n > 0 ? pl_f32(t->grad)[0] / n : 0;
     for (int64_t r = s; r < e; r++) {
-        if (tg[r] == t->p.i[0] || tg[r] < 0 || tg[r] >= v) continue;
+        int32_t y = ce_target(t, r);
+        if (y == t->p.i[0] || y < 0 || y >= v) continue;
         const float *x = pl_f32(lg) + r * v;
         float *o = gx + r * v, lse = t->saved[r];
         for (int64_t i = 0; i < v; i++) o[i] += g * expf(x[i] - lse);
-        o[tg[r]] -= g;
+        o[y] -= g;
     }
 }
 void op_cross_entropy_backward(pl_ctx *ctx, pl_tensor *t) {

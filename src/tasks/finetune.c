@@ -32,7 +32,8 @@ typedef struct {
     pl_ft_data data;
     int n_train, n_val, T, B;
     int32_t *order;           /* a permutation of the training examples */
-    pl_ctx *ctx;
+    pl_llm_ckpt *ck;          /* a layer at a time (activation checkpointing; the default where the model allows) */
+    pl_ctx *ctx;              /* or the one graph: its context, batch, loss */
     pl_tensor *x, *y, *loss;
     pl_graph *g;
     pl_history hist;
@@ -49,7 +50,16 @@ static void fill(ft_run *r, const pl_ft_example *const *ex, int n) {
         }
 }
 
-/* the micro-batch a of step: examples taken in the epoch's order */
+/* the loss of the batch in x, y; with backward the gradients too: set (reset) or added to */
+static double run(ft_run *r, bool backward, bool reset) {
+    if (r->ck) return pl_llm_ckpt_step(r->ck, backward, reset);
+    pl_graph_forward(r->ctx, r->g);
+    if (backward && reset) pl_graph_backward_reset(r->ctx, r->g);
+    else if (backward) pl_graph_backward(r->ctx, r->g);
+    return pl_f32(r->loss)[0];
+}
+
+/* the micro-batch a of step, examples taken in the epoch's order: its loss, its gradients set (a = 0) or added */
 static double micro_batch(ft_run *r, int64_t step, int a) {
     const pl_ft_example *ex[256];
     int64_t k0 = (step * r->o->accum + a) * (int64_t)r->B;
@@ -59,8 +69,7 @@ static double micro_batch(ft_run *r, int64_t step, int a) {
         ex[b] = &r->data.ex[r->order[k % r->n_train]];
     }
     fill(r, ex, r->B);
-    pl_graph_forward(r->ctx, r->g);
-    return pl_f32(r->loss)[0];
+    return run(r, true, a == 0);
 }
 
 static double validate(ft_run *r) {
@@ -71,8 +80,7 @@ static double validate(ft_run *r) {
         int n = PL_MIN(r->B, r->n_val - i);
         for (int b = 0; b < n; b++) ex[b] = &r->data.ex[r->n_train + i + b];
         fill(r, ex, n);
-        pl_graph_forward(r->ctx, r->g);
-        sum += pl_f32(r->loss)[0];
+        sum += run(r, false, false);
     }
     return batches ? sum / batches : NAN;
 }
@@ -141,14 +149,10 @@ static int loop(ft_run *r, int64_t start, int64_t steps) {
     }
     for (int64_t step = start; step < steps; step++) {
         double t0 = pl_time_s(), lsum = 0;
-        for (int a = 0; a < o->accum; a++) {
-            lsum += micro_batch(r, step, a);
-            if (a == 0) pl_graph_backward_reset(r->ctx, r->g);
-            else pl_graph_backward(r->ctx, r->g);
-        }
+        for (int a = 0; a < o->accum; a++) lsum += micro_batch(r, step, a);
         float loss = (float)(lsum / o->accum), lr = pl_lr_schedule(step, warmup, steps, o->lr, min_lr);
         if (!isfinite(loss)) return pl_error(PL_ERR_ARG, "loss diverged (%f) at step %lld: lower --lr", loss, (long long)step);
-        pl_update_adamw(r->ctx, &opt, &fp, step + 1, lr, o->clip, o->accum);
+        pl_update_adamw(r->ck ? r->ck->work : r->ctx, &opt, &fp, step + 1, lr, o->clip, o->accum);
         pl_hist_row row = {(double)(step + 1), loss, NAN, lr, (double)r->B * r->T * o->accum / (pl_time_s() - t0)};
         bool last = step + 1 == steps;
         if (r->n_val && ((step + 1) % eval_every == 0 || last)) row.val = validate(r);
@@ -281,7 +285,10 @@ int pl_finetune(const pl_finetune_opts *o) {
     } else if (!rc && !(r.m = open_model(o, base, &start, &r.hist))) rc = PL_ERR_FORMAT;
     if (!rc) rc = prepare(&r, base);
     int64_t steps = o->steps > 0 ? o->steps : (int64_t)o->epochs * ((r.n_train + r.B * o->accum - 1) / (r.B * o->accum));
-    if (!rc) {
+    if (!rc && !o->one_graph && r.m->arch_info->block) { /* a layer at a time */
+        if (!(r.ck = pl_llm_ckpt_new(r.m, r.T, r.B, &(pl_ctx_params){.n_threads = o->threads}, 0))) rc = PL_ERR_NOMEM;
+        else r.x = r.ck->ids, r.y = r.ck->targets;
+    } else if (!rc) {
         r.ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = o->threads});
         r.x = pl_new_2d(r.ctx, PL_I32, r.T, r.B);
         r.y = pl_new_2d(r.ctx, PL_I32, r.T, r.B);
@@ -294,14 +301,18 @@ int pl_finetune(const pl_finetune_opts *o) {
                 base, (long long)(r.lora ? r.lora->n_floats : r.prompt ? r.prompt->n_floats : r.m->n_floats),
                 r.lora ? "trainable LoRA parameters (the base frozen)" : r.prompt ? "trainable virtual-token parameters (the base frozen)" : "parameters (f32)",
                 (long long)steps, r.B * o->accum,
-                r.T, r.ctx->n_threads);
+                r.T, (r.ck ? r.ck->work : r.ctx)->n_threads);
     if (!rc) rc = loop(&r, start, steps);
     if (!rc && !o->quiet && (r.lora || r.prompt)) {
         char ck[4200] = "";
         pl_train_resolve_checkpoint(o->out_dir, ck, sizeof ck);
         fprintf(stderr, "done: the adapter is %s (plinth chat -m %s %s %s)\n", ck, o->model, r.lora ? "--lora" : "--prompt-adapter", ck);
     } else if (!rc && !o->quiet) fprintf(stderr, "done: the fine-tuned model is %s (plinth chat -m %s)\n", o->out_dir, o->out_dir);
-    if (r.ctx) pl_ctx_profile_print(r.ctx, stderr);
+    if (!rc && !o->quiet && r.ck)
+        fprintf(stderr, "memory: %.0f MB for a step, a layer at a time (the layers' inputs, one layer's graph, the head's rows)\n",
+                (double)pl_llm_ckpt_bytes(r.ck) / 1e6);
+    if (r.ctx || r.ck) pl_ctx_profile_print(r.ck ? r.ck->work : r.ctx, stderr);
+    pl_llm_ckpt_free(r.ck);
     pl_hist_free(&r.hist);
     pl_ctx_free(r.ctx);
     pl_llm_free(r.m);

@@ -33,6 +33,7 @@ typedef struct {
     uint64_t seed;
     int threads;
     bool resume, quiet;
+    bool one_graph;              /* the whole step as one graph (every activation kept), not a layer at a time */
     volatile sig_atomic_t *interrupt;
 } pl_finetune_opts;
 
