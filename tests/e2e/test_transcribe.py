@@ -119,7 +119,11 @@ def test_subtitles_of_a_minute(tiny_en, tmp_path):
     out = {}
     for fmt in ("json", "srt"):
         out[fmt] = transcribe(tiny_en, [wav], "--output-format", fmt).stdout
+    # the decoder's steps on two threads (default one): the same segments, the same words
+    two = json.loads(transcribe(tiny_en, [wav], "--output-format", "json", "--decoder-threads", "2").stdout)
     doc = json.loads(out["json"])
+    assert [s["text"] for s in two["segments"]] == [s["text"] for s in doc["segments"]]
+    assert all(abs(a["start"] - b["start"]) < 0.011 for a, b in zip(two["segments"], doc["segments"]))
     segs = doc["segments"]
     assert abs(doc["duration"] - duration) < 1e-3 and doc["language"] == "en"
     assert len(segs) >= 8 and segs[-1]["end"] > 40.0  # decoded past the first and second windows
