@@ -179,6 +179,10 @@ def test_bad_input(tiny_en, tmp_path):
     assert r.returncode == 2 and "output-format" in r.stderr
     r = transcribe(tiny_en, [str(tmp_path / "eight.wav")], "--language", "ko", check=False)
     assert r.returncode == 1 and "English-only" in r.stderr
+    r = transcribe(tiny_en, [str(tmp_path / "eight.wav")], "--detect-language", check=False)
+    assert r.returncode == 1 and "English-only" in r.stderr
+    r = transcribe(tiny_en, [str(tmp_path / "eight.wav")], "--no-speech-threshold", "2", check=False)
+    assert r.returncode == 2 and "no-speech-threshold" in r.stderr
 
 
 def test_twenty_minutes_of_silence(tiny_en, tmp_path):
