@@ -22,12 +22,18 @@ static void usage(FILE *f) {
             "  --output-format FMT    txt (default), srt, vtt or json\n"
             "  -o FILE                write the transcript to FILE (one AUDIO only) instead of standard output\n"
             "  --language xx          the spoken language (en, ko, fr, ...); default: detected (multilingual models)\n"
+            "  --detect-language      only detect the language (first 30 s; multilingual models): prints the five\n"
+            "                         likeliest with their probabilities (as JSON with --output-format json)\n"
             "  --task transcribe|translate   translate: English text from any language (multilingual models)\n"
             "  --no-timestamps        one segment per 30-s window, no timestamp tokens\n"
             "  --no-condition         do not prompt each window with the previous window's text\n"
+            "  --no-speech-threshold P  skip a window whose <|nospeech|> probability is above P (default 0.6) and whose\n"
+            "                         average log-probability is below -1; 0: never skip\n"
             "  --beam N               beam size: 1 (greedy) only for now\n"
             "  --max-seconds N        refuse audio longer than N seconds (default: no limit)\n"
             "  -t, --threads N        threads (default: the physical cores)\n"
+            "  --decoder-threads N    threads for the decoder's token-by-token steps (default 1: each step's ops are\n"
+            "                         too small to share on a busy host; the encoder and prompts use -t)\n"
             "  --progress             a progress line on standard error\n");
 }
 
@@ -40,8 +46,9 @@ static void progress(void *ud, double done, double total) {
 
 typedef struct {
     const char *model, *out, *language, *format;
-    bool translate, no_ts, no_cond, progress;
-    long long threads, beam, max_seconds;
+    bool translate, no_ts, no_cond, progress, detect;
+    long long threads, beam, max_seconds, dec_threads;
+    double no_speech;
     arg_rest files;
 } tr_args;
 
@@ -66,10 +73,13 @@ static int parse_args(int argc, char **argv, tr_args *t) {
         }
         else if (!strcmp(a, "--no-timestamps")) t->no_ts = true;
         else if (!strcmp(a, "--no-condition")) t->no_cond = true;
+        else if (!strcmp(a, "--detect-language")) t->detect = true;
         else if (!strcmp(a, "--progress")) t->progress = true;
         else if (!strcmp(a, "--beam")) ok = arg_int(argc, argv, &i, 1, 16, &t->beam);
         else if (!strcmp(a, "--max-seconds")) ok = arg_int(argc, argv, &i, 1, 1000000, &t->max_seconds);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = arg_int(argc, argv, &i, 1, 1024, &t->threads);
+        else if (!strcmp(a, "--no-speech-threshold")) ok = arg_float(argc, argv, &i, 0, 1, &t->no_speech);
+        else if (!strcmp(a, "--decoder-threads")) ok = arg_int(argc, argv, &i, 1, 1024, &t->dec_threads);
         else { arg_unknown(argv, i); usage(stderr); return 2; }
         if (!ok) return 2;
     }
@@ -99,23 +109,32 @@ static int write_file(const pl_transcript *tr, pl_tr_format fmt, const char *pat
 }
 
 int cmd_transcribe(int argc, char **argv) {
-    tr_args t = {.format = "txt", .beam = 1, .files = {.max = 8}};
+    tr_args t = {.format = "txt", .beam = 1, .no_speech = -1, .files = {.max = 8}};
     int rc = parse_args(argc, argv, &t);
     if (rc) return rc < 0 ? 0 : rc;
     pl_asr *asr = pl_asr_open(t.model, (int)t.threads);
-    if (!asr) { fprintf(stderr, "plinth transcribe: %s\n", pl_last_error()); return 1; }
+    if (!asr || (t.dec_threads > 1 && pl_asr_set_decoder_threads(asr, (int)t.dec_threads))) {
+        fprintf(stderr, "plinth transcribe: %s\n", pl_last_error());
+        pl_asr_free(asr);
+        return 1;
+    }
     pl_transcribe_opts o = pl_transcribe_defaults();
     o.language = t.language;
     o.translate = t.translate;
     o.no_timestamps = t.no_ts;
     o.condition_on_previous_text = !t.no_cond;
     o.max_seconds = (int)t.max_seconds;
+    o.detect_only = t.detect;
+    if (t.no_speech >= 0) o.no_speech_threshold = (float)t.no_speech;
     if (t.progress) o.progress = progress;
     pl_tr_format fmt = (pl_tr_format)pl_tr_format_parse(t.format);
     for (int i = 0; i < t.files.n && rc == 0; i++) {
         pl_transcript tr;
         int st = pl_transcribe_file(asr, t.files.v[i], &o, &tr);
-        if (st == PL_OK) st = t.out ? write_file(&tr, fmt, t.out) : pl_transcript_write(&tr, fmt, stdout);
+        if (st == PL_OK && t.detect && fmt != PL_TR_JSON) { /* one line a language: code probability */
+            if (!tr.n_lang_top) printf("%s: no speech to detect a language in\n", t.files.v[i]);
+            for (int k = 0; k < tr.n_lang_top; k++) printf("%s %.6f\n", tr.lang_top[k].code, tr.lang_top[k].prob);
+        } else if (st == PL_OK) st = t.out ? write_file(&tr, fmt, t.out) : pl_transcript_write(&tr, fmt, stdout);
         if (st != PL_OK) { fprintf(stderr, "plinth transcribe: %s\n", pl_last_error()); rc = 1; }
         pl_transcript_free(&tr);
     }

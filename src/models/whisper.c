@@ -33,8 +33,18 @@ static float *wh_own(pl_whisper *w, size_t n) {
     return buf;
 }
 
-/* The weight of a role (layer l) as an f32 tensor of shape ne (torch order reversed: ne[0] innermost); the file's
- * tensor must have exactly that many elements per the role's share of it, and the same torch shape. */
+/* The decoder's per-token weights (and the token embedding, which also gives the logits): one row of activations
+ * meets each of them per step, so their bytes, not their arithmetic, bound a step's time. Stored as f16 in the file,
+ * they stay f16 in memory (half the bytes read per token); the dot products widen each weight to f32 and accumulate
+ * in f32 with f32 activations (pl_vec_dot_f16_f32), so the values multiplied are those of the f32 copy. */
+static bool wh_per_token(pl_whisper_role r) {
+    return r == WH_TOK || r == WH_D_Q_W || r == WH_D_K_W || r == WH_D_V_W || r == WH_D_O_W || r == WH_D_XQ_W ||
+           r == WH_D_XO_W || r == WH_D_FC1_W || r == WH_D_FC2_W;
+}
+
+/* The weight of a role (layer l) as a tensor of shape ne (torch order reversed: ne[0] innermost): f32, or f16 for a
+ * per-token decoder weight stored as f16 (wh_per_token); the file's tensor must have exactly that many elements per
+ * the role's share of it, and the same torch shape. */
 static pl_tensor *wh_get(wh_loader *L, pl_whisper_role role, int l, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2) {
     if (L->failed) return NULL;
     pl_whisper *w = L->w;
@@ -46,7 +56,13 @@ static pl_tensor *wh_get(wh_loader *L, pl_whisper_role role, int l, int n_dims, 
     int64_t shape[4] = {1, 1, 1, 1}; /* the file's, torch order */
     int rank;
     int parts = L->ct2 ? nm->parts : 1, part = L->ct2 ? nm->part : 0;
-    float *f = wh_own(w, (size_t)n);
+    bool half = false;
+    if (wh_per_token(role)) {
+        const pl_ct2_var *v = L->ct2 ? pl_ct2_find(L->ct2, name) : NULL;
+        const pl_st_tensor *t = L->ct2 ? NULL : pl_st_model_find(L->st, name);
+        half = v ? v->type == PL_F16 : t ? t->type == PL_F16 : false;
+    }
+    float *f = wh_own(w, half ? (size_t)(n + 1) / 2 : (size_t)n);
     if (!f) { L->failed = true; pl_error(PL_ERR_NOMEM, "out of memory for weight '%s'", name); return NULL; }
     if (L->ct2) {
         const pl_ct2_var *v = pl_ct2_find(L->ct2, name);
@@ -57,7 +73,8 @@ static pl_tensor *wh_get(wh_loader *L, pl_whisper_role role, int l, int n_dims, 
         else if (parts > 1) rank = -1;
         int64_t vn = 1;
         for (int d = 0; d < rank; d++) vn *= shape[d];
-        if (rank == n_dims && vn == n && pl_ct2_to_f32(v, part * n, n, f) != PL_OK) { L->failed = true; return NULL; }
+        if (rank == n_dims && vn == n && half) memcpy(f, (const char *)v->data + (size_t)(part * n) * 2, (size_t)n * 2);
+        else if (rank == n_dims && vn == n && pl_ct2_to_f32(v, part * n, n, f) != PL_OK) { L->failed = true; return NULL; }
     } else {
         const pl_st_tensor *t = pl_st_model_find(L->st, name);
         if (!t) { L->failed = true; return pl_error_null(PL_ERR_FORMAT, "%s: tensor '%s' is missing", w->path, name); }
@@ -69,7 +86,8 @@ static pl_tensor *wh_get(wh_loader *L, pl_whisper_role role, int l, int n_dims, 
                 L->failed = true;
                 return pl_error_null(PL_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s", w->path, name, t->dtype_name);
             }
-            tr->to_float(t->data, f, n);
+            if (half) memcpy(f, t->data, (size_t)n * 2);
+            else tr->to_float(t->data, f, n);
         }
     }
     bool ok = rank == n_dims;
@@ -82,7 +100,7 @@ static pl_tensor *wh_get(wh_loader *L, pl_whisper_role role, int l, int n_dims, 
                              (long long)(n_dims > 2 ? ne2 : n_dims > 1 ? ne1 : ne0), (long long)(n_dims > 2 ? ne1 : n_dims > 1 ? ne0 : 0),
                              (long long)(n_dims > 2 ? ne0 : 0));
     }
-    pl_tensor *t = pl_new_mapped(w->wctx, PL_F32, n_dims, want, f);
+    pl_tensor *t = pl_new_mapped(w->wctx, half ? PL_F16 : PL_F32, n_dims, want, f);
     if (!t) { L->failed = true; return NULL; }
     pl_set_name(t, "%s", name);
     return t;
@@ -271,11 +289,12 @@ pl_whisper *pl_whisper_load(const char *path, int n_threads, int n_seq) {
     if (rc == PL_OK) {
         w->wctx = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 1 << 20, .n_threads = 1});
         w->step = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 64u << 20, .n_threads = n_threads});
+        w->step_few = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 4u << 20, .n_threads = 1});
         w->enc = calloc((size_t)w->hp.n_audio_layer, sizeof *w->enc);
         w->dec = calloc((size_t)w->hp.n_text_layer, sizeof *w->dec);
         w->cross_k = calloc((size_t)w->hp.n_text_layer, sizeof *w->cross_k);
         w->cross_v = calloc((size_t)w->hp.n_text_layer, sizeof *w->cross_v);
-        rc = w->wctx && w->step && w->enc && w->dec && w->cross_k && w->cross_v ? wh_weights(&L)
+        rc = w->wctx && w->step && w->step_few && w->enc && w->dec && w->cross_k && w->cross_v ? wh_weights(&L)
                                                                               : pl_error(PL_ERR_NOMEM, "out of memory");
     }
     pl_ct2_close(L.ct2);
@@ -301,6 +320,7 @@ void pl_whisper_free(pl_whisper *w) {
     if (!w) return;
     pl_kv_cache_free(w->cache);
     pl_ctx_free(w->step);
+    pl_ctx_free(w->step_few);
     pl_ctx_free(w->wctx);
     for (int i = 0; i < w->n_owned; i++) free(w->owned[i]);
     free(w->owned); free(w->enc); free(w->dec); free(w->cross_k); free(w->cross_v);
@@ -362,7 +382,9 @@ int pl_whisper_encode(pl_whisper *w, const float *mel, float *enc_out) {
     }
     pl_graph *g = pl_graph_build_multi(ctx, outs, n_out, false);
     if (!g) return PL_ERR_NOMEM;
+    double t0 = pl_ctx_profile_clock(ctx);
     pl_graph_forward(ctx, g);
+    pl_ctx_profile_add(ctx, "encoder (whole windows)", pl_ctx_profile_clock(ctx) - t0);
     if (enc_out) memcpy(enc_out, enc->data, (size_t)h->n_audio_state * h->n_audio_ctx * sizeof(float));
     w->have_audio = true;
     pl_kv_clear(w->cache);
@@ -398,6 +420,15 @@ static pl_tensor *build_decoder(pl_ctx *ctx, pl_whisper *w, pl_tensor *ids, pl_t
     return pl_matmul(ctx, w->tok, x);                                                             /* {V, rows} */
 }
 
+#define FEW_TOKENS 8 /* decoder calls of up to this many tokens run on step_few */
+int pl_whisper_set_decoder_threads(pl_whisper *w, int n) {
+    pl_ctx *c = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 4u << 20, .n_threads = n > 0 ? n : 1});
+    if (!c) return pl_error(PL_ERR_NOMEM, "out of memory");
+    pl_ctx_free(w->step_few);
+    w->step_few = c;
+    return PL_OK;
+}
+
 int pl_whisper_decode(pl_whisper *w, int n, const int32_t *tokens, const int32_t *seq, const bool *want, float *logits) {
     const pl_whisper_hparams *h = &w->hp;
     if (!w->have_audio) return pl_error(PL_ERR_ARG, "whisper: decode before any audio was encoded");
@@ -410,7 +441,7 @@ int pl_whisper_decode(pl_whisper *w, int n, const int32_t *tokens, const int32_t
         for (int j = 0; j < i; j++) len += seq[j] == seq[i]; /* its earlier tokens in this batch */
         if (len >= h->n_text_ctx) return pl_error(PL_ERR_ARG, "whisper: the text passes the decoder's %d positions", h->n_text_ctx);
     }
-    pl_ctx *ctx = w->step;
+    pl_ctx *ctx = n <= FEW_TOKENS ? w->step_few : w->step;
     pl_ctx_reset(ctx);
     pl_tensor *ids = pl_new_1d(ctx, PL_I32, n), *pos = pl_new_1d(ctx, PL_I32, n);
     if (!ids || !pos) return PL_ERR_NOMEM;
@@ -433,7 +464,9 @@ int pl_whisper_decode(pl_whisper *w, int n, const int32_t *tokens, const int32_t
     pl_tensor *out = build_decoder(ctx, w, ids, pos, map, rows);
     pl_graph *g = out ? pl_graph_build(ctx, out, false) : NULL;
     if (!g) { pl_kv_unplace(w->cache, map); return PL_ERR_NOMEM; }
+    double t0 = pl_ctx_profile_clock(ctx);
     pl_graph_forward(ctx, g);
+    pl_ctx_profile_add(ctx, "decoder (all steps)", pl_ctx_profile_clock(ctx) - t0);
     if (logits && n_rows) memcpy(logits, out->data, (size_t)n_rows * h->n_vocab * sizeof(float));
     return PL_OK;
 }

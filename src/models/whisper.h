@@ -47,13 +47,19 @@ typedef struct pl_whisper {
     bool from_ct2;
     /* internals */
     pl_ctx *wctx, *step;            /* weights + caches; one call's graph              */
-    float **owned; int n_owned, cap_owned; /* f32 copies of the file's weights         */
+    pl_ctx *step_few;               /* a decoder call of few tokens: on dec_threads    */
+    float **owned; int n_owned, cap_owned; /* copies of the file's weights (f32; f16 kept) */
 } pl_whisper;
 
 /* A directory holding model.bin (CTranslate2) or config.json + *.safetensors (HF), or either file itself.
  * Weights become f32 (f16 files are widened: computation is f32, as faster-whisper's float32 runs). n_seq:
  * sequences decoded at once (beams; KV cells = n_seq * n_text_ctx). NULL + pl_last_error(). */
 pl_whisper *pl_whisper_load(const char *path, int n_threads, int n_seq);
+/* Threads for decoder calls of a few tokens (a step of greedy decoding or of a few beams): each of their ops is a
+ * few hundred microseconds of work or less, and on a host whose cores are shared a thread that waits at every op's
+ * barrier for a descheduled partner loses more than it gains (bench/RESULTS.md); default 1. Prompts of more tokens,
+ * and the encoder, use n_threads. PL_OK, or PL_ERR_NOMEM. */
+int pl_whisper_set_decoder_threads(pl_whisper *w, int n);
 void pl_whisper_free(pl_whisper *w);
 /* Encode one window: mel (n_mels, 2 * n_audio_ctx), bin-major as pl_mel_compute writes it. Fills the
  * cross-attention cache and clears the text's sequences (seq0 is made again, empty). enc_out (may be NULL):

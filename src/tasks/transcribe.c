@@ -86,6 +86,10 @@ pl_asr *pl_asr_open(const char *path, int n_threads) {
 
 void pl_asr_free(pl_asr *a) {
     if (!a) return;
+    if (a->w) { /* PLINTH_PROFILE=1: where the time went (the encoder and long prompts; the decoder's steps) */
+        pl_ctx_profile_print(a->w->step, stderr);
+        pl_ctx_profile_print(a->w->step_few, stderr);
+    }
     pl_whisper_free(a->w);
     pl_tokenizer_free(a->tok);
     pl_mel_free(a->mel);
@@ -93,6 +97,7 @@ void pl_asr_free(pl_asr *a) {
     free(a);
 }
 bool pl_asr_multilingual(const pl_asr *a) { return a->multilingual; }
+int pl_asr_set_decoder_threads(pl_asr *a, int n) { return pl_whisper_set_decoder_threads(a->w, n); }
 pl_whisper *pl_asr_model(pl_asr *a) { return a->w; }
 
 pl_transcribe_opts pl_transcribe_defaults(void) {
@@ -339,20 +344,50 @@ static int split_segments(pl_asr *a, pl_transcript *t, ids *all, const window_re
     return rc;
 }
 
-/* the language of the first window: the likeliest language token after <|startoftranscript|> */
+/* the raw log-mel of nf frames (at the front of mel, {M, nf}) put in place as the encoder's input: each band
+ * normalized and zero-padded to 3000 frames in feature space (faster-whisper's pad_or_trim) */
+static void place_window(int M, int nf, double vmax, float *mel) {
+    for (int b = M - 1; b >= 0; b--) {
+        memmove(mel + (size_t)b * WIN_FRAMES, mel + (size_t)b * nf, (size_t)nf * sizeof(float));
+        pl_mel_normalize(mel + (size_t)b * WIN_FRAMES, nf, vmax);
+        memset(mel + (size_t)b * WIN_FRAMES + nf, 0, (size_t)(WIN_FRAMES - nf) * sizeof(float));
+    }
+}
+
+/* the language of the first window: the likeliest language token after <|startoftranscript|>, its probability a
+ * softmax over the language tokens alone (as Whisper's detect_language); the 5 likeliest kept for the record */
+static int lang_code(pl_asr *a, int32_t id, char *code, size_t cap) {
+    size_t len;
+    const char *str = pl_tokenizer_token_str(a->tok, id, &len);
+    if (!str || len < 5) return pl_error(PL_ERR_FORMAT, "whisper: no language token");
+    snprintf(code, cap, "%.*s", (int)(len - 4), str + 2);
+    return PL_OK;
+}
 static int detect_language(pl_asr *a, pl_transcript *t, float *lg) {
     int rc = pl_whisper_eval(a->w, &a->sot, 1, 0, lg, false);
     if (rc) return rc;
+    if (a->n_lang <= 0) return pl_error(PL_ERR_FORMAT, "whisper: no language token");
     float mx = -INFINITY;
-    int best = -1;
-    for (int i = 0; i < a->n_lang; i++) if (lg[a->lang_ids[i]] > mx) { mx = lg[a->lang_ids[i]]; best = a->lang_ids[i]; }
+    for (int i = 0; i < a->n_lang; i++) mx = fmaxf(mx, lg[a->lang_ids[i]]);
     double s = 0;
     for (int i = 0; i < a->n_lang; i++) s += exp((double)lg[a->lang_ids[i]] - mx);
-    t->language_prob = (float)(1.0 / s);
-    size_t len;
-    const char *str = best >= 0 ? pl_tokenizer_token_str(a->tok, best, &len) : NULL;
-    if (!str || len < 5) return pl_error(PL_ERR_FORMAT, "whisper: no language token");
-    snprintf(t->language, sizeof t->language, "%.*s", (int)(len - 4), str + 2);
+    int top = PL_MIN(a->n_lang, 5);
+    int32_t best[5];
+    for (int k = 0; k < top; k++) { /* selection: the k-th likeliest not yet taken */
+        int32_t b = -1;
+        for (int i = 0; i < a->n_lang; i++) {
+            int32_t id = a->lang_ids[i];
+            bool taken = false;
+            for (int j = 0; j < k; j++) taken |= best[j] == id;
+            if (!taken && (b < 0 || lg[id] > lg[b])) b = id;
+        }
+        best[k] = b;
+        if ((rc = lang_code(a, b, t->lang_top[k].code, sizeof t->lang_top[k].code))) return rc;
+        t->lang_top[k].prob = (float)(exp((double)lg[b] - mx) / s);
+    }
+    t->n_lang_top = top;
+    t->language_prob = t->lang_top[0].prob;
+    snprintf(t->language, sizeof t->language, "%s", t->lang_top[0].code);
     return PL_OK;
 }
 
@@ -370,6 +405,9 @@ int pl_transcribe_file(pl_asr *a, const char *path, const pl_transcribe_opts *o,
         if (a->multilingual && (lang_tok <= a->sot || lang_tok >= a->translate))
             return pl_error(PL_ERR_ARG, "unknown language '%s' (a code such as en, ko, fr, de, ja, zh)", o->language);
     }
+    if (o->detect_only && (!a->multilingual || lang_tok >= 0))
+        return pl_error(PL_ERR_ARG, "%s", !a->multilingual ? "an English-only model has no language to detect"
+                                                           : "--language and language detection exclude each other");
     if (o->translate && !a->multilingual) return pl_error(PL_ERR_ARG, "%s is an English-only model: it cannot translate", w->path);
     /* pass 1: the log-mel maximum over the whole file, frame chunk by chunk */
     stream s;
@@ -418,20 +456,26 @@ int pl_transcribe_file(pl_asr *a, const char *path, const pl_transcribe_opts *o,
             if (o->progress) o->progress(o->progress_ud, fmin(seek * 0.01, out->duration), out->duration);
             continue;
         }
-        /* the window's frames at the front of a (M, 3000) block, zeros after */
-        for (int b = M - 1; b >= 0; b--) {
-            memmove(mel + (size_t)b * WIN_FRAMES, mel + (size_t)b * seg_size, (size_t)seg_size * sizeof(float));
-            pl_mel_normalize(mel + (size_t)b * WIN_FRAMES, seg_size, vmax);
-            memset(mel + (size_t)b * WIN_FRAMES + seg_size, 0, (size_t)(WIN_FRAMES - seg_size) * sizeof(float));
-        }
-        if ((rc = pl_whisper_encode(w, mel, NULL))) break;
-        if (out->windows == 0) {
-            if (a->multilingual && lang_tok < 0) {
-                if ((rc = detect_language(a, out, lg))) break;
-                char s2[64];
-                snprintf(s2, sizeof s2, "<|%s|>", out->language);
-                lang_tok = tok_id(a->tok, s2);
+        bool detect = out->windows == 0 && a->multilingual && lang_tok < 0;
+        if (detect) {
+            /* faster-whisper detects the language on the features from here on (up to 3000 frames): one frame
+             * more than the window decodes when the audio ends within it, encoded apart then */
+            int det = (int)PL_MIN(WIN_FRAMES, n_frames - seek);
+            if (det != seg_size && (rc = stream_mel(a, &s, seek, det, &len, mel, &(double){0}))) break;
+            place_window(M, det, vmax, mel);
+            if ((rc = pl_whisper_encode(w, mel, NULL)) || (rc = detect_language(a, out, lg))) break;
+            char s2[64];
+            snprintf(s2, sizeof s2, "<|%s|>", out->language);
+            lang_tok = tok_id(a->tok, s2);
+            if (o->detect_only) break;
+            if (det != seg_size) {
+                if ((rc = stream_mel(a, &s, seek, seg_size, &len, mel, &(double){0}))) break;
+                place_window(M, seg_size, vmax, mel);
+                if ((rc = pl_whisper_encode(w, mel, NULL))) break;
             }
+        } else {
+            place_window(M, seg_size, vmax, mel);
+            if ((rc = pl_whisper_encode(w, mel, NULL))) break;
         }
         int np = 0;
         int n_prev = o->condition_on_previous_text ? PL_MIN(all.n, w->hp.n_text_ctx / 2 - 1) : 0;
@@ -511,7 +555,14 @@ int pl_transcript_write(const pl_transcript *t, pl_tr_format fmt, FILE *f) {
         fputs("{\"text\": ", f);
         put_json_str(f, s, n);
         free(all);
-        fprintf(f, ", \"language\": \"%s\", \"duration\": %.3f, \"segments\": [", t->language, t->duration);
+        fprintf(f, ", \"language\": \"%s\", ", t->language);
+        if (t->n_lang_top > 0) {
+            fputs("\"language_probs\": {", f);
+            for (int i = 0; i < t->n_lang_top; i++)
+                fprintf(f, "%s\"%s\": %.6f", i ? ", " : "", t->lang_top[i].code, t->lang_top[i].prob);
+            fputs("}, ", f);
+        }
+        fprintf(f, "\"duration\": %.3f, \"segments\": [", t->duration);
     }
     for (int i = 0; i < t->n; i++) {
         const pl_segment *g = &t->seg[i];

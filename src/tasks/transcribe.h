@@ -19,6 +19,8 @@ typedef struct pl_asr pl_asr;
 pl_asr *pl_asr_open(const char *path, int n_threads);
 void pl_asr_free(pl_asr *a);
 bool pl_asr_multilingual(const pl_asr *a);
+/* threads for the decoder's steps (pl_whisper_set_decoder_threads: 1 unless set) */
+int pl_asr_set_decoder_threads(pl_asr *a, int n);
 pl_whisper *pl_asr_model(pl_asr *a);
 
 typedef struct {
@@ -29,6 +31,7 @@ typedef struct {
     float no_speech_threshold;   /* skip a window whose <|nospeech|> probability is above this ... (0.6) */
     float logprob_threshold;     /* ... unless its average log-probability is above this (-1) */
     int max_seconds;        /* refuse audio longer than this (0: no limit) */
+    bool detect_only;       /* only detect the language on the first 30 s (multilingual models): no segments */
     void (*progress)(void *ud, double done_s, double total_s); /* after each window; NULL: none */
     void *progress_ud;
 } pl_transcribe_opts;
@@ -44,6 +47,8 @@ typedef struct {
     pl_segment *seg; int n, cap;
     char language[16];      /* the language decoded ("en", ...) */
     float language_prob;    /* its probability when detected; 1 when given */
+    struct { char code[16]; float prob; } lang_top[5]; /* when detected: the 5 likeliest languages, likeliest first */
+    int n_lang_top;
     double duration;        /* seconds of audio */
     int windows;            /* 30-s windows decoded */
 } pl_transcript;
@@ -57,7 +62,7 @@ typedef enum { PL_TR_TXT, PL_TR_SRT, PL_TR_VTT, PL_TR_JSON, PL_TR_FORMAT_COUNT }
 /* "txt" "text" "srt" "vtt" "json" -> the format, or -1 */
 int pl_tr_format_parse(const char *s);
 /* Write t in the format to f: txt one segment a line; srt / vtt numbered cues with their times; json
- * {"text", "language", "duration", "segments": [{"id", "start", "end", "text"}]}. PL_OK or PL_ERR_IO. */
+ * {"text", "language", ["language_probs",] "duration", "segments": [{"id", "start", "end", "text"}]}. PL_OK or PL_ERR_IO. */
 int pl_transcript_write(const pl_transcript *t, pl_tr_format fmt, FILE *f);
 
 #endif

@@ -14,6 +14,7 @@
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import wave
@@ -118,7 +119,11 @@ def test_subtitles_of_a_minute(tiny_en, tmp_path):
     out = {}
     for fmt in ("json", "srt"):
         out[fmt] = transcribe(tiny_en, [wav], "--output-format", fmt).stdout
+    # the decoder's steps on two threads (default one): the same segments, the same words
+    two = json.loads(transcribe(tiny_en, [wav], "--output-format", "json", "--decoder-threads", "2").stdout)
     doc = json.loads(out["json"])
+    assert [s["text"] for s in two["segments"]] == [s["text"] for s in doc["segments"]]
+    assert all(abs(a["start"] - b["start"]) < 0.011 for a, b in zip(two["segments"], doc["segments"]))
     segs = doc["segments"]
     assert abs(doc["duration"] - duration) < 1e-3 and doc["language"] == "en"
     assert len(segs) >= 8 and segs[-1]["end"] > 40.0  # decoded past the first and second windows
@@ -174,6 +179,10 @@ def test_bad_input(tiny_en, tmp_path):
     assert r.returncode == 2 and "output-format" in r.stderr
     r = transcribe(tiny_en, [str(tmp_path / "eight.wav")], "--language", "ko", check=False)
     assert r.returncode == 1 and "English-only" in r.stderr
+    r = transcribe(tiny_en, [str(tmp_path / "eight.wav")], "--detect-language", check=False)
+    assert r.returncode == 1 and "English-only" in r.stderr
+    r = transcribe(tiny_en, [str(tmp_path / "eight.wav")], "--no-speech-threshold", "2", check=False)
+    assert r.returncode == 2 and "no-speech-threshold" in r.stderr
 
 
 def test_twenty_minutes_of_silence(tiny_en, tmp_path):
@@ -191,3 +200,67 @@ def test_twenty_minutes_of_silence(tiny_en, tmp_path):
         rss[minutes] = ru.ru_maxrss / 1024  # kB -> MB
     print(f"\npeak RSS: 1 min of silence {rss[1]:.0f} MB, 20 min {rss[20]:.0f} MB")
     assert rss[20] < rss[1] + 40
+
+
+# ---- the multilingual base model: language detection, Korean --------------------------------------------------
+BASE = os.path.join(ROOT, "models", "whisper-base")
+LANGS = os.path.join(ROOT, "tests", "golden", "whisper", "faster_whisper_base_langs.json")
+# espeak-ng's Korean voice with its "f5" variant at 100 words a minute (docs/transcribe.md, "Korean"): with espeak's
+# default voice and speed Whisper base hears Thai, plinth and faster-whisper alike (bench/RESULTS.md)
+KOREAN = "안녕하세요. 오늘 날씨가 정말 좋네요. 저는 한국어를 공부하고 있습니다."
+ESPEAK_KO = ["-v", "ko+f5", "-s", "100"]
+
+
+@pytest.fixture(scope="module")
+def base():
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "fetch-models.sh"), "whisper-base"], check=True,
+                   capture_output=True)
+    assert os.path.exists(os.path.join(BASE, "model.bin"))
+    return BASE
+
+
+def cer(ref, hyp):
+    """character error rate: edit distance over the characters, spaces and punctuation left out"""
+    keep = lambda s: [c for c in s if c.isalnum()]  # noqa: E731
+    e, n = wer(keep(ref), keep(hyp))
+    return e / n
+
+
+@pytest.mark.skipif(not os.path.isdir(DATA), reason="needs Debian pocketsphinx-testdata (make deps)")
+def test_language_probabilities_equal_faster_whisper(base):
+    """--detect-language: the five likeliest languages and their probabilities, as faster-whisper's detect_language
+    gives them on the same clips (tools/make_whisper_lang_fixture.py), within 2e-4"""
+    with open(LANGS) as f:
+        golden = json.load(f)["clips"]
+    names = sorted(golden)
+    docs = json_docs(transcribe(base, [DATA + n for n in names[:8]], "--detect-language", "-f", "json").stdout)
+    docs += json_docs(transcribe(base, [DATA + n for n in names[8:]], "--detect-language", "-f", "json").stdout)
+    assert len(docs) == len(names)
+    for name, doc in zip(names, docs):
+        g = golden[name]
+        assert doc["language"] == g[0][0] and doc["segments"] == [], name
+        assert list(doc["language_probs"]) == [c for c, _ in g], name
+        for c, p in g:
+            assert abs(doc["language_probs"][c] - p) < 2e-4, (name, c, doc["language_probs"][c], p)
+    r = transcribe(base, [DATA + names[0]], "--detect-language")
+    first = r.stdout.split("\n")[0].split()
+    assert first[0] == golden[names[0]][0][0] and abs(float(first[1]) - golden[names[0]][0][1]) < 2e-4
+    r = transcribe(base, [DATA + names[0]], "--detect-language", "--language", "en", check=False)
+    assert r.returncode == 1 and "exclude" in r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="needs espeak-ng (make deps)")
+def test_korean_speech_is_detected_as_korean(base, tmp_path):
+    wav = str(tmp_path / "ko.wav")
+    subprocess.run(["espeak-ng", *ESPEAK_KO, "-w", wav, KOREAN], check=True, capture_output=True)
+    # Whisper base finds espeak's voice unlike speech (<|nospeech|> 0.85, average log-probability -1.4: the window
+    # would be skipped as silence, by faster-whisper too), so the no-speech check is off here
+    doc = json.loads(transcribe(base, [wav], "-f", "json", "--no-speech-threshold", "0").stdout)
+    probs = doc["language_probs"]
+    print(f"\nespeak-ng {' '.join(ESPEAK_KO)}, Whisper base: language {doc['language']} ({probs}); "
+          f"text {doc['text']!r}; CER {100 * cer(KOREAN, doc['text']):.0f}%")
+    assert doc["language"] == "ko" and list(probs)[0] == "ko"
+    assert doc["segments"] and all(0 <= s["start"] <= s["end"] <= doc["duration"] for s in doc["segments"])
+    # the transcript is mostly Hangul (synthetic speech: the characters themselves are for the record, not asserted)
+    hangul = sum("\uac00" <= c <= "\ud7a3" for c in doc["text"])
+    assert hangul >= 0.5 * sum(c.isalnum() for c in doc["text"]), doc["text"]
