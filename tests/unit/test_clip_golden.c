@@ -1,0 +1,107 @@
+/* CLIP and SigLIP (models/vit.c, clip.c, siglip.c, clip_model.c) against transformers' CLIPModel and SiglipModel
+ * (tests/golden/clip/model, tools/make_clip_fixtures.py): tiny random checkpoints, two real photos through each
+ * model's own preprocessor_config.json, three texts: image and text embeddings and logits_per_image within 1e-4.
+ * And checkpoints that do not match their config: a missing tensor, a misshapen one, a wrong model_type. */
+#include "models/clip.h"
+#include "test.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+#include <unistd.h>
+
+static double max_diff(const float *got, const cJSON *want, int rows, int cols) {
+    double mx = 0;
+    CHECK(cJSON_GetArraySize(want) == rows);
+    for (int i = 0; i < rows; i++) {
+        const cJSON *r = cJSON_GetArrayItem(want, i);
+        CHECK(cJSON_GetArraySize(r) == cols);
+        for (int j = 0; j < cols; j++) mx = fmax(mx, fabs(got[i * cols + j] - cJSON_GetArrayItem(r, j)->valuedouble));
+    }
+    return mx;
+}
+
+static void check_model(const char *name) {
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/tests/golden/clip/model/%s", test_root(), name);
+    pl_clip *m = pl_clip_load(dir, 2);
+    CHECKF(m != NULL, "%s: %s", name, pl_last_error());
+    if (!m) return;
+    snprintf(path, sizeof path, "%s/expected.json", dir);
+    size_t len;
+    char *text = pl_read_file(path, &len);
+    cJSON *exp = cJSON_ParseWithLength(text, len);
+    const cJSON *photos = cJSON_GetObjectItem(exp, "photos"), *ids = cJSON_GetObjectItem(exp, "input_ids");
+    int n_img = cJSON_GetArraySize(photos), n_txt = cJSON_GetArraySize(ids), S = m->vision.image_size, D = m->dim;
+    float *pixels = calloc((size_t)n_img * 3 * S * S, sizeof(float));
+    for (int i = 0; i < n_img; i++) {
+        pl_image img;
+        int h, w;
+        snprintf(path, sizeof path, "%s/tests/golden/clip/preprocess/%s", test_root(), cJSON_GetArrayItem(photos, i)->valuestring);
+        CHECK(pl_image_load(path, &img) == PL_OK);
+        CHECK(pl_image_preprocess(&m->prep, &img, pixels + (size_t)i * 3 * S * S, &h, &w) == PL_OK && h == S && w == S);
+        pl_image_free(&img);
+    }
+    int32_t rows[8][64];
+    const int32_t *rp[8];
+    int n_ids[8];
+    for (int i = 0; i < n_txt; i++) { /* the fixture's rows are padded with 1: plinth pads by itself */
+        const cJSON *r = cJSON_GetArrayItem(ids, i);
+        n_ids[i] = 0;
+        for (int j = 0; j < cJSON_GetArraySize(r); j++)
+            if (cJSON_GetArrayItem(r, j)->valueint != 1) rows[i][n_ids[i]++] = cJSON_GetArrayItem(r, j)->valueint;
+        rp[i] = rows[i];
+    }
+    float *ie = calloc((size_t)n_img * D, sizeof(float)), *te = calloc((size_t)n_txt * D, sizeof(float));
+    float *logits = calloc((size_t)n_img * n_txt, sizeof(float));
+    CHECKF(pl_clip_embed_images(m, pixels, n_img, ie) == PL_OK, "%s", pl_last_error());
+    CHECKF(pl_clip_embed_texts(m, rp, n_ids, n_txt, te) == PL_OK, "%s", pl_last_error());
+    pl_clip_logits(m, ie, n_img, te, n_txt, logits);
+    double di = max_diff(ie, cJSON_GetObjectItem(exp, "image_embeds"), n_img, D);
+    double dt = max_diff(te, cJSON_GetObjectItem(exp, "text_embeds"), n_txt, D);
+    double dl = max_diff(logits, cJSON_GetObjectItem(exp, "logits_per_image"), n_img, n_txt);
+    printf("%s: image embeds %.2g, text embeds %.2g, logits_per_image %.2g (max |diff|)\n", name, di, dt, dl);
+    CHECK(di <= 1e-4 && dt <= 1e-4 && dl <= 1e-4);
+    /* one image alone gets the vector it gets in the batch */
+    float one[512];
+    CHECK(D <= 512 && pl_clip_embed_images(m, pixels + (size_t)3 * S * S, 1, one) == PL_OK);
+    double d1 = 0;
+    for (int c = 0; c < D; c++) d1 = fmax(d1, fabs(one[c] - ie[D + c]));
+    CHECK(d1 <= 1e-5);
+    /* bad ids: out of the vocabulary, too long, none */
+    int32_t bad[1] = {m->text.n_vocab}, *badp[1] = {bad};
+    int n1 = 1, nlong = m->text.hp.n_pos + 1;
+    CHECK(pl_clip_embed_texts(m, (const int32_t *const *)badp, &n1, 1, te) == PL_ERR_ARG);
+    CHECK(pl_clip_embed_texts(m, rp, &nlong, 1, te) == PL_ERR_ARG);
+    CHECK(pl_clip_embed_texts(m, rp, n_ids, 0, te) == PL_ERR_ARG);
+    free(ie); free(te); free(logits); free(pixels);
+    cJSON_Delete(exp);
+    free(text);
+    pl_clip_free(m);
+}
+
+/* a copy of the CLIP fixture whose config.json says something the tensors do not */
+static void check_mismatch(const char *key, const char *from, const char *to, const char *words) {
+    char src[1024], dir[] = "/tmp/plinth_clip_XXXXXX", cmd[4096];
+    snprintf(src, sizeof src, "%s/tests/golden/clip/model/clip", test_root());
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(cmd, sizeof cmd, "cp %s/* %s/ && sed -i 's/\"%s\": %s/\"%s\": %s/' %s/config.json", src, dir, key, from, key, to, dir);
+    CHECK(system(cmd) == 0);
+    pl_clip *m = pl_clip_load(dir, 1);
+    CHECKF(m == NULL && strstr(pl_last_error(), words), "%s %s -> %s: '%s'", key, from, to, pl_last_error());
+    pl_clip_free(m);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
+int main(void) {
+    check_model("clip");
+    check_model("siglip");
+    check_mismatch("projection_dim", "16", "24", "visual_projection.weight");
+    check_mismatch("intermediate_size", "64", "48", "mlp.fc1.weight");
+    check_mismatch("patch_size", "8", "16", "patch_embedding.weight");
+    check_mismatch("image_size", "32", "64", "makes 32 x 32 images, the model takes 64 x 64");
+    check_mismatch("model_type", "\"clip\"", "\"clop\"", "not an image-text model");
+    check_mismatch("hidden_act", "\"quick_gelu\"", "\"swish\"", "not supported");
+    CHECK(pl_clip_load("/nonexistent/clip", 1) == NULL && strstr(pl_last_error(), "/nonexistent/clip"));
+    TEST_DONE();
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Write tests/golden/clip/model/{clip,siglip}/: tiny random CLIPModel and SiglipModel checkpoints made by
+transformers (config.json, model.safetensors, preprocessor_config.json for 32 x 32 inputs) and what they compute on
+two real photos (tests/golden/clip/preprocess/*.png) and three token-id texts: image and text embeddings and
+logits_per_image, as expected.json. tests/unit/test_clip_golden.c holds plinth's models to them (1e-4).
+
+Usage: python3 tools/make_clip_fixtures.py   (needs torch, transformers, Pillow)
+"""
+import json
+import os
+
+import torch
+from PIL import Image
+from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests/golden/clip/model")
+PHOTOS = ["chelsea_300x200.png", "coffee_150x260.png"]
+VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=32,
+              patch_size=8, num_channels=3)
+TEXT = dict(vocab_size=99, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+
+
+def photos():
+    return [Image.open(os.path.join(ROOT, "tests/golden/clip/preprocess", p)) for p in PHOTOS]
+
+
+def perturb(model):
+    """random init leaves LayerNorms at 1/0 and biases at 0: give every tensor some spread so all paths count"""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("logit_scale"):
+                p.fill_(2.3)
+            elif name.endswith("logit_bias"):
+                p.fill_(-1.5)
+            else:
+                p.add_(0.05 * torch.randn(p.shape, generator=g))
+
+
+def save(model, proc, name, ids, attention_mask=None):
+    d = os.path.join(OUT, name)
+    model.save_pretrained(d)
+    proc.save_pretrained(d)
+    pv = proc(photos(), return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        out = model(input_ids=ids, pixel_values=pv, attention_mask=attention_mask)
+    exp = {"photos": PHOTOS, "input_ids": ids.tolist(),
+           "image_embeds": out.image_embeds.tolist(), "text_embeds": out.text_embeds.tolist(),
+           "logits_per_image": out.logits_per_image.tolist()}
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump(exp, f)
+    print(name, {k: tuple(getattr(out, k).shape) for k in ("image_embeds", "text_embeds", "logits_per_image")})
+
+
+def make_clip():
+    torch.manual_seed(0)
+    cfg = CLIPConfig(text_config=dict(TEXT, max_position_embeddings=16, hidden_act="quick_gelu", eos_token_id=2,
+                                      bos_token_id=97, pad_token_id=1),
+                     vision_config=dict(VISION, hidden_act="quick_gelu"), projection_dim=16)
+    model = CLIPModel(cfg).eval()
+    perturb(model)
+    proc = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    # CLIP's legacy eos_token_id 2 pools at the largest id (the real EOS, 98 here); texts right-padded with 1
+    rows = [[97, 5, 17, 33, 98], [97, 60, 61, 3, 44, 12, 8, 98], [97, 9, 98]]
+    n = max(len(r) for r in rows)
+    ids = torch.tensor([r + [1] * (n - len(r)) for r in rows])
+    mask = torch.tensor([[1] * len(r) + [0] * (n - len(r)) for r in rows])
+    save(model, proc, "clip", ids, mask)
+
+
+def make_siglip():
+    torch.manual_seed(0)
+    cfg = SiglipConfig(text_config=dict(TEXT, max_position_embeddings=12, hidden_act="gelu_pytorch_tanh",
+                                        pad_token_id=1, eos_token_id=2),
+                       vision_config=dict(VISION, hidden_act="gelu_pytorch_tanh"))
+    model = SiglipModel(cfg).eval()
+    perturb(model)
+    proc = SiglipImageProcessorPil(size={"height": 32, "width": 32})
+    # SigLIP reads texts padded to max_length (the pad id 1) and pools the last position
+    rows = [[5, 17, 33, 2], [60, 61, 3, 44, 12, 8, 2], [9, 2]]
+    ids = torch.tensor([r + [1] * (12 - len(r)) for r in rows])
+    save(model, proc, "siglip", ids)
+
+
+if __name__ == "__main__":
+    make_clip()
+    make_siglip()
