@@ -2,7 +2,9 @@
 """Write tests/golden/clip/model/{clip,siglip}/: tiny random CLIPModel and SiglipModel checkpoints made by
 transformers (config.json, model.safetensors, preprocessor_config.json for 32 x 32 inputs) and what they compute on
 two real photos (tests/golden/clip/preprocess/*.png) and three token-id texts: image and text embeddings and
-logits_per_image, as expected.json. tests/unit/test_clip_golden.c holds plinth's models to them (1e-4).
+logits_per_image, as expected.json. Each directory also gets a tiny byte-level BPE tokenizer.json in CLIP's shape
+(lowercase, </w> word ends, start/end-of-text specials; SigLIP's: end-of-text only), trained on a few captions, so
+that `plinth clip` runs end to end on them; the texts are tokenized by it and the ids recorded. tests/unit/test_clip_golden.c holds plinth's models to them (1e-4).
 
 Usage: python3 tools/make_clip_fixtures.py   (needs torch, transformers, Pillow)
 """
@@ -11,6 +13,7 @@ import os
 
 import torch
 from PIL import Image
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
@@ -21,6 +24,27 @@ PHOTOS = ["chelsea_300x200.png", "coffee_150x260.png"]
 VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=32,
               patch_size=8, num_channels=3)
 TEXT = dict(vocab_size=99, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+
+
+SPECIALS = ["<|pad|>", "<|unk|>", "<|x|>", "<|startoftext|>", "<|endoftext|>"]  # ids 0 .. 4
+CAPTIONS = ["a photo of a cat", "a photo of a dog", "a photo of a car", "a cup of coffee", "a red car on a road",
+            "a cat sleeping on a sofa", "two dogs playing", "a photo of a cup"] * 4
+TEXTS = ["a photo of a cat.", "a cup of coffee on a table", "dog"]
+
+
+def tokenizer(siglip):
+    tok = Tokenizer(models.BPE(unk_token="<|unk|>", end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(" +", " "), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(" ", "removed"),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(CAPTIONS, trainers.BpeTrainer(vocab_size=99, special_tokens=SPECIALS, end_of_word_suffix="</w>"))
+    if siglip:
+        tok.post_processor = processors.TemplateProcessing(single="$A <|endoftext|>", special_tokens=[("<|endoftext|>", 4)])
+    else:
+        tok.post_processor = processors.TemplateProcessing(single="<|startoftext|> $A <|endoftext|>",
+                                                           special_tokens=[("<|startoftext|>", 3), ("<|endoftext|>", 4)])
+    return tok
 
 
 def photos():
@@ -40,14 +64,15 @@ def perturb(model):
                 p.add_(0.05 * torch.randn(p.shape, generator=g))
 
 
-def save(model, proc, name, ids, attention_mask=None):
+def save(model, proc, tok, name, ids, attention_mask=None):
     d = os.path.join(OUT, name)
     model.save_pretrained(d)
     proc.save_pretrained(d)
+    tok.save(os.path.join(d, "tokenizer.json"))
     pv = proc(photos(), return_tensors="pt")["pixel_values"]
     with torch.no_grad():
         out = model(input_ids=ids, pixel_values=pv, attention_mask=attention_mask)
-    exp = {"photos": PHOTOS, "input_ids": ids.tolist(),
+    exp = {"photos": PHOTOS, "texts": TEXTS, "input_ids": ids.tolist(),
            "image_embeds": out.image_embeds.tolist(), "text_embeds": out.text_embeds.tolist(),
            "logits_per_image": out.logits_per_image.tolist()}
     with open(os.path.join(d, "expected.json"), "w") as f:
@@ -57,32 +82,34 @@ def save(model, proc, name, ids, attention_mask=None):
 
 def make_clip():
     torch.manual_seed(0)
-    cfg = CLIPConfig(text_config=dict(TEXT, max_position_embeddings=16, hidden_act="quick_gelu", eos_token_id=2,
-                                      bos_token_id=97, pad_token_id=1),
+    cfg = CLIPConfig(text_config=dict(TEXT, max_position_embeddings=16, hidden_act="quick_gelu", eos_token_id=4,
+                                      bos_token_id=3, pad_token_id=0),
                      vision_config=dict(VISION, hidden_act="quick_gelu"), projection_dim=16)
     model = CLIPModel(cfg).eval()
     perturb(model)
     proc = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    # CLIP's legacy eos_token_id 2 pools at the largest id (the real EOS, 98 here); texts right-padded with 1
-    rows = [[97, 5, 17, 33, 98], [97, 60, 61, 3, 44, 12, 8, 98], [97, 9, 98]]
+    # pooled at the first eos_token_id (4); texts right-padded with 0 under an attention mask
+    tok = tokenizer(False)
+    rows = [tok.encode(t).ids for t in TEXTS]
     n = max(len(r) for r in rows)
-    ids = torch.tensor([r + [1] * (n - len(r)) for r in rows])
+    ids = torch.tensor([r + [0] * (n - len(r)) for r in rows])
     mask = torch.tensor([[1] * len(r) + [0] * (n - len(r)) for r in rows])
-    save(model, proc, "clip", ids, mask)
+    save(model, proc, tok, "clip", ids, mask)
 
 
 def make_siglip():
     torch.manual_seed(0)
     cfg = SiglipConfig(text_config=dict(TEXT, max_position_embeddings=12, hidden_act="gelu_pytorch_tanh",
-                                        pad_token_id=1, eos_token_id=2),
+                                        pad_token_id=0, eos_token_id=4),
                        vision_config=dict(VISION, hidden_act="gelu_pytorch_tanh"))
     model = SiglipModel(cfg).eval()
     perturb(model)
     proc = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    # SigLIP reads texts padded to max_length (the pad id 1) and pools the last position
-    rows = [[5, 17, 33, 2], [60, 61, 3, 44, 12, 8, 2], [9, 2]]
-    ids = torch.tensor([r + [1] * (12 - len(r)) for r in rows])
-    save(model, proc, "siglip", ids)
+    # SigLIP reads texts padded to max_length (the pad id 0) and pools the last position
+    tok = tokenizer(True)
+    rows = [tok.encode(t).ids for t in TEXTS]
+    ids = torch.tensor([r + [0] * (12 - len(r)) for r in rows])
+    save(model, proc, tok, "siglip", ids)
 
 
 if __name__ == "__main__":

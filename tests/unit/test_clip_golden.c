@@ -1,6 +1,6 @@
 /* CLIP and SigLIP (models/vit.c, clip.c, siglip.c, clip_model.c) against transformers' CLIPModel and SiglipModel
  * (tests/golden/clip/model, tools/make_clip_fixtures.py): tiny random checkpoints, two real photos through each
- * model's own preprocessor_config.json, three texts: image and text embeddings and logits_per_image within 1e-4.
+ * model's own preprocessor_config.json, three texts through its tokenizer.json (ids as transformers'): image and text embeddings and logits_per_image within 1e-4.
  * And checkpoints that do not match their config: a missing tensor, a misshapen one, a wrong model_type. */
 #include "models/clip.h"
 #include "test.h"
@@ -44,13 +44,19 @@ static void check_model(const char *name) {
     int32_t rows[8][64];
     const int32_t *rp[8];
     int n_ids[8];
-    for (int i = 0; i < n_txt; i++) { /* the fixture's rows are padded with 1: plinth pads by itself */
+    pl_tokenizer *tok = pl_tokenizer_load(dir);
+    CHECKF(tok != NULL, "%s", pl_last_error());
+    for (int i = 0; i < n_txt && tok; i++) { /* plinth's tokenizer gives the ids transformers ran (padding aside) */
+        const char *t = cJSON_GetArrayItem(cJSON_GetObjectItem(exp, "texts"), i)->valuestring;
+        n_ids[i] = pl_tokenize(tok, t, strlen(t), rows[i], 64, true);
         const cJSON *r = cJSON_GetArrayItem(ids, i);
-        n_ids[i] = 0;
-        for (int j = 0; j < cJSON_GetArraySize(r); j++)
-            if (cJSON_GetArrayItem(r, j)->valueint != 1) rows[i][n_ids[i]++] = cJSON_GetArrayItem(r, j)->valueint;
+        int same = n_ids[i] > 0 && n_ids[i] <= cJSON_GetArraySize(r);
+        for (int j = 0; same && j < cJSON_GetArraySize(r); j++)
+            same = cJSON_GetArrayItem(r, j)->valueint == (j < n_ids[i] ? rows[i][j] : m->text.pad_id);
+        CHECKF(same, "%s: '%s' tokenized otherwise than by transformers", name, t);
         rp[i] = rows[i];
     }
+    pl_tokenizer_free(tok);
     float *ie = calloc((size_t)n_img * D, sizeof(float)), *te = calloc((size_t)n_txt * D, sizeof(float));
     float *logits = calloc((size_t)n_img * n_txt, sizeof(float));
     CHECKF(pl_clip_embed_images(m, pixels, n_img, ie) == PL_OK, "%s", pl_last_error());
