@@ -33,6 +33,11 @@ static bool png_size(const uint8_t *b, size_t len, int *w, int *h) {
     return true;
 }
 
+static const char *reason(void) {
+    const char *r = stbi_failure_reason();
+    return r && *r ? r : "no reason given";
+}
+
 int pl_image_decode(const void *data, size_t len, const char *what, pl_image *img) {
     *img = (pl_image){0};
     int w = 0, h = 0, comp = 0;
@@ -41,12 +46,12 @@ int pl_image_decode(const void *data, size_t len, const char *what, pl_image *im
     if (png_size(data, len, &w, &h) && check_size(w, h, what)) return PL_ERR_FORMAT;
     if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp))
         return pl_error(PL_ERR_FORMAT, "%s: not an image plinth can read (PNG, JPEG, BMP, GIF; stb_image: %s)", what,
-                        stbi_failure_reason());
+                        reason());
     int rc = check_size(w, h, what);
     if (rc) return rc;
     bool alpha = comp == 2 || comp == 4;
     uint8_t *px = stbi_load_from_memory(data, (int)len, &w, &h, &comp, alpha ? 4 : 3);
-    if (!px) return pl_error(PL_ERR_FORMAT, "%s: the image is corrupt or truncated (stb_image: %s)", what, stbi_failure_reason());
+    if (!px) return pl_error(PL_ERR_FORMAT, "%s: the image is corrupt or truncated (stb_image: %s)", what, reason());
     size_t n = (size_t)w * h;
     img->rgb = pl_malloc(n * 3);
     if (!img->rgb) { stbi_image_free(px); return PL_ERR_NOMEM; }
