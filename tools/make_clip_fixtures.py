@@ -2,7 +2,8 @@
 """Write tests/golden/clip/model/{clip,siglip}/: tiny random CLIPModel and SiglipModel checkpoints made by
 transformers (config.json, model.safetensors, preprocessor_config.json for 32 x 32 inputs) and what they compute on
 two real photos (tests/golden/clip/preprocess/*.png) and three token-id texts: image and text embeddings and
-logits_per_image, as expected.json. Each directory also gets a tiny byte-level BPE tokenizer.json in CLIP's shape
+logits_per_image, as expected.json; and on a training batch (three photos, three captions) the model's own loss
+(CLIP's symmetric cross-entropy, SigLIP's sigmoid loss) and the gradient of every weight, as grads.safetensors. Each directory also gets a tiny byte-level BPE tokenizer.json in CLIP's shape
 (lowercase, </w> word ends, start/end-of-text specials; SigLIP's: end-of-text only), trained on a few captions, so
 that `plinth clip` runs end to end on them; the texts are tokenized by it and the ids recorded. tests/unit/test_clip_golden.c holds plinth's models to them (1e-4).
 
@@ -13,6 +14,7 @@ import os
 
 import torch
 from PIL import Image
+from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
@@ -80,6 +82,27 @@ def save(model, proc, tok, name, ids, attention_mask=None):
     print(name, {k: tuple(getattr(out, k).shape) for k in ("image_embeds", "text_embeds", "logits_per_image")})
 
 
+TRAIN_PHOTOS = PHOTOS + ["camera_512_gray.png"]
+
+
+def save_grads(model, proc, tok, name, pad_to=None):
+    """loss and every weight's gradient on a batch of 3 matching pairs"""
+    d = os.path.join(OUT, name)
+    imgs = [Image.open(os.path.join(ROOT, "tests/golden/clip/preprocess", p)) for p in TRAIN_PHOTOS]
+    pv = proc(imgs, return_tensors="pt")["pixel_values"]
+    rows = [tok.encode(t).ids for t in TEXTS]
+    n = pad_to or max(len(r) for r in rows)
+    ids = torch.tensor([r + [0] * (n - len(r)) for r in rows])
+    mask = None if pad_to else torch.tensor([[1] * len(r) + [0] * (n - len(r)) for r in rows])
+    model.zero_grad()
+    out = model(input_ids=ids, pixel_values=pv, attention_mask=mask, return_loss=True)
+    out.loss.backward()
+    grads = {k: p.grad.detach().clone().contiguous() for k, p in model.named_parameters()}
+    grads["__loss__"] = out.loss.detach().reshape(1)
+    save_file(grads, os.path.join(d, "grads.safetensors"))
+    print(name, "loss", out.loss.item())
+
+
 def make_clip():
     torch.manual_seed(0)
     cfg = CLIPConfig(text_config=dict(TEXT, max_position_embeddings=16, hidden_act="quick_gelu", eos_token_id=4,
@@ -95,6 +118,7 @@ def make_clip():
     ids = torch.tensor([r + [0] * (n - len(r)) for r in rows])
     mask = torch.tensor([[1] * len(r) + [0] * (n - len(r)) for r in rows])
     save(model, proc, tok, "clip", ids, mask)
+    save_grads(model, proc, tok, "clip")
 
 
 def make_siglip():
@@ -110,6 +134,7 @@ def make_siglip():
     rows = [tok.encode(t).ids for t in TEXTS]
     ids = torch.tensor([r + [0] * (12 - len(r)) for r in rows])
     save(model, proc, tok, "siglip", ids)
+    save_grads(model, proc, tok, "siglip", pad_to=12)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,15 @@ typedef struct {
     pl_tensor *head, *head_b;    /* SigLIP's text head (C, C), (C) */
 } pl_tower;
 
+/* a trainable tensor (pl_clip_load_train): its f32 data and gradient, AdamW's moments, its name and file shape */
+typedef struct {
+    pl_tensor *t;
+    float *m, *v;
+    char name[160];
+    int n_dims;
+    int64_t shape[4];     /* in the file's (PyTorch's) order */
+} pl_clip_param;
+
 typedef struct pl_clip {
     pl_dual_kind kind;
     const struct pl_dual_arch_info *arch_info;
@@ -55,6 +64,10 @@ typedef struct pl_clip {
     int dim;                     /* the shared space: projection_dim (CLIP) or the width (SigLIP) */
     pl_tensor *visual_proj, *text_proj; /* CLIP: (dim, C) each, no bias */
     float logit_scale, logit_bias;      /* logit_scale as stored (its exp multiplies); bias 0 for CLIP */
+    pl_tensor *logit_scale_t, *logit_bias_t; /* the same as tensors (scalars; bias NULL for CLIP) */
+    bool train;                  /* every weight an f32 copy with a gradient, listed in params */
+    uint64_t seed;               /* a new model's initialization */
+    pl_clip_param *params; int n_params, cap_params;
     pl_image_processor prep;
     int text_len;                /* SigLIP: texts are padded to this many ids (its training length); CLIP: n_pos */
     char path[1024];
@@ -66,6 +79,11 @@ typedef struct pl_clip {
 /* Load a CLIPModel / SiglipModel directory. NULL + pl_last_error() (with the tensor and the shapes when the
  * config does not match the weights). */
 pl_clip *pl_clip_load(const char *path, int n_threads);
+/* For training: every weight an f32 copy with a gradient (m->params). init: a new model, its weights drawn from
+ * seed as transformers initializes them, from the directory's config.json alone (no model.safetensors). */
+pl_clip *pl_clip_load_train(const char *path, int n_threads, bool init, uint64_t seed);
+/* model.safetensors of a training model into dir, with the names and shapes transformers loads */
+int pl_clip_save_weights(const pl_clip *m, const char *dir);
 void pl_clip_free(pl_clip *m);
 bool pl_clip_path_ok(const char *path);
 
@@ -74,6 +92,12 @@ int pl_clip_embed_images(pl_clip *m, const float *pixels, int n, float *out);
 /* n texts of ids (ids[i][0 .. n_ids[i]), specials included) -> out: n x dim, L2-normalized. CLIP pools at the
  * EOS; SigLIP's texts are padded with pad_id to text_len first, as its processor does. */
 int pl_clip_embed_texts(pl_clip *m, const int32_t *const *ids, const int *n_ids, int n, float *out);
+/* unit vectors {D, B} of a batch, in the graph: images {3 P P, patches, B} or ids {T, B} + pool_at (training) */
+pl_tensor *pl_clip_image_features(pl_ctx *ctx, const pl_clip *m, pl_tensor *patches);
+pl_tensor *pl_clip_text_features(pl_ctx *ctx, const pl_clip *m, pl_tensor *ids, pl_tensor *pool_at);
+/* ids and pooling positions of n texts for the text tower: padded to the longest (CLIP) or to text_len (SigLIP) */
+int pl_clip_text_inputs(pl_ctx *ctx, const pl_clip *m, const int32_t *const *ids, const int *n_ids, int n,
+                        pl_tensor **in, pl_tensor **at);
 /* logits_per_image: out[i * n_txt + j] = exp(logit_scale) * <img_i, txt_j> + logit_bias */
 void pl_clip_logits(const pl_clip *m, const float *img, int n_img, const float *txt, int n_txt, float *out);
 

@@ -23,6 +23,78 @@ static void *clip_own(pl_clip *m, size_t bytes) {
     return buf;
 }
 
+/* ---- training weights: f32 copies with gradients ------------------------------------------------------ */
+static double normal(uint64_t *state) { /* Box-Muller on two splitmix64 draws */
+    double u1 = ((double)(pl_splitmix64(state) >> 11) + 0.5) / 9007199254740992.0;
+    double u2 = (double)(pl_splitmix64(state) >> 11) / 9007199254740992.0;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* a new model's value for a role, as transformers' _init_weights draws them (standard deviations) */
+static void init_values(const pl_clip *m, pl_clip_role role, float *w, int64_t n, int64_t ne0, uint64_t *st) {
+    float fill = NAN;
+    switch (role) {
+    case PL_CL_NORM1: case PL_CL_NORM2: case PL_CL_POST_NORM: case PL_CL_PRE_NORM: case PL_CL_FINAL_NORM:
+    case PL_CL_HEAD_NORM: fill = 1; break;
+    case PL_CL_LOGIT_SCALE: fill = m->kind == PL_DUAL_SIGLIP ? logf(10.0f) : logf(1 / 0.07f); break;
+    case PL_CL_LOGIT_BIAS: fill = -10; break;
+    default:
+        if (strstr(pl_clip_name_hf(role), "bias")) fill = 0;
+    }
+    double sd = role == PL_CL_CLASS || role == PL_CL_VISUAL_PROJ || role == PL_CL_TEXT_PROJ ? 1 / sqrt((double)ne0) : 0.02;
+    for (int64_t i = 0; i < n; i++) w[i] = isnan(fill) ? (float)(sd * normal(st)) : fill;
+}
+
+/* the file shape (PyTorch order) of a role's tensor in a new model */
+static int file_shape(const pl_clip *m, pl_clip_role role, int64_t ne0, int64_t ne1, int64_t *shape) {
+    int64_t C = m->vision.hp.n_embd, P = m->vision.patch_size;
+    switch (role) {
+    case PL_CL_PATCH: shape[0] = C; shape[1] = 3; shape[2] = P; shape[3] = P; return 4;
+    case PL_CL_PROBE: shape[0] = 1; shape[1] = 1; shape[2] = C; return 3;
+    case PL_CL_LOGIT_SCALE: if (m->kind == PL_DUAL_CLIP) return 0; shape[0] = 1; return 1;
+    default:
+        if (!ne1) { shape[0] = ne0; return 1; }
+        shape[0] = ne1; shape[1] = ne0;
+        return 2;
+    }
+}
+
+static pl_tensor *train_weight(pl_clip *m, pl_clip_role role, const char *name, const pl_st_tensor *st, int64_t ne0,
+                               int64_t ne1, bool *failed) {
+    int64_t n = ne0 * (ne1 ? ne1 : 1), ne[2] = {ne0, ne1 ? ne1 : 1};
+    if (m->n_params == m->cap_params) {
+        int cap = m->cap_params ? 2 * m->cap_params : 256;
+        pl_clip_param *p = pl_realloc(m->params, (size_t)cap * sizeof *p);
+        if (!p) { *failed = true; return NULL; }
+        m->params = p; m->cap_params = cap;
+    }
+    float *w = clip_own(m, (size_t)n * sizeof(float)), *g = clip_own(m, (size_t)n * sizeof(float));
+    float *mo = clip_own(m, (size_t)n * sizeof(float)), *v = clip_own(m, (size_t)n * sizeof(float));
+    if (!w || !g || !mo || !v) { *failed = true; return NULL; }
+    memset(g, 0, (size_t)n * sizeof(float)); memset(mo, 0, (size_t)n * sizeof(float)); memset(v, 0, (size_t)n * sizeof(float));
+    pl_clip_param *p = &m->params[m->n_params];
+    *p = (pl_clip_param){.m = mo, .v = v};
+    snprintf(p->name, sizeof p->name, "%s", name);
+    if (st) {
+        pl_dtype_traits(st->type)->to_float(st->data, w, n);
+        int64_t f[4];
+        int nd = pl_st_tensor_ne(st, f);
+        p->n_dims = st->n_dims;
+        for (int i = 0; i < st->n_dims && i < 4; i++) p->shape[i] = f[st->n_dims - 1 - i];
+        (void)nd;
+    } else {
+        init_values(m, role, w, n, ne0, &m->seed);
+        p->n_dims = file_shape(m, role, ne0, ne1, p->shape);
+    }
+    pl_tensor *t = pl_new_mapped(m->wctx, PL_F32, ne1 ? 2 : 1, ne, w);
+    if (!t || !(t->grad = pl_new_mapped(m->wctx, PL_F32, ne1 ? 2 : 1, ne, g))) { *failed = true; return NULL; }
+    pl_set_name(t, "%s", name);
+    pl_param(m->wctx, t);
+    p->t = t;
+    m->n_params++;
+    return t;
+}
+
 /* The tensor of a role with `n` elements, seen as ne0 x ne1 (ne1 0: a vector); f32 copies for vectors and for
  * weights stored otherwise, mapped otherwise. optional: a missing tensor gives NULL without failing. */
 static pl_tensor *weight(pl_clip *m, pl_clip_role role, const char *tower, int layer, int64_t ne0, int64_t ne1,
@@ -30,7 +102,8 @@ static pl_tensor *weight(pl_clip *m, pl_clip_role role, const char *tower, int l
     if (*failed) return NULL;
     char name[256];
     snprintf(name, sizeof name, pl_clip_name_hf(role), tower, layer);
-    const pl_st_tensor *st = pl_st_model_find(m->st, name);
+    const pl_st_tensor *st = m->st ? pl_st_model_find(m->st, name) : NULL;
+    if (!m->st && m->train) return train_weight(m, role, name, NULL, ne0, ne1, failed); /* a new model */
     if (!st) {
         if (optional) return NULL;
         *failed = true;
@@ -50,6 +123,7 @@ static pl_tensor *weight(pl_clip *m, pl_clip_role role, const char *tower, int l
         *failed = true;
         return pl_error_null(PL_ERR_UNSUPPORTED, "%s: tensor '%s' has a type (%s) plinth cannot compute with", m->path, name, st->dtype_name);
     }
+    if (m->train) return train_weight(m, role, name, st, ne0, ne1, failed);
     void *data = (void *)st->data;
     pl_dtype type = st->type;
     if (type != PL_F32 && (!ne1 || role == PL_CL_PATCH)) { /* vectors: the element-wise ops take f32 */
@@ -96,6 +170,13 @@ static void load_map_head(pl_clip *m, pl_tower *v, bool *bad) {
         *w[i] = pl_new_mapped(m->wctx, in->type, 2, (int64_t[]){C, C}, (char *)in->data + i * C * in->nb[1]);
         *b[i] = pl_new_mapped(m->wctx, PL_F32, 1, (int64_t[]){C}, (float *)in_b->data + i * C);
         if (!*w[i] || !*b[i]) { *bad = true; return; }
+        if (m->train) { /* views of the parameter: their gradients are windows of its gradient */
+            (*w[i])->grad = pl_new_mapped(m->wctx, PL_F32, 2, (int64_t[]){C, C}, pl_f32(in->grad) + i * C * C);
+            (*b[i])->grad = pl_new_mapped(m->wctx, PL_F32, 1, (int64_t[]){C}, pl_f32(in_b->grad) + i * C);
+            if (!(*w[i])->grad || !(*b[i])->grad) { *bad = true; return; }
+            pl_param(m->wctx, *w[i]);
+            pl_param(m->wctx, *b[i]);
+        }
     }
 #define W(role, ne0, ne1) weight(m, role, tw, 0, ne0, ne1, false, bad)
     v->head_o = W(PL_CL_HEAD_OUT, C, C); v->head_o_b = W(PL_CL_HEAD_OUT_B, C, 0);
@@ -105,8 +186,9 @@ static void load_map_head(pl_clip *m, pl_tower *v, bool *bad) {
 #undef W
 }
 
-static float scalar(pl_clip *m, pl_clip_role role, bool *bad) {
+static float scalar(pl_clip *m, pl_clip_role role, pl_tensor **keep, bool *bad) {
     pl_tensor *t = weight(m, role, "", 0, 1, 0, false, bad);
+    *keep = t;
     return t ? pl_f32(t)[0] : 0;
 }
 
@@ -137,8 +219,8 @@ static int load_weights(pl_clip *m) {
         m->visual_proj = weight(m, PL_CL_VISUAL_PROJ, "", 0, Cv, m->dim, false, &bad);
         m->text_proj = weight(m, PL_CL_TEXT_PROJ, "", 0, Ct, m->dim, false, &bad);
     }
-    m->logit_scale = scalar(m, PL_CL_LOGIT_SCALE, &bad);
-    m->logit_bias = siglip ? scalar(m, PL_CL_LOGIT_BIAS, &bad) : 0;
+    m->logit_scale = scalar(m, PL_CL_LOGIT_SCALE, &m->logit_scale_t, &bad);
+    m->logit_bias = siglip ? scalar(m, PL_CL_LOGIT_BIAS, &m->logit_bias_t, &bad) : 0;
     return bad ? PL_ERR_FORMAT : PL_OK;
 }
 
@@ -235,9 +317,11 @@ bool pl_clip_path_ok(const char *path) {
     return a != NULL;
 }
 
-pl_clip *pl_clip_load(const char *path, int n_threads) {
+static pl_clip *load(const char *path, int n_threads, bool train, bool init, uint64_t seed) {
     pl_clip *m = pl_calloc(1, sizeof *m);
     if (!m) return NULL;
+    m->train = train;
+    m->seed = seed;
     snprintf(m->path, sizeof m->path, "%s", path);
     pl_hfconfig *cfg = NULL;
     m->arch_info = arch_of(path, &cfg, false);
@@ -257,12 +341,32 @@ pl_clip *pl_clip_load(const char *path, int n_threads) {
                           m->vision.image_size, m->vision.image_size);
     }
     if (!rc) {
-        m->st = pl_st_model_open(path);
-        rc = m->st ? load_weights(m) : PL_ERR_FORMAT;
+        m->st = init ? NULL : pl_st_model_open(path);
+        rc = m->st || init ? load_weights(m) : PL_ERR_FORMAT;
     }
     pl_hfconfig_free(cfg);
     if (rc) { pl_clip_free(m); return NULL; }
     return m;
+}
+
+pl_clip *pl_clip_load(const char *path, int n_threads) { return load(path, n_threads, false, false, 0); }
+pl_clip *pl_clip_load_train(const char *path, int n_threads, bool init, uint64_t seed) {
+    return load(path, n_threads, true, init, seed);
+}
+
+int pl_clip_save_weights(const pl_clip *m, const char *dir) {
+    if (!m->train) return pl_error(PL_ERR_ARG, "only a training model's weights are saved");
+    pl_st_writer *w = pl_st_writer_new();
+    int rc = w ? pl_st_writer_set_metadata(w, "format", "pt") : PL_ERR_NOMEM;
+    for (int i = 0; i < m->n_params && !rc; i++) {
+        const pl_clip_param *p = &m->params[i];
+        rc = pl_st_writer_add(w, p->name, PL_F32, p->n_dims, p->shape, p->t->data, false);
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!rc) rc = pl_st_writer_write_file(w, path);
+    pl_st_writer_free(w);
+    return rc;
 }
 
 static void tower_free(pl_tower *t) { free(t->layers); }
@@ -273,6 +377,7 @@ void pl_clip_free(pl_clip *m) {
     pl_ctx_free(m->wctx);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    free(m->params);
     tower_free(&m->vision);
     tower_free(&m->text);
     if (m->st) pl_st_model_close(m->st);
@@ -280,14 +385,21 @@ void pl_clip_free(pl_clip *m) {
 }
 
 /* ---- running ------------------------------------------------------------------------------------------ */
-static void normalize_rows(float *x, int n, int dim) {
-    for (int i = 0; i < n; i++) {
-        float *r = x + (size_t)i * dim;
-        double ss = 0;
-        for (int c = 0; c < dim; c++) ss += (double)r[c] * r[c];
-        float inv = (float)(1.0 / fmax(sqrt(ss), 1e-12));
-        for (int c = 0; c < dim; c++) r[c] *= inv;
-    }
+/* rows of x {D, B} to unit length in the graph: rmsnorm(x, 0) / sqrt(D) = x / ||x|| */
+static pl_tensor *unit_rows(pl_ctx *ctx, pl_tensor *x) {
+    return x ? pl_scale(ctx, pl_rmsnorm(ctx, x, 0.0f), 1.0f / sqrtf((float)x->ne[0])) : NULL;
+}
+
+pl_tensor *pl_clip_image_features(pl_ctx *ctx, const pl_clip *m, pl_tensor *patches) {
+    pl_tensor *x = m->arch_info->pool_image(ctx, m, patches);
+    if (x && m->visual_proj) x = pl_matmul(ctx, m->visual_proj, x);
+    return unit_rows(ctx, x);
+}
+
+pl_tensor *pl_clip_text_features(pl_ctx *ctx, const pl_clip *m, pl_tensor *ids, pl_tensor *pool_at) {
+    pl_tensor *x = m->arch_info->pool_text(ctx, m, ids, pool_at);
+    if (x && m->text_proj) x = pl_matmul(ctx, m->text_proj, x);
+    return unit_rows(ctx, x);
 }
 
 static int run(pl_clip *m, pl_tensor *out, int n, float *dst) {
@@ -295,7 +407,6 @@ static int run(pl_clip *m, pl_tensor *out, int n, float *dst) {
     if (!g) return pl_last_error()[0] ? PL_ERR_ARG : PL_ERR_NOMEM;
     pl_graph_forward(m->step, g);
     memcpy(dst, pl_f32(out), (size_t)n * m->dim * sizeof(float));
-    normalize_rows(dst, n, m->dim);
     return PL_OK;
 }
 
@@ -307,12 +418,11 @@ int pl_clip_embed_images(pl_clip *m, const float *pixels, int n, float *out) {
     pl_tensor *patches = pl_new_3d(m->step, PL_F32, K, v->n_patches, n);
     if (!patches) return PL_ERR_NOMEM;
     vit_unfold(pixels, n, v->image_size, v->patch_size, pl_f32(patches));
-    pl_tensor *x = m->arch_info->pool_image(m->step, m, patches);
-    if (x && m->visual_proj) x = pl_matmul(m->step, m->visual_proj, x);
-    return run(m, x, n, out);
+    return run(m, pl_clip_image_features(m->step, m, patches), n, out);
 }
 
-int pl_clip_embed_texts(pl_clip *m, const int32_t *const *ids, const int *n_ids, int n, float *out) {
+int pl_clip_text_inputs(pl_ctx *ctx, const pl_clip *m, const int32_t *const *ids, const int *n_ids, int n,
+                        pl_tensor **in, pl_tensor **at) {
     if (n <= 0) return pl_error(PL_ERR_ARG, "no texts to embed");
     const pl_tower *t = &m->text;
     bool siglip = m->kind == PL_DUAL_SIGLIP;
@@ -325,10 +435,10 @@ int pl_clip_embed_texts(pl_clip *m, const int32_t *const *ids, const int *n_ids,
                 return pl_error(PL_ERR_ARG, "token id %d is outside the vocabulary (%d)", ids[i][j], t->n_vocab);
         if (!siglip && n_ids[i] > T) T = n_ids[i];
     }
-    pl_ctx_reset(m->step);
-    pl_tensor *in = pl_new_2d(m->step, PL_I32, T, n), *at = pl_new_1d(m->step, PL_I32, n);
-    if (!in || !at) return PL_ERR_NOMEM;
-    int32_t *p = in->data, *a = at->data;
+    *in = pl_new_2d(ctx, PL_I32, T, n);
+    *at = pl_new_1d(ctx, PL_I32, n);
+    if (!*in || !*at) return PL_ERR_NOMEM;
+    int32_t *p = (*in)->data, *a = (*at)->data;
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < T; j++) p[(size_t)i * T + j] = j < n_ids[i] ? ids[i][j] : t->pad_id;
         int pos = T - 1; /* SigLIP: the last position */
@@ -339,17 +449,23 @@ int pl_clip_embed_texts(pl_clip *m, const int32_t *const *ids, const int *n_ids,
         }
         a[i] = i * T + pos;
     }
-    pl_tensor *x = m->arch_info->pool_text(m->step, m, in, at);
-    if (x && m->text_proj) x = pl_matmul(m->step, m->text_proj, x);
-    return run(m, x, n, out);
+    return PL_OK;
+}
+
+int pl_clip_embed_texts(pl_clip *m, const int32_t *const *ids, const int *n_ids, int n, float *out) {
+    pl_ctx_reset(m->step);
+    pl_tensor *in = NULL, *at = NULL;
+    int rc = pl_clip_text_inputs(m->step, m, ids, n_ids, n, &in, &at);
+    return rc ? rc : run(m, pl_clip_text_features(m->step, m, in, at), n, out);
 }
 
 void pl_clip_logits(const pl_clip *m, const float *img, int n_img, const float *txt, int n_txt, float *out) {
-    float s = expf(m->logit_scale);
+    float s = expf(m->logit_scale_t ? pl_f32(m->logit_scale_t)[0] : m->logit_scale);
+    float b = m->logit_bias_t ? pl_f32(m->logit_bias_t)[0] : m->logit_bias;
     for (int i = 0; i < n_img; i++)
         for (int j = 0; j < n_txt; j++) {
             double d = 0;
             for (int c = 0; c < m->dim; c++) d += (double)img[(size_t)i * m->dim + c] * txt[(size_t)j * m->dim + c];
-            out[(size_t)i * n_txt + j] = (float)(s * d) + m->logit_bias;
+            out[(size_t)i * n_txt + j] = (float)(s * d) + b;
         }
 }

@@ -1,7 +1,10 @@
 /* CLIP and SigLIP (models/vit.c, clip.c, siglip.c, clip_model.c) against transformers' CLIPModel and SiglipModel
  * (tests/golden/clip/model, tools/make_clip_fixtures.py): tiny random checkpoints, two real photos through each
  * model's own preprocessor_config.json, three texts through its tokenizer.json (ids as transformers'): image and text embeddings and logits_per_image within 1e-4.
+ * Training: on a batch of three photo-caption pairs, the model's loss (CLIP's symmetric cross-entropy, SigLIP's
+ * sigmoid loss, ops/contrastive.c) and the gradient of every weight within 1e-4 of PyTorch's (grads.safetensors).
  * And checkpoints that do not match their config: a missing tensor, a misshapen one, a wrong model_type. */
+#include "io/safetensors.h"
 #include "models/clip.h"
 #include "test.h"
 
@@ -85,6 +88,82 @@ static void check_model(const char *name) {
     pl_clip_free(m);
 }
 
+static const char *k_train_photos[3] = {"chelsea_300x200.png", "coffee_150x260.png", "camera_512_gray.png"};
+
+static void check_grads(const char *name) {
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/tests/golden/clip/model/%s", test_root(), name);
+    pl_clip *m = pl_clip_load_train(dir, 2, false, 0);
+    CHECKF(m != NULL, "%s: %s", name, pl_last_error());
+    if (!m) return;
+    pl_ctx *ctx = m->step;
+    const pl_tower *v = &m->vision;
+    int S = v->image_size, K = 3 * v->patch_size * v->patch_size;
+    float *pixels = calloc((size_t)3 * 3 * S * S, sizeof(float));
+    for (int i = 0; i < 3; i++) {
+        pl_image img;
+        int h, w;
+        snprintf(path, sizeof path, "%s/tests/golden/clip/preprocess/%s", test_root(), k_train_photos[i]);
+        CHECK(pl_image_load(path, &img) == PL_OK && pl_image_preprocess(&m->prep, &img, pixels + (size_t)i * 3 * S * S, &h, &w) == PL_OK);
+        pl_image_free(&img);
+    }
+    pl_tensor *patches = pl_new_3d(ctx, PL_F32, K, v->n_patches, 3);
+    vit_unfold(pixels, 3, S, v->patch_size, pl_f32(patches));
+    snprintf(path, sizeof path, "%s/expected.json", dir);
+    char *text = pl_read_file(path, NULL);
+    cJSON *exp = cJSON_Parse(text);
+    pl_tokenizer *tok = pl_tokenizer_load(dir);
+    int32_t rows[3][64];
+    const int32_t *rp[3] = {rows[0], rows[1], rows[2]};
+    int n_ids[3];
+    for (int i = 0; i < 3; i++) {
+        const char *t = cJSON_GetArrayItem(cJSON_GetObjectItem(exp, "texts"), i)->valuestring;
+        n_ids[i] = pl_tokenize(tok, t, strlen(t), rows[i], 64, true);
+    }
+    pl_tensor *ids = NULL, *at = NULL;
+    CHECK(pl_clip_text_inputs(ctx, m, rp, n_ids, 3, &ids, &at) == PL_OK);
+    pl_tensor *loss = pl_contrastive_loss(ctx, pl_clip_image_features(ctx, m, patches), pl_clip_text_features(ctx, m, ids, at),
+                                          m->logit_scale_t, m->logit_bias_t, m->kind == PL_DUAL_SIGLIP);
+    pl_graph *g = pl_graph_build(ctx, loss, true);
+    CHECKF(g != NULL, "%s", pl_last_error());
+    if (g) {
+        pl_graph_forward(ctx, g);
+        pl_graph_backward(ctx, g);
+    }
+    snprintf(path, sizeof path, "%s/grads.safetensors", dir);
+    pl_st *ref = pl_st_open(path);
+    CHECK(ref != NULL);
+    const pl_st_tensor *rl = ref ? pl_st_find(ref, "__loss__") : NULL;
+    double dl = rl && g ? fabs(pl_f32(loss)[0] - ((const float *)rl->data)[0]) : 1;
+    double worst = 0, worst_rel = 0;
+    const char *worst_name = "";
+    int compared = 0;
+    for (int i = 0; ref && g && i < m->n_params; i++) {
+        const pl_clip_param *p = &m->params[i];
+        const pl_st_tensor *r = pl_st_find(ref, p->name);
+        CHECKF(r != NULL, "%s: no reference gradient for %s", name, p->name);
+        if (!r) continue;
+        const float *want = r->data, *got = pl_f32(p->t->grad);
+        double mx = 0, scale = 0;
+        for (int64_t k = 0; k < pl_nelements(p->t); k++) {
+            mx = fmax(mx, fabs(got[k] - want[k]));
+            scale = fmax(scale, fabs(want[k]));
+        }
+        if (mx > worst) { worst = mx; worst_name = p->name; }
+        worst_rel = fmax(worst_rel, mx / fmax(scale, 1e-6));
+        compared++;
+    }
+    printf("%s training batch: loss %.6f (|diff| %.2g), %d gradients, worst max |diff| %.2g (%s), relative %.2g\n", name,
+           g ? pl_f32(loss)[0] : NAN, dl, compared, worst, worst_name, worst_rel);
+    CHECK(dl <= 1e-5 && worst <= 1e-4 && compared == m->n_params && compared > 30);
+    pl_st_close(ref);
+    pl_tokenizer_free(tok);
+    cJSON_Delete(exp);
+    free(text);
+    free(pixels);
+    pl_clip_free(m);
+}
+
 /* a copy of the CLIP fixture whose config.json says something the tensors do not */
 static void check_mismatch(const char *key, const char *from, const char *to, const char *words) {
     char src[1024], dir[] = "/tmp/plinth_clip_XXXXXX", cmd[4096];
@@ -102,6 +181,8 @@ static void check_mismatch(const char *key, const char *from, const char *to, co
 int main(void) {
     check_model("clip");
     check_model("siglip");
+    check_grads("clip");
+    check_grads("siglip");
     check_mismatch("projection_dim", "16", "24", "visual_projection.weight");
     check_mismatch("intermediate_size", "64", "48", "mlp.fc1.weight");
     check_mismatch("patch_size", "8", "16", "patch_embedding.weight");
