@@ -1,10 +1,13 @@
-/* plinth clip classify|embed: zero-shot image classification and image / text embeddings with a CLIP or SigLIP
- * model. The work is tasks/clip.h; this file parses arguments and prints. */
+/* plinth clip classify|embed|train: zero-shot image classification, image / text embeddings and contrastive
+ * training of a CLIP or SigLIP model. The work is tasks/clip.h and tasks/clip_train.h; this file parses arguments
+ * and prints. */
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "core/common.h"
 #include "tasks/clip.h"
+#include "tasks/clip_train.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,20 +16,72 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: plinth clip classify -m MODEL --labels \"cat,dog,car\" [--template \"a photo of a {}.\"] IMG...\n"
             "       plinth clip embed -m MODEL (--image IMG... | --text TEXT...)\n"
+            "       plinth clip train -o DIR [--loss clip|siglip] [-d FASHION_MNIST_DIR] [--init MODEL] [--epochs N]\n"
+            "                         [--batch N] [--lr X] [--wd X] [--width N] [--layers N] [--heads N] [--text-width N]\n"
+            "                         [--text-layers N] [--dim N] [--patch N] [--val N] [--eval-every N] [--seed N]\n"
+            "                         [--max-steps N] [--test N]\n"
             "  MODEL          a CLIPModel or SiglipModel directory (config.json, model.safetensors, tokenizer.json,\n"
             "                 preprocessor_config.json)\n"
             "  --labels L     comma-separated labels; each becomes a prompt through the template\n"
             "  --template T   the prompt, \"{}\" where the label goes (default \"a photo of a {}.\")\n"
             "  --image/--text what embed reads: the rest of the arguments are image files or texts\n"
             "  -t N           threads (default 2)\n"
+            "train: contrastive training on Fashion-MNIST (Debian's dataset-fashion-mnist by default), captions from\n"
+            "  templates; a new model (sizes above; defaults: width 64, 3 layers, 4 heads, text 64 x 2, dim 64, patch 7)\n"
+            "  or --init MODEL; zero-shot accuracy on --val held-out images every --eval-every steps and on the test\n"
+            "  split at the end; DIR: a Hugging Face model directory + loss.csv, loss.svg, accuracy.csv\n"
             "classify prints one line per image: the labels by probability (softmax for CLIP, sigmoid for SigLIP);\n"
             "embed prints {\"input\": ..., \"embedding\": [...]} a line (unit vectors).\n");
 }
 
-typedef struct { const char *model, *labels, *tmpl; int threads; bool images, texts; const char **rest; int n_rest; } clip_args;
+typedef struct {
+    const char *model, *labels, *tmpl, *loss;
+    int threads;
+    bool images, texts;
+    const char **rest;
+    int n_rest;
+    pl_clip_train_opts train;
+} clip_args;
+
+/* the training options: true when argv[*i] was one of them */
+static bool parse_train(int argc, char **argv, int *i, clip_args *a, int *rc) {
+    static const struct { const char *flag; size_t off; long long lo, hi; } ints[] = {
+        {"--epochs", offsetof(pl_clip_train_opts, epochs), 1, 10000}, {"--batch", offsetof(pl_clip_train_opts, batch), 2, 65536},
+        {"--width", offsetof(pl_clip_train_opts, width), 8, 4096}, {"--layers", offsetof(pl_clip_train_opts, layers), 1, 64},
+        {"--heads", offsetof(pl_clip_train_opts, heads), 1, 64}, {"--text-width", offsetof(pl_clip_train_opts, text_width), 8, 4096},
+        {"--text-layers", offsetof(pl_clip_train_opts, text_layers), 1, 64}, {"--dim", offsetof(pl_clip_train_opts, dim), 2, 4096},
+        {"--patch", offsetof(pl_clip_train_opts, patch), 1, 64}, {"--val", offsetof(pl_clip_train_opts, n_val), 1, 1000000},
+        {"--eval-every", offsetof(pl_clip_train_opts, eval_every), 1, 1000000},
+        {"--max-steps", offsetof(pl_clip_train_opts, max_steps), 1, 100000000}, {"--test", offsetof(pl_clip_train_opts, n_test), 1, 1000000},
+    };
+    long long v;
+    for (size_t k = 0; k < PL_ARRAY_LEN(ints); k++)
+        if (!strcmp(argv[*i], ints[k].flag)) {
+            if (!arg_int(argc, argv, i, ints[k].lo, ints[k].hi, &v)) *rc = 2;
+            else *(int *)((char *)&a->train + ints[k].off) = (int)v;
+            return true;
+        }
+    const char *s;
+    if (!strcmp(argv[*i], "-o")) { if (!arg_str(argc, argv, i, &a->train.out_dir)) *rc = 2; return true; }
+    if (!strcmp(argv[*i], "-d")) { if (!arg_str(argc, argv, i, &a->train.data)) *rc = 2; return true; }
+    if (!strcmp(argv[*i], "--init")) { if (!arg_str(argc, argv, i, &a->train.init)) *rc = 2; return true; }
+    if (!strcmp(argv[*i], "--loss")) { if (!arg_str(argc, argv, i, &a->loss)) *rc = 2; return true; }
+    if (!strcmp(argv[*i], "--seed")) { if (!arg_int(argc, argv, i, 1, 1LL << 62, &v)) *rc = 2; a->train.seed = (uint64_t)v; return true; }
+    if (!strcmp(argv[*i], "--lr") || !strcmp(argv[*i], "--wd")) {
+        bool lr = !strcmp(argv[*i], "--lr");
+        if (!arg_str(argc, argv, i, &s)) { *rc = 2; return true; }
+        char *end;
+        double x = strtod(s, &end);
+        if (*end || !(x >= 0 && x < 10)) { fprintf(stderr, "clip: %s takes a number in [0, 10), not '%s'\n", lr ? "--lr" : "--wd", s); *rc = 2; }
+        else if (lr) a->train.lr = (float)x;
+        else a->train.weight_decay = (float)x;
+        return true;
+    }
+    return false;
+}
 
 static int parse(int argc, char **argv, clip_args *a) {
-    *a = (clip_args){.threads = 2};
+    *a = (clip_args){.threads = 2, .train.weight_decay = 0.1f};
     a->rest = calloc((size_t)argc, sizeof *a->rest);
     if (!a->rest) return 1;
     for (int i = 2; i < argc; i++) {
@@ -39,9 +94,13 @@ static int parse(int argc, char **argv, clip_args *a) {
         else if (!strcmp(argv[i], "--text")) a->texts = true;
         else if (!strcmp(argv[i], "-t")) { if (!arg_int(argc, argv, &i, 1, 256, &v)) return 2; a->threads = (int)v; }
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return -1; }
-        else return arg_unknown(argv, i);
+        else {
+            int rc = 0;
+            if (!strcmp(argv[1], "train") && parse_train(argc, argv, &i, a, &rc)) { if (rc) return rc; }
+            else return arg_unknown(argv, i);
+        }
     }
-    if (!a->model) { fprintf(stderr, "clip: -m MODEL is required\n"); usage(stderr); return 2; }
+    if (!a->model && strcmp(argv[1], "train")) { fprintf(stderr, "clip: -m MODEL is required\n"); usage(stderr); return 2; }
     return 0;
 }
 
@@ -108,6 +167,24 @@ static int embed(clip_args *a) {
     return rc ? 1 : 0;
 }
 
+static int train(clip_args *a) {
+    pl_clip_train_opts *o = &a->train;
+    o->threads = a->threads;
+    if (!o->out_dir) { fprintf(stderr, "clip train: -o DIR is required\n"); return 2; }
+    if (a->loss && strcmp(a->loss, "clip") && strcmp(a->loss, "siglip")) {
+        fprintf(stderr, "clip train: --loss is clip or siglip, not '%s'\n", a->loss);
+        return 2;
+    }
+    if (a->n_rest) { fprintf(stderr, "clip train: unexpected argument '%s'\n", a->rest[0]); return 2; }
+    o->siglip = a->loss && !strcmp(a->loss, "siglip");
+    pl_clip_train_result r;
+    if (pl_clip_train(o, &r)) { fprintf(stderr, "clip train: %s\n", pl_last_error()); return 1; }
+    printf("%s loss: %d steps in %.0f s, final loss %.4f, zero-shot accuracy: validation %.2f%%, test %.2f%%\n",
+           o->siglip ? "SigLIP" : "CLIP", r.steps, r.seconds, r.final_loss, 100 * r.val_acc, 100 * r.test_acc);
+    fprintf(stderr, "wrote the model, loss.csv, loss.svg and accuracy.csv in %s\n", o->out_dir);
+    return 0;
+}
+
 int cmd_clip(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { usage(argc < 2 ? stderr : stdout); return argc < 2 ? 2 : 0; }
     clip_args a;
@@ -115,7 +192,8 @@ int cmd_clip(int argc, char **argv) {
     if (!rc) {
         if (!strcmp(argv[1], "classify")) rc = classify(&a);
         else if (!strcmp(argv[1], "embed")) rc = embed(&a);
-        else { fprintf(stderr, "clip: unknown subcommand '%s' (classify, embed)\n", argv[1]); rc = 2; }
+        else if (!strcmp(argv[1], "train")) rc = train(&a);
+        else { fprintf(stderr, "clip: unknown subcommand '%s' (classify, embed, train)\n", argv[1]); rc = 2; }
     }
     free(a.rest);
     return rc < 0 ? 0 : rc;

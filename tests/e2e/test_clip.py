@@ -110,3 +110,74 @@ def test_config_not_matching_tensors(tmp_path):
     assert r.returncode == 1 and "vision_model." in r.stderr and "expected" in r.stderr
     r = run("embed", "-m", str(tmp_path / "missing"), "--text", "a cat")
     assert r.returncode == 1 and "missing" in r.stderr
+
+
+def write_idx(d, prefix, n, seed):
+    """a Fashion-MNIST-shaped IDX set (gzipped): class k is a fixed random 7 x 7 pattern of its own, scaled up to
+    28 x 28, under noise; same patterns in every set"""
+    import gzip
+    import random
+    shapes = [[random.Random(100 + k).randrange(2) for _ in range(49)] for k in range(10)]
+    rng = random.Random(seed)
+    labels = bytes(rng.randrange(10) for _ in range(n))
+    pix = bytearray()
+    for k in labels:
+        for y in range(28):
+            for x in range(28):
+                pix.append((170 if shapes[k][(y // 4) * 7 + x // 4] else 30) + rng.randrange(60))
+    with gzip.open(d / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes(pix))
+    with gzip.open(d / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels)
+
+
+@pytest.mark.parametrize("loss", ["clip", "siglip"])
+def test_train_from_scratch(tmp_path, loss):
+    """a small model trained from scratch for 60 steps: its loss falls, the output is a model directory plinth itself
+    loads and classifies with, and a run that starts from it with the other loss is refused. (That such a model
+    learns to classify from prompts alone is the Fashion-MNIST run of docs/clip.md, minutes long: not a CI test.)"""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_idx(data, "train", 1200, 1)
+    write_idx(data, "t10k", 300, 2)
+    out = tmp_path / "model"
+    r = subprocess.run([plinth_bin(), "clip", "train", "-d", str(data), "-o", str(out), "--loss", loss, "--width", "32",
+                        "--layers", "1", "--text-width", "32", "--text-layers", "1", "--dim", "32", "--batch", "64",
+                        "--epochs", "4", "--val", "200", "--eval-every", "30", "--lr", "3e-3", "-t", "1"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    test_acc = float(r.stdout.split("test ")[1].rstrip("%\n")) / 100
+    assert 0 <= test_acc <= 1, r.stdout
+    for f in ("config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json", "loss.csv", "loss.svg",
+              "accuracy.csv"):
+        assert (out / f).exists(), f
+    losses = [float(l.split(",")[1]) for l in (out / "loss.csv").read_text().split("\n")[1:] if l]
+    assert len(losses) == 60 and sum(losses[-10:]) / 10 < 0.9 * sum(losses[:5]) / 5
+    acc = (out / "accuracy.csv").read_text().split("\n")
+    assert acc[0] == "step,epoch,val_zero_shot_accuracy" and acc[1].startswith("30,") and acc[2].startswith("60,")
+    png_path = tmp_path / "bar.png"
+    rows = b"".join(b"\0" + bytes([220 if 9 <= y <= 11 else 20] * 28 * 3) for y in range(28))
+    png_path.write_bytes(png(28, 28, rows))
+    r = run("classify", "-m", str(out), "--labels", "t-shirt,trouser,pullover,dress,coat", str(png_path))
+    assert r.returncode == 0, r.stderr
+    _, probs = parse(r.stdout.strip())
+    assert len(probs) == 5 and all(0 < p < 1 for p in probs.values())
+    r = subprocess.run([plinth_bin(), "clip", "train", "-d", str(data), "-o", str(tmp_path / "again"), "--init", str(out),
+                        "--loss", "siglip" if loss == "clip" else "clip", "--max-steps", "1", "--val", "200"], capture_output=True, text=True)
+    assert r.returncode == 1 and "model of that kind" in r.stderr
+
+
+def test_train_bad_options(tmp_path):
+    r = subprocess.run([plinth_bin(), "clip", "train", "-d", str(tmp_path / "none"), "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "cannot open" in r.stderr
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "train-images-idx3-ubyte").write_bytes(b"\0\0\x08\x03" + b"\0" * 12)
+    (tmp_path / "bad" / "train-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01" + b"\0" * 4)
+    r = subprocess.run([plinth_bin(), "clip", "train", "-d", str(tmp_path / "bad"), "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "truncated" in r.stderr
+    for args, words in ((["--loss", "hinge"], "clip or siglip"), (["--lr", "abc"], "--lr"), ([], "-o DIR")):
+        r = subprocess.run([plinth_bin(), "clip", "train", *args] + ([] if words == "-o DIR" else ["-o", str(tmp_path / "o")]),
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and words in r.stderr, (args, r.stderr)
