@@ -1,10 +1,11 @@
-/* plinth clip classify|embed|train: zero-shot image classification, image / text embeddings and contrastive
- * training of a CLIP or SigLIP model. The work is tasks/clip.h and tasks/clip_train.h; this file parses arguments
- * and prints. */
+/* plinth clip classify|embed|index|search|train: zero-shot image classification, image / text embeddings, image
+ * search and contrastive training of a CLIP or SigLIP model. The work is tasks/clip.h, clip_search.h and
+ * clip_train.h; this file parses arguments and prints. */
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "core/common.h"
 #include "tasks/clip.h"
+#include "tasks/clip_search.h"
 #include "tasks/clip_train.h"
 
 #include <stddef.h>
@@ -16,6 +17,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: plinth clip classify -m MODEL --labels \"cat,dog,car\" [--template \"a photo of a {}.\"] IMG...\n"
             "       plinth clip embed -m MODEL (--image IMG... | --text TEXT...)\n"
+            "       plinth clip index -m MODEL --db FILE DIR|IMG...\n"
+            "       plinth clip search -m MODEL --db FILE (\"a red car\" | --image IMG) [-k N]\n"
             "       plinth clip train -o DIR [--loss clip|siglip] [-d FASHION_MNIST_DIR] [--init MODEL] [--epochs N]\n"
             "                         [--batch N] [--lr X] [--wd X] [--width N] [--layers N] [--heads N] [--text-width N]\n"
             "                         [--text-layers N] [--dim N] [--patch N] [--val N] [--eval-every N] [--seed N]\n"
@@ -25,6 +28,8 @@ static void usage(FILE *f) {
             "  --labels L     comma-separated labels; each becomes a prompt through the template\n"
             "  --template T   the prompt, \"{}\" where the label goes (default \"a photo of a {}.\")\n"
             "  --image/--text what embed reads: the rest of the arguments are image files or texts\n"
+            "  --db FILE      index/search: the SQLite store (the RAG commands' layout), made by index\n"
+            "  -k N           search: how many images (default 5)\n"
             "  -t N           threads (default 2)\n"
             "train: contrastive training on Fashion-MNIST (Debian's dataset-fashion-mnist by default), captions from\n"
             "  templates; a new model (sizes above; defaults: width 64, 3 layers, 4 heads, text 64 x 2, dim 64, patch 7)\n"
@@ -35,8 +40,8 @@ static void usage(FILE *f) {
 }
 
 typedef struct {
-    const char *model, *labels, *tmpl, *loss;
-    int threads;
+    const char *model, *labels, *tmpl, *loss, *db, *query_image;
+    int threads, k;
     bool images, texts;
     const char **rest;
     int n_rest;
@@ -81,7 +86,7 @@ static bool parse_train(int argc, char **argv, int *i, clip_args *a, int *rc) {
 }
 
 static int parse(int argc, char **argv, clip_args *a) {
-    *a = (clip_args){.threads = 2, .train.weight_decay = 0.1f};
+    *a = (clip_args){.threads = 2, .k = 5, .train.weight_decay = 0.1f};
     a->rest = calloc((size_t)argc, sizeof *a->rest);
     if (!a->rest) return 1;
     for (int i = 2; i < argc; i++) {
@@ -90,7 +95,10 @@ static int parse(int argc, char **argv, clip_args *a) {
         else if (!strcmp(argv[i], "-m")) { if (!arg_str(argc, argv, &i, &a->model)) return 2; }
         else if (!strcmp(argv[i], "--labels")) { if (!arg_str(argc, argv, &i, &a->labels)) return 2; }
         else if (!strcmp(argv[i], "--template")) { if (!arg_str(argc, argv, &i, &a->tmpl)) return 2; }
+        else if (!strcmp(argv[i], "--image") && !strcmp(argv[1], "search")) { if (!arg_str(argc, argv, &i, &a->query_image)) return 2; }
         else if (!strcmp(argv[i], "--image")) a->images = true;
+        else if (!strcmp(argv[i], "--db")) { if (!arg_str(argc, argv, &i, &a->db)) return 2; }
+        else if (!strcmp(argv[i], "-k")) { if (!arg_int(argc, argv, &i, 1, 10000, &v)) return 2; a->k = (int)v; }
         else if (!strcmp(argv[i], "--text")) a->texts = true;
         else if (!strcmp(argv[i], "-t")) { if (!arg_int(argc, argv, &i, 1, 256, &v)) return 2; a->threads = (int)v; }
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return -1; }
@@ -167,6 +175,35 @@ static int embed(clip_args *a) {
     return rc ? 1 : 0;
 }
 
+static int index_images(clip_args *a) {
+    if (!a->db) { fprintf(stderr, "clip index: --db FILE is required\n"); return 2; }
+    if (!a->n_rest) { fprintf(stderr, "clip index: no images or directories given\n"); return 2; }
+    pl_clip_task *t = pl_clip_task_open(a->model, a->threads);
+    pl_clip_index_stats st;
+    int rc = t ? pl_clip_index(t, a->model, a->db, a->rest, a->n_rest, &st) : PL_ERR_FORMAT;
+    if (rc) fprintf(stderr, "clip: %s\n", pl_last_error());
+    else printf("%s: %d images indexed, %d unchanged, %d unreadable\n", a->db, st.added, st.unchanged, st.failed);
+    pl_clip_task_close(t);
+    return rc ? 1 : 0;
+}
+
+static int search(clip_args *a) {
+    if (!a->db) { fprintf(stderr, "clip search: --db FILE is required\n"); return 2; }
+    if ((a->n_rest != 1) == !a->query_image || a->n_rest > 1) {
+        fprintf(stderr, "clip search: give one query: a text, or --image IMG\n");
+        return 2;
+    }
+    pl_clip_task *t = pl_clip_task_open(a->model, a->threads);
+    pl_clip_hit *hits = calloc((size_t)a->k, sizeof *hits);
+    int n = 0, rc = t && hits ? pl_clip_search(t, a->db, a->n_rest ? a->rest[0] : NULL, a->query_image, a->k, hits, &n) : PL_ERR_FORMAT;
+    if (rc) fprintf(stderr, "clip: %s\n", pl_last_error());
+    for (int i = 0; i < n; i++) printf("%.4f  %s\n", hits[i].score, hits[i].path);
+    if (hits) pl_clip_hits_free(hits, n);
+    free(hits);
+    pl_clip_task_close(t);
+    return rc ? 1 : 0;
+}
+
 static int train(clip_args *a) {
     pl_clip_train_opts *o = &a->train;
     o->threads = a->threads;
@@ -193,7 +230,9 @@ int cmd_clip(int argc, char **argv) {
         if (!strcmp(argv[1], "classify")) rc = classify(&a);
         else if (!strcmp(argv[1], "embed")) rc = embed(&a);
         else if (!strcmp(argv[1], "train")) rc = train(&a);
-        else { fprintf(stderr, "clip: unknown subcommand '%s' (classify, embed, train)\n", argv[1]); rc = 2; }
+        else if (!strcmp(argv[1], "index")) rc = index_images(&a);
+        else if (!strcmp(argv[1], "search")) rc = search(&a);
+        else { fprintf(stderr, "clip: unknown subcommand '%s' (classify, embed, index, search, train)\n", argv[1]); rc = 2; }
     }
     free(a.rest);
     return rc < 0 ? 0 : rc;

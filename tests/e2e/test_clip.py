@@ -181,3 +181,28 @@ def test_train_bad_options(tmp_path):
         r = subprocess.run([plinth_bin(), "clip", "train", *args] + ([] if words == "-o DIR" else ["-o", str(tmp_path / "o")]),
                            capture_output=True, text=True)
         assert r.returncode == 2 and words in r.stderr, (args, r.stderr)
+
+
+def test_index_and_search(tmp_path):
+    """images indexed into the RAG store layout; an image finds itself first (cosine 1), a text finds k images,
+    re-indexing skips unchanged files, and another model, a missing database or two queries are refused"""
+    db = str(tmp_path / "images.db")
+    src = os.path.join(FIX, "preprocess")
+    r = run("index", "-m", MODEL["clip"], "--db", db, src)
+    assert r.returncode == 0 and "6 images indexed" in r.stdout, r.stdout + r.stderr
+    r = run("index", "-m", MODEL["clip"], "--db", db, src)
+    assert r.returncode == 0 and "0 images indexed, 6 unchanged" in r.stdout
+    r = run("search", "-m", MODEL["clip"], "--db", db, "--image", PHOTOS[0], "-k", "3")
+    lines = r.stdout.strip().split("\n")
+    assert r.returncode == 0 and len(lines) == 3 and lines[0].endswith(PHOTOS[0].split("/")[-1])
+    assert abs(float(lines[0].split()[0]) - 1) < 1e-4
+    scores = [float(l.split()[0]) for l in lines]
+    assert scores == sorted(scores, reverse=True)
+    r = run("search", "-m", MODEL["clip"], "--db", db, "a photo of a cat.", "-k", "10")
+    assert r.returncode == 0 and len(r.stdout.strip().split("\n")) == 6
+    r = run("search", "-m", MODEL["siglip"], "--db", db, "a cat")
+    assert r.returncode == 1 and "another model" in r.stderr
+    r = run("search", "-m", MODEL["clip"], "--db", str(tmp_path / "none.db"), "a cat")
+    assert r.returncode == 1 and "clip index" in r.stderr
+    r = run("search", "-m", MODEL["clip"], "--db", db, "a cat", "--image", PHOTOS[0])
+    assert r.returncode == 2
