@@ -136,7 +136,7 @@ static void check_grads(const char *name) {
     const pl_st_tensor *rl = ref ? pl_st_find(ref, "__loss__") : NULL;
     double dl = rl && g ? fabs(pl_f32(loss)[0] - ((const float *)rl->data)[0]) : 1;
     double worst = 0, worst_rel = 0;
-    const char *worst_name = "";
+    const char *worst_name = "", *worst_rel_name = "";
     int compared = 0;
     for (int i = 0; ref && g && i < m->n_params; i++) {
         const pl_clip_param *p = &m->params[i];
@@ -150,11 +150,11 @@ static void check_grads(const char *name) {
             scale = fmax(scale, fabs(want[k]));
         }
         if (mx > worst) { worst = mx; worst_name = p->name; }
-        worst_rel = fmax(worst_rel, mx / fmax(scale, 1e-6));
+        if (mx / fmax(scale, 1e-6) > worst_rel) { worst_rel = mx / fmax(scale, 1e-6); worst_rel_name = p->name; }
         compared++;
     }
-    printf("%s training batch: loss %.6f (|diff| %.2g), %d gradients, worst max |diff| %.2g (%s), relative %.2g\n", name,
-           g ? pl_f32(loss)[0] : NAN, dl, compared, worst, worst_name, worst_rel);
+    printf("%s training batch: loss %.6f (|diff| %.2g), %d gradients, worst max |diff| %.2g (%s), relative to the tensor's largest %.2g (%s)\n",
+           name, g ? pl_f32(loss)[0] : NAN, dl, compared, worst, worst_name, worst_rel, worst_rel_name);
     CHECK(dl <= 1e-5 && worst <= 1e-4 && compared == m->n_params && compared > 30);
     pl_st_close(ref);
     pl_tokenizer_free(tok);
