@@ -4,7 +4,8 @@ SHELL := /bin/bash
 JOBS  ?= 2
 BUILD ?= build
 APT_PKGS := cmake pkg-config gcc clang libclang-rt-14-dev libopenblas-dev libpcre2-dev libutf8proc-dev \
-            libcjson-dev libmicrohttpd-dev libstb-dev pocketsphinx-testdata chromium chromium-driver libsqlite3-dev espeak-ng
+            libcjson-dev libmicrohttpd-dev libstb-dev pocketsphinx-testdata chromium chromium-driver libsqlite3-dev \
+            espeak-ng zlib1g-dev
 PY_PKGS  := pytest numpy gguf openai selenium
 
 .PHONY: all deps build fetch test unit asan e2e run chat train-demo fuzz clean models

@@ -30,6 +30,7 @@ int cmd_transcribe(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_rag(int argc, char **argv);
+int cmd_clip(int argc, char **argv);
 
 #define PL_CLI_COMMANDS \
     {"train", cmd_train, "pre-train a model (gpt2, llama, qwen2) on a text file"}, \
@@ -50,6 +51,7 @@ int cmd_rag(int argc, char **argv);
     {"word2vec", cmd_word2vec, "word vectors: train CBOW / skip-gram, then similar, analogy, eval, plot"}, \
     {"transcribe", cmd_transcribe, "speech to text with Whisper: txt, srt, vtt or json (WAV; ffmpeg for other formats)"}, \
     {"embed", cmd_embed, "sentence embeddings with an encoder (all-MiniLM-L6-v2, BGE, E5): JSON lines or float32"}, \
+    {"clip", cmd_clip, "CLIP / SigLIP: zero-shot image classification, embeddings, image search, contrastive training"}, \
     {"rag", cmd_rag, "retrieval-augmented generation: index files, search them, ask a model with citations"},
 
 #endif

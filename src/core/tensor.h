@@ -32,6 +32,7 @@ typedef enum {
     PL_OP_KL_TOPK,   /* distillation: KL(teacher's top-k || softmax(logits / T)) */
     PL_OP_IM2COL_1D, /* the windows of a 1-D convolution's input as rows (conv1d = im2col + matmul) */
     PL_OP_ATTENTION_SEGMENTS, /* full attention within each of several packed sequences (encoders); forward only */
+    PL_OP_CONTRASTIVE, /* CLIP's or SigLIP's loss over a batch of image-text pairs */
     PL_OP_COUNT
 } pl_op;
 
@@ -186,6 +187,10 @@ pl_tensor *pl_cross_entropy_over(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targ
 /* mean over rows of KL(p || softmax(logits / temperature)), p a teacher's sparse distribution: ids i32 and probs f32
  * {k, rows..} (k entries a row, summing to 1; a row whose ids[0] < 0 carries none and is skipped) */
 pl_tensor *pl_kl_topk(pl_ctx *ctx, pl_tensor *logits, pl_tensor *ids, pl_tensor *probs, float temperature);
+/* loss of B image-text pairs, img and txt {D, B} unit vectors (row i of each a pair), t and b f32 scalars:
+ * CLIP (siglip false): symmetric cross-entropy over exp(t) img txt^T, both directions averaged (b unused, may be
+ * NULL); SigLIP: -(1/B) sum log sigmoid(+-(exp(t) <img_i, txt_j> + b)), + on the diagonal. B x B never held. */
+pl_tensor *pl_contrastive_loss(pl_ctx *ctx, pl_tensor *img, pl_tensor *txt, pl_tensor *t, pl_tensor *b, bool siglip);
 pl_tensor *pl_sum(pl_ctx *ctx, pl_tensor *x);  /* -> scalar */
 pl_tensor *pl_mean(pl_ctx *ctx, pl_tensor *x); /* -> scalar */
 pl_tensor *pl_concat(pl_ctx *ctx, pl_tensor *a, pl_tensor *b, int dim);

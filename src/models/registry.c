@@ -1,7 +1,8 @@
 /* The tables of architectures: the decoders pl_llm_load knows (GGUF general.architecture and HF model_type names
  * -> its HF naming family, the file that reads its hyper-parameters, finds its weights and builds its graph) and
- * the encoders pl_encoder_load knows. Adding an architecture = its file in models/ and one row here (and its
- * names in io/llm_names.c or io/encoder_names.c if new). */
+ * the encoders pl_encoder_load knows, and the image-text models pl_clip_load knows. Adding an architecture = its
+ * file in models/ and one row here (and its names in io/llm_names.c, io/encoder_names.c or io/clip_names.c if new). */
+#include "models/clip.h"
 #include "models/encoder.h"
 #include "models/llm.h"
 
@@ -47,3 +48,16 @@ const pl_encoder_arch_info *pl_encoder_arch_find(const char *hf_type) {
 }
 
 const char *pl_encoder_supported(void) { return "bert (BERT, MiniLM, BGE, E5, GTE checkpoints)"; }
+
+/* ---- image-text dual encoders (models/clip.h): config.json model_type -> how each tower is pooled */
+static const pl_dual_arch_info k_duals[] = {
+    {"clip", {"clip", NULL}, PL_DUAL_CLIP, clip_pool_image, clip_pool_text},
+    {"siglip", {"siglip", NULL}, PL_DUAL_SIGLIP, siglip_pool_image, siglip_pool_text},
+};
+
+const pl_dual_arch_info *pl_dual_arch_find(const char *hf_type) {
+    for (size_t i = 0; hf_type && i < PL_ARRAY_LEN(k_duals); i++)
+        for (int j = 0; j < 4 && k_duals[i].hf_types[j]; j++)
+            if (!strcmp(hf_type, k_duals[i].hf_types[j])) return &k_duals[i];
+    return NULL;
+}

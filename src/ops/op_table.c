@@ -11,7 +11,7 @@ const pl_op_def pl_op_table[PL_OP_COUNT] = {
     ROW(CROSS_ENTROPY, cross_entropy) ROW(SUM, sum) ROW(MEAN, mean) ROW(CONCAT, concat) ROW(CONT, cont)
     ROW(CPY, cpy) ROW(LAYERNORM_AFFINE, layernorm_affine) ROW(KV_STORE, kv_store)
     ROW(ATTENTION_CELLS, attention_cells) ROW(KL_TOPK, kl_topk) ROW(IM2COL_1D, im2col_1d)
-    ROW(ATTENTION_SEGMENTS, attention_segments)
+    ROW(ATTENTION_SEGMENTS, attention_segments) ROW(CONTRASTIVE, contrastive)
 #undef ROW
 };
 

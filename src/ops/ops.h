@@ -21,7 +21,7 @@ OP_DECL(view) OP_DECL(add) OP_DECL(sub) OP_DECL(mul) OP_DECL(scale) OP_DECL(matm
 OP_DECL(rmsnorm) OP_DECL(layernorm) OP_DECL(rope) OP_DECL(softmax) OP_DECL(attention) OP_DECL(gelu)
 OP_DECL(silu) OP_DECL(swiglu) OP_DECL(cross_entropy) OP_DECL(kl_topk) OP_DECL(sum) OP_DECL(mean) OP_DECL(concat)
 OP_DECL(cont) OP_DECL(cpy) OP_DECL(layernorm_affine) OP_DECL(kv_store) OP_DECL(attention_cells) OP_DECL(im2col_1d)
-OP_DECL(attention_segments)
+OP_DECL(attention_segments) OP_DECL(contrastive)
 #undef OP_DECL
 
 /* Row r, counted in t's row order, of a source with t's shape that may be a strided view (rows contiguous). */
