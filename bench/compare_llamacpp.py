@@ -173,7 +173,7 @@ def bench_plinth(a, model, threads=None, depth=0):
     rc, out, err, _ = run(cmd)
     if rc != 0:
         raise SystemExit(f"plinth bench failed ({rc}): {err[-1000:]}")
-    res = {r["test"]: r["avg_ts"] for r in json.loads(out)["results"]}
+    res = {r["test"].split(" @ ")[0]: r["avg_ts"] for r in json.loads(out)["results"]}  # "tg128 @ d1024" -> "tg128"
     log(f"  plinth: {res}")
     return res
 

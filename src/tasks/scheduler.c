@@ -129,7 +129,7 @@ pl_sched *pl_sched_new(pl_bundle *b, const pl_sched_params *params) {
     if (p.n_slots <= 0) p.n_slots = 4;
     if (p.n_ctx_slot <= 0) p.n_ctx_slot = 2048;
     if (p.max_queue <= 0) p.max_queue = 64;
-    if (p.prefill_chunk <= 0) p.prefill_chunk = 64;
+    if (p.prefill_chunk <= 0) p.prefill_chunk = 16; /* the grain of prefix reuse too: a chat template's system part */
     if (!b || !b->llm || !b->tok) return pl_error_null(PL_ERR_ARG, "scheduler: a model with its tokenizer is needed");
     if (p.n_slots > PL_KV_MAX_SEQ - 2)
         return pl_error_null(PL_ERR_ARG, "scheduler: at most %d slots (got %d)", PL_KV_MAX_SEQ - 2, p.n_slots);
@@ -457,16 +457,20 @@ static void admit(pl_sched *s) {
             req_end(s, r, PL_GEN_STOP_LENGTH, PL_ERR_INTERRUPTED, "cancelled");
             continue;
         }
-        int best = -1, best_len = -1;
+        int best = -1, best_len = -1, empty = -1;
         for (int i = 0; i < s->p.n_slots; i++) {
             slot *sl = &s->slots[i];
             if (sl->req) continue;
+            if (empty < 0 && sl->n_clean == 0) empty = i;
             /* reuse whole prompt chunks only, so the reused K/V are what reading this prompt would compute */
             int k = common_prefix(sl->cached, sl->n_clean, r->prompt, r->n_prompt - 1);
             k = k / s->p.prefill_chunk * s->p.prefill_chunk;
             if (k > best_len) { best = i; best_len = k; }
         }
         if (best < 0) return;
+        /* a slot that would lose more of its cache than this prompt reuses (another conversation, the same system
+         * prompt) is kept for its own next turn while an unused slot is free */
+        if (empty >= 0 && best != empty && best_len <= s->slots[best].n_clean - best_len) best = empty, best_len = 0;
         queue_unlink(s, r);
         slot *sl = &s->slots[best];
         pl_llm *m = s->b->llm;
@@ -631,8 +635,8 @@ static int prefill_batch(pl_sched *s) {
     return n;
 }
 
-/* One step: a batch of one token from every generating slot, then one prompt chunk (several while nobody is
- * generating). Decode tokens and prompt chunks go in separate batches: the engine picks its matrix kernels by
+/* One step: a batch of one token from every generating slot, then up to four prompt chunks (sixteen while nobody
+ * is generating). Decode tokens and prompt chunks go in separate batches: the engine picks its matrix kernels by
  * the batch's size, so keeping them apart keeps each request's numbers independent of its neighbours'.
  * false when there was nothing to do. */
 static bool sched_step(pl_sched *s) {
@@ -645,7 +649,7 @@ static bool sched_step(pl_sched *s) {
     }
     bool any = n > 0;
     if (n) run_batch(s, n);
-    for (int budget = any ? s->p.prefill_chunk : 4 * s->p.prefill_chunk; budget > 0;) {
+    for (int budget = (any ? 4 : 16) * s->p.prefill_chunk; budget > 0;) {
         int k = prefill_batch(s);
         if (!k) break;
         run_batch(s, k);

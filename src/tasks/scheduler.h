@@ -21,8 +21,8 @@ typedef struct {
     int n_slots;       /* requests generating at once (default 4) */
     int n_ctx_slot;    /* most tokens of one request, prompt + reply (default 2048) */
     int max_queue;     /* requests waiting for a slot; one more is refused with PL_SCHED_ERR_BUSY (default 64) */
-    int prefill_chunk; /* prompts are read in chunks of this many tokens, one chunk per step while others
-                        * generate (default 64); a cached prefix is reused in whole chunks */
+    int prefill_chunk; /* prompts are read in chunks of this many tokens, four chunks per step while others
+                        * generate (default 16); a cached prefix is reused in whole chunks */
 } pl_sched_params;
 
 /* What to generate. Strings are copied by pl_sched_submit; json becomes the request's (freed with it, also
