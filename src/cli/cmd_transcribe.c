@@ -5,6 +5,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "core/common.h"
+#include "core/cpu.h"
 #include "tasks/transcribe.h"
 
 #include <stdio.h>
@@ -32,8 +33,8 @@ static void usage(FILE *f) {
             "  --beam N               beam size: 1 (greedy) only for now\n"
             "  --max-seconds N        refuse audio longer than N seconds (default: no limit)\n"
             "  -t, --threads N        threads (default: the physical cores)\n"
-            "  --decoder-threads N    threads for the decoder's token-by-token steps (default 1: each step's ops are\n"
-            "                         too small to share on a busy host; the encoder and prompts use -t)\n"
+            "  --decoder-threads N    threads for the decoder's token-by-token steps (default: -t's; 1 is faster on a\n"
+            "                         host whose cores are oversubscribed: each step's ops are small)\n"
             "  --progress             a progress line on standard error\n");
 }
 
@@ -113,7 +114,8 @@ int cmd_transcribe(int argc, char **argv) {
     int rc = parse_args(argc, argv, &t);
     if (rc) return rc < 0 ? 0 : rc;
     pl_asr *asr = pl_asr_open(t.model, (int)t.threads);
-    if (!asr || (t.dec_threads > 1 && pl_asr_set_decoder_threads(asr, (int)t.dec_threads))) {
+    const int dec = (int)(t.dec_threads ? t.dec_threads : t.threads ? t.threads : pl_cpu_physical_cores());
+    if (!asr || (dec > 1 && pl_asr_set_decoder_threads(asr, dec))) {
         fprintf(stderr, "plinth transcribe: %s\n", pl_last_error());
         pl_asr_free(asr);
         return 1;
