@@ -110,6 +110,11 @@ static bool cells_in_order(const pl_tensor *x, const int32_t *cells, int64_t n) 
     return true;
 }
 
+/* the f32 row of head hk held by one cell */
+static inline const float *cell_row(const pl_tensor *x, int64_t hk, int32_t cell) {
+    return (const float *)x->data + ((size_t)hk * x->ne[1] + (size_t)cell) * x->ne[0];
+}
+
 /* Rows of head hk for the cells cells[0..n): in place when they lie in order and are f32 (ld = D), else
  * converted / gathered into buf (n * D floats). */
 static const float *key_rows(const pl_tensor *x, int64_t hk, const int32_t *cells, int64_t n, float *buf) {
@@ -216,21 +221,25 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
         int64_t klo, nkk = dec_keys(t, rec, &klo);
         const int64_t k0 = c * DEC_CHUNK, n = PL_MIN(DEC_CHUNK, nkk - k0);
         const int32_t *cells = mp + rec[3] + klo + k0;
-        const bool gather = !cells_in_order(k, cells, n);
-        float *S = scratch(&buf, &cap, (size_t)(grp * n + (gather ? 2 * n * D : 0)));
+        const bool direct = k->type == PL_F32; /* f32 rows are read where they lie, in any order: nothing copied */
+        float *S = scratch(&buf, &cap, (size_t)(grp * n + (direct ? 0 : 2 * n * D)));
         if (!S) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); break; }
-        float *kb = gather ? S + grp * n : NULL, *vb = gather ? kb + n * D : NULL;
-        const float *K = key_rows(k, hk, cells, n, kb), *V = key_rows(v, hk, cells, n, vb);
+        const float *K = direct ? NULL : key_rows(k, hk, cells, n, S + grp * n);
+        const float *V = direct ? NULL : key_rows(v, hk, cells, n, S + grp * n + n * D);
         const float *Q = (const float *)((const char *)q->data + hk * grp * q->nb[1] + rec[0] * q->nb[2]);
         float *part = j->part + w * grp * (D + 1);
-        for (int64_t i = 0; i < n; i++) /* each key row once for all the group's heads */
-            for (int64_t g = 0; g < grp; g++) S[g * n + i] = scale * pl_vec_dot_f32(D, (const float *)((const char *)Q + g * q->nb[1]), K + i * D);
+        for (int64_t i = 0; i < n; i++) { /* each key row once for all the group's heads */
+            const float *kr = direct ? cell_row(k, hk, cells[i]) : K + i * D;
+            for (int64_t g = 0; g < grp; g++) S[g * n + i] = scale * pl_vec_dot_f32(D, (const float *)((const char *)Q + g * q->nb[1]), kr);
+        }
         for (int64_t g = 0; g < grp; g++) {
             part[g * (D + 1)] = pl_vec_softmax_f32(n, S + g * n);
             memset(part + g * (D + 1) + 1, 0, (size_t)D * sizeof(float));
         }
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t g = 0; g < grp; g++) pl_vec_axpy_f32(D, S[g * n + i], V + i * D, part + g * (D + 1) + 1);
+        for (int64_t i = 0; i < n; i++) {
+            const float *vr = direct ? cell_row(v, hk, cells[i]) : V + i * D;
+            for (int64_t g = 0; g < grp; g++) pl_vec_axpy_f32(D, S[g * n + i], vr, part + g * (D + 1) + 1);
+        }
     }
     free(buf);
 }
