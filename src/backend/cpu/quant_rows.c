@@ -532,6 +532,13 @@ pl_vec_dot_tile_fn pl_vec_dot_tile_avx2(pl_dtype t) { return t == PL_Q8_0 ? tile
  * cache): one activation row 16-19 GMAC/s against the one-row dot's 12-13; eight rows 39 against the tile's 28. */
 #define R8_PF 2 /* prefetch distance, in groups of eight rows (1 and 4 were slower) */
 
+/* Rows are one run of memory (8 x bx bytes a group of eight); while block b of a group is read, the same share
+ * of the run R8_PF groups ahead (8 blocks' bytes) is prefetched, so the run is fetched in order. */
+__attribute__((always_inline)) static inline void r8_prefetch(const void *vx, size_t bx, int64_t b, size_t block) {
+    const char *pf = (const char *)vx + R8_PF * 8 * bx + (size_t)b * 8 * block;
+    for (size_t o = 0; o < 8 * block; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+}
+
 /* g[k] = 32-bit group k of v[0..7] (lane r: bytes 4k..4k+3 of v[r]): an 8 x 8 transpose of 32-bit groups */
 __attribute__((target("avx2"), always_inline)) static inline void r8_transpose(__m256i g[8], __m256i v[8]) {
     __m256i t[8];
@@ -561,9 +568,8 @@ __attribute__((target("avx2"), always_inline)) static inline void r8_transpose(_
  * prefetched, in order. */
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m256 r8_load(__m256i g[8], const char *vx, size_t bx,
                                                                                      int64_t b) {
-    const char *x0 = vx + b * sizeof(pl_block_q8_0), *pf = vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q8_0);
-#pragma GCC unroll 5
-    for (int l = 0; l < 5; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+    const char *x0 = vx + b * sizeof(pl_block_q8_0);
+    r8_prefetch(vx, bx, b, sizeof(pl_block_q8_0));
     __m256i v[8];
     uint64_t d03 = 0, d47 = 0;
 #pragma GCC unroll 8
@@ -659,8 +665,7 @@ AVX2_FN static void r8_q4_K_q8_K_avx2(int64_t n, float *s, size_t lds, const voi
         const int64_t nc = n_act - c0 < R8K_COLS ? n_act - c0 : R8K_COLS;
         for (int64_t b = 0; b < n / PL_QK_K; b++) {
             const char *x0 = (const char *)vx + b * sizeof(pl_block_q4_K);
-            const char *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q4_K);
-            for (int l = 0; l < 18; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 144 bytes ahead */
+            r8_prefetch(vx, bx, b, sizeof(pl_block_q4_K));
             r8_k4_scales k;
             r8_k4_unpack(&k, x0, bx);
             __m256i isum[R8K_COLS];
@@ -740,8 +745,7 @@ AVX2_FN static void r8_q6_K_q8_K_avx2(int64_t n, float *s, size_t lds, const voi
         const int64_t nc = n_act - c0 < R8K_COLS ? n_act - c0 : R8K_COLS;
         for (int64_t b = 0; b < n / PL_QK_K; b++) {
             const char *x0 = (const char *)vx + b * sizeof(pl_block_q6_K);
-            const char *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * sizeof(pl_block_q6_K);
-            for (int l = 0; l < 27; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 210 bytes ahead */
+            r8_prefetch(vx, bx, b, sizeof(pl_block_q6_K));
             r8_k6_scales k;
             r8_k6_unpack(&k, x0, bx);
             __m256i isum[R8K_COLS];
@@ -831,8 +835,8 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8_q4
     const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
-        const char *x0 = (const char *)vx + b * xb, *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * xb;
-        for (int l = 0; l < 3; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 18 or 20 bytes ahead */
+        const char *x0 = (const char *)vx + b * xb;
+        r8_prefetch(vx, bx, b, xb);
         __m256i q[8], u[8];
         r8_nibbles(q, x0 + (one ? offsetof(pl_block_q4_1, qs) : offsetof(pl_block_q4_0, qs)), bx);
         if (!one)
@@ -882,8 +886,8 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8_q5
     const __m256i bits_lo = _mm256_set1_epi32(0x08040201), bits_hi = _mm256_set1_epi32((int)0x80402010);
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
-        const char *x0 = (const char *)vx + b * xb, *pf = (const char *)vx + R8_PF * 8 * bx + b * 8 * xb;
-        for (int l = 0; l < 3; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0); /* 8 x 22 or 24 bytes ahead */
+        const char *x0 = (const char *)vx + b * xb;
+        r8_prefetch(vx, bx, b, xb);
         __m256i g[4], q[8], u[8];
         /* g[k] lane r: qs bytes 4k..4k+3 of row r (low nibbles: values 4k.., high: 16 + 4k..) */
         r8_nibble_bytes(g, x0 + (one ? offsetof(pl_block_q5_1, qs) : offsetof(pl_block_q5_0, qs)), bx);
