@@ -50,60 +50,82 @@ static void arena_free_chunks(pl_arena *a) {
 }
 
 /* ---- thread pool ------------------------------------------------------------------------------------ */
-/* Workers spin briefly on the job counter before sleeping on a condition variable: a decode step runs
- * hundreds of small ops, and waking sleeping threads for each would cost more than the ops themselves. */
+/* A job is cut into units: for pl_parallel_for, one contiguous share of [0, n) per thread, and unit u is run
+ * as "thread" u (fn's ith), whoever runs it, so per-thread partial results are the same whichever thread
+ * takes which share; for pl_parallel_for_dynamic, single items. Any thread takes the next unit from one
+ * atomic word (the job's generation and the next unit), and the job is over when all its units are done,
+ * not when every worker has checked in: on an oversubscribed host a worker the OS has put aside for a time
+ * slice no longer holds the others up - whoever runs takes its share. Workers spin briefly on the word
+ * before sleeping: a decode step runs hundreds of small ops, and waking sleeping threads for each would cost
+ * more than the ops themselves. */
 #include <stdatomic.h>
 #include <immintrin.h>
 
 #define POOL_SPIN 20000 /* pause iterations (~ a few hundred microseconds) before sleeping */
 
-struct pl_pool {
-    int n;                 /* threads including the caller */
-    pthread_t *threads;
-    pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    _Atomic uint64_t generation; /* bumped for each job */
-    _Atomic int pending;         /* workers still running the current job */
-    _Atomic bool quit;
+typedef struct {
     pl_range_fn fn;
     void *arg;
     int64_t total;
-    bool dynamic;              /* units handed out one at a time from next (pl_parallel_for_dynamic) */
-    _Atomic int64_t next;
+    _Atomic int64_t units; /* shares or items; atomic: a late worker may read it while it is rewritten */
+    bool dynamic;
+} pool_job;
+
+struct pl_pool {
+    int n;                   /* threads including the caller */
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    _Atomic uint64_t state;  /* generation << 32 | the next unit to take */
+    _Atomic int64_t n_done;  /* units of the current job finished */
+    _Atomic int sleepers;    /* workers waiting on wake */
+    _Atomic bool quit;
+    pool_job jobs[2];        /* generation g's job is jobs[g & 1]: a late worker reads a job that is still whole */
 };
 
 typedef struct { pl_pool *pool; int ith; } worker_arg;
 
-static void run_share(pl_pool *p, int ith) {
-    if (p->dynamic) { /* whoever is free takes the next unit: a slower core simply takes fewer */
-        for (int64_t u; (u = atomic_fetch_add(&p->next, 1)) < p->total;) p->fn(p->arg, u, u + 1, ith);
-        return;
+/* take and run units of generation gen until none is left (or a newer job has begun) */
+static void run_units(pl_pool *p, uint64_t gen, int ith) {
+    pool_job *j = &p->jobs[gen & 1];
+    for (;;) {
+        uint64_t s = atomic_load(&p->state);
+        if (s >> 32 != (gen & 0xffffffffu)) return;
+        /* a stale read (the slot rewritten for generation gen + 2) is caught by the exchange: state moved on */
+        const int64_t units = atomic_load_explicit(&j->units, memory_order_relaxed);
+        if ((int64_t)(s & 0xffffffffu) >= units) return;
+        if (!atomic_compare_exchange_weak(&p->state, &s, s + 1)) continue;
+        int64_t u = (int64_t)(s & 0xffffffffu); /* ours: the job stays whole until we count the unit done */
+        if (j->dynamic) j->fn(j->arg, u, u + 1, ith);
+        else {
+            int64_t per = (j->total + units - 1) / units, a = per * u, e = PL_MIN(a + per, j->total);
+            if (a < e) j->fn(j->arg, a, e, (int)u);
+        }
+        if (atomic_fetch_add(&p->n_done, 1) + 1 == units) { /* after the add, j may be rewritten: units is ours */
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    int64_t per = (p->total + p->n - 1) / p->n, s = per * ith, e = s + per;
-    if (e > p->total) e = p->total;
-    if (s < e) p->fn(p->arg, s, e, ith);
 }
 
 static void *worker_main(void *v) {
     worker_arg wa = *(worker_arg *)v;
     free(v);
     pl_pool *p = wa.pool;
-    uint64_t seen = 0;
+    uint64_t seen = 0; /* the last generation this worker ran */
     for (;;) {
-        for (int i = 0; i < POOL_SPIN && atomic_load(&p->generation) == seen && !atomic_load(&p->quit); i++) _mm_pause();
-        if (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) {
+        for (int i = 0; i < POOL_SPIN && atomic_load(&p->state) >> 32 == seen && !atomic_load(&p->quit); i++) _mm_pause();
+        if (atomic_load(&p->state) >> 32 == seen && !atomic_load(&p->quit)) {
             pthread_mutex_lock(&p->mu);
-            while (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->wake, &p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (atomic_load(&p->state) >> 32 == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->wake, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->quit)) break;
-        seen = atomic_load(&p->generation);
-        run_share(p, wa.ith);
-        if (atomic_fetch_sub(&p->pending, 1) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        seen = atomic_load(&p->state) >> 32;
+        run_units(p, seen, wa.ith);
     }
     return NULL;
 }
@@ -140,18 +162,25 @@ static void parallel_run(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg, bool
     pl_pool *p = ctx->pool;
     if (n <= 0) return;
     if (p->n == 1 || n == 1) { fn(arg, 0, n, 0); return; }
-    p->fn = fn; p->arg = arg; p->total = n; p->dynamic = dynamic;
-    atomic_store(&p->next, 0);
-    atomic_store(&p->pending, p->n - 1);
-    atomic_fetch_add(&p->generation, 1); /* publishes fn/arg/total to spinning workers */
-    pthread_mutex_lock(&p->mu);          /* and wakes sleeping ones */
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-    run_share(p, 0);
-    for (int i = 0; i < POOL_SPIN && atomic_load(&p->pending) > 0; i++) _mm_pause();
-    if (atomic_load(&p->pending) > 0) {
+    if (dynamic && n >= ((int64_t)1 << 31)) dynamic = false; /* units are counted in 32 bits */
+    uint64_t gen = ((atomic_load(&p->state) >> 32) + 1) & 0xffffffffu;
+    if (gen == 0) gen = 1; /* 0 is what a new worker has seen */
+    pool_job *j = &p->jobs[gen & 1];
+    const int64_t units = dynamic ? n : p->n;
+    j->fn = fn; j->arg = arg; j->total = n; j->dynamic = dynamic;
+    atomic_store_explicit(&j->units, units, memory_order_relaxed);
+    atomic_store(&p->n_done, 0);
+    atomic_store(&p->state, gen << 32); /* publishes the job to spinning workers */
+    if (atomic_load(&p->sleepers) > 0) { /* and wakes sleeping ones */
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
+    run_units(p, gen, 0);
+    for (int i = 0; i < POOL_SPIN && atomic_load(&p->n_done) < units; i++) _mm_pause();
+    if (atomic_load(&p->n_done) < units) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->n_done) < units) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
 }

@@ -1,15 +1,50 @@
 /* Tensors and views: reshape / permute / transpose / slice share their base's memory (no copies), with the
  * right element counts and byte strides; bad views are refused with a message; the arena resets in one call;
- * frozen leaves get no gradient memory; the thread pool covers a range exactly once. */
+ * frozen leaves get no gradient memory; the thread pool covers a range exactly once, hands each share to fn
+ * as the same ith whoever runs it, and keeps doing so over thousands of back-to-back jobs with more threads
+ * than cores (late workers, jobs finished by others). */
 #include "core/tensor.h"
 #include "test.h"
+
+#include <time.h>
 
 static void count_range(void *arg, int64_t s, int64_t e, int ith) {
     int *hits = arg;
     for (int64_t i = s; i < e; i++) __atomic_add_fetch(&hits[i], 1, __ATOMIC_RELAXED);
 }
 
+/* a static share: [s, e) must be share ith of n over the pool's threads; a share sometimes sleeps, so other
+ * threads finish the job around it */
+typedef struct { int *hits; int64_t n; int threads; int bad; } share_job;
+static void share_range(void *arg, int64_t s, int64_t e, int ith) {
+    share_job *j = arg;
+    int64_t per = (j->n + j->threads - 1) / j->threads;
+    if (s != per * ith || e != (per * ith + per < j->n ? per * ith + per : j->n)) __atomic_add_fetch(&j->bad, 1, __ATOMIC_RELAXED);
+    if ((s * 7 + j->n) % 13 == 0) nanosleep(&(struct timespec){0, 20000}, NULL);
+    count_range(j->hits, s, e, ith);
+}
+
+static int pool_stress(int threads) {
+    pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = threads, .arena_bytes = 1 << 16});
+    int bad = 0;
+    for (int rep = 0; rep < 3000; rep++) {
+        int64_t n = 1 + rep % 97;
+        int hits[97] = {0};
+        share_job j = {hits, n, threads, 0};
+        if (rep % 2) pl_parallel_for_dynamic(ctx, n, count_range, hits);
+        else pl_parallel_for(ctx, n, share_range, &j);
+        for (int64_t i = 0; i < n; i++) bad += hits[i] != 1;
+        bad += j.bad;
+    }
+    pl_ctx_free(ctx);
+    return bad;
+}
+
 int main(void) {
+    /* eight threads on however many cores: each index once, each share as its own ith, job after job */
+    CHECK(pool_stress(8) == 0);
+    CHECK(pool_stress(2) == 0);
+
     pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 3, .arena_bytes = 1 << 20});
     pl_tensor *t = pl_new_3d(ctx, PL_F32, 4, 3, 2); /* PyTorch (2, 3, 4) */
     for (int i = 0; i < 24; i++) pl_f32(t)[i] = (float)i;
