@@ -96,11 +96,8 @@ static void run_units(pl_pool *p, uint64_t gen, int ith) {
         if ((int64_t)(s & 0xffffffffu) >= units) return;
         if (!atomic_compare_exchange_weak(&p->state, &s, s + 1)) continue;
         int64_t u = (int64_t)(s & 0xffffffffu); /* ours: the job stays whole until we count the unit done */
-        if (j->dynamic) j->fn(j->arg, u, u + 1, ith);
-        else {
-            int64_t per = (j->total + units - 1) / units, a = per * u, e = PL_MIN(a + per, j->total);
-            if (a < e) j->fn(j->arg, a, e, (int)u);
-        }
+        int64_t per = (j->total + units - 1) / units, a = per * u, e = PL_MIN(a + per, j->total);
+        if (a < e) j->fn(j->arg, a, e, j->dynamic ? ith : (int)u);
         if (atomic_fetch_add(&p->n_done, 1) + 1 == units) { /* after the add, j may be rewritten: units is ours */
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
@@ -158,15 +155,16 @@ static void pool_free(pl_pool *p) {
     free(p);
 }
 
-static void parallel_run(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg, bool dynamic) {
+/* units: 0 = one share per thread (static); else that many ranges, handed out as threads come free */
+static void parallel_run(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg, int64_t units) {
     pl_pool *p = ctx->pool;
     if (n <= 0) return;
     if (p->n == 1 || n == 1) { fn(arg, 0, n, 0); return; }
-    if (dynamic && n >= ((int64_t)1 << 31)) dynamic = false; /* units are counted in 32 bits */
+    bool dynamic = units > 0;
+    units = dynamic ? PL_MIN(units, PL_MIN(n, (int64_t)1 << 31)) : p->n; /* units are counted in 32 bits */
     uint64_t gen = ((atomic_load(&p->state) >> 32) + 1) & 0xffffffffu;
     if (gen == 0) gen = 1; /* 0 is what a new worker has seen */
     pool_job *j = &p->jobs[gen & 1];
-    const int64_t units = dynamic ? n : p->n;
     j->fn = fn; j->arg = arg; j->total = n; j->dynamic = dynamic;
     atomic_store_explicit(&j->units, units, memory_order_relaxed);
     atomic_store(&p->n_done, 0);
@@ -184,8 +182,11 @@ static void parallel_run(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg, bool
         pthread_mutex_unlock(&p->mu);
     }
 }
-void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) { parallel_run(ctx, n, fn, arg, false); }
-void pl_parallel_for_dynamic(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) { parallel_run(ctx, n, fn, arg, true); }
+void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) { parallel_run(ctx, n, fn, arg, 0); }
+void pl_parallel_for_dynamic(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) { parallel_run(ctx, n, fn, arg, n); }
+void pl_parallel_for_chunks(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) {
+    parallel_run(ctx, n, fn, arg, 4 * (int64_t)ctx->pool->n);
+}
 
 /* ---- context ---------------------------------------------------------------------------------------- */
 extern void openblas_set_num_threads(int);

@@ -172,7 +172,7 @@ static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
         }
     dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
                  a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type)};
-    pl_parallel_for(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
+    pl_parallel_for_chunks(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
     free(bq);
     free(tmp);
 }

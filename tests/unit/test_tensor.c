@@ -31,7 +31,8 @@ static int pool_stress(int threads) {
         int64_t n = 1 + rep % 97;
         int hits[97] = {0};
         share_job j = {hits, n, threads, 0};
-        if (rep % 2) pl_parallel_for_dynamic(ctx, n, count_range, hits);
+        if (rep % 3 == 1) pl_parallel_for_dynamic(ctx, n, count_range, hits);
+        else if (rep % 3 == 2) pl_parallel_for_chunks(ctx, n, count_range, hits);
         else pl_parallel_for(ctx, n, share_range, &j);
         for (int64_t i = 0; i < n; i++) bad += hits[i] != 1;
         bad += j.bad;
