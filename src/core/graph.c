@@ -99,7 +99,9 @@ static void run_op(pl_ctx *ctx, pl_tensor *t, int dir) {
     if (!ctx->profile) { fn(ctx, t); return; }
     double t0 = profile_clock(ctx->profile);
     fn(ctx, t);
-    profile_op(ctx->profile, t->op, dir, profile_clock(ctx->profile) - t0);
+    double dt = profile_clock(ctx->profile) - t0;
+    profile_op(ctx->profile, t->op, dir, dt);
+    if (t->op == PL_OP_MATMUL && !dir) profile_matmul(ctx->profile, t, dt);
 }
 
 void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {

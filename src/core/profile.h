@@ -10,6 +10,7 @@ pl_profile *profile_new(pl_profile_mode mode); /* WALL or CPU; NULL out of memor
 void profile_free(pl_profile *p);
 double profile_clock(const pl_profile *p);     /* seconds on p's clock; the wall clock when p is NULL */
 void profile_op(pl_profile *p, pl_op op, int dir, double seconds); /* dir 0 forward, 1 backward */
+void profile_matmul(pl_profile *p, const pl_tensor *t, double seconds); /* a forward matmul, by weight type */
 void profile_extra(pl_profile *p, const char *what, double seconds);
 void profile_print(const pl_profile *p, FILE *f);
 

@@ -178,6 +178,7 @@ int pl_bench_run(pl_llm *m, const pl_bench_opts *o, pl_bench_report *r) {
     int rc = PL_OK;
     if (o->n_prompt) rc = bench_test(m, r, false, o->n_prompt, o->depth);
     if (!rc && o->n_gen) rc = bench_test(m, r, true, o->n_gen, o->depth);
+    pl_ctx_profile_print(m->step, stderr); /* PLINTH_PROFILE=1: per op, and the matmuls per weight type */
     if (rc) return rc;
     r->weight_bytes = pl_bench_weight_bytes(m, &r->n_params);
     model_label(m, r->n_params, r->label, sizeof r->label);
