@@ -635,27 +635,34 @@ static int prefill_batch(pl_sched *s) {
     return n;
 }
 
-/* One step: a batch of one token from every generating slot, then up to four prompt chunks (sixteen while nobody
- * is generating). Decode tokens and prompt chunks go in separate batches: the engine picks its matrix kernels by
- * the batch's size, so keeping them apart keeps each request's numbers independent of its neighbours'.
- * false when there was nothing to do. */
-static bool sched_step(pl_sched *s) {
-    double t0 = pl_time_s();
+/* One step: up to four prompt chunks (sixteen while nobody is generating), then a batch of one token from every
+ * generating slot. Prompts go first, so a request whose prompt ends in this step has its first token now, not
+ * one decode batch later (a prompt's last chunk yields its first token). Decode tokens and prompt chunks go in
+ * separate batches: the engine picks its matrix kernels by the batch's size, so keeping them apart keeps each
+ * request's numbers independent of its neighbours'. false when there was nothing to do. */
+static int decode_batch(pl_sched *s) {
     int n = 0;
     for (int i = 0; i < s->p.n_slots; i++) {
         slot *sl = &s->slots[i];
         if (!sl->req || !sl->decoding) continue;
         s->b_tok[n] = sl->next_tok; s->b_seq[n] = sl->seq; s->b_want[n] = true; s->b_slot[n] = i; n++;
     }
-    bool any = n > 0;
-    if (n) run_batch(s, n);
-    for (int budget = (any ? 4 : 16) * s->p.prefill_chunk; budget > 0;) {
+    return n;
+}
+
+static bool sched_step(pl_sched *s) {
+    double t0 = pl_time_s();
+    bool decoding = false, any = false;
+    for (int i = 0; i < s->p.n_slots; i++) decoding |= s->slots[i].req && s->slots[i].decoding;
+    for (int budget = (decoding ? 4 : 16) * s->p.prefill_chunk; budget > 0;) {
         int k = prefill_batch(s);
         if (!k) break;
         run_batch(s, k);
         budget -= k;
         any = true;
     }
+    int n = decode_batch(s);
+    if (n) run_batch(s, n), any = true;
     if (!any) return false;
     pthread_mutex_lock(&s->mu);
     s->st.steps++;
