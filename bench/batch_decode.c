@@ -4,6 +4,7 @@
  * usage: batch_decode MODEL [N=8] [STEPS=64] [THREADS=2] [PROMPT=32] [REPEAT=3]  (bench/bench_batch.sh builds it) */
 #include "bench_common.h"
 #include "models/llm.h"
+#include "tasks/bench.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -65,6 +66,7 @@ int main(int argc, char **argv) {
     printf("model %s, %d threads, prompt %d, %d decode steps, median of %d alternating runs\n", argv[1], threads, prompt, steps, repeat);
     printf("1 sequence:   %8.1f tok/s\n%d sequences: %8.1f tok/s aggregate (%.1f per sequence)\nratio %.2fx\n", one[repeat / 2], n,
            many[repeat / 2], many[repeat / 2] / n, many[repeat / 2] / one[repeat / 2]);
+    printf("multiply-adds per token: %.1f M\n", (double)pl_bench_macs_per_token(m) / 1e6);
     pl_ctx_profile_print(m->step, stderr); /* PLINTH_PROFILE=1: where the time went (both runs together) */
     pl_llm_free(m);
     return 0;

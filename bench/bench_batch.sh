@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Batched decoding (issue 15): aggregate decode tokens/s of N sequences decoded together against one sequence's,
 # on SmolLM2-135M-Instruct Q8_0 (made by `plinth quantize` from the fetched Q4_1 file when absent) or a GGUF
-# given as $1. Needs a Release build (build/libplinth.a and build/plinth).
+# given as $1. Needs a Release build (build/libplinth.a and build/plinth). Then the compute roof of the batched
+# step on this CPU: bench/int8_peak.c's multiply-adds per second (the eight-row kernel's instruction mix, with
+# the same threads) against the step's multiply-adds, so the ratio a perfect q8_0 kernel could reach is printed
+# beside the measured one (the one-sequence figure is memory-bound; N sequences are compute-bound).
 # usage: bench/bench_batch.sh [MODEL.gguf] [N=8] [STEPS=64] [THREADS=2]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,4 +18,13 @@ fi
 cc -O2 -o "$BUILD/batch_decode" "$ROOT/bench/batch_decode.c" -I"$ROOT/src" -I"$ROOT/include" "$BUILD/libplinth.a" \
     -lopenblas $(pkg-config --libs libpcre2-8 libcjson libutf8proc sqlite3) -lpthread -lm
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, flags: $(grep -o -w 'avx512f\|avx512_vnni\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-"$BUILD/batch_decode" "$MODEL" "${2:-8}" "${3:-64}" "${4:-2}" 32 3
+OUT="$("$BUILD/batch_decode" "$MODEL" "${2:-8}" "${3:-64}" "${4:-2}" 32 3)"
+echo "$OUT"
+cc -O2 -pthread -o "$BUILD/int8_peak" "$ROOT/bench/int8_peak.c"
+PEAK="$("$BUILD/int8_peak" "${4:-2}")"
+echo "$PEAK"
+echo "$OUT
+$PEAK" | awk -v n="${2:-8}" '
+    /^1 sequence:/ {one = $3} /^multiply-adds per token:/ {macs = $4 * 1e6} /^int8_peak:/ {peak = $5 * 1e9}
+    END { if (one && macs && peak) { roof = peak / macs;
+          printf "compute roof at %s sequences (int8 multiply-adds only, nothing else in the step): %.1f tok/s = %.2fx one sequence\n", n, roof, roof / one } }'

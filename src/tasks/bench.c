@@ -72,7 +72,16 @@ static void add_tensor(const pl_tensor *t, uint64_t *bytes, uint64_t *params) {
     *params += (uint64_t)pl_nelements(t);
 }
 
-uint64_t pl_bench_weight_bytes(const pl_llm *m, uint64_t *n_params) {
+static uint64_t weights_read(const pl_llm *m, uint64_t *n_params, uint64_t *n_read);
+uint64_t pl_bench_weight_bytes(const pl_llm *m, uint64_t *n_params) { return weights_read(m, n_params, NULL); }
+uint64_t pl_bench_macs_per_token(const pl_llm *m) {
+    uint64_t macs = 0;
+    weights_read(m, NULL, &macs);
+    return macs;
+}
+
+/* bytes of the weights a decode token reads; *n_params: all parameters; *n_read: those read (multiplied) */
+static uint64_t weights_read(const pl_llm *m, uint64_t *n_params, uint64_t *n_read) {
     uint64_t b = 0, p = 0, eb = 0, ep = 0;
     for (int l = 0; l < m->hp.n_layer; l++) {
         const pl_llm_layer *L = &m->layers[l];
@@ -88,6 +97,7 @@ uint64_t pl_bench_weight_bytes(const pl_llm *m, uint64_t *n_params) {
     if (m->tok_embd && m->tok_embd != m->output) add_tensor(m->tok_embd, &eb, &ep);
     if (m->pos_embd) add_tensor(m->pos_embd, &eb, &ep);
     if (n_params) *n_params = p + ep;
+    if (n_read) *n_read = p;
     return b;
 }
 
