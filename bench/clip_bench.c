@@ -2,7 +2,8 @@
  *   clip_bench loss clip|siglip B D THREADS   forward + backward of the contrastive loss (ops/contrastive.c) on B
  *                                             random unit pairs: seconds and the process's peak RSS
  *   clip_bench vit MODEL_DIR N BATCH THREADS  image embeddings/s of a CLIP/SigLIP model on N random images
- *                                             (preprocessed pixels), BATCH at a time, after one warm-up batch */
+ *                                             (preprocessed pixels), BATCH at a time, after one warm-up batch;
+ *                                             PLINTH_PROFILE=1 prints the time per op */
 #include "bench_common.h"
 #include "models/clip.h"
 
@@ -45,6 +46,7 @@ static int bench_loss(bool siglip, int B, int D, int nt) {
 }
 
 static int bench_vit(const char *dir, int n, int batch, int nt) {
+    pl_ctx_set_defaults(&(pl_ctx_params){.profile = pl_profile_mode_parse(getenv("PLINTH_PROFILE"))});
     pl_clip *m = pl_clip_load(dir, nt);
     if (!m) { fprintf(stderr, "%s\n", pl_last_error()); return 1; }
     int S = m->vision.image_size;
@@ -57,6 +59,7 @@ static int bench_vit(const char *dir, int n, int batch, int nt) {
     double dt = now() - t0;
     printf("{\"impl\": \"plinth\", \"images\": %d, \"batch\": %d, \"threads\": %d, \"seconds\": %.3f, \"images_per_s\": %.2f}\n",
            n, batch, nt, dt, n / dt);
+    pl_ctx_profile_print(m->step, stderr); /* PLINTH_PROFILE=1: where the time went */
     free(px); free(out);
     pl_clip_free(m);
     return 0;
