@@ -195,7 +195,8 @@ static int step(trainer *tr, const pl_clip_train_opts *o, const int32_t *idx, in
 static int zero_shot(trainer *tr, image_set set, const int32_t *idx, const int *label, int n, const text_set *prompts,
                      double *acc) {
     pl_clip *m = tr->m;
-    int D = m->dim, P = prompts->n, correct = 0, rc = PL_OK, chunk = 256;
+    int D = m->dim, P = prompts->n, rc = PL_OK, chunk = 256;
+    double correct = 0;
     float *txt = pl_malloc((size_t)P * D * sizeof(float)), *img = pl_malloc((size_t)chunk * D * sizeof(float));
     float *logits = pl_malloc((size_t)P * sizeof(float));
     if (!txt || !img || !logits) rc = PL_ERR_NOMEM;
@@ -208,13 +209,16 @@ static int zero_shot(trainer *tr, image_set set, const int32_t *idx, const int *
         if (!rc) rc = pl_clip_embed_images(m, tr->pixels, nb, img);
         for (int i = 0; i < nb && !rc; i++) {
             pl_clip_logits(m, img + (size_t)i * D, 1, txt, P, logits);
-            int best = 0;
+            int best = 0, ties = 0;
             for (int k = 1; k < P; k++) if (logits[k] > logits[best]) best = k;
-            correct += best == label[i0 + i];
+            for (int k = 0; k < P; k++) ties += logits[k] == logits[best];
+            /* a tie at the top is broken at random: its expected credit (a collapsed model scores chance, not the
+             * share of images whose answer happens to come first) */
+            if (logits[label[i0 + i]] == logits[best]) correct += 1.0 / ties;
         }
     }
     free(txt); free(img); free(logits);
-    *acc = n ? (double)correct / n : 0;
+    *acc = n ? correct / n : 0;
     return rc;
 }
 
