@@ -8,7 +8,7 @@ bench/RESULTS.md with the command and the CPU):
         its peak RSS read from getrusage; PyTorch's baseline RSS (the library itself) is reported too.
   vit:  image embeddings/s of a ViT-B/32-shaped CLIP vision tower (transformers' CLIPConfig defaults, random
         weights, made once in $TMPDIR/plinth_bench_vitb32) in plinth and in transformers (get_image_features,
-        torch.no_grad), --images images in batches of --batch after one untimed batch, each run a fresh process,
+        torch.no_grad), --images images in batches of --batch after two untimed batches, each run a fresh process,
         the two alternating (order swapped every repeat); medians of the rates and of the paired ratios.
 
 Usage: python3 bench/bench_clip.py [loss|vit|all] [--threads 2|1,2] [--images 32] [--repeats 5] [--max-torch-b 8192]
@@ -57,7 +57,8 @@ m = CLIPModel.from_pretrained(d).eval()
 S = m.config.vision_config.image_size
 px = torch.rand(batch, 3, S, S, generator=torch.Generator().manual_seed(2)) * 4 - 2
 with torch.no_grad():
-    m.get_image_features(pixel_values=px)
+    for _ in range(2):  # warm-up, as plinth's
+        m.get_image_features(pixel_values=px)
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(0, n, batch):
         m.get_image_features(pixel_values=px)

@@ -309,6 +309,11 @@ def test_train_on_pairs(tmp_path, loss):
     assert acc[0] == "step,epoch,val_caption_retrieval_top1" and acc[1].startswith("10,")
     r = run("embed", "-m", str(out), "--image", str(data / "images" / "scene_00001.png"))
     assert r.returncode == 0 and len(json.loads(r.stdout)["embedding"]) == 32
+    # a lone .jsonl: its last --val pairs validate (here 24 pairs of the last round: 24 distinct captions)
+    r = subprocess.run([plinth_bin(), "clip", "train", "-d", str(data / "train.jsonl"), "-o", str(tmp_path / "m2"), "--loss", loss,
+                        "--width", "16", "--layers", "1", "--text-width", "16", "--text-layers", "1", "--dim", "16",
+                        "--batch", "32", "--max-steps", "2", "--val", "24", "-t", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "among their 24 captions" in r.stdout and "(chance 4.17%)" in r.stdout, r.stdout + r.stderr
 
 
 def test_train_pairs_bad_input(tmp_path):
