@@ -7,9 +7,12 @@ bench/RESULTS.md with the command and the CPU):
         computation that materializes them (as transformers' CLIPModel / SiglipModel do). Each run is a fresh process,
         its peak RSS read from getrusage; PyTorch's baseline RSS (the library itself) is reported too.
   vit:  image embeddings/s of a ViT-B/32-shaped CLIP vision tower (transformers' CLIPConfig defaults, random
-        weights) in plinth and in transformers (get_image_features, torch.no_grad), batches of 16, alternating.
+        weights, made once in $TMPDIR/plinth_bench_vitb32) in plinth and in transformers (get_image_features,
+        torch.no_grad), --images images in batches of --batch after two untimed batches, each run a fresh process,
+        the two alternating (order swapped every repeat); medians of the rates and of the paired ratios.
 
-Usage: python3 bench/bench_clip.py [loss|vit|all] [--threads 2] [--max-torch-b 8192]   (needs a built build/)
+Usage: python3 bench/bench_clip.py [loss|vit|all] [--threads 2|1,2] [--images 32] [--repeats 5] [--max-torch-b 8192]
+(needs a built build/; `vit --threads 1,2 --repeats 5` takes about 4 minutes on a quiet 2-core host)
 """
 import argparse
 import json
@@ -54,13 +57,14 @@ m = CLIPModel.from_pretrained(d).eval()
 S = m.config.vision_config.image_size
 px = torch.rand(batch, 3, S, S, generator=torch.Generator().manual_seed(2)) * 4 - 2
 with torch.no_grad():
-    m.get_image_features(pixel_values=px)
-    t0 = time.perf_counter()
+    for _ in range(2):  # warm-up, as plinth's
+        m.get_image_features(pixel_values=px)
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(0, n, batch):
         m.get_image_features(pixel_values=px)
-dt = time.perf_counter() - t0
-print('{"impl": "transformers", "images": %d, "batch": %d, "threads": %d, "seconds": %.3f, "images_per_s": %.2f}' %
-      (n, batch, nt, dt, n / dt))
+dt, dc = time.perf_counter() - t0, time.process_time() - c0
+print('{"impl": "transformers", "images": %d, "batch": %d, "threads": %d, "seconds": %.3f, "images_per_s": %.2f, '
+      '"cpu_seconds": %.3f, "images_per_cpu_s": %.2f}' % (n, batch, nt, dt, n / dt, dc, n / dc))
 """
 
 
@@ -97,30 +101,49 @@ def bench_vit(exe, a):
     from transformers import CLIPConfig, CLIPModel
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
     import torch
-    d = tempfile.mkdtemp(prefix="vitb32_")
-    torch.manual_seed(0)
-    CLIPModel(CLIPConfig()).save_pretrained(d)  # the defaults: ViT-B/32, 224 x 224, 512-d text tower
-    CLIPImageProcessorPil().save_pretrained(d)
-    runs = {"plinth": [], "transformers": []}
-    for _ in range(a.repeats):
-        runs["plinth"].append(run_json([exe, "vit", d, str(a.images), "16", str(a.threads)])["images_per_s"])
-        runs["transformers"].append(run_json([sys.executable, "-c", TORCH_VIT, d, str(a.images), "16", str(a.threads)])["images_per_s"])
-        print(f"plinth {runs['plinth'][-1]:.2f} images/s, transformers {runs['transformers'][-1]:.2f} images/s", flush=True)
-    p, t = statistics.median(runs["plinth"]), statistics.median(runs["transformers"])
-    print(f"ViT-B/32 image embeddings, {a.threads} threads, median of {a.repeats}: plinth {p:.2f}/s, transformers {t:.2f}/s, "
-          f"ratio {p / t:.2f}x")
+    d = os.path.join(tempfile.gettempdir(), "plinth_bench_vitb32")
+    if not os.path.exists(os.path.join(d, "model.safetensors")):  # made once, reused by later runs
+        torch.manual_seed(0)
+        CLIPModel(CLIPConfig()).save_pretrained(d)  # the defaults: ViT-B/32, 224 x 224, 512-d text tower
+        CLIPImageProcessorPil().save_pretrained(d)
+    for nt in a.threads_list:
+        runs = {"plinth": [], "transformers": []}
+        cpu = {"plinth": [], "transformers": []}
+        ratios, cpu_ratios = [], []
+        for r in range(a.repeats):  # alternating, the order swapped every repeat: a slow stretch hits both alike
+            order = ["plinth", "transformers"] if r % 2 == 0 else ["transformers", "plinth"]
+            for impl in order:
+                cmd = [exe, "vit", d, str(a.images), str(a.batch), str(nt)] if impl == "plinth" else \
+                    [sys.executable, "-c", TORCH_VIT, d, str(a.images), str(a.batch), str(nt)]
+                res = run_json(cmd)
+                if "error" in res:
+                    sys.exit(f"{impl} failed: {res['error']}")
+                runs[impl].append(res["images_per_s"])
+                cpu[impl].append(res["images_per_cpu_s"])
+            ratios.append(runs["plinth"][-1] / runs["transformers"][-1])
+            cpu_ratios.append(cpu["plinth"][-1] / cpu["transformers"][-1])
+            print(f"  {nt} threads, repeat {r + 1}: plinth {runs['plinth'][-1]:.2f} images/s ({cpu['plinth'][-1]:.2f} per CPU s), "
+                  f"transformers {runs['transformers'][-1]:.2f} images/s ({cpu['transformers'][-1]:.2f} per CPU s): "
+                  f"{ratios[-1]:.2f}x wall, {cpu_ratios[-1]:.2f}x CPU", flush=True)
+        p, t = statistics.median(runs["plinth"]), statistics.median(runs["transformers"])
+        print(f"ViT-B/32 image embeddings, {nt} threads, batches of {a.batch}, median of {a.repeats}: plinth {p:.2f}/s, "
+              f"transformers {t:.2f}/s, ratio of medians {p / t:.2f}x, median of the paired ratios "
+              f"{statistics.median(ratios):.2f}x (wall), {statistics.median(cpu_ratios):.2f}x (per CPU second)", flush=True)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("what", nargs="?", default="all", choices=["loss", "vit", "all"])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="2", help="threads, or a comma-separated list for vit (e.g. 1,2)")
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--max-torch-b", type=int, default=8192)
-    ap.add_argument("--images", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--images", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
+    a.threads_list = [int(t) for t in a.threads.split(",")]
+    a.threads = a.threads_list[0]
     exe = build_harness()
-    print(open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" \t:"), f"- {a.threads} threads")
+    print(open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" \t:"), f"- threads {a.threads_list}")
     if a.what in ("loss", "all"):
         bench_loss(exe, a)
     if a.what in ("vit", "all"):

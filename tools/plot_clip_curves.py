@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Draw the curves of `plinth clip train` runs as one plain SVG: validation zero-shot accuracy (accuracy.csv) and
-training loss (loss.csv, a moving average) against epochs, one colour per run. No plotting library needed.
+"""Draw the curves of `plinth clip train` runs as one plain SVG: validation zero-shot accuracy (accuracy.csv; for
+runs on image-caption pairs, caption retrieval top-1) and training loss (loss.csv, a moving average) against
+epochs, one colour per run. No plotting library needed.
 
 Usage: python3 tools/plot_clip_curves.py OUT.svg LABEL=RUN_DIR [LABEL=RUN_DIR ...]
 """
@@ -24,7 +25,7 @@ def panel(x0, title, series, ymin, ymax, xmax):
     for k in range(5):
         y = ymin + (ymax - ymin) * k / 4
         out.append(f'<text x="{PAD - 4}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="10">{y:.2f}</text>')
-    for k in range(int(xmax) + 1):
+    for k in range(0, int(xmax) + 1, max(1, int(xmax) // 10)):
         out.append(f'<text x="{sx(k):.1f}" y="{H - PAD + 14}" text-anchor="middle" font-size="10">{k}</text>')
     out.append(f'<text x="{W / 2}" y="{H - 8}" text-anchor="middle" font-size="11">epoch</text>')
     for colour, pts in series:
@@ -42,7 +43,8 @@ def main():
         c = COLOURS[i % len(COLOURS)]
         a = read(d + "/accuracy.csv")
         spe = float(a[-1]["step"]) / float(a[-1]["epoch"])
-        acc.append((c, [(float(r["epoch"]), float(r["val_zero_shot_accuracy"])) for r in a]))
+        col = list(a[0].keys())[2]  # val_zero_shot_accuracy, or val_caption_retrieval_top1 for pairs
+        acc.append((c, [(float(r["epoch"]), float(r[col])) for r in a]))
         rows, ema, pts = read(d + "/loss.csv"), None, []
         for r in rows:
             v = float(r["train_loss"])
@@ -52,7 +54,8 @@ def main():
         xmax = max(xmax, float(a[-1]["epoch"]))
         legend.append(f'<text x="{10 + 170 * i}" y="{H + 16}" fill="{c}">{label}</text>')
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * W}" height="{H + 24}" font-family="sans-serif" font-size="12">']
-    svg += panel(0, "validation zero-shot accuracy", acc, 0, 1, xmax)
+    title = "validation caption retrieval top-1" if col.startswith("val_caption") else "validation zero-shot accuracy"
+    svg += panel(0, title, acc, 0, 1, xmax)
     svg += panel(W, "training loss / its first value (EMA)", loss, 0, 1.2, xmax)
     svg += legend + ["</svg>"]
     open(out_path, "w").write("\n".join(svg) + "\n")

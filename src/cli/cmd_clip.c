@@ -1,10 +1,11 @@
-/* plinth clip classify|embed|index|search|train: zero-shot image classification, image / text embeddings, image
- * search and contrastive training of a CLIP or SigLIP model. The work is tasks/clip.h, clip_search.h and
- * clip_train.h; this file parses arguments and prints. */
+/* plinth clip classify|embed|index|search|train|scenes: zero-shot image classification, image / text embeddings,
+ * image search and contrastive training of a CLIP or SigLIP model, and the synthetic scenes to train one on. The
+ * work is tasks/clip.h, clip_search.h, clip_train.h and clip_data.h; this file parses arguments and prints. */
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "core/common.h"
 #include "tasks/clip.h"
+#include "tasks/clip_data.h"
 #include "tasks/clip_search.h"
 #include "tasks/clip_train.h"
 
@@ -19,10 +20,11 @@ static void usage(FILE *f) {
             "       plinth clip embed -m MODEL (--image IMG... | --text TEXT...)\n"
             "       plinth clip index -m MODEL --db FILE DIR|IMG...\n"
             "       plinth clip search -m MODEL --db FILE (\"a red car\" | --image IMG) [-k N]\n"
-            "       plinth clip train -o DIR [--loss clip|siglip] [-d FASHION_MNIST_DIR] [--init MODEL] [--epochs N]\n"
-            "                         [--batch N] [--lr X] [--wd X] [--width N] [--layers N] [--heads N] [--text-width N]\n"
-            "                         [--text-layers N] [--dim N] [--patch N] [--val N] [--eval-every N] [--seed N]\n"
-            "                         [--max-steps N] [--test N]\n"
+            "       plinth clip train -o DIR [--loss clip|siglip] [-d FASHION_MNIST_DIR|PAIRS.jsonl|DIR] [--val-data PAIRS.jsonl]\n"
+            "                         [--init MODEL] [--epochs N] [--batch N] [--lr X] [--wd X] [--width N] [--layers N]\n"
+            "                         [--heads N] [--text-width N] [--text-layers N] [--dim N] [--patch N] [--val N]\n"
+            "                         [--eval-every N] [--seed N] [--max-steps N] [--test N]\n"
+            "       plinth clip scenes -o DIR [--per-combo N] [--size N] [--seed N]\n"
             "  MODEL          a CLIPModel or SiglipModel directory (config.json, model.safetensors, tokenizer.json,\n"
             "                 preprocessor_config.json)\n"
             "  --labels L     comma-separated labels; each becomes a prompt through the template\n"
@@ -35,13 +37,17 @@ static void usage(FILE *f) {
             "  templates; a new model (sizes above; defaults: width 64, 3 layers, 4 heads, text 64 x 2, dim 64, patch 7)\n"
             "  or --init MODEL; zero-shot accuracy on --val held-out images every --eval-every steps and on the test\n"
             "  split at the end; DIR: a Hugging Face model directory + loss.csv, loss.svg, accuracy.csv\n"
+            "  -d PAIRS.jsonl: {\"image\": PATH, \"caption\": TEXT} a line (a DIR with train.jsonl: that, and heldout.jsonl\n"
+            "  as --val-data); validation: caption retrieval top-1 among the validation captions (else the last --val pairs)\n"
+            "scenes: the synthetic scenes (shapes x colours x positions, 16 of 80 combinations held out) as PNGs +\n"
+            "  DIR/train.jsonl and DIR/heldout.jsonl; --per-combo images of each combination (default 40), --size pixels (32)\n"
             "classify prints one line per image: the labels by probability (softmax for CLIP, sigmoid for SigLIP);\n"
             "embed prints {\"input\": ..., \"embedding\": [...]} a line (unit vectors).\n");
 }
 
 typedef struct {
     const char *model, *labels, *tmpl, *loss, *db, *query_image;
-    int threads, k;
+    int threads, k, per_combo, side;
     bool images, texts;
     const char **rest;
     int n_rest;
@@ -69,6 +75,9 @@ static bool parse_train(int argc, char **argv, int *i, clip_args *a, int *rc) {
     const char *s;
     if (!strcmp(argv[*i], "-o")) { if (!arg_str(argc, argv, i, &a->train.out_dir)) *rc = 2; return true; }
     if (!strcmp(argv[*i], "-d")) { if (!arg_str(argc, argv, i, &a->train.data)) *rc = 2; return true; }
+    if (!strcmp(argv[*i], "--val-data")) { if (!arg_str(argc, argv, i, &a->train.val_data)) *rc = 2; return true; }
+    if (!strcmp(argv[*i], "--per-combo")) { if (!arg_int(argc, argv, i, 1, 100000, &v)) *rc = 2; a->per_combo = (int)v; return true; }
+    if (!strcmp(argv[*i], "--size")) { if (!arg_int(argc, argv, i, 16, 1024, &v)) *rc = 2; a->side = (int)v; return true; }
     if (!strcmp(argv[*i], "--init")) { if (!arg_str(argc, argv, i, &a->train.init)) *rc = 2; return true; }
     if (!strcmp(argv[*i], "--loss")) { if (!arg_str(argc, argv, i, &a->loss)) *rc = 2; return true; }
     if (!strcmp(argv[*i], "--seed")) { if (!arg_int(argc, argv, i, 1, 1LL << 62, &v)) *rc = 2; a->train.seed = (uint64_t)v; return true; }
@@ -86,7 +95,7 @@ static bool parse_train(int argc, char **argv, int *i, clip_args *a, int *rc) {
 }
 
 static int parse(int argc, char **argv, clip_args *a) {
-    *a = (clip_args){.threads = 2, .k = 5, .train.weight_decay = 0.1f};
+    *a = (clip_args){.threads = 2, .k = 5, .per_combo = 40, .side = 32, .train.weight_decay = 0.1f};
     a->rest = calloc((size_t)argc, sizeof *a->rest);
     if (!a->rest) return 1;
     for (int i = 2; i < argc; i++) {
@@ -104,11 +113,12 @@ static int parse(int argc, char **argv, clip_args *a) {
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return -1; }
         else {
             int rc = 0;
-            if (!strcmp(argv[1], "train") && parse_train(argc, argv, &i, a, &rc)) { if (rc) return rc; }
+            bool trains = !strcmp(argv[1], "train") || !strcmp(argv[1], "scenes");
+            if (trains && parse_train(argc, argv, &i, a, &rc)) { if (rc) return rc; }
             else return arg_unknown(argv, i);
         }
     }
-    if (!a->model && strcmp(argv[1], "train")) { fprintf(stderr, "clip: -m MODEL is required\n"); usage(stderr); return 2; }
+    if (!a->model && strcmp(argv[1], "train") && strcmp(argv[1], "scenes")) { fprintf(stderr, "clip: -m MODEL is required\n"); usage(stderr); return 2; }
     return 0;
 }
 
@@ -216,9 +226,28 @@ static int train(clip_args *a) {
     o->siglip = a->loss && !strcmp(a->loss, "siglip");
     pl_clip_train_result r;
     if (pl_clip_train(o, &r)) { fprintf(stderr, "clip train: %s\n", pl_last_error()); return 1; }
-    printf("%s loss: %d steps in %.0f s, final loss %.4f, zero-shot accuracy: validation %.2f%%, test %.2f%%\n",
-           o->siglip ? "SigLIP" : "CLIP", r.steps, r.seconds, r.final_loss, 100 * r.val_acc, 100 * r.test_acc);
+    if (r.pairs)
+        printf("%s loss: %d steps in %.0f s, final loss %.4f, caption retrieval top-1 of the validation images: among their "
+               "%d captions %.2f%% (chance %.2f%%), among all %d captions %.2f%% (chance %.2f%%)\n",
+               o->siglip ? "SigLIP" : "CLIP", r.steps, r.seconds, r.final_loss, r.n_val_captions, 100 * r.val_acc,
+               100.0 / r.n_val_captions, r.n_all_captions, 100 * r.all_acc, 100.0 / r.n_all_captions);
+    else
+        printf("%s loss: %d steps in %.0f s, final loss %.4f, zero-shot accuracy: validation %.2f%%, test %.2f%%\n",
+               o->siglip ? "SigLIP" : "CLIP", r.steps, r.seconds, r.final_loss, 100 * r.val_acc, 100 * r.test_acc);
     fprintf(stderr, "wrote the model, loss.csv, loss.svg and accuracy.csv in %s\n", o->out_dir);
+    return 0;
+}
+
+static int scenes(clip_args *a) {
+    if (!a->train.out_dir) { fprintf(stderr, "clip scenes: -o DIR is required\n"); return 2; }
+    if (a->n_rest) { fprintf(stderr, "clip scenes: unexpected argument '%s'\n", a->rest[0]); return 2; }
+    pl_clip_scenes_stats st;
+    if (pl_clip_scenes_write(a->train.out_dir, a->per_combo, a->side, a->train.seed ? a->train.seed : 1, &st)) {
+        fprintf(stderr, "clip scenes: %s\n", pl_last_error());
+        return 1;
+    }
+    printf("%s: %d training images (%d combinations) in train.jsonl, %d held-out images (%d combinations) in heldout.jsonl\n",
+           a->train.out_dir, st.train, st.combos - st.heldout_combos, st.heldout, st.heldout_combos);
     return 0;
 }
 
@@ -232,7 +261,8 @@ int cmd_clip(int argc, char **argv) {
         else if (!strcmp(argv[1], "train")) rc = train(&a);
         else if (!strcmp(argv[1], "index")) rc = index_images(&a);
         else if (!strcmp(argv[1], "search")) rc = search(&a);
-        else { fprintf(stderr, "clip: unknown subcommand '%s' (classify, embed, index, search, train)\n", argv[1]); rc = 2; }
+        else if (!strcmp(argv[1], "scenes")) rc = scenes(&a);
+        else { fprintf(stderr, "clip: unknown subcommand '%s' (classify, embed, index, search, train, scenes)\n", argv[1]); rc = 2; }
     }
     free(a.rest);
     return rc < 0 ? 0 : rc;

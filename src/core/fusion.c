@@ -5,7 +5,7 @@
 #include "core/graph_build.h"
 
 /* The fusions:
- *  - forward, a matmul whose only consumer is a GELU (tanh or erf) of its output: the product writes both (the
+ *  - forward, a matmul whose only consumer is a GELU (tanh, erf or quick) of its output: the product writes both (the
  *    linear layer before a GELU);
  *  - forward, a matmul whose only consumer is a same-shape sum with another tensor: the product writes the sum
  *    (a residual connection x + f(x)); the matmul's own output is then not written - nothing reads it in
@@ -48,7 +48,7 @@ static void fuse_forward(const node_list *l, int i, int s, pl_tensor *const *out
 /* backward: u = matmul(w, gelu(h)) */
 static void fuse_backward(pl_tensor *u) {
     pl_tensor *gl = u->src[1], *h = gl ? gl->src[0] : NULL;
-    if (u->op == PL_OP_MATMUL && gl && gl->op == PL_OP_GELU && gl->p.i[0] && u->src[0] != gl &&
+    if (u->op == PL_OP_MATMUL && gl && gl->op == PL_OP_GELU && gl->p.i[0] == 1 && u->src[0] != gl &&
         !(gl->flags & (MANY_USES | PL_FLAG_FUSED_BWD)) && gl->grad && h && h->grad == gl->grad && plain_f32(h) &&
         plain_f32(gl) && pl_same_shape(h, gl)) {
         u->epi_bwd = gl;

@@ -174,7 +174,11 @@ pl_tensor *pl_attention(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, f
 /* causal pl_attention that also hides keys `window` or more positions behind the query (sliding-window
  * attention: query at position p sees keys p-window+1 .. p); window <= 0: plain causal */
 pl_tensor *pl_attention_window(pl_ctx *ctx, pl_tensor *q, pl_tensor *k, pl_tensor *v, float scale, int window);
-pl_tensor *pl_gelu(pl_ctx *ctx, pl_tensor *x, bool tanh_approx);
+pl_tensor *pl_gelu(pl_ctx *ctx, pl_tensor *x, bool tanh_approx);  /* p.i[0]: 1 tanh, 0 erf */
+/* QuickGELU, x sigmoid(1.702 x) (OpenAI CLIP's): a GELU node with p.i[0] = PL_GELU_QUICK, so that the GEMM's
+ * write-back computes it beside the product as it does the other two (core/fusion.c) */
+enum { PL_GELU_QUICK = 2 };
+pl_tensor *pl_quick_gelu(pl_ctx *ctx, pl_tensor *x);
 pl_tensor *pl_silu(pl_ctx *ctx, pl_tensor *x);
 pl_tensor *pl_swiglu(pl_ctx *ctx, pl_tensor *gate, pl_tensor *up); /* silu(gate) * up */
 /* mean over rows with target != ignore_index of -log softmax(logits)[target]; logits {V,N..}, targets i32 {N..}; or

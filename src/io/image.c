@@ -4,6 +4,7 @@
 #include "io/image.h"
 
 #include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
 
 /* PIL's AlphaComposite.c for an opaque white destination: its 7-bit fixed point and its division by 255 */
 static uint8_t composite_on_white(uint8_t c, uint8_t a) {
@@ -74,6 +75,34 @@ int pl_image_load(const char *path, pl_image *img) {
     if (!data) return PL_ERR_IO;
     int rc = pl_image_decode(data, len, path, img);
     free(data);
+    return rc;
+}
+
+/* ---- writing --------------------------------------------------------------------------------------- */
+typedef struct { uint8_t *p; size_t n, cap; bool failed; } png_buf;
+static void png_append(void *ctx, void *data, int size) {
+    png_buf *b = ctx;
+    if (b->failed || size <= 0) return;
+    if (b->n + (size_t)size > b->cap) {
+        size_t cap = PL_MAX(2 * b->cap, b->n + (size_t)size + 4096);
+        uint8_t *p = pl_realloc(b->p, cap);
+        if (!p) { b->failed = true; return; }
+        b->p = p; b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, (size_t)size);
+    b->n += (size_t)size;
+}
+
+int pl_image_write_png(const char *path, const pl_image *img) {
+    int rc = check_size(img->w, img->h, path);
+    if (rc) return rc;
+    png_buf b = {0};
+    if (!stbi_write_png_to_func(png_append, &b, img->w, img->h, 3, img->rgb, 3 * img->w) || b.failed) {
+        free(b.p);
+        return pl_error(PL_ERR_NOMEM, "%s: cannot encode the PNG", path);
+    }
+    rc = pl_write_file_atomic(path, b.p, b.n);
+    free(b.p);
     return rc;
 }
 

@@ -22,6 +22,8 @@ typedef struct { int w, h; uint8_t *rgb; } pl_image;
 int pl_image_load(const char *path, pl_image *img);
 int pl_image_decode(const void *data, size_t len, const char *what, pl_image *img);
 void pl_image_free(pl_image *img);
+/* img as an 8-bit RGB PNG file (written whole or not at all). PL_OK or a status + message. */
+int pl_image_write_png(const char *path, const pl_image *img);
 
 /* PIL's filters (Image.Resampling values, as preprocessor_config.json's "resample" gives them) */
 enum { PL_RESAMPLE_BILINEAR = 2, PL_RESAMPLE_BICUBIC = 3 };

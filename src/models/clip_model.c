@@ -403,7 +403,7 @@ pl_tensor *pl_clip_text_features(pl_ctx *ctx, const pl_clip *m, pl_tensor *ids, 
 }
 
 static int run(pl_clip *m, pl_tensor *out, int n, float *dst) {
-    pl_graph *g = out ? pl_graph_build(m->step, out, false) : NULL;
+    pl_graph *g = out ? pl_graph_build_fused(m->step, out) : NULL; /* activations and residual sums in the GEMMs' write-backs */
     if (!g) return pl_last_error()[0] ? PL_ERR_ARG : PL_ERR_NOMEM;
     pl_graph_forward(m->step, g);
     memcpy(dst, pl_f32(out), (size_t)n * m->dim * sizeof(float));

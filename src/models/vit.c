@@ -30,8 +30,7 @@ static pl_tensor *heads(pl_ctx *ctx, pl_tensor *x, int H) {
 
 static pl_tensor *activation(pl_ctx *ctx, pl_act act, pl_tensor *x) {
     switch (act) {
-    case PL_ACT_QUICK_GELU: /* x * sigmoid(1.702 x) = silu(1.702 x) / 1.702 */
-        return pl_scale(ctx, pl_silu(ctx, pl_scale(ctx, x, 1.702f)), 1.0f / 1.702f);
+    case PL_ACT_QUICK_GELU: return pl_quick_gelu(ctx, x); /* x * sigmoid(1.702 x) */
     case PL_ACT_GELU: return pl_gelu(ctx, x, false);
     default: return pl_gelu(ctx, x, true);
     }
@@ -75,12 +74,30 @@ pl_tensor *vit_encode(pl_ctx *ctx, const pl_tower *v, pl_tensor *x) {
     return x;
 }
 
+/* The last block for the class token alone, x {C, T, B} -> {C, 1, B}: every token's keys and values, but the
+ * class token's query, attention output, residuals and MLP only (the pooled output reads nothing else) - the
+ * block's other T - 1 rows of its four C x C and two C x F products are never computed. */
+static pl_tensor *block_for_class_token(pl_ctx *ctx, const pl_tower *t, const pl_tower_layer *b, pl_tensor *x) {
+    int H = t->hp.n_head;
+    float eps = t->hp.eps, scale = 1.0f / sqrtf((float)(t->hp.n_embd / H));
+    pl_tensor *h = pl_layernorm_affine(ctx, x, b->norm1, b->norm1_b, eps);
+    pl_tensor *x0 = pl_cont(ctx, pl_slice(ctx, x, 1, 0, 1)), *h0 = pl_cont(ctx, pl_slice(ctx, h, 1, 0, 1)); /* {C, 1, B} */
+    pl_tensor *q = heads(ctx, linear(ctx, h0, b->wq, b->bq), H), *k = heads(ctx, linear(ctx, h, b->wk, b->bk), H);
+    pl_tensor *v = heads(ctx, linear(ctx, h, b->wv, b->bv), H);
+    pl_tensor *y = pl_attention(ctx, q, k, v, scale, false); /* {D, H, 1, B} */
+    if (!y || !x0) return NULL;
+    x0 = pl_add(ctx, x0, linear(ctx, pl_reshape_3d(ctx, y, x0->ne[0], 1, x0->ne[2]), b->wo, b->bo));
+    pl_tensor *f = pl_layernorm_affine(ctx, x0, b->norm2, b->norm2_b, eps);
+    return pl_add(ctx, x0, tower_mlp(ctx, t->hp.act, f, b->up, b->up_b, b->down, b->down_b));
+}
+
 /* CLIPVisionTransformer: LN before the blocks, the class token's state after a final LN -> {C, B} */
 pl_tensor *clip_pool_image(pl_ctx *ctx, const pl_clip *m, pl_tensor *patches) {
     const pl_tower *v = &m->vision;
     pl_tensor *x = pl_layernorm_affine(ctx, vit_embed(ctx, v, patches), v->pre_norm, v->pre_norm_b, v->hp.eps);
-    x = vit_encode(ctx, v, x);
+    int L = v->hp.n_layer;
+    for (int l = 0; l < L - 1 && x; l++) x = tower_block(ctx, v, &v->layers[l], x, false);
+    if (x) x = block_for_class_token(ctx, v, &v->layers[L - 1], x);
     if (!x) return NULL;
-    pl_tensor *cls = pl_reshape_2d(ctx, pl_cont(ctx, pl_slice(ctx, x, 1, 0, 1)), x->ne[0], x->ne[2]);
-    return pl_layernorm_affine(ctx, cls, v->post_norm, v->post_norm_b, v->hp.eps);
+    return pl_layernorm_affine(ctx, pl_reshape_2d(ctx, x, x->ne[0], x->ne[2]), v->post_norm, v->post_norm_b, v->hp.eps);
 }

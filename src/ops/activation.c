@@ -30,6 +30,11 @@ pl_tensor *pl_gelu(pl_ctx *ctx, pl_tensor *x, bool tanh_approx) {
     if (t) t->p.i[0] = tanh_approx;
     return t;
 }
+pl_tensor *pl_quick_gelu(pl_ctx *ctx, pl_tensor *x) {
+    pl_tensor *t = unary(ctx, PL_OP_GELU, x);
+    if (t) t->p.i[0] = PL_GELU_QUICK;
+    return t;
+}
 pl_tensor *pl_silu(pl_ctx *ctx, pl_tensor *x) { return unary(ctx, PL_OP_SILU, x); }
 
 static void unary_rows(void *arg, int64_t s, int64_t e, int ith) {
@@ -41,7 +46,8 @@ static void unary_rows(void *arg, int64_t s, int64_t e, int ith) {
         switch (t->op) {
         case PL_OP_SCALE: for (int64_t i = 0; i < n; i++) o[i] = in[i] * t->p.f[0]; break;
         case PL_OP_GELU:
-            if (t->p.i[0]) pl_vec_gelu_f32(n, in, o);
+            if (t->p.i[0] == PL_GELU_QUICK) pl_vec_qgelu_f32(n, in, o);
+            else if (t->p.i[0]) pl_vec_gelu_f32(n, in, o);
             else pl_vec_gelu_erf_f32(n, in, o);
             break;
         case PL_OP_SILU: for (int64_t i = 0; i < n; i++) o[i] = silu(in[i]); break;
@@ -58,7 +64,10 @@ static void unary_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
     for (int64_t r = s; r < e; r++) {
         const float *in = op_src_row(t, x, r), *g = pl_f32(t->grad) + r * n;
         float *o = gx + r * n;
-        if (t->op == PL_OP_GELU && t->p.i[0]) { pl_vec_gelu_grad_f32(n, in, g, o, j->acc); continue; }
+        if (t->op == PL_OP_GELU && t->p.i[0]) { /* tanh and quick: written in place where the gradient is shared */
+            (t->p.i[0] == PL_GELU_QUICK ? pl_vec_qgelu_grad_f32 : pl_vec_gelu_grad_f32)(n, in, g, o, j->acc);
+            continue;
+        }
         if (!j->acc) memset(o, 0, (size_t)n * sizeof(float)); /* first writer: the row is zeroed in L1 */
         switch (t->op) {
         case PL_OP_SCALE: pl_vec_axpy_f32(n, t->p.f[0], g, o); break;

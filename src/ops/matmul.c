@@ -293,7 +293,8 @@ void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     if (u && f32_blas(t) && one_product(t)) {
         pl_sgemm_epi e = {.bias = t->src[2] ? pl_f32(t->src[2]) : NULL};
         float *c = pl_f32(t);
-        if (u->op == PL_OP_GELU) e.gelu = pl_f32(u), e.ld_gelu = t->ne[0], e.gelu_erf = !u->p.i[0];
+        if (u->op == PL_OP_GELU)
+            e.gelu = pl_f32(u), e.ld_gelu = t->ne[0], e.gelu_erf = !u->p.i[0], e.gelu_quick = u->p.i[0] == PL_GELU_QUICK;
         else e.add = pl_f32(u->src[u->src[0] == t]), e.ld_add = t->ne[0], c = pl_f32(u);
         if (pl_sgemm_epi_par(ctx, c, t->ne[0], b_rows(t->src[1]), mat_of(t->src[0], 0, 0, true), 0.0f, &e)) return;
     }

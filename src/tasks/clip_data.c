@@ -186,3 +186,98 @@ int pl_clip_write_word_tokenizer(const char *dir, const char *const *texts, int 
     free(js);
     return rc;
 }
+
+/* ---- image-caption pairs from JSONL ------------------------------------------------------------------------ */
+static int caption_index(pl_clip_pairs *p, const char *text, int *cap) {
+    for (int i = p->n_captions - 1; i >= 0; i--) /* repeated captions tend to be near each other */
+        if (!strcmp(p->captions[i], text)) return i;
+    if (p->n_captions == *cap) {
+        int nc = *cap ? 2 * *cap : 64;
+        char **c = pl_realloc(p->captions, (size_t)nc * sizeof *c);
+        if (!c) return -1;
+        p->captions = c;
+        *cap = nc;
+    }
+    char *s = pl_malloc(strlen(text) + 1);
+    if (!s) return -1;
+    strcpy(s, text);
+    p->captions[p->n_captions] = s;
+    return p->n_captions++;
+}
+
+int pl_clip_pairs_load(const char *jsonl, pl_clip_pairs *p) {
+    *p = (pl_clip_pairs){0};
+    size_t len = 0;
+    char *text = pl_read_file(jsonl, &len);
+    if (!text) return PL_ERR_IO;
+    const char *slash = strrchr(jsonl, '/');
+    int dir_len = slash ? (int)(slash - jsonl) : 0, cap = 0, cap_c = 0, line = 0, rc = PL_OK;
+    for (char *s = text; s < text + len && !rc;) {
+        char *end = memchr(s, '\n', (size_t)(text + len - s));
+        if (!end) end = text + len;
+        *end = 0;
+        line++;
+        char *q = s;
+        s = end + 1;
+        while (*q == ' ' || *q == '\t' || *q == '\r') q++;
+        if (!*q) continue;
+        cJSON *o = cJSON_Parse(q);
+        const cJSON *im = cJSON_GetObjectItemCaseSensitive(o, "image"), *ca = cJSON_GetObjectItemCaseSensitive(o, "caption");
+        if (!ca) ca = cJSON_GetObjectItemCaseSensitive(o, "text");
+        if (!cJSON_IsObject(o)) rc = pl_error(PL_ERR_FORMAT, "%s:%d: not a JSON object", jsonl, line);
+        else if (!cJSON_IsString(im) || !*im->valuestring || !cJSON_IsString(ca) || !*ca->valuestring)
+            rc = pl_error(PL_ERR_FORMAT, "%s:%d: expected {\"image\": PATH, \"caption\": TEXT} with both non-empty", jsonl, line);
+        if (!rc && p->n == cap) {
+            cap = cap ? 2 * cap : 256;
+            char **np = pl_realloc(p->paths, (size_t)cap * sizeof *np);
+            if (np) p->paths = np;
+            int *nc = np ? pl_realloc(p->caption, (size_t)cap * sizeof *nc) : NULL;
+            if (nc) p->caption = nc;
+            if (!np || !nc) rc = PL_ERR_NOMEM;
+        }
+        if (!rc) {
+            const char *path = im->valuestring;
+            size_t n = strlen(path) + (size_t)dir_len + 2;
+            char *full = pl_malloc(n);
+            int ci = caption_index(p, ca->valuestring, &cap_c);
+            if (!full || ci < 0) { free(full); rc = PL_ERR_NOMEM; }
+            else {
+                if (path[0] == '/' || !dir_len) snprintf(full, n, "%s", path);
+                else snprintf(full, n, "%.*s/%s", dir_len, jsonl, path);
+                p->paths[p->n] = full;
+                p->caption[p->n++] = ci;
+            }
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
+    if (!rc && !p->n) rc = pl_error(PL_ERR_FORMAT, "%s: no image-caption pairs in the file", jsonl);
+    if (rc) pl_clip_pairs_free(p);
+    return rc;
+}
+
+void pl_clip_pairs_free(pl_clip_pairs *p) {
+    for (int i = 0; i < p->n; i++) free(p->paths[i]);
+    for (int i = 0; i < p->n_captions; i++) free(p->captions[i]);
+    free(p->paths);
+    free(p->caption);
+    free(p->captions);
+    *p = (pl_clip_pairs){0};
+}
+
+int pl_clip_pairs_split(pl_clip_pairs *p, int n_tail, pl_clip_pairs *tail) {
+    *tail = (pl_clip_pairs){0};
+    if (n_tail < 1 || n_tail >= p->n) return pl_error(PL_ERR_ARG, "cannot hold out %d of %d pairs", n_tail, p->n);
+    tail->paths = pl_malloc((size_t)n_tail * sizeof *tail->paths);
+    tail->caption = pl_malloc((size_t)n_tail * sizeof *tail->caption);
+    if (!tail->paths || !tail->caption) { pl_clip_pairs_free(tail); return PL_ERR_NOMEM; }
+    int cap = 0, first = p->n - n_tail;
+    for (int i = first; i < p->n; i++) {
+        int ci = caption_index(tail, p->captions[p->caption[i]], &cap);
+        if (ci < 0) { pl_clip_pairs_free(tail); return PL_ERR_NOMEM; }
+        tail->paths[tail->n] = p->paths[i]; /* moved */
+        tail->caption[tail->n++] = ci;
+    }
+    p->n = first;
+    return PL_OK;
+}

@@ -206,3 +206,134 @@ def test_index_and_search(tmp_path):
     assert r.returncode == 1 and "clip index" in r.stderr
     r = run("search", "-m", MODEL["clip"], "--db", db, "a cat", "--image", PHOTOS[0])
     assert r.returncode == 2
+
+
+SCENE_WORDS = {"shape": ["circle", "square", "triangle", "cross"], "colour": ["red", "green", "blue", "yellow", "purple"],
+               "place": ["top left", "top right", "bottom left", "bottom right"]}
+
+
+def scene_attrs(caption):
+    """'a red circle at the top left.' -> (colour, shape, place)"""
+    assert caption.startswith("a ") and caption.endswith(".") and " at the " in caption, caption
+    head, place = caption[2:-1].split(" at the ")
+    colour, shape = head.split(" ")
+    assert colour in SCENE_WORDS["colour"] and shape in SCENE_WORDS["shape"] and place in SCENE_WORDS["place"], caption
+    return colour, shape, place
+
+
+def read_png(path):
+    """an 8-bit RGB PNG (as plinth writes them) -> (w, h, rows of (r, g, b)): zlib and the five row filters"""
+    b = open(path, "rb").read()
+    assert b[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, w = 8, b"", 0
+    while pos < len(b):
+        n, kind = struct.unpack(">I4s", b[pos:pos + 8])
+        body = b[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, colour = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and colour == 2
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw, stride, prev, rows = zlib.decompress(idat), 3 * w, bytearray(3 * w), []
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a, up, c = line[i - 3] if i >= 3 else 0, prev[i], prev[i - 3] if i >= 3 else 0
+            pred = [0, a, up, (a + up) // 2, min((a, up, c), key=lambda v: (abs(a + up - c - v), [a, up, c].index(v)))][f]
+            line[i] = (line[i] + pred) & 255
+        rows.append([tuple(line[3 * x:3 * x + 3]) for x in range(w)])
+        prev = line
+    return w, h, rows
+
+
+def test_scenes(tmp_path):
+    """the synthetic scenes: 80 combinations, 16 held out and none of them in train.jsonl, every pair of attributes of
+    a held-out combination seen in training; each line's image is a PNG of the side asked for with the shape's colour
+    in the quadrant its caption names; the same seed makes the same files"""
+    out = tmp_path / "scenes"
+    r = subprocess.run([plinth_bin(), "clip", "scenes", "-o", str(out), "--per-combo", "2", "--size", "32"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "128 training images (64 combinations)" in r.stdout and "32 held-out images (16 combinations)" in r.stdout, r.stdout
+    sets = {}
+    for name in ("train", "heldout"):
+        lines = [json.loads(l) for l in (out / f"{name}.jsonl").read_text().splitlines()]
+        sets[name] = {scene_attrs(l["caption"]) for l in lines}
+        for l in lines[:12]:
+            w, h, px = read_png(out / l["image"])
+            assert (w, h) == (32, 32)
+            colour, _, place = scene_attrs(l["caption"])
+            x0, y0 = (16 if "right" in place else 0), (16 if "bottom" in place else 0)
+            q = [px[y][x] for y in range(y0, y0 + 16) for x in range(x0, x0 + 16)]
+            rest = [px[y][x] for y in range(32) for x in range(32) if not (x0 <= x < x0 + 16 and y0 <= y < y0 + 16)]
+            vivid = lambda p: max(p) - min(p) > 80  # the background is gray: only the shape is coloured
+            assert sum(map(vivid, q)) >= 12 and sum(map(vivid, rest)) <= 8, (l, sum(map(vivid, q)), sum(map(vivid, rest)))
+            ch = {"red": 0, "green": 1, "blue": 2}.get(colour)
+            if ch is not None:
+                px = [p for p in q if vivid(p)]
+                assert all(p[ch] == max(p) for p in px), (l, px[:3])
+    assert len(sets["train"]) == 64 and len(sets["heldout"]) == 16 and not sets["train"] & sets["heldout"]
+    for c, s, p in sets["heldout"]:
+        assert any(t[0] == c and t[1] == s for t in sets["train"]) and any(t[1] == s and t[2] == p for t in sets["train"])
+        assert any(t[0] == c and t[2] == p for t in sets["train"])
+    again = tmp_path / "again"
+    subprocess.run([plinth_bin(), "clip", "scenes", "-o", str(again), "--per-combo", "2"], check=True, capture_output=True)
+    assert (again / "train.jsonl").read_bytes() == (out / "train.jsonl").read_bytes()
+    assert (again / "images" / "scene_00007.png").read_bytes() == (out / "images" / "scene_00007.png").read_bytes()
+    r = subprocess.run([plinth_bin(), "clip", "scenes", "-o", str(tmp_path / "x"), "--size", "8"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--size" in r.stderr
+
+
+@pytest.mark.parametrize("loss", ["clip", "siglip"])
+def test_train_on_pairs(tmp_path, loss):
+    """training on image-caption pairs from JSONL (the scenes' directory: train.jsonl, validated on heldout.jsonl):
+    the loss falls, the result line gives caption retrieval top-1 and chance among the 16 held-out captions and among
+    all 80, and the model it writes embeds the images"""
+    data = tmp_path / "scenes"
+    subprocess.run([plinth_bin(), "clip", "scenes", "-o", str(data), "--per-combo", "3", "--size", "16"], check=True,
+                   capture_output=True)
+    out = tmp_path / "model"
+    r = subprocess.run([plinth_bin(), "clip", "train", "-d", str(data), "-o", str(out), "--loss", loss, "--width", "32",
+                        "--layers", "1", "--text-width", "32", "--text-layers", "1", "--dim", "32", "--batch", "48",
+                        "--epochs", "8", "--eval-every", "10", "--lr", "3e-3", "-t", "1"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert "among their 16 captions" in r.stdout and "(chance 6.25%)" in r.stdout and "among all 80 captions" in r.stdout \
+        and "(chance 1.25%)" in r.stdout, r.stdout
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["vision_config"]["image_size"] == 16 and cfg["vision_config"]["patch_size"] == 8  # 16 % 7: the 8 that divides it
+    losses = [float(l.split(",")[1]) for l in (out / "loss.csv").read_text().split("\n")[1:] if l]
+    assert len(losses) == 32 and sum(losses[-5:]) / 5 < sum(losses[:5]) / 5
+    acc = (out / "accuracy.csv").read_text().split("\n")
+    assert acc[0] == "step,epoch,val_caption_retrieval_top1" and acc[1].startswith("10,")
+    r = run("embed", "-m", str(out), "--image", str(data / "images" / "scene_00001.png"))
+    assert r.returncode == 0 and len(json.loads(r.stdout)["embedding"]) == 32
+    # a lone .jsonl: its last --val pairs validate (here 24 pairs of the last round: 24 distinct captions)
+    r = subprocess.run([plinth_bin(), "clip", "train", "-d", str(data / "train.jsonl"), "-o", str(tmp_path / "m2"), "--loss", loss,
+                        "--width", "16", "--layers", "1", "--text-width", "16", "--text-layers", "1", "--dim", "16",
+                        "--batch", "32", "--max-steps", "2", "--val", "24", "-t", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "among their 24 captions" in r.stdout and "(chance 4.17%)" in r.stdout, r.stdout + r.stderr
+
+
+def test_train_pairs_bad_input(tmp_path):
+    """a JSONL line that is not an object, one without a caption, an empty file, a missing image: each a clear error
+    naming the file (and the line)"""
+    img = tmp_path / "a.png"
+    img.write_bytes(png(28, 28, b"".join(b"\0" + bytes([90] * 28 * 3) for _ in range(28))))
+    cases = {"notjson.jsonl": ('{"image": "a.png", "caption": "x"}\n[1, 2\n', "notjson.jsonl:2: not a JSON object"),
+             "nocap.jsonl": ('{"image": "a.png"}\n', "nocap.jsonl:1: expected {\"image\""),
+             "empty.jsonl": ("\n\n", "no image-caption pairs"),
+             "missing.jsonl": ('{"image": "gone.png", "caption": "a cat"}\n' * 40, "gone.png")}
+    for name, (text, words) in cases.items():
+        (tmp_path / name).write_text(text)
+        r = subprocess.run([plinth_bin(), "clip", "train", "-d", str(tmp_path / name), "-o", str(tmp_path / "o"), "--batch", "4",
+                            "--max-steps", "1"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1 and words in r.stderr, (name, r.stderr)
+    (tmp_path / "few.jsonl").write_text('{"image": "a.png", "caption": "a cat"}\n' * 3)
+    r = subprocess.run([plinth_bin(), "clip", "train", "-d", str(tmp_path / "few.jsonl"), "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "fewer than a batch" in r.stderr, r.stderr
+    r = subprocess.run([plinth_bin(), "clip", "train", "-o", str(tmp_path / "o"), "--val-data", str(tmp_path / "few.jsonl")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "--val-data goes with" in r.stderr, r.stderr

@@ -99,9 +99,10 @@ static void check_level(pl_isa level) {
     }
 }
 
-/* An encoder block's forward, x + W2 gelu_erf(W1 x + b1) + b2, as pl_graph_build_fused builds it or not: y's bits;
- * *fused: the nodes computed in a write-back; *in_gemm: the residual product's own output left unwritten */
-static float *encoder_block(bool fuse, int threads, int *fused, bool *in_gemm) {
+/* An encoder block's forward, x + W2 gelu_erf(W1 x + b1) + b2 (quick: CLIP's QuickGELU for gelu_erf), as
+ * pl_graph_build_fused builds it or not: y's bits; *fused: the nodes computed in a write-back; *in_gemm: the
+ * residual product's own output left unwritten */
+static float *encoder_block(bool fuse, int threads, bool quick, int *fused, bool *in_gemm) {
     pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = threads, .fuse = fuse ? PL_FUSE_ON : PL_FUSE_OFF});
     pl_tensor *x = pl_new_2d(ctx, PL_F32, C, R), *w1 = pl_new_2d(ctx, PL_F32, C, H), *b1 = pl_new_1d(ctx, PL_F32, H);
     pl_tensor *w2 = pl_new_2d(ctx, PL_F32, H, C), *b2 = pl_new_1d(ctx, PL_F32, C);
@@ -109,7 +110,8 @@ static float *encoder_block(bool fuse, int threads, int *fused, bool *in_gemm) {
     rng = 7;
     for (int i = 0; i < 5; i++)
         for (int64_t k = 0; k < pl_nelements(all[i]); k++) pl_f32(all[i])[k] = frand() * (i == 0 ? 4.0f : 0.5f);
-    pl_tensor *m2 = pl_matmul_bias(ctx, w2, pl_gelu(ctx, pl_matmul_bias(ctx, w1, x, b1), false), b2);
+    pl_tensor *h = pl_matmul_bias(ctx, w1, x, b1);
+    pl_tensor *m2 = pl_matmul_bias(ctx, w2, quick ? pl_quick_gelu(ctx, h) : pl_gelu(ctx, h, false), b2);
     pl_tensor *y = pl_add(ctx, x, m2);
     pl_graph *g = fuse ? pl_graph_build_fused(ctx, y) : pl_graph_build(ctx, y, false);
     CHECK(g != NULL);
@@ -124,11 +126,11 @@ static float *encoder_block(bool fuse, int threads, int *fused, bool *in_gemm) {
     return out;
 }
 
-static void check_encoder_block(void) {
+static void check_encoder_block(bool quick) {
     int nf[3];
     bool gemm[3];
-    float *plain = encoder_block(false, 1, &nf[0], &gemm[0]), *one = encoder_block(true, 1, &nf[1], &gemm[1]),
-          *two = encoder_block(true, 2, &nf[2], &gemm[2]);
+    float *plain = encoder_block(false, 1, quick, &nf[0], &gemm[0]), *one = encoder_block(true, 1, quick, &nf[1], &gemm[1]),
+          *two = encoder_block(true, 2, quick, &nf[2], &gemm[2]);
     bool avx2 = pl_cpu_isa() >= PL_ISA_AVX2;
     CHECKF(nf[0] == 0 && nf[1] == 2 && nf[2] == 2, "forward-only fusions: %d unfused, %d and %d fused", nf[0], nf[1], nf[2]);
     CHECKF(!gemm[0] && gemm[1] == avx2 && gemm[2] == avx2, "residual in the GEMM: %d %d %d", gemm[0], gemm[1], gemm[2]);
@@ -138,7 +140,8 @@ static void check_encoder_block(void) {
 
 int main(void) {
     unsetenv("PLINTH_GEMM");
-    check_encoder_block(); /* at the CPU's own ISA, as the element kernels below pick theirs once */
+    check_encoder_block(false); /* at the CPU's own ISA, as the element kernels below pick theirs once */
+    check_encoder_block(true);
     pl_isa top = pl_cpu_isa();
     /* from the top down: the element kernels (pl_vec_gelu_f32 ...) pick their ISA at first use, so the separate
      * passes run the top ISA's throughout; AVX2's GELU gives the bits of AVX-512's, so an AVX2 product's fused

@@ -242,6 +242,7 @@ static void check_aliased(const char *name, bool q, bool k, bool v, bool base) {
 }
 static pl_tensor *b_gelu_tanh(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_gelu(c, in[0], true); }
 static pl_tensor *b_gelu_erf(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_gelu(c, in[0], false); }
+static pl_tensor *b_gelu_quick(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_quick_gelu(c, in[0]); }
 static pl_tensor *b_silu(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_silu(c, in[0]); }
 static pl_tensor *b_swiglu(pl_ctx *c, pl_tensor **in, void *ud) { (void)ud; return pl_swiglu(c, in[0], in[1]); }
 static pl_tensor *b_ce(pl_ctx *c, pl_tensor **in, void *ud) { return pl_cross_entropy(c, in[0], ud, 3); }
@@ -426,6 +427,7 @@ int main(void) {
     for (int64_t i = 0; i < 36; i++) pl_f32(in[0])[i] *= 3;
     gradcheck("gelu tanh", ctx, in, 1, b_gelu_tanh, NULL);
     gradcheck("gelu erf", ctx, in, 1, b_gelu_erf, NULL);
+    gradcheck("gelu quick", ctx, in, 1, b_gelu_quick, NULL);
     gradcheck("silu", ctx, in, 1, b_silu, NULL);
     in[1] = param(ctx, 2, 9, 4, 1, 1);
     gradcheck("swiglu", ctx, in, 2, b_swiglu, NULL);

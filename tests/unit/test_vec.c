@@ -89,6 +89,34 @@ int main(void) {
     if (isa >= PL_ISA_AVX512)
         CHECK(memcmp(ys[1], ys[2], 1024 * sizeof(float)) == 0 && memcmp(ds[1], ds[2], 1024 * sizeof(float)) == 0);
     CHECK(gr[0] == 0.0f && gr[1] == 40.0f && gr[2] == 0.0f);
+    /* QuickGELU, x sigmoid(1.702 x): every variant against double precision (tails and clamps included), the
+     * gradients added into and written over, and in place; AVX2 and AVX-512 the same bits */
+    for (int lvl = 0; lvl <= (int)isa; lvl++) {
+        void (*f)(int64_t, const float *, float *) = lvl == 0 ? pl_vec_qgelu_f32_scalar
+                                                     : lvl == PL_ISA_AVX2 ? pl_vec_qgelu_f32_avx2 : pl_vec_qgelu_f32_avx512;
+        void (*df)(int64_t, const float *, const float *, float *, bool) =
+            lvl == 0 ? pl_vec_qgelu_grad_f32_scalar : lvl == PL_ISA_AVX2 ? pl_vec_qgelu_grad_f32_avx2 : pl_vec_qgelu_grad_f32_avx512;
+        int far = 0;
+        f(1037, gx, ys[lvl]);
+        for (int i = 0; i < 1037; i++) d1[i] = 0.25f;
+        df(1037, gx, gg, d1, true);
+        memcpy(ds[lvl], gg, sizeof gg);
+        df(1037, gx, ds[lvl], ds[lvl], false);
+        for (int i = 0; i < 1037; i++) {
+            double v = gx[i], s = 1 / (1 + exp(-1.702 * v)), y = v * s, dy = gg[i] * s * (1 + 1.702 * v * (1 - s));
+            double tol = 2e-6 * (1 + fabs(v) / 8);
+            far += !(fabs(ys[lvl][i] - y) <= tol * fabs(y) + 1e-30);
+            far += !(fabs(ds[lvl][i] - dy) <= tol * fabs(dy) + 1e-7 * fabs(gg[i]) + 1e-30);
+            far += !(fabs(d1[i] - (0.25 + dy)) <= tol * fabs(dy) + 1e-6);
+        }
+        CHECKF(far == 0, "quick gelu isa %d: %d values off double precision", lvl, far);
+        float far_left = -100, at = 1;
+        f(1, &far_left, &at); /* e^170 overflows float: the clamp gives 0 (-0), not NaN */
+        CHECKF(at == 0.0f && ys[lvl][1] == 40.0f && ys[lvl][2] == 0.0f, "quick gelu isa %d at -100, 40, 0: %g %g %g", lvl,
+               at, ys[lvl][1], ys[lvl][2]);
+    }
+    if (isa >= PL_ISA_AVX512)
+        CHECK(memcmp(ys[1], ys[2], 1024 * sizeof(float)) == 0 && memcmp(ds[1], ds[2], 1024 * sizeof(float)) == 0);
     CHECK_NEAR(gr[518 + 50], 0.5 * 1.0 * (1 + tanh(0.7978845608028654 * (1.0 + 0.044715))), 1e-6); /* x = 1 */
     TEST_DONE();
 }

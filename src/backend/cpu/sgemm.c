@@ -65,7 +65,7 @@ static void compute_units(void *arg, int64_t s, int64_t e, int ith) {
             if (pe) {
                 te = (tile_epi){.add = pe->add ? pe->add + m0 * pe->ld_add + n : NULL, .ld_add = pe->ld_add,
                                 .gelu = pe->gelu ? pe->gelu + m0 * pe->ld_gelu + n : NULL, .ld_gelu = pe->ld_gelu,
-                                .gelu_erf = pe->gelu_erf,
+                                .gelu_erf = pe->gelu_erf, .gelu_quick = pe->gelu_quick,
                                 .gelu_x = pe->gelu_x ? pe->gelu_x + m0 * pe->ld_gelu_x + n : NULL,
                                 .ld_gelu_x = pe->ld_gelu_x};
                 ep = &te;

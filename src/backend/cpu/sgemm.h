@@ -44,6 +44,7 @@ typedef struct {
     float *gelu;
     int64_t ld_gelu;
     bool gelu_erf;            /* gelu is the exact (erf) form, pl_vec_gelu_erf_f32's bits (BERT's), not tanh's */
+    bool gelu_quick;          /* gelu is QuickGELU, x sigmoid(1.702 x), pl_vec_qgelu_f32's bits (CLIP's) */
     const float *gelu_x;
     int64_t ld_gelu_x;
 } pl_sgemm_epi;

@@ -202,8 +202,8 @@ INLINE256 void row_out(float *ci, __m256 r0, __m256 r1, __m256i m0, __m256i m1, 
         }
         if (ep->gelu) {
             float *g = ep->gelu + i * ep->ld_gelu;
-            store_m(g, m0, full, ep->gelu_erf ? pl_gelu_erf256(v0) : pl_gelu256(v0));
-            store_m(g + 8, m1, full, ep->gelu_erf ? pl_gelu_erf256(v1) : pl_gelu256(v1));
+            store_m(g, m0, full, ep->gelu_erf ? pl_gelu_erf256(v0) : ep->gelu_quick ? pl_qgelu256(v0) : pl_gelu256(v0));
+            store_m(g + 8, m1, full, ep->gelu_erf ? pl_gelu_erf256(v1) : ep->gelu_quick ? pl_qgelu256(v1) : pl_gelu256(v1));
         }
         if (ep->gelu_x) {
             const float *x = ep->gelu_x + i * ep->ld_gelu_x;

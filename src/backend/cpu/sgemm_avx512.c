@@ -173,8 +173,8 @@ TGT512 static inline __attribute__((always_inline)) void row_out(float *ci, __m5
         }
         if (ep->gelu) {
             float *g = ep->gelu + i * ep->ld_gelu;
-            _mm512_mask_storeu_ps(g, k0, ep->gelu_erf ? pl_gelu_erf512(v0) : pl_gelu512(v0));
-            _mm512_mask_storeu_ps(g + 16, k1, ep->gelu_erf ? pl_gelu_erf512(v1) : pl_gelu512(v1));
+            _mm512_mask_storeu_ps(g, k0, ep->gelu_erf ? pl_gelu_erf512(v0) : ep->gelu_quick ? pl_qgelu512(v0) : pl_gelu512(v0));
+            _mm512_mask_storeu_ps(g + 16, k1, ep->gelu_erf ? pl_gelu_erf512(v1) : ep->gelu_quick ? pl_qgelu512(v1) : pl_gelu512(v1));
         }
         if (ep->gelu_x) {
             const float *x = ep->gelu_x + i * ep->ld_gelu_x;

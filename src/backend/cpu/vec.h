@@ -32,4 +32,13 @@ void pl_vec_gelu_f32_avx2(int64_t n, const float *x, float *y);
 void pl_vec_gelu_grad_f32_avx2(int64_t n, const float *x, const float *g, float *dx, bool acc);
 void pl_vec_gelu_f32_avx512(int64_t n, const float *x, float *y);
 void pl_vec_gelu_grad_f32_avx512(int64_t n, const float *x, const float *g, float *dx, bool acc);
+/* QuickGELU, x sigmoid(1.702 x) (CLIP's), forward and backward, in the same form and with the same variants */
+void pl_vec_qgelu_f32(int64_t n, const float *x, float *y);
+void pl_vec_qgelu_grad_f32(int64_t n, const float *x, const float *g, float *dx, bool acc);
+void pl_vec_qgelu_f32_scalar(int64_t n, const float *x, float *y);
+void pl_vec_qgelu_grad_f32_scalar(int64_t n, const float *x, const float *g, float *dx, bool acc);
+void pl_vec_qgelu_f32_avx2(int64_t n, const float *x, float *y);
+void pl_vec_qgelu_grad_f32_avx2(int64_t n, const float *x, const float *g, float *dx, bool acc);
+void pl_vec_qgelu_f32_avx512(int64_t n, const float *x, float *y);
+void pl_vec_qgelu_grad_f32_avx512(int64_t n, const float *x, const float *g, float *dx, bool acc);
 #endif

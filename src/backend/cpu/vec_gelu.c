@@ -3,7 +3,7 @@
  * 0.044715 x^3), which equals 0.5 x (1 + tanh(u)) without its cancellation where x is very negative; with
  * s = 1 / (1 + e^(-2u)), gelu'(x) = s (1 + x (1 - s) 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2)).
  * The SIMD variants are vec_gelu_simd.h's inline functions, shared with the GEMM's fused write-back; the AVX2
- * and AVX-512 ones give the same bits. */
+ * and AVX-512 ones give the same bits. QuickGELU (CLIP's x sigmoid(1.702 x)) the same way, below. */
 #include "backend/cpu/vec.h"
 #include "backend/cpu/vec_exp_simd.h"
 #include "backend/cpu/vec_gelu_simd.h"
@@ -24,6 +24,16 @@ void pl_vec_gelu_grad_f32_scalar(int64_t n, const float *x, const float *g, floa
     for (int64_t i = 0; i < n; i++) {
         float v = x[i], s = 1.0f / (1.0f + em2u(v));
         float d = g[i] * (s * (1.0f + v * (1.0f - s) * (2.0f * K0 + 6.0f * K0 * K1 * v * v)));
+        dx[i] = acc ? dx[i] + d : d;
+    }
+}
+
+void pl_vec_qgelu_f32_scalar(int64_t n, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-PL_QGELU_A * x[i]));
+}
+void pl_vec_qgelu_grad_f32_scalar(int64_t n, const float *x, const float *g, float *dx, bool acc) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i], s = 1.0f / (1.0f + expf(-PL_QGELU_A * v)), d = g[i] * (s * (1.0f + PL_QGELU_A * v * (1.0f - s)));
         dx[i] = acc ? dx[i] + d : d;
     }
 }
@@ -58,12 +68,42 @@ TGT256 void pl_vec_gelu_grad_f32_avx2(int64_t n, const float *x, const float *g,
     pl_vec_gelu_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);
 }
 
+TGT512 void pl_vec_qgelu_f32_avx512(int64_t n, const float *x, float *y) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, pl_qgelu512(_mm512_loadu_ps(x + i)));
+    pl_vec_qgelu_f32_scalar(n - i, x + i, y + i);
+}
+TGT512 void pl_vec_qgelu_grad_f32_avx512(int64_t n, const float *x, const float *g, float *dx, bool acc) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 d = pl_qgelu_grad512(_mm512_loadu_ps(x + i), _mm512_loadu_ps(g + i));
+        _mm512_storeu_ps(dx + i, acc ? _mm512_add_ps(_mm512_loadu_ps(dx + i), d) : d);
+    }
+    pl_vec_qgelu_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);
+}
+TGT256 void pl_vec_qgelu_f32_avx2(int64_t n, const float *x, float *y) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, pl_qgelu256(_mm256_loadu_ps(x + i)));
+    pl_vec_qgelu_f32_scalar(n - i, x + i, y + i);
+}
+TGT256 void pl_vec_qgelu_grad_f32_avx2(int64_t n, const float *x, const float *g, float *dx, bool acc) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 d = pl_qgelu_grad256(_mm256_loadu_ps(x + i), _mm256_loadu_ps(g + i));
+        _mm256_storeu_ps(dx + i, acc ? _mm256_add_ps(_mm256_loadu_ps(dx + i), d) : d);
+    }
+    pl_vec_qgelu_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);
+}
+
 typedef void (*gelu_fn)(int64_t, const float *, float *);
 typedef void (*gelu_grad_fn)(int64_t, const float *, const float *, float *, bool);
-static gelu_fn g_gelu;
-static gelu_grad_fn g_gelu_grad;
+static gelu_fn g_gelu, g_qgelu;
+static gelu_grad_fn g_gelu_grad, g_qgelu_grad;
 static void pick(void) {
     pl_isa isa = pl_cpu_isa();
+    g_qgelu = isa >= PL_ISA_AVX512 ? pl_vec_qgelu_f32_avx512 : isa >= PL_ISA_AVX2 ? pl_vec_qgelu_f32_avx2 : pl_vec_qgelu_f32_scalar;
+    g_qgelu_grad = isa >= PL_ISA_AVX512 ? pl_vec_qgelu_grad_f32_avx512
+                 : isa >= PL_ISA_AVX2 ? pl_vec_qgelu_grad_f32_avx2 : pl_vec_qgelu_grad_f32_scalar;
     g_gelu = isa >= PL_ISA_AVX512 ? pl_vec_gelu_f32_avx512 : isa >= PL_ISA_AVX2 ? pl_vec_gelu_f32_avx2 : pl_vec_gelu_f32_scalar;
     g_gelu_grad = isa >= PL_ISA_AVX512 ? pl_vec_gelu_grad_f32_avx512
                 : isa >= PL_ISA_AVX2 ? pl_vec_gelu_grad_f32_avx2 : pl_vec_gelu_grad_f32_scalar;
@@ -75,4 +115,12 @@ void pl_vec_gelu_f32(int64_t n, const float *x, float *y) {
 void pl_vec_gelu_grad_f32(int64_t n, const float *x, const float *g, float *dx, bool acc) {
     if (!g_gelu_grad) pick();
     g_gelu_grad(n, x, g, dx, acc);
+}
+void pl_vec_qgelu_f32(int64_t n, const float *x, float *y) {
+    if (!g_qgelu) pick();
+    g_qgelu(n, x, y);
+}
+void pl_vec_qgelu_grad_f32(int64_t n, const float *x, const float *g, float *dx, bool acc) {
+    if (!g_qgelu_grad) pick();
+    g_qgelu_grad(n, x, g, dx, acc);
 }

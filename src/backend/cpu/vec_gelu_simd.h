@@ -13,7 +13,10 @@
  * infinity out of range). The short dependency chains matter: the Horner form with a division at the end kept
  * so many instructions waiting that the core ran it at half the speed its ports allow. AVX2 has no vscalefps:
  * its 2^k is two factors built from exponent bits, which round as vscalefps does, so both ISAs give the same
- * bits. */
+ * bits.
+ *
+ * QuickGELU (CLIP's): x sigmoid(1.702 x) = x / (1 + 2^t), t = -1.702 log2(e) x, on the same 2^t; with
+ * s = 1 / (1 + 2^t), its derivative is s (1 + 1.702 x (1 - s)). */
 #ifndef PL_VEC_GELU_SIMD_H
 #define PL_VEC_GELU_SIMD_H
 
@@ -84,6 +87,29 @@ PL_GELU_TGT256 static inline __m256 pl_gelu_grad256(__m256 x, __m256 g) {
     __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, pl_gelu_exp2_256(pl_gelu_t256(x))));
     __m256 du = _mm256_fmadd_ps(_mm256_mul_ps(x, x), _mm256_set1_ps(6.0f * PL_GELU_K0 * PL_GELU_K1), _mm256_set1_ps(2.0f * PL_GELU_K0));
     __m256 r = _mm256_fmadd_ps(_mm256_mul_ps(x, _mm256_sub_ps(one, s)), du, one);
+    return _mm256_mul_ps(g, _mm256_mul_ps(s, r));
+}
+
+/* ---- QuickGELU, both widths ---- */
+#define PL_QGELU_A 1.702f
+PL_GELU_TGT static inline __m512 pl_qgelu512(__m512 x) {
+    __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(-PL_QGELU_A * 1.4426950408889634f));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), pl_gelu_exp2_512(t)));
+}
+PL_GELU_TGT static inline __m512 pl_qgelu_grad512(__m512 x, __m512 g) {
+    __m512 one = _mm512_set1_ps(1.0f), t = _mm512_mul_ps(x, _mm512_set1_ps(-PL_QGELU_A * 1.4426950408889634f));
+    __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, pl_gelu_exp2_512(t)));
+    __m512 r = _mm512_fmadd_ps(_mm512_mul_ps(x, _mm512_sub_ps(one, s)), _mm512_set1_ps(PL_QGELU_A), one);
+    return _mm512_mul_ps(g, _mm512_mul_ps(s, r));
+}
+PL_GELU_TGT256 static inline __m256 pl_qgelu256(__m256 x) {
+    __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(-PL_QGELU_A * 1.4426950408889634f));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), pl_gelu_exp2_256(t)));
+}
+PL_GELU_TGT256 static inline __m256 pl_qgelu_grad256(__m256 x, __m256 g) {
+    __m256 one = _mm256_set1_ps(1.0f), t = _mm256_mul_ps(x, _mm256_set1_ps(-PL_QGELU_A * 1.4426950408889634f));
+    __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, pl_gelu_exp2_256(t)));
+    __m256 r = _mm256_fmadd_ps(_mm256_mul_ps(x, _mm256_sub_ps(one, s)), _mm256_set1_ps(PL_QGELU_A), one);
     return _mm256_mul_ps(g, _mm256_mul_ps(s, r));
 }
 
