@@ -92,7 +92,7 @@ def main():
               f"load average {load()}")
         print(f"exact search: plinth {p['exact_qps']:.0f} queries/s, FAISS IndexFlatIP {faiss_qps:.0f} "
               f"({p['exact_qps'] / faiss_qps:.2f}x)")
-        built = f"{p['build_s']:.1f} s (one thread)" if p["build_s"] >= 0 else "(graph loaded from --graphs)"
+        built = f"{p['build_s']:.1f} s ({a.threads} threads)" if p["build_s"] >= 0 else "(graph loaded from --graphs)"
         print(f"HNSW build: plinth {built}, hnswlib {hb:.1f} s ({a.threads} threads)")
         print(f"queries: best of {a.reps} runs each, plinth's and hnswlib's alternating")
         print("| ef | plinth q/s | plinth recall@10 | hnswlib q/s | hnswlib recall@10 | q/s ratio |\n|---|---|---|---|---|---|")

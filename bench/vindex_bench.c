@@ -18,7 +18,7 @@ static float *load(const char *path, int dim, int64_t *n) {
     return (float *)p;
 }
 
-static pl_hnsw *graph(const char *path, const float *base, int64_t n, int dim, int M, int efc, double *t_build) {
+static pl_hnsw *graph(pl_ctx *ctx, const char *path, const float *base, int64_t n, int dim, int M, int efc, double *t_build) {
     size_t len;
     char *blob = path ? pl_read_file(path, &len) : NULL;
     pl_hnsw *h = blob ? pl_hnsw_load(blob, len, base, n, dim) : NULL;
@@ -27,7 +27,7 @@ static pl_hnsw *graph(const char *path, const float *base, int64_t n, int dim, i
     if (h) return h;
     double t0 = pl_time_s();
     h = pl_hnsw_new(dim, &(pl_hnsw_params){.M = M, .ef_construction = efc, .seed = 1});
-    if (!h || pl_hnsw_add(h, base, n)) { fprintf(stderr, "vindex_bench: %s\n", pl_last_error()); exit(1); }
+    if (!h || pl_hnsw_add_par(ctx, h, base, n)) { fprintf(stderr, "vindex_bench: %s\n", pl_last_error()); exit(1); }
     *t_build = pl_time_s() - t0;
     void *b;
     if (path && !pl_hnsw_save(h, &b, &len)) { pl_write_file_atomic(path, b, len); free(b); }
@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
     double t0 = pl_time_s();
     pl_exact_search(ctx, base, n, dim, q, (int)nq, k, ex);
     double t_exact = pl_time_s() - t0, t_build;
-    pl_hnsw *h = graph(argc > 8 ? argv[8] : NULL, base, n, dim, M, efc, &t_build);
+    pl_hnsw *h = graph(ctx, argc > 8 ? argv[8] : NULL, base, n, dim, M, efc, &t_build);
     printf("{\"n\": %lld, \"nq\": %lld, \"build_s\": %.3f, \"exact_qps\": %.1f}\n", (long long)n, (long long)nq, t_build,
            nq / t_exact);
     fflush(stdout);
