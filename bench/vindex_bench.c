@@ -1,7 +1,7 @@
 /* Vector-index timings for bench/bench_vindex.py: reads n x dim float32 base vectors and nq queries, builds
  * plinth's HNSW (M, ef_construction; or loads the graph saved by an earlier run from GRAPH when it exists, else
  * saves it there), prints one JSON line (build seconds, exact search queries/s), then answers lines on standard
- * input: "EF" -> one JSON line with the HNSW queries/s and recall@k at that ef against plinth's exact search, so
+ * input: "EF" -> one JSON line with the HNSW queries/s (and CPU microseconds a query) and recall@k at that ef against plinth's exact search, so
  * the caller can time a peer between two of plinth's runs (interleaved on a shared host).
  * usage: vindex_bench BASE.f32 QUERIES.f32 DIM M EF_CONSTRUCTION K THREADS [GRAPH] */
 #include "core/common.h"
@@ -9,6 +9,14 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+
+/* this process's CPU time: on a shared host, with one thread, a steadier measure than the wall clock */
+static double cpu_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static float *load(const char *path, int dim, int64_t *n) {
     size_t len;
@@ -50,14 +58,16 @@ int main(int argc, char **argv) {
     fflush(stdout);
     int ef;
     while (scanf("%d", &ef) == 1) {
+        double c0 = cpu_s();
         t0 = pl_time_s();
         pl_hnsw_search(ctx, h, q, (int)nq, k, ef, hn);
-        double t = pl_time_s() - t0;
+        double t = pl_time_s() - t0, c = cpu_s() - c0;
         int64_t hit = 0;
         for (int64_t i = 0; i < nq; i++)
             for (int x = 0; x < k; x++)
                 for (int y = 0; y < k; y++) hit += hn[i * k + x].id == ex[i * k + y].id;
-        printf("{\"ef\": %d, \"qps\": %.1f, \"recall\": %.4f}\n", ef, nq / t, (double)hit / (nq * k));
+        printf("{\"ef\": %d, \"qps\": %.1f, \"cpu_us_per_query\": %.2f, \"recall\": %.4f}\n", ef, nq / t, 1e6 * c / nq,
+               (double)hit / (nq * k));
         fflush(stdout);
     }
     pl_hnsw_free(h);
