@@ -1,8 +1,9 @@
 /* Vector-index timings for bench/bench_vindex.py: reads n x dim float32 base vectors and nq queries, builds
  * plinth's HNSW (M, ef_construction; or loads the graph saved by an earlier run from GRAPH when it exists, else
  * saves it there), prints one JSON line (build seconds, exact search queries/s), then answers lines on standard
- * input: "EF" -> one JSON line with the HNSW queries/s (and CPU microseconds a query) and recall@k at that ef against plinth's exact search, so
- * the caller can time a peer between two of plinth's runs (interleaved on a shared host).
+ * input: "EF" -> one JSON line with the HNSW queries/s (and CPU microseconds a query) and recall@k at that ef
+ * against plinth's exact search; "x" -> the exact search's queries/s once more. So the caller can time a peer
+ * between two of plinth's runs (interleaved on a shared host).
  * usage: vindex_bench BASE.f32 QUERIES.f32 DIM M EF_CONSTRUCTION K THREADS [GRAPH] */
 #include "core/common.h"
 #include "rag/vindex.h"
@@ -56,8 +57,16 @@ int main(int argc, char **argv) {
     printf("{\"n\": %lld, \"nq\": %lld, \"build_s\": %.3f, \"exact_qps\": %.1f}\n", (long long)n, (long long)nq, t_build,
            nq / t_exact);
     fflush(stdout);
-    int ef;
-    while (scanf("%d", &ef) == 1) {
+    char word[16];
+    while (scanf("%15s", word) == 1) {
+        if (word[0] == 'x') {
+            t0 = pl_time_s();
+            pl_exact_search(ctx, base, n, dim, q, (int)nq, k, hn);
+            printf("{\"exact_qps\": %.1f}\n", nq / (pl_time_s() - t0));
+            fflush(stdout);
+            continue;
+        }
+        int ef = atoi(word);
         double c0 = cpu_s();
         t0 = pl_time_s();
         pl_hnsw_search(ctx, h, q, (int)nq, k, ef, hn);
