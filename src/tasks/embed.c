@@ -109,10 +109,9 @@ static int batch_size(const sentence *s, int left, int batch, int64_t budget) {
 
 static int run_batches(pl_embedder *e, sentence *s, int n, float *out, const pl_embed_opts *o) {
     int C = e->enc->hp.n_embd, batch = o && o->batch > 0 ? o->batch : 32;
-    /* ~20 floats of activations a token a layer: keep a batch's graph near 96 MiB (~550 tokens). Its pages are new
-     * to the process the first time, and the arena asks for huge pages, which this host compacts memory for on a
-     * fault (300 MB took 3 s to touch, 0.5 s on small pages); at 256 MiB that was 10-20% of a run's CPU time. */
-    int64_t budget = PL_MAX((int64_t)e->enc->max_tokens, ((int64_t)96 << 20) / (80LL * C * e->enc->hp.n_layer));
+    /* ~20 floats of activations a token a layer: keep a batch's graph near 256 MiB. (Batches of 96 MiB touched
+     * fewer new pages, but on two threads their more numerous ops cost more in waits than that saved.) */
+    int64_t budget = PL_MAX((int64_t)e->enc->max_tokens, ((int64_t)256 << 20) / (80LL * C * e->enc->hp.n_layer));
     const int32_t **ids = pl_malloc((size_t)batch * (sizeof *ids + sizeof(int)));
     float *vec = pl_malloc((size_t)batch * C * sizeof(float));
     int rc = ids && vec ? PL_OK : PL_ERR_NOMEM;
