@@ -51,8 +51,11 @@ def main():
         bins = [PLINTH] + ([a.baseline] if a.baseline else [])
         best = [0.0] * len(bins)
         best_s = 0
-        for _ in range(a.runs):
-            for i, b in enumerate(bins):
+        for r in range(a.runs):
+            # which binary goes first rotates: on a busy host the first plinth run after sentence-transformers' ran
+            # up to 2x slower, whichever build held that slot (huge pages to compact after torch's run, likely)
+            for i in [(r + j) % len(bins) for j in range(len(bins))]:
+                b = bins[i]
                 t0 = time.perf_counter()
                 subprocess.run([b, "embed", "-m", MODEL, "-f", f.name, "-t", str(a.threads), "-q", "--format", "f32"],
                                stdout=subprocess.DEVNULL, check=True)
