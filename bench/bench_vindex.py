@@ -80,9 +80,14 @@ def main():
             p = json.loads(proc.stdout.readline())
         flat = faiss.IndexFlatIP(dim)
         flat.add(base)
-        t0 = time.perf_counter()
-        _, truth = flat.search(q, k)
-        faiss_qps = a.nq / (time.perf_counter() - t0)
+        exact_p = faiss_qps = 0
+        for _ in range(a.reps):  # the whole batch of queries, alternating with plinth's, best of each
+            t0 = time.perf_counter()
+            _, truth = flat.search(q, k)
+            faiss_qps = max(faiss_qps, a.nq / (time.perf_counter() - t0))
+            proc.stdin.write("x\n")
+            proc.stdin.flush()
+            exact_p = max(exact_p, json.loads(proc.stdout.readline())["exact_qps"])
         t0 = time.perf_counter()
         h = hnswlib.Index(space="ip", dim=dim)
         h.init_index(max_elements=a.n, M=a.M, ef_construction=a.efc, random_seed=1)
@@ -90,9 +95,9 @@ def main():
         hb = time.perf_counter() - t0
         print(f"\n{name}: {a.n} x {dim}, {a.nq} queries, M {a.M}, ef_construction {a.efc}, {a.threads} threads; "
               f"load average {load()}")
-        print(f"exact search: plinth {p['exact_qps']:.0f} queries/s, FAISS IndexFlatIP {faiss_qps:.0f} "
-              f"({p['exact_qps'] / faiss_qps:.2f}x)")
-        built = f"{p['build_s']:.1f} s (one thread)" if p["build_s"] >= 0 else "(graph loaded from --graphs)"
+        print(f"exact search (best of {a.reps}, alternating): plinth {exact_p:.0f} queries/s, FAISS IndexFlatIP "
+              f"{faiss_qps:.0f} ({exact_p / faiss_qps:.2f}x)")
+        built = f"{p['build_s']:.1f} s ({a.threads} threads)" if p["build_s"] >= 0 else "(graph loaded from --graphs)"
         print(f"HNSW build: plinth {built}, hnswlib {hb:.1f} s ({a.threads} threads)")
         print(f"queries: best of {a.reps} runs each, plinth's and hnswlib's alternating")
         print("| ef | plinth q/s | plinth recall@10 | hnswlib q/s | hnswlib recall@10 | q/s ratio |\n|---|---|---|---|---|---|")

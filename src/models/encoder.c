@@ -200,6 +200,16 @@ int pl_encoder_embed(pl_encoder *m, const int32_t *const *ids, const int *n_ids,
     if (rc) return rc;
     pl_ctx *ctx = m->step;
     pl_ctx_reset(ctx);
+    /* Room for the whole graph in one chunk before it is built: a graph that outgrows the arena takes new chunks,
+     * which the next reset merges into a fresh one, and the kernel zeroes every page of it again on first touch
+     * (18% of a run over short lines went to that). Reserving more than is used costs address space only. Per
+     * token and layer: q, k, v, attention, its projection, the FFN's two F-wide products, their sums and norms. */
+    size_t need = (size_t)(N + MIN_TOKENS) * (size_t)m->hp.n_layer * (8u * (size_t)m->hp.n_embd + 3u * (size_t)m->hp.n_ff) *
+                  sizeof(float) + ((size_t)16 << 20);
+    if (pl_ctx_arena_bytes(ctx) < need) {
+        if (pl_ctx_alloc(ctx, need + need / 4)) pl_ctx_reset(ctx); /* one chunk, with room for a batch a little larger */
+        else pl_clear_error();                          /* none: the graph takes chunks as it grows */
+    }
     /* Under MIN_TOKENS rows a product takes the dot-product path, which sums in another order than the GEMM: a
      * filler sentence (token 0, results dropped) keeps every batch on the GEMM, so that a sentence gets the same
      * bits alone as among others. */

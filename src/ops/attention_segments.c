@@ -1,8 +1,10 @@
 /* Bidirectional attention over a batch of sequences packed end to end (an encoder's batch: BERT and friends):
  * each token sees every token of its own sequence and none of the others, so a batch of sentences of different
  * lengths needs no padding and no mask, and a sentence's result does not depend on what it is batched with.
- * One work item = (sequence, head, block of ATT_QB queries): S = scale Q K^T, P = softmax(S), O = P V, the two
- * products on sgemm. Forward only (inference); training attends within a batch through ops/attention.c. */
+ * One work item = (sequence, head), its queries in blocks of ATT_QB: S = scale Q K^T, P = softmax(S), O = P V, on
+ * the register-blocked kernels of backend/cpu/attn_kernels.c (K packed once an item), or on sgemm below AVX2
+ * (the reference path). Forward only (inference); training attends within a batch through ops/attention.c. */
+#include "backend/cpu/attn_kernels.h"
 #include "backend/cpu/vec_exp.h"
 #include "ops/ops.h"
 
@@ -81,5 +83,40 @@ static void seg_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
     free(S);
 }
 
-void op_attention_segments_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, n_items(t), seg_fwd_range, t); }
+/* The SIMD path: work item w = (sequence, head), whichever thread is free takes the next one (sentences of a
+ * batch differ in length, so items differ in cost). K^T is packed once an item; every query block's scores,
+ * softmax and P V are computed from the sequence's own rows only, so a sentence's result does not depend on what
+ * it is batched with nor on which thread runs it. */
+static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
+static void seg_fwd_fast(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    pl_tensor *t = arg, *q = t->src[0], *k = t->src[1], *v = t->src[2];
+    const pl_attn_kernels *kr = pl_attn_kernels_for(pl_cpu_isa());
+    const int32_t *sg = t->src[3]->data;
+    int64_t D = q->ne[0], H = q->ne[1], ldq = q->nb[2] / 4, ldk = k->nb[2] / 4, ldv = v->nb[2] / 4;
+    pl_attn_band none = {0};
+    for (int64_t w = s; w < e; w++) {
+        int64_t seq = w / H, h = w % H, start = sg[seq], n = sg[seq + 1] - start, ld = round16(n);
+        float *S = aligned_alloc(64, (size_t)(PL_MIN(n, ATT_QB) + D) * (size_t)ld * sizeof(float)), *Kt;
+        if (!S) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); return; }
+        Kt = S + PL_MIN(n, ATT_QB) * ld;
+        kr->pack_t(D, 0, n, rows_of(k, h, start), ldk, Kt, ld); /* (D, n): column j = key j */
+        for (int64_t i0 = 0; i0 < n; i0 += ATT_QB) {
+            int64_t rows = PL_MIN(ATT_QB, n - i0);
+            kr->gemm(rows, n, D, t->p.f[0], rows_of(q, h, start + i0), ldq, 1, Kt, ld, S, ld, false, none, PL_BAND_NONE);
+            for (int64_t i = 0; i < rows; i++) kr->softmax(n, S + i * ld);
+            kr->gemm(rows, D, n, 1.0f, S, ld, 1, rows_of(v, h, start), ldv, pl_f32(t) + ((start + i0) * H + h) * D, H * D,
+                     false, none, PL_BAND_NONE);
+        }
+        free(S);
+    }
+}
+
+void op_attention_segments_forward(pl_ctx *ctx, pl_tensor *t) {
+    if (pl_attn_kernels_for(pl_cpu_isa()))
+        pl_parallel_for_dynamic(ctx, (pl_nelements(t->src[3]) - 1) * t->ne[1], seg_fwd_fast, t);
+    else
+        pl_parallel_for(ctx, n_items(t), seg_fwd_range, t);
+}
 void op_attention_segments_backward(pl_ctx *ctx, pl_tensor *t) { (void)ctx; (void)t; }

@@ -6,14 +6,20 @@
  * keeps links spread in all directions. Distance = 1 - dot (unit vectors). Nodes lie in one flat array, each a copy
  * of its vector followed by its layer-0 list (count + 2M ids), so the lines a search scores a node by and the
  * lines it then expands the node from come together (hnswlib's layout; reading the caller's rows and a separate
- * list array cost two misses more per node); the few upper-layer lists are allocated per node. */
+ * list array cost two misses more per node); the few upper-layer lists are allocated per node. With a thread
+ * pool, insertion runs on every thread (as hnswlib's): a spin lock per node guards its lists, and a node that
+ * rises above the top layer holds the graph's lock while it is linked, as it becomes the entry point. */
 #include "rag/vindex.h"
 
 #include "backend/cpu/vec.h"
 #include "core/common.h"
+#include "core/cpu.h"
 #include "rag/topk.h"
 
+#include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 struct pl_hnsw {
@@ -27,17 +33,37 @@ struct pl_hnsw {
     int max_level;
     uint64_t rng;
     double ml;            /* 1 / ln M */
+    float (*dot)(int64_t, const float *, const float *); /* the CPU's dot product, picked once */
+    _Atomic uint8_t *lock; /* (cap) while a parallel insertion runs, else NULL: node i's lists are being changed */
+    pthread_mutex_t top;   /* entry and max_level, while a parallel insertion runs */
 };
 
 static inline float *vec(const pl_hnsw *h, int64_t i) { return (float *)(h->nodes + (size_t)i * h->stride); }
-static inline float dist(const pl_hnsw *h, const float *q, int64_t i) { return 1.0f - pl_vec_dot_f32(h->dim, q, vec(h, i)); }
+static inline float dist(const pl_hnsw *h, const float *q, int64_t i) { return 1.0f - h->dot(h->dim, q, vec(h, i)); }
 static inline int32_t *links(const pl_hnsw *h, int64_t i, int layer) {
     return layer == 0 ? (int32_t *)(h->nodes + (size_t)i * h->stride + (size_t)h->dim * sizeof(float))
                       : h->upper[i] + (layer - 1) * (1 + h->M);
 }
 static inline int max_links(const pl_hnsw *h, int layer) { return layer == 0 ? h->M0 : h->M; }
+static inline void node_lock(const pl_hnsw *h, int64_t i) {
+    if (h->lock)
+        while (atomic_exchange_explicit(&h->lock[i], 1, memory_order_acquire)) _mm_pause();
+}
+static inline void node_unlock(const pl_hnsw *h, int64_t i) {
+    if (h->lock) atomic_store_explicit(&h->lock[i], 0, memory_order_release);
+}
+/* node i's list on a layer; while insertions run beside this one, a copy taken under its lock (into tmp) */
+static inline const int32_t *links_read(const pl_hnsw *h, int64_t i, int layer, int32_t *tmp) {
+    const int32_t *l = links(h, i, layer);
+    if (!h->lock) return l;
+    node_lock(h, i);
+    memcpy(tmp, l, (size_t)(1 + l[0]) * sizeof *l);
+    node_unlock(h, i);
+    return tmp;
+}
 /* the first line of node i's vector: the hardware's own prefetcher follows the rest of the node (asking for every
- * line of every neighbour at once filled the core's miss buffers and stalled on the prefetches themselves) */
+ * line of every neighbour at once filled the core's miss buffers and stalled on the prefetches themselves; at 32
+ * dimensions asking for the vector's second line too cost 15% of a search's CPU time) */
 static inline void prefetch_vector(const pl_hnsw *h, int64_t i) { __builtin_prefetch(vec(h, i)); }
 /* ---- heaps of (distance, id) ---------------------------------------------------------------------------- */
 typedef struct { float d; int32_t id; } cand;
@@ -55,6 +81,19 @@ static bool heap_push(heap *q, cand c) {
     for (; i > 0 && above(q, c, q->v[(i - 1) / 2]); i = (i - 1) / 2) q->v[i] = q->v[(i - 1) / 2];
     q->v[i] = c;
     return true;
+}
+/* the top replaced by c (a pop and a push in one sift) */
+static void heap_replace_top(heap *q, cand c) {
+    int i = 0;
+    for (;;) {
+        int ch = 2 * i + 1;
+        if (ch >= q->n) break;
+        if (ch + 1 < q->n && above(q, q->v[ch + 1], q->v[ch])) ch++;
+        if (!above(q, q->v[ch], c)) break;
+        q->v[i] = q->v[ch];
+        i = ch;
+    }
+    q->v[i] = c;
 }
 static cand heap_pop(heap *q) {
     cand top = q->v[0], last = q->v[--q->n];
@@ -91,9 +130,10 @@ static void scratch_free(scratch *s) { free(s->mark); free(s->cands.v); free(s->
 /* Greedy walk on one layer: the closest node reachable from ep by always moving closer */
 static int64_t greedy(const pl_hnsw *h, const float *q, int64_t ep, int layer) {
     float d = dist(h, q, ep);
+    int32_t tmp[1 + 100];
     for (bool moved = true; moved;) {
         moved = false;
-        const int32_t *l = links(h, ep, layer);
+        const int32_t *l = links_read(h, ep, layer, tmp);
         for (int i = 1; i <= l[0]; i++) {
             float di = dist(h, q, l[i]);
             if (di < d) { d = di; ep = l[i]; moved = true; }
@@ -114,8 +154,10 @@ static bool search_layer(const pl_hnsw *h, scratch *s, const float *q, int64_t e
         const int32_t *l = links(h, c.id, layer);
         int32_t todo[2 * 100 + 1]; /* the unvisited neighbours (at most M0 <= 200) */
         int nt = 0;
+        node_lock(h, c.id);
         for (int i = 1; i <= l[0]; i++)
             if (s->mark[l[i]] != s->epoch) { s->mark[l[i]] = s->epoch; todo[nt++] = l[i]; }
+        node_unlock(h, c.id);
         /* their nodes lie far apart: each is asked for while the one before it is scored */
         if (nt) prefetch_vector(h, todo[0]);
         for (int i = 0; i < nt; i++) {
@@ -123,8 +165,14 @@ static bool search_layer(const pl_hnsw *h, scratch *s, const float *q, int64_t e
             if (i + 1 < nt) prefetch_vector(h, todo[i + 1]);
             float de = dist(h, q, e);
             if (s->found.n < ef || de < s->found.v[0].d) {
-                if (!heap_push(&s->cands, (cand){de, e}) || !heap_push(&s->found, (cand){de, e})) return false;
-                if (s->found.n > ef) heap_pop(&s->found);
+                if (!heap_push(&s->cands, (cand){de, e})) return false;
+                if (s->found.n < ef) {
+                    if (!heap_push(&s->found, (cand){de, e})) return false;
+                } else {
+                    heap_replace_top(&s->found, (cand){de, e});
+                }
+                /* the list of the candidate to expand next (as hnswlib does) */
+                __builtin_prefetch(links(h, s->cands.v[0].id, layer));
             }
         }
     }
@@ -143,17 +191,18 @@ static int select_neighbours(const pl_hnsw *h, cand *c, int n, int m) {
     for (int i = 0; i < n && kept < m; i++) {
         bool good = true;
         for (int j = 0; j < kept && good; j++)
-            good = 1.0f - pl_vec_dot_f32(h->dim, vec(h, c[i].id), vec(h, c[j].id)) >= c[i].d;
+            good = 1.0f - h->dot(h->dim, vec(h, c[i].id), vec(h, c[j].id)) >= c[i].d;
         if (good) c[kept++] = c[i];
     }
     return kept;
 }
 
 /* Link e -> node on a layer; a full list is re-chosen by the heuristic among its links and the newcomer */
-static bool link_back(pl_hnsw *h, int64_t e, int32_t node, int layer, cand *buf) {
+static void link_back(pl_hnsw *h, int64_t e, int32_t node, int layer, cand *buf) {
     int32_t *l = links(h, e, layer);
     int m = max_links(h, layer);
-    if (l[0] < m) { l[1 + l[0]++] = node; return true; }
+    node_lock(h, e);
+    if (l[0] < m) { l[1 + l[0]++] = node; node_unlock(h, e); return; }
     const float *ve = vec(h, e);
     int n = 0;
     for (int i = 1; i <= l[0]; i++) buf[n++] = (cand){dist(h, ve, l[i]), l[i]};
@@ -162,7 +211,7 @@ static bool link_back(pl_hnsw *h, int64_t e, int32_t node, int layer, cand *buf)
     int k = select_neighbours(h, buf, n, m);
     l[0] = k;
     for (int i = 0; i < k; i++) l[1 + i] = buf[i].id;
-    return true;
+    node_unlock(h, e);
 }
 
 /* ---- building ------------------------------------------------------------------------------------------- */
@@ -178,6 +227,9 @@ pl_hnsw *pl_hnsw_new(int dim, const pl_hnsw_params *p) {
     h->ml = 1.0 / log((double)h->M);
     h->stride = ((size_t)dim * sizeof(float) + (size_t)(1 + h->M0) * sizeof(int32_t) + 63) / 64 * 64;
     h->entry = -1;
+    pl_isa isa = pl_cpu_isa();
+    h->dot = isa >= PL_ISA_AVX512 ? pl_vec_dot_f32_avx512 : isa >= PL_ISA_AVX2 ? pl_vec_dot_f32_avx2 : pl_vec_dot_f32_scalar;
+    pthread_mutex_init(&h->top, NULL);
     return h;
 }
 
@@ -185,6 +237,7 @@ void pl_hnsw_free(pl_hnsw *h) {
     if (!h) return;
     for (int64_t i = 0; i < h->n; i++) free(h->upper[i]);
     free(h->upper); free(h->nodes); free(h->level);
+    pthread_mutex_destroy(&h->top);
     free(h);
 }
 
@@ -214,52 +267,95 @@ static int random_level(pl_hnsw *h) {
     return l > 30 ? 30 : l;
 }
 
-static bool insert(pl_hnsw *h, int64_t node, scratch *s, cand *buf) {
+/* node's level drawn, its lists emptied (the upper ones allocated) and its vector copied in: before any
+ * insertion runs, so that the parallel ones find every node they may meet ready */
+static bool prepare(pl_hnsw *h, int64_t node, const float *v) {
     int top = random_level(h);
     h->level[node] = (uint8_t)top;
     links(h, node, 0)[0] = 0;
-    h->upper[node] = NULL;
-    if (top > 0) {
-        h->upper[node] = calloc((size_t)top * (1 + h->M), sizeof(int32_t));
-        if (!h->upper[node]) return false;
-    }
-    h->n = node + 1;
-    if (h->entry < 0) { h->entry = node; h->max_level = top; return true; }
-    const float *q = vec(h, node);
+    h->upper[node] = top > 0 ? calloc((size_t)top * (1 + h->M), sizeof(int32_t)) : NULL;
+    memcpy(vec(h, node), v, (size_t)h->dim * sizeof(float));
+    return top == 0 || h->upper[node];
+}
+
+/* Algorithm 1: link a prepared node into the graph (the first one becomes the entry point) */
+static bool insert(pl_hnsw *h, int64_t node, scratch *s, cand *buf) {
+    int top = h->level[node];
+    if (h->lock) pthread_mutex_lock(&h->top);
     int64_t ep = h->entry;
-    for (int l = h->max_level; l > top; l--) ep = greedy(h, q, ep, l);
-    for (int l = PL_MIN(top, h->max_level); l >= 0; l--) {
-        if (!search_layer(h, s, q, ep, h->ef_c, l)) return false;
+    int max_level = h->max_level;
+    bool rises = ep < 0 || top > max_level; /* it becomes the entry point: others wait until it is linked */
+    if (h->lock && !rises) pthread_mutex_unlock(&h->top);
+    if (ep < 0) {
+        h->entry = node; h->max_level = top;
+        if (h->lock) pthread_mutex_unlock(&h->top);
+        return true;
+    }
+    const float *q = vec(h, node);
+    bool ok = true;
+    for (int l = max_level; l > top; l--) ep = greedy(h, q, ep, l);
+    for (int l = PL_MIN(top, max_level); ok && l >= 0; l--) {
+        if (!(ok = search_layer(h, s, q, ep, h->ef_c, l))) break;
         int n = s->found.n;
         memcpy(buf, s->found.v, (size_t)n * sizeof *buf);
         qsort(buf, (size_t)n, sizeof *buf, by_dist);
         ep = buf[0].id;
         int k = select_neighbours(h, buf, n, h->M); /* M links chosen on every layer (the paper's M), room for M0 on 0 */
         int32_t *mine = links(h, node, l);
+        node_lock(h, node);
         mine[0] = k;
         for (int i = 0; i < k; i++) mine[1 + i] = buf[i].id;
-        for (int i = 0; i < k; i++)
-            if (!link_back(h, mine[1 + i], (int32_t)node, l, buf + n)) return false;
+        node_unlock(h, node);
+        for (int i = 0; i < k; i++) link_back(h, buf[i].id, (int32_t)node, l, buf + n);
     }
-    if (top > h->max_level) { h->max_level = top; h->entry = node; }
-    return true;
+    if (rises) {
+        if (top > h->max_level) { h->max_level = top; h->entry = node; }
+        if (h->lock) pthread_mutex_unlock(&h->top);
+    }
+    return ok;
 }
 
-int pl_hnsw_add(pl_hnsw *h, const float *vecs, int64_t n) {
+typedef struct { pl_hnsw *h; int64_t first; scratch *s; cand **buf; _Atomic bool failed; } insert_job;
+
+static void insert_range(void *arg, int64_t a, int64_t b, int ith) {
+    insert_job *j = arg;
+    for (int64_t i = a; i < b && !atomic_load(&j->failed); i++)
+        if (!insert(j->h, j->first + i, &j->s[ith], j->buf[ith])) atomic_store(&j->failed, true);
+}
+
+int pl_hnsw_add_par(pl_ctx *ctx, pl_hnsw *h, const float *vecs, int64_t n) {
     if (!h || !vecs || n < h->n || n > INT32_MAX) return pl_error(PL_ERR_ARG, "hnsw: bad rows to add");
     if (!grow(h, n)) return pl_error(PL_ERR_NOMEM, "hnsw: out of memory for %lld nodes", (long long)n);
-    scratch s = {0};
-    /* found (<= ef_c) + a full list and the newcomer for link_back */
-    cand *buf = pl_malloc((size_t)(h->ef_c + h->M0 + 2) * sizeof *buf);
-    bool ok = buf != NULL;
-    for (int64_t i = h->n; ok && i < n; i++) {
-        memcpy(vec(h, i), vecs + i * h->dim, (size_t)h->dim * sizeof(float));
-        ok = insert(h, i, &s, buf);
+    int64_t first = h->n;
+    bool ok = true;
+    for (int64_t i = first; i < n; i++) {
+        h->n = i + 1; /* pl_hnsw_free frees the upper lists of the first n nodes */
+        if (!(ok = prepare(h, i, vecs + i * h->dim))) break;
     }
-    free(buf);
-    scratch_free(&s);
+    int nt = ctx && n - first > 1000 ? ctx->n_threads : 1; /* a few nodes: not worth the locks */
+    insert_job j = {h, first, pl_calloc((size_t)nt, sizeof(scratch)), pl_calloc((size_t)nt, sizeof(cand *)), false};
+    ok = ok && j.s && j.buf;
+    for (int t = 0; ok && t < nt; t++) /* found (<= ef_c) + a full list and the newcomer for link_back */
+        ok = (j.buf[t] = pl_malloc((size_t)(h->ef_c + h->M0 + 2) * sizeof(cand))) != NULL;
+    if (ok && nt > 1 && !(h->lock = pl_calloc((size_t)n, sizeof *h->lock))) ok = false;
+    if (ok && nt > 1) {
+        if (h->entry < 0) insert_range(&j, 0, 1, 0); /* the entry point first, on its own */
+        j.first += h->entry == first;
+        pl_parallel_for_dynamic(ctx, n - j.first, insert_range, &j);
+    } else if (ok) {
+        insert_range(&j, 0, n - first, 0);
+    }
+    ok = ok && !atomic_load(&j.failed);
+    free((void *)h->lock);
+    h->lock = NULL;
+    for (int t = 0; j.s && t < nt; t++) scratch_free(&j.s[t]);
+    for (int t = 0; j.buf && t < nt; t++) free(j.buf[t]);
+    free(j.s);
+    free(j.buf);
     return ok ? PL_OK : pl_error(PL_ERR_NOMEM, "hnsw: out of memory while inserting");
 }
+
+int pl_hnsw_add(pl_hnsw *h, const float *vecs, int64_t n) { return pl_hnsw_add_par(NULL, h, vecs, n); }
 
 /* ---- searching ------------------------------------------------------------------------------------------ */
 typedef struct { const pl_hnsw *h; const float *q; int k, ef; pl_hit *out; scratch *s; bool failed; } query_job;

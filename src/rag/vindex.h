@@ -28,6 +28,9 @@ pl_hnsw *pl_hnsw_new(int dim, const pl_hnsw_params *p);
 void pl_hnsw_free(pl_hnsw *h);
 /* Add rows [h's count, n) of vecs (copied in: the rows before are not read again). */
 int pl_hnsw_add(pl_hnsw *h, const float *vecs, int64_t n);
+/* The same on the context's threads (NULL: this thread): the nodes are inserted side by side, as hnswlib does, so
+ * the graph depends on the threads' timing (pl_hnsw_add's on the seed alone). */
+int pl_hnsw_add_par(pl_ctx *ctx, pl_hnsw *h, const float *vecs, int64_t n);
 /* The k best rows for each query (beam width ef >= k), as pl_exact_search. */
 int pl_hnsw_search(pl_ctx *ctx, const pl_hnsw *h, const float *queries, int nq, int k, int ef, pl_hit *out);
 int64_t pl_hnsw_count(const pl_hnsw *h);

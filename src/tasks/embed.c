@@ -109,7 +109,8 @@ static int batch_size(const sentence *s, int left, int batch, int64_t budget) {
 
 static int run_batches(pl_embedder *e, sentence *s, int n, float *out, const pl_embed_opts *o) {
     int C = e->enc->hp.n_embd, batch = o && o->batch > 0 ? o->batch : 32;
-    /* ~20 floats of activations a token a layer: keep a batch's graph near 256 MiB */
+    /* ~20 floats of activations a token a layer: keep a batch's graph near 256 MiB. (Batches of 96 MiB touched
+     * fewer new pages, but on two threads their more numerous ops cost more in waits than that saved.) */
     int64_t budget = PL_MAX((int64_t)e->enc->max_tokens, ((int64_t)256 << 20) / (80LL * C * e->enc->hp.n_layer));
     const int32_t **ids = pl_malloc((size_t)batch * (sizeof *ids + sizeof(int)));
     float *vec = pl_malloc((size_t)batch * C * sizeof(float));

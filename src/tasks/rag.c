@@ -278,7 +278,7 @@ static int load_ann(pl_rag *r) {
     if (rc || r->ann) return rc;
     /* none saved for these chunks (an interrupted index) or a damaged one: rebuilt here, in memory */
     r->ann = pl_hnsw_new(r->dim, NULL);
-    return r->ann ? pl_hnsw_add(r->ann, r->vecs, r->n) : PL_ERR_NOMEM;
+    return r->ann ? pl_hnsw_add_par(r->ctx, r->ann, r->vecs, r->n) : PL_ERR_NOMEM;
 }
 
 pl_rag *pl_rag_open(pl_embedder *e, const char *db_path, int n_threads) {
