@@ -2,17 +2,19 @@
 # Issue 18's real adaptation check, reproducible: SmolLM2-135M-Instruct (Q8_0) on the support-routing task
 # (tools/make_intent_task.py: 600 training messages, 200 test, five teams) zero-shot, few-shot, with a LoRA and
 # with prompt tuning trained by plinth, in one `plinth eval` table (label log-likelihood over the five choices).
-# Usage: bench/adapt_intent.sh [THREADS]   (default 1: on a host shared by many jobs one thread waits less)
+# Usage: bench/adapt_intent.sh [THREADS]   (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-t=${1:-1}
+t=${1:-2}
 m=models/smollm2/SmolLM2-135M-Instruct.Q8_0.gguf
 [ -f "$m" ] || build/plinth quantize models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$m" Q8_0
 python3 tools/make_intent_task.py
 mkdir -p runs
 data=(-m "$m" -d data/finetune/support_intent_train.jsonl --chat none --batch 8 --val-frac 0.05 -t "$t")
-time build/plinth finetune "${data[@]}" --method lora --rank 8 --alpha 16 --lr 1e-3 --ctx 128 --steps 20 --eval-every 10 -o runs/intent-lora
-time build/plinth finetune "${data[@]}" --method prompt --virtual-tokens 16 --lr 2e-2 --ctx 160 --steps 24 --eval-every 12 -o runs/intent-prompt \
+# one epoch of the 570 training examples (72 steps of 8); the 2026-12-07 afternoon run was stopped (Ctrl-C, which
+# saves a checkpoint) after 25 of them, the host being too loaded for the rest: docs/finetune.md
+time build/plinth finetune "${data[@]}" --method lora --rank 8 --alpha 16 --lr 1e-3 --ctx 128 --epochs 1 --eval-every 24 -o runs/intent-lora
+time build/plinth finetune "${data[@]}" --method prompt --virtual-tokens 16 --lr 1e-2 --ctx 128 --steps 36 --eval-every 12 -o runs/intent-prompt \
     --init "Classify the customer message by the team that should handle it: billing, delivery, returns, technical or account."
 build/plinth eval -t data/tasks/support_intent.jsonl --mode zero-shot,few-shot --threads "$t" \
     -m "$m" -m "$m" --lora runs/intent-lora -m "$m" --prompt-adapter runs/intent-prompt

@@ -2,7 +2,9 @@
 """LoRA training speed, plinth beside PyTorch + PEFT on the CPU (issue 18): the same model in f32 (SmolLM2-135M-
 Instruct, made into a Hugging Face f32 directory from the fetched GGUF by transformers, once), LoRA rank 8 (alpha 16)
 on q,k,v,o,gate,up,down, random token batches of B x T, AdamW, the same threads; median step time over STEPS steps
-after one warm-up each. Also plinth over the Q8_0 GGUF itself (QLoRA-style: the base stays quantized).
+after one warm-up each. plinth runs the f32 base as `plinth finetune` does by default there (--activations auto: one
+graph, every activation kept, as PyTorch keeps them) and also a layer at a time (recomputing each layer's forward:
+what auto picks over a quantized base); then over the Q8_0 GGUF itself (QLoRA-style, a layer at a time).
 
 Usage: python3 bench/bench_lora.py [--batch 4] [--seq 256] [--steps 5] [--threads 2]
 Needs torch, transformers, peft, gguf (bench only); a Release build (build/libplinth.a).
@@ -31,14 +33,14 @@ def make_f32():
     AutoTokenizer.from_pretrained(d, gguf_file=f).save_pretrained(F32)
 
 
-def plinth(model, a):
+def plinth(model, a, one_graph):
     exe = os.path.join(ROOT, "build", "lora_step")
     libs = subprocess.run(["pkg-config", "--libs", "libpcre2-8", "libcjson", "libutf8proc"], capture_output=True, text=True,
                           check=True).stdout.split()
     subprocess.run(["cc", "-O2", "-o", exe, os.path.join(ROOT, "bench", "lora_step.c"), "-I" + os.path.join(ROOT, "src"),
                     "-I" + os.path.join(ROOT, "include"), "-I" + os.path.join(ROOT, "bench"),
                     os.path.join(ROOT, "build", "libplinth.a"), "-lopenblas", *libs, "-lpthread", "-lm"], check=True)
-    r = subprocess.run([exe, model, "8", str(a.batch), str(a.seq), str(a.steps), str(a.threads)], capture_output=True,
+    r = subprocess.run([exe, model, "8", str(a.batch), str(a.seq), str(a.steps), str(a.threads), str(int(one_graph))], capture_output=True,
                        text=True, check=True)
     print(r.stdout.strip())
     return float(r.stdout.split("s, ")[-1].split(" tokens/s")[0])
@@ -82,10 +84,12 @@ def main():
     cpu = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")][0]
     print(f"host: {cpu}, {os.cpu_count()} CPUs, {platform.machine()}; load average {os.getloadavg()[0]:.2f}")
     make_f32()
-    p = plinth(F32, a)
+    p = plinth(F32, a, True)
     t = torch_peft(a)
-    q = plinth(GGUF, a)
-    print(f"plinth / PyTorch+PEFT (f32 base): {p / t:.2f}x; plinth over the Q8_0 GGUF: {q:.0f} tokens/s")
+    pl = plinth(F32, a, False)
+    q = plinth(GGUF, a, False)
+    print(f"plinth / PyTorch+PEFT (f32 base): {p / t:.2f}x (finetune's default there: one graph), {pl / t:.2f}x a layer at "
+          f"a time; plinth over the Q8_0 GGUF (a layer at a time): {q:.0f} tokens/s")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
  * time and tokens/s. bench/bench_lora.py runs it beside PyTorch + PEFT on the same model and settings.
  * A layer at a time (activation checkpointing, models/llm_train.c) as plinth finetune runs it, or with ONE_GRAPH=1
  * the step as one graph keeping every activation.
+ * PLINTH_PROFILE=1 (or cpu) prints where the steps' time went, op by op.
  * usage: lora_step MODEL [RANK=8] [B=4] [T=256] [STEPS=5] [THREADS=2] [ONE_GRAPH=0] */
 #include "bench_common.h"
 #include "models/lora.h"
@@ -18,6 +19,7 @@ int main(int argc, char **argv) {
     int rank = argc > 2 ? atoi(argv[2]) : 8, B = argc > 3 ? atoi(argv[3]) : 4, T = argc > 4 ? atoi(argv[4]) : 256;
     int steps = argc > 5 ? atoi(argv[5]) : 5, threads = argc > 6 ? atoi(argv[6]) : 2, one = argc > 7 && atoi(argv[7]);
     if (rank < 1 || B < 1 || T < 2 || steps < 1 || steps > 64 || threads < 1) { fprintf(stderr, "bad arguments\n"); return 2; }
+    pl_ctx_set_defaults(&(pl_ctx_params){.profile = pl_profile_mode_parse(getenv("PLINTH_PROFILE"))});
     pl_llm *m = pl_llm_load_ex(argv[1], &(pl_llm_params){.n_threads = threads, .n_ctx = 16});
     unsigned all = 0;
     for (int i = 0; i < PL_LORA_ROLES_N; i++) all |= 1u << pl_lora_roles[i];
@@ -55,6 +57,7 @@ int main(int argc, char **argv) {
     printf("plinth (%s): %s, LoRA rank %d on q,k,v,o,gate,up,down (%lld parameters), batch %d x %d, %d threads: "
            "median step %.3f s, %.0f tokens/s\n", ck ? "a layer at a time" : "one graph", argv[1], rank, (long long)l->n_floats,
            B, T, threads, t[steps / 2], B * T / t[steps / 2]);
+    pl_ctx_profile_print(ctx, stderr);
     if (ck) pl_llm_ckpt_free(ck);
     else pl_ctx_free(ctx);
     pl_lora_free(l);

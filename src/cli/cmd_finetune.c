@@ -39,7 +39,10 @@ static void usage(FILE *f) {
         "  --save-every N       checkpoint every N steps, 0 = only at the end (default)\n"
         "  --seed N             shuffling seed (default %llu)\n"
         "  -t, --threads N      threads (default: physical cores)\n"
-        "  --one-graph          keep every activation for the backward pass (faster, several times the memory)\n"
+        "  --activations MODE   keep (one graph, every activation kept: faster, several times the memory),\n"
+        "                       recompute (a layer at a time), or auto (default: recompute when the base is\n"
+        "                       quantized or keeping them would take over half the available memory)\n"
+        "  --one-graph          the same as --activations keep\n"
         "                       instead of running each layer's forward again (llama, qwen2, gemma3)\n"
         "  --resume             continue from the last checkpoint in --out\n"
         "  -q, --quiet          no progress output\n"
@@ -87,7 +90,8 @@ int cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) INT(0, 1LL << 62, o.seed);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) INT(1, 256, o.threads);
         else if (!strcmp(a, "--resume")) o.resume = true;
-        else if (!strcmp(a, "--one-graph")) o.one_graph = true;
+        else if (!strcmp(a, "--one-graph")) o.activations = "keep";
+        else if (!strcmp(a, "--activations")) ok = arg_str(argc, argv, &i, &o.activations);
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o.quiet = true;
         else return arg_unknown(argv, i);
         if (!ok) return 2;

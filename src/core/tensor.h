@@ -188,8 +188,10 @@ pl_tensor *pl_cross_entropy(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targets, 
 /* the same sum divided by n instead of the rows' own target count (n > 0; 0: their count): the loss of a chunk of
  * rows of a batch with n targets in all, so that the chunks' losses and gradients add up to the batch's */
 pl_tensor *pl_cross_entropy_over(pl_ctx *ctx, pl_tensor *logits, pl_tensor *targets, int ignore_index, int64_t n);
-/* mean over rows of KL(p || softmax(logits / temperature)), p a teacher's sparse distribution: ids i32 and probs f32
- * {k, rows..} (k entries a row, summing to 1; a row whose ids[0] < 0 carries none and is skipped) */
+/* mean over rows of KL(p || q), q = softmax(logits / temperature), p a teacher's sparse distribution: ids i32 and
+ * probs f32 {k, rows..} (k distinct tokens a row, k <= 1024; a row whose ids[0] < 0 carries none and is skipped).
+ * Where the k probabilities sum to less than 1, the rest, p_r, is one more outcome ("another token") against the
+ * student's mass on the other tokens, q_r: KL over k + 1 outcomes, so the tail is not pushed to zero. */
 pl_tensor *pl_kl_topk(pl_ctx *ctx, pl_tensor *logits, pl_tensor *ids, pl_tensor *probs, float temperature);
 /* loss of B image-text pairs, img and txt {D, B} unit vectors (row i of each a pair), t and b f32 scalars:
  * CLIP (siglip false): symmetric cross-entropy over exp(t) img txt^T, both directions averaged (b unused, may be

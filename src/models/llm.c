@@ -596,11 +596,11 @@ pl_tensor *llm_role_weight(const pl_llm *m, int l, pl_weight_role role) {
 
 pl_tensor *llm_linear(pl_ctx *ctx, const pl_llm *m, int l, pl_weight_role role, pl_tensor *x, pl_tensor *w, pl_tensor *b) {
     pl_tensor *y = pl_matmul_bias(ctx, w, x, b); /* x @ w.T (+ b) */
-    for (int i = 0; i < m->n_lora && y; i++) {   /* + s * B (A x) */
+    for (int i = 0; i < m->n_lora && y; i++) {   /* + B (s * A x): the scale on the rank-r rows, not the out rows */
         const pl_lora *lo = m->lora[i];
         pl_tensor *la = lo->a[l][role], *lb = lo->b[l][role];
         if (!la) continue;
-        y = pl_add(ctx, y, pl_scale(ctx, pl_matmul(ctx, lb, pl_matmul(ctx, la, x)), lo->scale * m->lora_scale[i]));
+        y = pl_add(ctx, y, pl_matmul(ctx, lb, pl_scale(ctx, pl_matmul(ctx, la, x), lo->scale * m->lora_scale[i])));
     }
     return y;
 }

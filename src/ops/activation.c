@@ -108,16 +108,20 @@ static void swiglu_rows(void *arg, int64_t s, int64_t e, int ith) {
     }
 }
 void op_swiglu_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, pl_nrows(t), swiglu_rows, t); }
-void op_swiglu_backward(pl_ctx *ctx, pl_tensor *t) {
+/* rows in parallel, one exp an element (a LoRA step spent 4% of its time here when it ran on one thread, two exps) */
+static void swiglu_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    pl_tensor *t = arg;
     float *gg = op_grad(t->src[0]), *gu = op_grad(t->src[1]);
     int64_t n = t->ne[0];
-    for (int64_t r = 0; r < pl_nrows(t); r++) {
+    for (int64_t r = s; r < e; r++) {
         const float *g = op_src_row(t, t->src[0], r), *u = op_src_row(t, t->src[1], r);
         const float *d = pl_f32(t->grad) + r * n;
         for (int64_t i = 0; i < n; i++) {
-            if (gg) gg[r * n + i] += d[i] * u[i] * silu_grad(g[i]);
-            if (gu) gu[r * n + i] += d[i] * silu(g[i]);
+            float sg = 1.0f / (1.0f + expf(-g[i])); /* silu(g) = g sg, silu'(g) = sg (1 + g (1 - sg)) */
+            if (gg) gg[r * n + i] += d[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
+            if (gu) gu[r * n + i] += d[i] * g[i] * sg;
         }
     }
-    (void)ctx;
 }
+void op_swiglu_backward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, pl_nrows(t), swiglu_grad_rows, t); }

@@ -130,72 +130,95 @@ void op_cross_entropy_backward(pl_ctx *ctx, pl_tensor *t) {
     if (op_grad(t->src[0])) pl_parallel_for(ctx, pl_nrows(t->src[0]), ce_grad_rows, t);
 }
 
+enum { KL_MAX_K = 1024 }; /* entries a row: the gradient keeps a row's k values aside on the stack */
+
 /* ---- distillation: KL to a teacher's top-k distribution ------------------------------------------------- */
+/* The teacher's k best tokens carry probabilities p_j that may sum to less than 1; the rest of its mass, p_r = 1 - sum
+ * p_j, is one more outcome, "any other token", whose student probability is q_r = 1 - sum_j q_j. The loss is the KL of
+ * these k + 1 outcomes: it never asks the student to put nothing on the tokens outside the top k (renormalizing the
+ * top k to 1 would, and the student then pays for every text token the teacher did not rank in its top k). */
 pl_tensor *pl_kl_topk(pl_ctx *ctx, pl_tensor *logits, pl_tensor *ids, pl_tensor *probs, float temperature) {
     if (!logits || !ids || !probs) return NULL;
     OP_REQUIRE(logits->type == PL_F32 && pl_is_contiguous(logits), "kl_topk: contiguous f32 logits expected");
     OP_REQUIRE(ids->type == PL_I32 && probs->type == PL_F32 && pl_is_contiguous(ids) && pl_is_contiguous(probs) &&
                ids->ne[0] == probs->ne[0] && pl_nrows(ids) == pl_nrows(logits) && pl_nrows(probs) == pl_nrows(logits),
                "kl_topk: ids (i32) and probs (f32) of k entries for every row of logits expected");
+    OP_REQUIRE(ids->ne[0] <= KL_MAX_K, "kl_topk: %lld entries a row; at most %d", (long long)ids->ne[0], KL_MAX_K);
     OP_REQUIRE(temperature > 0, "kl_topk: temperature %g must be positive", temperature);
     pl_tensor *t = op_new_node(ctx, PL_OP_KL_TOPK, PL_F32, 1, (int64_t[]){1}, logits, ids, probs, NULL);
     if (!t) return NULL;
     t->p.f[0] = temperature;
-    t->saved = pl_ctx_alloc(ctx, (size_t)(pl_nrows(logits) + 1) * sizeof(float)); /* each row's log-sum-exp of logits/T */
+    /* per row: the log-sum-exp of logits/T, p_r / q_r (the tail's gradient factor), the row's KL; then the row count */
+    t->saved = pl_ctx_alloc(ctx, (size_t)(3 * pl_nrows(logits) + 1) * sizeof(float));
     return t->saved ? t : NULL;
 }
 
+/* a row's entry j counts if its id is a token and its probability positive */
+static bool kl_entry(const int32_t *id, const float *p, int64_t j, int64_t v) { return id[j] >= 0 && id[j] < v && p[j] > 0; }
+
+/* one row at a time: q's normalizer; q_r as the sum of the other tokens' terms (not 1 - sum q_j, which loses it to
+ * rounding when the student puts nearly everything on the k tokens); the row's KL */
 static void kl_rows(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     pl_tensor *t = arg, *lg = t->src[0];
-    int64_t v = lg->ne[0];
+    int64_t rows = pl_nrows(lg), v = lg->ne[0], k = t->src[1]->ne[0];
     const float it = 1.0f / t->p.f[0];
     for (int64_t r = s; r < e; r++) {
-        const float *x = pl_f32(lg) + r * v;
+        const float *x = pl_f32(lg) + r * v, *p = pl_f32(t->src[2]) + r * k;
+        const int32_t *id = (const int32_t *)t->src[1]->data + r * k;
         float m = pl_vec_max_f32(v, x) * it;
-        double sum = 0;
+        double sum = 0, sum_k = 0, ps = 0, kl = 0;
         for (int64_t i = 0; i < v; i++) sum += expf(x[i] * it - m);
-        t->saved[r] = m + (float)log(sum);
+        const double lse = m + log(sum);
+        t->saved[r] = (float)lse;
+        t->saved[rows + r] = t->saved[2 * rows + r] = 0;
+        if (id[0] < 0) continue;
+        for (int64_t j = 0; j < k; j++) {
+            if (!kl_entry(id, p, j, v)) continue;
+            sum_k += expf(x[id[j]] * it - m);
+            ps += p[j];
+            kl += p[j] * (log(p[j]) - (x[id[j]] * it - lse));
+        }
+        double pr = ps < 1 - 1e-6 ? 1 - ps : 0, qr = PL_MAX((sum - sum_k) / sum, 1e-30);
+        if (pr > 0) {
+            kl += pr * (log(pr) - log(qr));
+            t->saved[rows + r] = (float)(pr / qr);
+        }
+        t->saved[2 * rows + r] = (float)kl;
     }
 }
 void op_kl_topk_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *lg = t->src[0];
-    int64_t rows = pl_nrows(lg), v = lg->ne[0], k = t->src[1]->ne[0];
+    int64_t rows = pl_nrows(lg), k = t->src[1]->ne[0];
     const int32_t *id = t->src[1]->data;
-    const float *p = pl_f32(t->src[2]), it = 1.0f / t->p.f[0];
     pl_parallel_for(ctx, rows, kl_rows, t);
     double loss = 0;
     int64_t n = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        if (id[r * k] < 0) continue;
-        for (int64_t j = 0; j < k; j++) {
-            int32_t c = id[r * k + j];
-            float pj = p[r * k + j];
-            if (c < 0 || c >= v || pj <= 0) continue;
-            loss += pj * (log(pj) - (pl_f32(lg)[r * v + c] * it - t->saved[r]));
-        }
-        n++;
-    }
-    t->saved[rows] = (float)n;
+    for (int64_t r = 0; r < rows; r++)
+        if (id[r * k] >= 0) loss += t->saved[2 * rows + r], n++;
+    t->saved[3 * rows] = (float)n;
     pl_f32(t)[0] = n ? (float)(loss / n) : 0.0f;
 }
 
-/* d/dx_i = (q_i - p_i) / T / n, q = softmax(x / T) */
+/* d/dx_i = (q_i - p_i) / T / n for the teacher's k tokens, (q_i - p_r q_i / q_r) / T / n for the others
+ * (q = softmax(x / T)): the tail's mass p_r spread over the other tokens as the student spreads its own.
+ * The k tokens' own values are set apart first: p_r / q_r may be huge, and (1 - p_r / q_r) q_j would swamp them. */
 static void kl_grad_rows(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     pl_tensor *t = arg, *lg = t->src[0];
     int64_t rows = pl_nrows(lg), v = lg->ne[0], k = t->src[1]->ne[0];
-    const int32_t *id = t->src[1]->data;
-    const float *p = pl_f32(t->src[2]), it = 1.0f / t->p.f[0];
-    float *gx = op_grad(lg);
-    float n = t->saved[rows], g = n > 0 ? pl_f32(t->grad)[0] / n * it : 0;
+    const float it = 1.0f / t->p.f[0];
+    float *gx = op_grad(lg), before[KL_MAX_K];
+    float n = t->saved[3 * rows], g = n > 0 ? pl_f32(t->grad)[0] / n * it : 0;
     for (int64_t r = s; r < e; r++) {
-        if (id[r * k] < 0) continue;
-        const float *x = pl_f32(lg) + r * v;
-        float *o = gx + r * v, lse = t->saved[r];
-        for (int64_t i = 0; i < v; i++) o[i] += g * expf(x[i] * it - lse);
+        const int32_t *id = (const int32_t *)t->src[1]->data + r * k;
+        const float *x = pl_f32(lg) + r * v, *p = pl_f32(t->src[2]) + r * k;
+        if (id[0] < 0) continue;
+        float *o = gx + r * v, lse = t->saved[r], gt = g * (1 - t->saved[rows + r]);
+        for (int64_t j = 0; j < k; j++) before[j] = kl_entry(id, p, j, v) ? o[id[j]] : 0;
+        for (int64_t i = 0; i < v; i++) o[i] += gt * expf(x[i] * it - lse);
         for (int64_t j = 0; j < k; j++)
-            if (id[r * k + j] >= 0 && id[r * k + j] < v) o[id[r * k + j]] -= g * p[r * k + j];
+            if (kl_entry(id, p, j, v)) o[id[j]] = before[j] + g * (expf(x[id[j]] * it - lse) - p[j]);
     }
 }
 void op_kl_topk_backward(pl_ctx *ctx, pl_tensor *t) {

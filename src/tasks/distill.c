@@ -45,10 +45,11 @@ static void top_k(const float *x, int64_t n, int k, int32_t *idx) {
         idx[j] = (int32_t)i;
     }
 }
-/* softmax(z / temperature) over the top k only (renormalized) */
-static void top_probs(const float *z, const int32_t *idx, int k, float temperature, float *p) {
+/* softmax(z / temperature) over all n logits, kept for the top k only: not renormalized, so that the mass they leave
+ * out (1 - sum p) stays the teacher's probability of "another token" (pl_kl_topk) */
+static void top_probs(const float *z, int64_t n, const int32_t *idx, int k, float temperature, float *p) {
     double sum = 0, m = z[idx[0]] / temperature;
-    for (int j = 0; j < k; j++) sum += exp(z[idx[j]] / temperature - m);
+    for (int64_t i = 0; i < n; i++) sum += exp(z[i] / temperature - m);
     for (int j = 0; j < k; j++) p[j] = (float)(exp(z[idx[j]] / temperature - m) / sum);
 }
 
@@ -70,7 +71,8 @@ static int teacher_labels(ds_run *r) {
     cache_header want;
     memset(&want, 0, sizeof want); /* padding included: the header is compared byte for byte */
     memcpy(want.magic, "PLKD", 4);
-    want.version = 1, want.T = T, want.K = K, want.n_seq = r->n_seq, want.n_val = r->n_val;
+    want.version = 2; /* 2: probabilities of the whole softmax, not renormalized over the top k */
+    want.T = T, want.K = K, want.n_seq = r->n_seq, want.n_val = r->n_val;
     want.temperature = o->temperature, want.n_tokens = r->n_tokens, want.hash = tokens_hash(r->tokens, r->n_tokens);
     snprintf(want.teacher, sizeof want.teacher, "%s", r->teacher->path);
     char path[4200];
@@ -103,10 +105,10 @@ static int teacher_labels(ds_run *r) {
             const float *z = logits + (int64_t)p * V;
             int32_t *id = r->kid + ((size_t)s * T + p) * K;
             top_k(z, V, K, id);
-            top_probs(z, id, K, o->temperature, r->kp + ((size_t)s * T + p) * K);
+            top_probs(z, V, id, K, o->temperature, r->kp + ((size_t)s * T + p) * K);
             if (v >= 0) {
                 memcpy(r->vid + ((size_t)v * T + p) * K, id, (size_t)K * sizeof *id);
-                top_probs(z, id, K, 1.0f, r->vp + ((size_t)v * T + p) * K);
+                top_probs(z, V, id, K, 1.0f, r->vp + ((size_t)v * T + p) * K);
             }
         }
         if (!o->quiet && isatty(2))

@@ -263,10 +263,48 @@ static int prepare(ft_run *r, const char *base) {
     return PL_OK;
 }
 
+/* Is the frozen base quantized? (QLoRA-style: whoever keeps it quantized chose memory over speed) */
+static bool base_quantized(const pl_llm *m) {
+    const pl_type_traits *tr = pl_dtype_traits(m->layers[0].ffn_down ? m->layers[0].ffn_down->type : PL_F32);
+    return tr && tr->is_quantized;
+}
+
+/* The step as one graph (every activation kept: the faster step) or a layer at a time (activation checkpointing:
+ * a second forward pass of every layer, a fraction of the memory). --activations auto keeps them unless the base
+ * is quantized or the one graph would take more than half the memory the system has available now. */
+static int build_step(ft_run *r, bool *layers) {
+    const pl_finetune_opts *o = r->o;
+    const char *mode = o->activations ? o->activations : "auto";
+    bool can = r->m->arch_info->block != NULL; /* gpt2 has no layer-at-a-time path */
+    *layers = can && strcmp(mode, "keep") && (!strcmp(mode, "recompute") || base_quantized(r->m));
+    if (!*layers) {
+        r->ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = o->threads});
+        r->x = r->ctx ? pl_new_2d(r->ctx, PL_I32, r->T, r->B) : NULL;
+        r->y = r->x ? pl_new_2d(r->ctx, PL_I32, r->T, r->B) : NULL;
+        r->loss = r->y ? pl_llm_forward_train(r->ctx, r->m, r->x, r->y, NULL) : NULL;
+        r->g = r->loss ? pl_graph_build(r->ctx, r->loss, true) : NULL;
+        if (!r->g) return PL_ERR_ARG;
+        long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        double avail = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+        if (!can || strcmp(mode, "auto") || !(avail > 0 && (double)pl_ctx_arena_bytes(r->ctx) > avail / 2)) return PL_OK;
+        if (!o->quiet)
+            fprintf(stderr, "activations: one graph would take %.0f MB of the %.0f MB available: a layer at a time\n",
+                    (double)pl_ctx_arena_bytes(r->ctx) / 1e6, avail / 1e6);
+        pl_ctx_free(r->ctx);
+        r->ctx = NULL, r->g = NULL, r->loss = NULL;
+        *layers = true;
+    }
+    if (!(r->ck = pl_llm_ckpt_new(r->m, r->T, r->B, &(pl_ctx_params){.n_threads = o->threads}, 0))) return PL_ERR_NOMEM;
+    r->x = r->ck->ids, r->y = r->ck->targets;
+    return PL_OK;
+}
+
 int pl_finetune(const pl_finetune_opts *o) {
     bool lora = o->method && !strcmp(o->method, "lora"), prompt = o->method && !strcmp(o->method, "prompt");
     if (!o->method || (strcmp(o->method, "full") && !lora && !prompt))
         return pl_error(PL_ERR_UNSUPPORTED, "--method %s: the methods are full, lora and prompt", o->method ? o->method : "(none)");
+    if (o->activations && strcmp(o->activations, "auto") && strcmp(o->activations, "keep") && strcmp(o->activations, "recompute"))
+        return pl_error(PL_ERR_ARG, "--activations %s: the choices are auto, keep and recompute", o->activations);
     if (o->batch < 1 || o->batch > 256 || o->accum < 1 || o->epochs < 1)
         return pl_error(PL_ERR_ARG, "batch (1..256), accumulation and epochs must be at least 1");
     char *base = NULL;
@@ -285,23 +323,15 @@ int pl_finetune(const pl_finetune_opts *o) {
     } else if (!rc && !(r.m = open_model(o, base, &start, &r.hist))) rc = PL_ERR_FORMAT;
     if (!rc) rc = prepare(&r, base);
     int64_t steps = o->steps > 0 ? o->steps : (int64_t)o->epochs * ((r.n_train + r.B * o->accum - 1) / (r.B * o->accum));
-    if (!rc && !o->one_graph && r.m->arch_info->block) { /* a layer at a time */
-        if (!(r.ck = pl_llm_ckpt_new(r.m, r.T, r.B, &(pl_ctx_params){.n_threads = o->threads}, 0))) rc = PL_ERR_NOMEM;
-        else r.x = r.ck->ids, r.y = r.ck->targets;
-    } else if (!rc) {
-        r.ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = o->threads});
-        r.x = pl_new_2d(r.ctx, PL_I32, r.T, r.B);
-        r.y = pl_new_2d(r.ctx, PL_I32, r.T, r.B);
-        r.loss = pl_llm_forward_train(r.ctx, r.m, r.x, r.y, NULL);
-        r.g = r.loss ? pl_graph_build(r.ctx, r.loss, true) : NULL;
-        if (!r.g) rc = PL_ERR_ARG;
-    }
+    bool layers = false;
+    if (!rc) rc = build_step(&r, &layers);
     if (!rc && !o->quiet)
-        fprintf(stderr, "model: %s %s, %lld %s; %lld steps of %d x %d tokens; %d threads\n", pl_llm_arch_name(r.m->hp.arch),
+        fprintf(stderr, "model: %s %s, %lld %s; %lld steps of %d x %d tokens; %d threads; %s\n", pl_llm_arch_name(r.m->hp.arch),
                 base, (long long)(r.lora ? r.lora->n_floats : r.prompt ? r.prompt->n_floats : r.m->n_floats),
                 r.lora ? "trainable LoRA parameters (the base frozen)" : r.prompt ? "trainable virtual-token parameters (the base frozen)" : "parameters (f32)",
                 (long long)steps, r.B * o->accum,
-                r.T, (r.ck ? r.ck->work : r.ctx)->n_threads);
+                r.T, (r.ck ? r.ck->work : r.ctx)->n_threads,
+                layers ? "a layer at a time (activations recomputed)" : "one graph (activations kept)");
     if (!rc) rc = loop(&r, start, steps);
     if (!rc && !o->quiet && (r.lora || r.prompt)) {
         char ck[4200] = "";

@@ -33,7 +33,10 @@ typedef struct {
     uint64_t seed;
     int threads;
     bool resume, quiet;
-    bool one_graph;              /* the whole step as one graph (every activation kept), not a layer at a time */
+    const char *activations;     /* "keep": the step as one graph, every activation kept (fast); "recompute": a layer
+                                  * at a time, each layer's forward run again for its backward (a fraction of the
+                                  * memory); NULL / "auto": recompute when the base is quantized or keeping them
+                                  * would take more than half the available memory */
     volatile sig_atomic_t *interrupt;
 } pl_finetune_opts;
 

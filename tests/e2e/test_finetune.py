@@ -101,6 +101,27 @@ def test_lora_finetune_lowers_validation_loss_and_leaves_the_base(model, tmp_pat
     assert g.returncode == 0 and g.stdout == outs[1], (g.stdout, outs[1])  # baked in: the adapter's text
 
 
+def test_activations_kept_or_recomputed_give_the_same_losses(model, tmp_path):
+    """--activations keep (one graph), recompute (a layer at a time) and auto (an f32 base: keep) train alike."""
+    data = write_data(tmp_path / "d.jsonl")
+    runs = {}
+    for mode in ["keep", "recompute", None]:
+        out = tmp_path / f"out-{mode}"
+        r = finetune(["-m", model, "-d", data, "-o", str(out), "--method", "lora", "--steps", "6", "--lr", "1e-2",
+                      "--batch", "4", "--val-frac", "0.25", "--eval-every", "3", "-t", "2", "--chat", "none"]
+                     + (["--activations", mode] if mode else []))
+        assert r.returncode == 0, r.stderr
+        runs[mode] = (train_losses(out), val_losses(out), r.stderr)
+    assert "one graph (activations kept)" in runs["keep"][2] and "one graph (activations kept)" in runs[None][2]
+    assert "a layer at a time (activations recomputed)" in runs["recompute"][2]
+    for mode in ["recompute", None]:
+        for (s0, a), (s1, b) in zip(runs["keep"][0], runs[mode][0]):
+            assert s0 == s1 and abs(a - b) < 1e-4, (mode, runs["keep"][0], runs[mode][0])
+        assert len(runs[mode][1]) == 3 and all(abs(a - b) < 1e-4 for a, b in zip(runs["keep"][1], runs[mode][1]))
+    r = finetune(["-m", model, "-d", data, "-o", str(tmp_path / "bad"), "--method", "lora", "--activations", "some"])
+    assert r.returncode == 1 and "--activations some: the choices are auto, keep and recompute" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("init", [None, "Answer briefly:"])
 def test_prompt_tuning_lowers_validation_loss(model, tmp_path, init):
     data = write_data(tmp_path / "d.jsonl")

@@ -442,11 +442,12 @@ int main(void) {
     for (int r = 0; r < 8; r++)
         for (int j = 0; j < 3; j++) {
             ((int32_t *)kid->data)[r * 3 + j] = r == 5 ? -1 : (r * 3 + j * 4) % 11;
-            pl_f32(kp)[r * 3 + j] = j == 0 ? 0.6f : 0.2f;
+            pl_f32(kp)[r * 3 + j] = j == 0 ? 0.6f : r % 2 ? 0.2f : 0.1f; /* even rows: 0.2 outside the three */
         }
     pl_tensor *kl_src[2] = {kid, kp};
     gradcheck("kl_topk", ctx, in, 1, b_kl, kl_src);
-    { /* and its value: the mean over the 7 rows with entries of sum_j p_j (log p_j - log softmax(x / 2)_{id_j}) */
+    { /* and its value: the mean over the 7 rows with entries of sum_j p_j (log p_j - log q_{id_j}), q = softmax(x / 2),
+       * plus p_r (log p_r - log q_r) for the mass outside the three, p_r = 1 - sum_j p_j, q_r = 1 - sum_j q_{id_j} */
         pl_tensor *kl = pl_kl_topk(ctx, in[0], kid, kp, 2.0f);
         pl_graph_forward(ctx, pl_graph_build(ctx, kl, false));
         double want = 0;
@@ -455,10 +456,13 @@ int main(void) {
             const float *x = pl_f32(in[0]) + r * 11;
             double z = 0;
             for (int i = 0; i < 11; i++) z += exp(x[i] / 2.0);
+            double ps = 0, qs = 0;
             for (int j = 0; j < 3; j++) {
-                double pj = pl_f32(kp)[r * 3 + j];
-                want += pj * (log(pj) - (x[((int32_t *)kid->data)[r * 3 + j]] / 2.0 - log(z)));
+                double pj = pl_f32(kp)[r * 3 + j], lq = x[((int32_t *)kid->data)[r * 3 + j]] / 2.0 - log(z);
+                want += pj * (log(pj) - lq);
+                ps += pj, qs += exp(lq);
             }
+            if (r % 2 == 0) want += (1 - ps) * (log(1 - ps) - log(1 - qs));
         }
         CHECK_NEAR(pl_f32(kl)[0], want / 7, 1e-5);
     }
