@@ -9,9 +9,9 @@
 
 /* ---- arena ------------------------------------------------------------------------------------------ */
 typedef struct chunk { struct chunk *next; size_t size, used; char *mem; } chunk;
-struct pl_arena { chunk *head; size_t chunk_bytes; };
+struct pl_arena { chunk *head; size_t chunk_bytes; bool small_pages; };
 
-static chunk *chunk_new(size_t size) {
+static chunk *chunk_new(size_t size, bool small_pages) {
     chunk *c = pl_calloc(1, sizeof *c);
     if (!c) return NULL;
     size_t align = size >= ((size_t)4 << 20) ? (size_t)2 << 20 : 64; /* big chunks: transparent huge pages */
@@ -20,7 +20,7 @@ static chunk *chunk_new(size_t size) {
         return pl_error_null(PL_ERR_NOMEM, "out of memory allocating a %zu-byte arena chunk", size);
     }
     c->size = size;
-    if (align > 64) madvise(c->mem, size, MADV_HUGEPAGE); /* a hint: fewer page faults and TLB misses */
+    if (align > 64 && !small_pages) madvise(c->mem, size, MADV_HUGEPAGE); /* fewer page faults and TLB misses */
     return c;
 }
 
@@ -28,7 +28,7 @@ void *pl_ctx_alloc(pl_ctx *ctx, size_t bytes) {
     pl_arena *a = ctx->arena;
     bytes = (bytes + 63) & ~(size_t)63;
     if (!a->head || a->head->used + bytes > a->head->size) {
-        chunk *c = chunk_new(bytes > a->chunk_bytes ? bytes : a->chunk_bytes);
+        chunk *c = chunk_new(bytes > a->chunk_bytes ? bytes : a->chunk_bytes, a->small_pages);
         if (!c) return NULL;
         c->next = a->head;
         a->head = c;
@@ -208,6 +208,7 @@ pl_ctx *pl_ctx_new(const pl_ctx_params *params) {
     ctx->arena = pl_calloc(1, sizeof *ctx->arena);
     if (!ctx->arena) { free(ctx); return NULL; }
     ctx->arena->chunk_bytes = params->arena_bytes ? params->arena_bytes : (size_t)64 << 20;
+    ctx->arena->small_pages = params->small_pages;
     ctx->n_threads = params->n_threads > 0 ? params->n_threads : pl_cpu_physical_cores();
     if (ctx->n_threads > 256) ctx->n_threads = 256;
     ctx->pool = pool_new(ctx->n_threads);
@@ -231,7 +232,7 @@ void pl_ctx_reset(pl_ctx *ctx) {
         return;
     }
     arena_free_chunks(a);
-    a->head = chunk_new(total); /* NULL (out of memory): later allocations make chunks as before */
+    a->head = chunk_new(total, a->small_pages); /* NULL (out of memory): later allocations make chunks as before */
     if (!a->head) pl_clear_error();
 }
 
