@@ -52,7 +52,8 @@ static void arena_free_chunks(pl_arena *a) {
 /* ---- thread pool ------------------------------------------------------------------------------------ */
 /* A job is cut into units: for pl_parallel_for, one contiguous share of [0, n) per thread, and unit u is run
  * as "thread" u (fn's ith), whoever runs it, so per-thread partial results are the same whichever thread
- * takes which share; for pl_parallel_for_dynamic, single items. Any thread takes the next unit from one
+ * takes which share; for pl_parallel_for_dynamic, single items; for pl_parallel_for_chunks, about four ranges
+ * a thread (the dynamic kinds pass the running thread's ith). Any thread takes the next unit from one
  * atomic word (the job's generation and the next unit), and the job is over when all its units are done,
  * not when every worker has checked in: on an oversubscribed host a worker the OS has put aside for a time
  * slice no longer holds the others up - whoever runs takes its share. Workers spin briefly on the word

@@ -72,15 +72,7 @@ static void add_tensor(const pl_tensor *t, uint64_t *bytes, uint64_t *params) {
     *params += (uint64_t)pl_nelements(t);
 }
 
-static uint64_t weights_read(const pl_llm *m, uint64_t *n_params, uint64_t *n_read);
-uint64_t pl_bench_weight_bytes(const pl_llm *m, uint64_t *n_params) { return weights_read(m, n_params, NULL); }
-uint64_t pl_bench_macs_per_token(const pl_llm *m) {
-    uint64_t macs = 0;
-    weights_read(m, NULL, &macs);
-    return macs;
-}
-
-/* bytes of the weights a decode token reads; *n_params: all parameters; *n_read: those read (multiplied) */
+/* bytes of the weights a decode token reads; *n_params: all parameters; *n_read: those read */
 static uint64_t weights_read(const pl_llm *m, uint64_t *n_params, uint64_t *n_read) {
     uint64_t b = 0, p = 0, eb = 0, ep = 0;
     for (int l = 0; l < m->hp.n_layer; l++) {
@@ -99,6 +91,13 @@ static uint64_t weights_read(const pl_llm *m, uint64_t *n_params, uint64_t *n_re
     if (n_params) *n_params = p + ep;
     if (n_read) *n_read = p;
     return b;
+}
+
+uint64_t pl_bench_weight_bytes(const pl_llm *m, uint64_t *n_params) { return weights_read(m, n_params, NULL); }
+uint64_t pl_bench_macs_per_token(const pl_llm *m) {
+    uint64_t macs = 0;
+    weights_read(m, NULL, &macs);
+    return macs;
 }
 
 uint64_t pl_bench_kv_bytes(const pl_llm *m, int n_ctx) {

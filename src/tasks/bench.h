@@ -19,7 +19,8 @@ int pl_bench_tg(pl_llm *m, int depth, int n_gen, int reps, double *ts);
 /* Bytes of the weights a forward pass reads (the token embedding only when it is also the LM head), and the
  * number of parameters (all weights, embedding included). */
 uint64_t pl_bench_weight_bytes(const pl_llm *m, uint64_t *n_params);
-/* multiply-adds a decode token costs in the weight matrices (each weight read once; an untied embedding aside) */
+/* the parameters a decode token reads, each once: its multiply-adds in the matrices (norm weights and biases,
+ * a few thousand, counted with them; an untied embedding is only looked up, so left out) */
 uint64_t pl_bench_macs_per_token(const pl_llm *m);
 /* Bytes of K and V read by one decode step at context n_ctx (the cache is f32). */
 uint64_t pl_bench_kv_bytes(const pl_llm *m, int n_ctx);

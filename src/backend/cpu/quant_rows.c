@@ -583,6 +583,16 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m256 r8_
     return _mm256_cvtph_ps(_mm_set_epi64x((long long)d47, (long long)d03));
 }
 
+/* a row block's result for one activation row: o[0..7] += isum * (d_w * d_y) [q4_1 / q5_1: then + m_w * s_y];
+ * the same fma order for one activation row as for many. y: the activation block (q8_0 or q8_1, d first). */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8_accum(float *o, __m256i is, __m256 dw, __m256 mw,
+                                                                                    const char *y, bool one) {
+    __m256 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(((const pl_block_q8_0 *)y)->d))),
+                                 _mm256_loadu_ps(o));
+    if (one) acc = _mm256_fmadd_ps(mw, _mm256_set1_ps(_cvtsh_ss(((const pl_block_q8_1 *)y)->s)), acc);
+    _mm256_storeu_ps(o, acc);
+}
+
 /* one group of eight rows' bytes against four bytes of an activation row, broadcast: is += the eight rows' dots */
 #define R8_GROUP(is, q, u, a4)                                                                                      \
     is = _mm256_add_epi32(is, _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_set1_epi32(a4), q)), ones))
@@ -607,9 +617,7 @@ AVX2_FN static void r8_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const voi
                 memcpy(&a4, y->qs + 4 * k, 4);
                 R8_GROUP(is, g[k], u[k], a4);
             }
-            float *o = s + c * lds;
-            _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(y->d))),
-                                                _mm256_loadu_ps(o)));
+            r8_accum(s + c * lds, is, dw, _mm256_setzero_ps(), (const char *)y, false);
         }
     }
 }
@@ -855,11 +863,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8_q4
                 const __m256i a = _mm256_set1_epi32(a4);
                 p = _mm256_add_epi16(p, one ? _mm256_maddubs_epi16(q[k], a) : _mm256_maddubs_epi16(u[k], _mm256_sign_epi8(a, q[k])));
             }
-            float *o = s + c * lds;
-            __m256 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)),
-                                         _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(((const pl_block_q8_0 *)y)->d))), _mm256_loadu_ps(o));
-            if (one) acc = _mm256_fmadd_ps(mw, _mm256_set1_ps(_cvtsh_ss(((const pl_block_q8_1 *)y)->s)), acc);
-            _mm256_storeu_ps(o, acc);
+            r8_accum(s + c * lds, _mm256_madd_epi16(p, ones), dw, mw, y, one);
         }
     }
 }
@@ -920,11 +924,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8_q5
             }
             const __m256i is = one ? _mm256_add_epi32(_mm256_madd_epi16(p[0], ones), _mm256_madd_epi16(p[1], ones))
                                    : _mm256_madd_epi16(p[0], ones);
-            float *o = s + c * lds;
-            __m256 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(((const pl_block_q8_0 *)y)->d))),
-                                         _mm256_loadu_ps(o));
-            if (one) acc = _mm256_fmadd_ps(mw, _mm256_set1_ps(_cvtsh_ss(((const pl_block_q8_1 *)y)->s)), acc);
-            _mm256_storeu_ps(o, acc);
+            r8_accum(s + c * lds, is, dw, mw, y, one);
         }
     }
 }
