@@ -38,62 +38,27 @@ void pl_vec_qgelu_grad_f32_scalar(int64_t n, const float *x, const float *g, flo
     }
 }
 
-/* ---- AVX-512 ---- */
-TGT512 void pl_vec_gelu_f32_avx512(int64_t n, const float *x, float *y) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, pl_gelu512(_mm512_loadu_ps(x + i)));
-    pl_vec_gelu_f32_scalar(n - i, x + i, y + i);
-}
-TGT512 void pl_vec_gelu_grad_f32_avx512(int64_t n, const float *x, const float *g, float *dx, bool acc) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 d = pl_gelu_grad512(_mm512_loadu_ps(x + i), _mm512_loadu_ps(g + i));
-        _mm512_storeu_ps(dx + i, acc ? _mm512_add_ps(_mm512_loadu_ps(dx + i), d) : d);
+/* ---- AVX-512 and AVX2: a vector at a time, the tail by the scalar reference ---- */
+/* y = f(x), and dx = g f'(x) (acc: dx += g f'(x)), for activation NAME on one ISA: W floats a vector of type V */
+#define GELU_ROWS(TGT, SUF, W, V, LOAD, STORE, ADD, FWD, GRAD, NAME)                                               \
+    TGT void pl_vec_##NAME##_f32_##SUF(int64_t n, const float *x, float *y) {                                     \
+        int64_t i = 0;                                                                                           \
+        for (; i + W <= n; i += W) STORE(y + i, FWD(LOAD(x + i)));                                               \
+        pl_vec_##NAME##_f32_scalar(n - i, x + i, y + i);                                                         \
+    }                                                                                                            \
+    TGT void pl_vec_##NAME##_grad_f32_##SUF(int64_t n, const float *x, const float *g, float *dx, bool acc) {     \
+        int64_t i = 0;                                                                                           \
+        for (; i + W <= n; i += W) {                                                                             \
+            V d = GRAD(LOAD(x + i), LOAD(g + i));                                                                \
+            STORE(dx + i, acc ? ADD(LOAD(dx + i), d) : d);                                                       \
+        }                                                                                                        \
+        pl_vec_##NAME##_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);                                       \
     }
-    pl_vec_gelu_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);
-}
 
-/* ---- AVX2 ---- */
-TGT256 void pl_vec_gelu_f32_avx2(int64_t n, const float *x, float *y) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, pl_gelu256(_mm256_loadu_ps(x + i)));
-    pl_vec_gelu_f32_scalar(n - i, x + i, y + i);
-}
-TGT256 void pl_vec_gelu_grad_f32_avx2(int64_t n, const float *x, const float *g, float *dx, bool acc) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 d = pl_gelu_grad256(_mm256_loadu_ps(x + i), _mm256_loadu_ps(g + i));
-        _mm256_storeu_ps(dx + i, acc ? _mm256_add_ps(_mm256_loadu_ps(dx + i), d) : d);
-    }
-    pl_vec_gelu_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);
-}
-
-TGT512 void pl_vec_qgelu_f32_avx512(int64_t n, const float *x, float *y) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, pl_qgelu512(_mm512_loadu_ps(x + i)));
-    pl_vec_qgelu_f32_scalar(n - i, x + i, y + i);
-}
-TGT512 void pl_vec_qgelu_grad_f32_avx512(int64_t n, const float *x, const float *g, float *dx, bool acc) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 d = pl_qgelu_grad512(_mm512_loadu_ps(x + i), _mm512_loadu_ps(g + i));
-        _mm512_storeu_ps(dx + i, acc ? _mm512_add_ps(_mm512_loadu_ps(dx + i), d) : d);
-    }
-    pl_vec_qgelu_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);
-}
-TGT256 void pl_vec_qgelu_f32_avx2(int64_t n, const float *x, float *y) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, pl_qgelu256(_mm256_loadu_ps(x + i)));
-    pl_vec_qgelu_f32_scalar(n - i, x + i, y + i);
-}
-TGT256 void pl_vec_qgelu_grad_f32_avx2(int64_t n, const float *x, const float *g, float *dx, bool acc) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 d = pl_qgelu_grad256(_mm256_loadu_ps(x + i), _mm256_loadu_ps(g + i));
-        _mm256_storeu_ps(dx + i, acc ? _mm256_add_ps(_mm256_loadu_ps(dx + i), d) : d);
-    }
-    pl_vec_qgelu_grad_f32_scalar(n - i, x + i, g + i, dx + i, acc);
-}
+GELU_ROWS(TGT512, avx512, 16, __m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps, pl_gelu512, pl_gelu_grad512, gelu)
+GELU_ROWS(TGT256, avx2, 8, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, pl_gelu256, pl_gelu_grad256, gelu)
+GELU_ROWS(TGT512, avx512, 16, __m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps, pl_qgelu512, pl_qgelu_grad512, qgelu)
+GELU_ROWS(TGT256, avx2, 8, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, pl_qgelu256, pl_qgelu_grad256, qgelu)
 
 typedef void (*gelu_fn)(int64_t, const float *, float *);
 typedef void (*gelu_grad_fn)(int64_t, const float *, const float *, float *, bool);
