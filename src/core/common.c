@@ -1,6 +1,8 @@
-/* Error messages, checked allocation, whole-file I/O and UTF-8 validation used across the library. */
+/* Error messages, checked allocation, string lists, whole-file and directory I/O and UTF-8 validation used
+ * across the library. */
 #include "core/common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
@@ -48,6 +50,33 @@ char *pl_strdup(const char *s) {
     char *p = pl_malloc(n + 1);
     if (p) memcpy(p, s, n + 1);
     return p;
+}
+
+int pl_strlist_add(pl_strlist *l, const char *s) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **v = pl_realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) return PL_ERR_NOMEM;
+        l->v = v; l->cap = cap;
+    }
+    return (l->v[l->n] = pl_strdup(s)) ? (l->n++, PL_OK) : PL_ERR_NOMEM;
+}
+void pl_strlist_free(pl_strlist *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    *l = (pl_strlist){0};
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+int pl_dir_names(const char *dir, pl_strlist *out) {
+    DIR *d = opendir(dir);
+    if (!d) return pl_error(PL_ERR_IO, "cannot read the directory '%s'", dir);
+    int first = out->n, rc = PL_OK;
+    for (struct dirent *e; !rc && (e = readdir(d));)
+        if (e->d_name[0] != '.') rc = pl_strlist_add(out, e->d_name);
+    closedir(d);
+    if (!rc) qsort(out->v + first, (size_t)(out->n - first), sizeof *out->v, cmp_str);
+    return rc;
 }
 
 char *pl_read_file(const char *path, size_t *len) {

@@ -26,6 +26,14 @@ char *pl_read_file(const char *path, size_t *len);
 /* Write a file atomically: write PATH.tmp.PID, fsync, rename over PATH. Nothing is left under PATH on failure. */
 int pl_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* A growable list of strings it owns. */
+typedef struct { char **v; int n, cap; } pl_strlist;
+int pl_strlist_add(pl_strlist *l, const char *s); /* a copy of s; PL_ERR_NOMEM */
+void pl_strlist_free(pl_strlist *l);
+/* The names in a directory, hidden ones (a leading '.') left out, in byte order, appended to out: PL_OK, or
+ * PL_ERR_IO + message when it cannot be read (PL_ERR_NOMEM). */
+int pl_dir_names(const char *dir, pl_strlist *out);
+
 /* Valid UTF-8? (rejects overlongs, surrogates, > U+10FFFF) */
 int pl_utf8_valid(const char *s, size_t len);
 

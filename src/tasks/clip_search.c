@@ -2,7 +2,6 @@
 #include "tasks/clip_search.h"
 #include "rag/store.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -18,32 +17,13 @@ static bool is_image_name(const char *p) {
     return false;
 }
 
-typedef struct { char **v; int n, cap; } names;
-static int names_add(names *l, const char *s) {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 64;
-        char **v = pl_realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v) return PL_ERR_NOMEM;
-        l->v = v; l->cap = cap;
-    }
-    return (l->v[l->n] = pl_strdup(s)) ? (l->n++, PL_OK) : PL_ERR_NOMEM;
-}
-static void names_free(names *l) { for (int i = 0; i < l->n; i++) free(l->v[i]); free(l->v); }
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* image files under path, in name order (a file named on the command line is taken whatever its name) */
-static int walk(const char *path, names *out, bool top) {
+static int walk(const char *path, pl_strlist *out, bool top) {
     struct stat sb;
     if (stat(path, &sb)) return pl_error(PL_ERR_IO, "cannot open '%s'", path);
-    if (!S_ISDIR(sb.st_mode)) return top || is_image_name(path) ? names_add(out, path) : PL_OK;
-    DIR *d = opendir(path);
-    if (!d) return pl_error(PL_ERR_IO, "cannot read the directory '%s'", path);
-    names kids = {0};
-    int rc = PL_OK;
-    for (struct dirent *e; !rc && (e = readdir(d));)
-        if (e->d_name[0] != '.') rc = names_add(&kids, e->d_name);
-    closedir(d);
-    qsort(kids.v, (size_t)kids.n, sizeof *kids.v, cmp_str);
+    if (!S_ISDIR(sb.st_mode)) return top || is_image_name(path) ? pl_strlist_add(out, path) : PL_OK;
+    pl_strlist kids = {0};
+    int rc = pl_dir_names(path, &kids);
     for (int i = 0; !rc && i < kids.n; i++) {
         char *child = pl_malloc(strlen(path) + strlen(kids.v[i]) + 2);
         if (!child) { rc = PL_ERR_NOMEM; break; }
@@ -51,7 +31,7 @@ static int walk(const char *path, names *out, bool top) {
         rc = walk(child, out, false);
         free(child);
     }
-    names_free(&kids);
+    pl_strlist_free(&kids);
     return rc;
 }
 
@@ -86,7 +66,7 @@ static uint64_t hash_bytes(const char *p, size_t n) {
 int pl_clip_index(pl_clip_task *t, const char *model_path, const char *db_path, const char *const *paths, int n,
                   pl_clip_index_stats *st) {
     *st = (pl_clip_index_stats){0};
-    names files = {0};
+    pl_strlist files = {0};
     int rc = PL_OK;
     for (int i = 0; i < n && !rc; i++) rc = walk(paths[i], &files, true);
     pl_rag_db *db = rc ? NULL : pl_rag_db_open(db_path, true);
@@ -113,7 +93,7 @@ int pl_clip_index(pl_clip_task *t, const char *model_path, const char *db_path, 
     }
     free(v);
     pl_rag_db_close(db);
-    names_free(&files);
+    pl_strlist_free(&files);
     return rc;
 }
 

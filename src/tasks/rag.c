@@ -9,7 +9,6 @@
 #include "rag/topk.h"
 #include "rag/vindex.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -63,31 +62,13 @@ int pl_rag_model_path(const char *db_path, char *out, size_t cap) {
 }
 
 /* ---- walking -------------------------------------------------------------------------------------------- */
-typedef struct { char **v; int n, cap; } strlist;
-static int strlist_add(strlist *l, const char *s) {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 64;
-        char **v = pl_realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v) return PL_ERR_NOMEM;
-        l->v = v; l->cap = cap;
-    }
-    return (l->v[l->n] = pl_strdup(s)) ? (l->n++, PL_OK) : PL_ERR_NOMEM;
-}
-static void strlist_free(strlist *l) { for (int i = 0; i < l->n; i++) free(l->v[i]); free(l->v); }
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* every file under path (a directory's entries in name order, hidden ones and symlinked directories skipped) */
-static int walk(const char *path, strlist *out) {
+static int walk(const char *path, pl_strlist *out) {
     struct stat sb;
-    if (lstat(path, &sb) || !S_ISDIR(sb.st_mode)) return strlist_add(out, path); /* files, broken links: reported later */
-    DIR *d = opendir(path);
-    if (!d) return strlist_add(out, path);
-    strlist names = {0};
-    int rc = PL_OK;
-    for (struct dirent *e; !rc && (e = readdir(d));)
-        if (e->d_name[0] != '.') rc = strlist_add(&names, e->d_name);
-    closedir(d);
-    qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
+    if (lstat(path, &sb) || !S_ISDIR(sb.st_mode)) return pl_strlist_add(out, path); /* files, broken links: reported later */
+    pl_strlist names = {0};
+    int rc = pl_dir_names(path, &names);
+    if (rc == PL_ERR_IO) { pl_clear_error(); pl_strlist_free(&names); return pl_strlist_add(out, path); } /* reported later */
     size_t pl = strlen(path);
     while (pl > 1 && path[pl - 1] == '/') pl--;
     for (int i = 0; !rc && i < names.n; i++) {
@@ -97,7 +78,7 @@ static int walk(const char *path, strlist *out) {
         rc = walk(child, out);
         free(child);
     }
-    strlist_free(&names);
+    pl_strlist_free(&names);
     return rc;
 }
 
@@ -241,18 +222,18 @@ int pl_rag_index(pl_embedder *e, const char *db_path, const char *const *paths, 
     if (!rc) rc = pl_rag_db_meta(db, &have, &has);
     if (!rc && has) rc = same_model(db_path, &have, &want);
     if (!rc && !has) rc = pl_rag_db_set_meta(db, &want);
-    strlist files = {0}, roots = {0};
+    pl_strlist files = {0}, roots = {0};
     for (int i = 0; !rc && i < n_paths; i++) {
         char *c = clean_path(paths[i]);
-        rc = c ? strlist_add(&roots, c) : PL_ERR_NOMEM;
+        rc = c ? pl_strlist_add(&roots, c) : PL_ERR_NOMEM;
         free(c);
         if (!rc) rc = walk(roots.v[i], &files);
     }
     for (int i = 0; !rc && i < files.n; i++) rc = index_file(e, db, files.v[i], &o, st);
     if (!rc) rc = remove_deleted(db, (const char *const *)roots.v, roots.n, &o, st);
     if (!rc) rc = build_ann(db, want.dim, o.hnsw_m, o.hnsw_ef_construction, &st->seconds_hnsw);
-    strlist_free(&files);
-    strlist_free(&roots);
+    pl_strlist_free(&files);
+    pl_strlist_free(&roots);
     pl_rag_db_close(db);
     return rc;
 }
