@@ -5,6 +5,7 @@
 #include "bench_common.h"
 #include "models/llm.h"
 #include "tasks/bench.h"
+#include "tasks/sample.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,9 @@ static double run(pl_llm *m, int n, int steps, int prompt, uint64_t *rng) {
     int V = pl_llm_n_vocab(m), seq[64];
     int32_t tok[64], *p = malloc((size_t)prompt * sizeof *p), *ps = malloc((size_t)prompt * sizeof *ps);
     float *logits = malloc((size_t)n * V * sizeof(float));
+    pl_sampler_params sp = pl_sampler_default_params();
+    sp.temperature = 0; /* greedy, as plinth run --temp 0 picks */
+    pl_sampler *greedy = pl_sampler_new(&sp, V);
     for (int s = 0; s < n; s++) {
         seq[s] = pl_llm_seq_new(m);
         for (int i = 0; i < prompt; i++) { *rng = *rng * 6364136223846793005ull + 1; p[i] = (int32_t)((*rng >> 33) % V); ps[i] = seq[s]; }
@@ -36,16 +40,12 @@ static double run(pl_llm *m, int n, int steps, int prompt, uint64_t *rng) {
     double t0 = clock_now();
     for (int t = 0; t < steps; t++) {
         if (pl_llm_decode(m, &(pl_llm_batch){n, tok, seq, NULL}, logits)) { fprintf(stderr, "%s\n", pl_last_error()); exit(1); }
-        for (int s = 0; s < n; s++) { /* greedy */
-            const float *l = logits + (size_t)s * V;
-            int b = 0;
-            for (int i = 1; i < V; i++) if (l[i] > l[b]) b = i;
-            tok[s] = b;
-        }
+        for (int s = 0; s < n; s++) tok[s] = pl_sampler_sample(greedy, logits + (size_t)s * V, NULL, 0);
     }
     double dt = clock_now() - t0;
     for (int s = 0; s < n; s++) pl_llm_seq_remove(m, seq[s]);
     free(p); free(ps); free(logits);
+    pl_sampler_free(greedy);
     return (double)n * steps / dt;
 }
 

@@ -5,6 +5,7 @@
  * sequence, the common case) keys are read in place, else gathered into scratch first; a run of one token (a
  * decode step) takes dot products instead of one-row matrix products. Forward only: training attends within the
  * batch (ops/attention.c). */
+#include "backend/cpu/attn_kernels.h"
 #include "backend/cpu/vec.h"
 #include "backend/cpu/vec_exp.h"
 #include "ops/ops.h"
@@ -135,6 +136,17 @@ static const float *key_rows(const pl_tensor *x, int64_t hk, const int32_t *cell
  * of K and V again for each one-row product (most of a deep decode step's time). */
 static void one_query(const float *q, const float *K, const float *V, int64_t D, int64_t n, int64_t lo, float scale,
                       float *s, float *out) {
+    const pl_attn_kernels *kr = pl_attn_kernels_for(pl_cpu_isa());
+    const float **rows = kr ? malloc((size_t)(n - lo) * sizeof *rows) : NULL;
+    if (rows) { /* the decode kernels, so that this row gets the bits a decode step's gets */
+        for (int64_t j = lo; j < n; j++) rows[j - lo] = K + j * D;
+        kr->rows_dots(D, n - lo, rows, q, scale, s + lo);
+        pl_vec_softmax_f32(n - lo, s + lo);
+        for (int64_t j = lo; j < n; j++) rows[j - lo] = V + j * D;
+        kr->rows_wsum(D, n - lo, rows, s + lo, out);
+        free(rows);
+        return;
+    }
     for (int64_t j = lo; j < n; j++) s[j] = scale * pl_vec_dot_f32(D, q, K + j * D);
     pl_vec_softmax_f32(n - lo, s + lo);
     memset(out, 0, (size_t)D * sizeof(float));
@@ -211,6 +223,8 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
     const int32_t *mp = t->src[3]->data;
     const int64_t D = q->ne[0], Hkv = k->ne[2], grp = q->ne[1] / Hkv;
     const float scale = t->p.f[0];
+    const pl_attn_kernels *kr = pl_attn_kernels_for(pl_cpu_isa());
+    const float **rows = kr ? malloc(2 * DEC_CHUNK * sizeof *rows) : NULL; /* the chunk's K rows, then its V rows */
     float *buf = NULL;
     size_t cap = 0;
     int r = 0;
@@ -228,6 +242,17 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
         const float *V = direct ? NULL : key_rows(v, hk, cells, n, S + grp * n + n * D);
         const float *Q = (const float *)((const char *)q->data + hk * grp * q->nb[1] + rec[0] * q->nb[2]);
         float *part = j->part + w * grp * (D + 1);
+        if (kr && rows) { /* SIMD: per query head, the scores of all the chunk's keys, then their weighted sum */
+            for (int64_t i = 0; i < n; i++) rows[i] = direct ? cell_row(k, hk, cells[i]) : K + i * D;
+            for (int64_t i = 0; i < n; i++) rows[n + i] = direct ? cell_row(v, hk, cells[i]) : V + i * D;
+            for (int64_t g = 0; g < grp; g++) {
+                float *sg = S + g * n, *pg = part + g * (D + 1);
+                kr->rows_dots(D, n, rows, (const float *)((const char *)Q + g * q->nb[1]), scale, sg);
+                pg[0] = pl_vec_softmax_f32(n, sg);
+                kr->rows_wsum(D, n, rows + n, sg, pg + 1);
+            }
+            continue;
+        }
         for (int64_t i = 0; i < n; i++) { /* each key row once for all the group's heads */
             const float *kr = direct ? cell_row(k, hk, cells[i]) : K + i * D;
             for (int64_t g = 0; g < grp; g++) S[g * n + i] = scale * pl_vec_dot_f32(D, (const float *)((const char *)Q + g * q->nb[1]), kr);
@@ -241,6 +266,7 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
             for (int64_t g = 0; g < grp; g++) pl_vec_axpy_f32(D, S[g * n + i], vr, part + g * (D + 1) + 1);
         }
     }
+    free(rows);
     free(buf);
 }
 

@@ -3,6 +3,7 @@
  * Everything works on plain float arrays so generation, chat and the server share one sampler. */
 #include "tasks/sample.h"
 
+#include "backend/cpu/vec.h"
 #include "core/common.h"
 
 #include <math.h>
@@ -96,25 +97,36 @@ static pl_token_data *cands_find(pl_candidates *c, int32_t id) {
     return NULL;
 }
 
-static void penalize(pl_token_data *t, int count, float repeat, float freq, float presence) {
-    if (t->logit <= 0) t->logit *= repeat; /* divide positives, multiply negatives: both make it less likely */
-    else t->logit /= repeat;
-    t->logit -= (float)count * freq + presence;
+static void penalize(float *logit, int count, float repeat, float freq, float presence) {
+    if (*logit <= 0) *logit *= repeat; /* divide positives, multiply negatives: both make it less likely */
+    else *logit /= repeat;
+    *logit -= (float)count * freq + presence;
+}
+
+/* The tokens of the penalty window, sorted (equal ids adjacent: a run's length is the token's count); NULL when
+ * no penalty applies (or out of memory: the penalty is skipped rather than generation failed). */
+static int32_t *penalty_window(const int32_t *history, int n_history, int last_n, float repeat, float freq, float presence,
+                               int *n_out) {
+    if (last_n == 0 || n_history <= 0 || (repeat == 1.0f && freq == 0.0f && presence == 0.0f)) return NULL;
+    int n = last_n < 0 || last_n > n_history ? n_history : last_n;
+    int32_t *win = malloc((size_t)n * sizeof *win);
+    if (!win) return NULL;
+    memcpy(win, history + (n_history - n), (size_t)n * sizeof *win);
+    qsort(win, (size_t)n, sizeof *win, id_cmp);
+    *n_out = n;
+    return win;
 }
 
 void pl_sample_penalties(pl_candidates *c, const int32_t *history, int n_history, int last_n,
                          float repeat, float freq, float presence) {
-    if (last_n == 0 || n_history <= 0 || (repeat == 1.0f && freq == 0.0f && presence == 0.0f)) return;
-    int n = last_n < 0 || last_n > n_history ? n_history : last_n;
-    int32_t *win = malloc((size_t)n * sizeof *win);
-    if (!win) return; /* out of memory: skip the penalty rather than fail generation */
-    memcpy(win, history + (n_history - n), (size_t)n * sizeof *win);
-    qsort(win, (size_t)n, sizeof *win, id_cmp);
+    int n = 0;
+    int32_t *win = penalty_window(history, n_history, last_n, repeat, freq, presence, &n);
+    if (!win) return;
     for (int i = 0; i < n;) {
         int j = i;
         while (j < n && win[j] == win[i]) j++;
         pl_token_data *t = cands_find(c, win[i]);
-        if (t) penalize(t, j - i, repeat, freq, presence);
+        if (t) penalize(&t->logit, j - i, repeat, freq, presence);
         i = j;
     }
     free(win);
@@ -223,6 +235,7 @@ struct pl_sampler {
     pl_sampler_params params;
     pl_logit_bias *bias; /* own copy */
     pl_token_data *buf;  /* n_vocab candidates */
+    float *lg;           /* n_vocab logits after penalties and bias (the top-k and greedy paths) */
     int n_vocab;
     pl_rng rng;
 };
@@ -252,8 +265,9 @@ pl_sampler *pl_sampler_new(const pl_sampler_params *p, int n_vocab) {
     s->params = *p;
     s->n_vocab = n_vocab;
     s->buf = pl_malloc((size_t)n_vocab * sizeof *s->buf);
+    s->lg = pl_malloc((size_t)n_vocab * sizeof *s->lg);
     s->bias = pl_malloc((size_t)(p->n_logit_bias > 0 ? p->n_logit_bias : 1) * sizeof *s->bias);
-    if (!s->buf || !s->bias) { pl_sampler_free(s); return NULL; }
+    if (!s->buf || !s->lg || !s->bias) { pl_sampler_free(s); return NULL; }
     if (p->n_logit_bias > 0) memcpy(s->bias, p->logit_bias, (size_t)p->n_logit_bias * sizeof *s->bias);
     s->params.logit_bias = s->bias;
     pl_rng_seed(&s->rng, p->seed);
@@ -263,21 +277,78 @@ pl_sampler *pl_sampler_new(const pl_sampler_params *p, int n_vocab) {
 void pl_sampler_free(pl_sampler *s) {
     if (!s) return;
     free(s->buf);
+    free(s->lg);
     free(s->bias);
     free(s);
 }
 
 void pl_sampler_reseed(pl_sampler *s, uint64_t seed) { pl_rng_seed(&s->rng, seed); }
 
+/* The chain's first stages on a plain copy of the logits: penalties and bias touch only the ids they name, so
+ * nothing the size of the vocabulary but the copy is written. A NaN is left in place (penalized or biased it
+ * stays NaN) and counts as -inf where it is read: no comparison finds it greater than anything. */
+static void sampler_logits(pl_sampler *s, const float *logits, const int32_t *history, int n_history) {
+    const pl_sampler_params *p = &s->params;
+    memcpy(s->lg, logits, (size_t)s->n_vocab * sizeof *s->lg); /* NaN stays: it is never above a threshold */
+    int n = 0;
+    int32_t *win = penalty_window(history, n_history, p->penalty_last_n, p->repeat_penalty, p->frequency_penalty,
+                                  p->presence_penalty, &n);
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && win[j] == win[i]) j++;
+        if (win[i] >= 0 && win[i] < s->n_vocab) penalize(&s->lg[win[i]], j - i, p->repeat_penalty, p->frequency_penalty, p->presence_penalty);
+        i = j;
+    }
+    free(win);
+    for (int i = 0; i < p->n_logit_bias; i++) {
+        int32_t id = p->logit_bias[i].token;
+        if (id >= 0 && id < s->n_vocab) s->lg[id] += p->logit_bias[i].bias;
+    }
+}
+
+/* The k best (0 < k < n) of lg as candidates in c, unsorted: the set pl_sample_top_k selects (descending logit,
+ * ties to the lower id). A min-heap of the k kept; a later logit enters only when strictly above the heap's worst
+ * (an equal one has the higher id), and the scan skips, 32 at a time, the logits that cannot. */
+static void sampler_top_k(pl_sampler *s, int k, pl_candidates *c) {
+    pl_token_data *h = s->buf;
+    for (int i = 0; i < k; i++) h[i] = (pl_token_data){.id = i, .logit = isnan(s->lg[i]) ? -INFINITY : s->lg[i]};
+    for (int i = k / 2; i-- > 0;) heap_sift(h, (size_t)k, (size_t)i);
+    for (int64_t i = k; i < s->n_vocab; i++) {
+        i += pl_vec_first_gt_f32(s->n_vocab - i, s->lg + i, h[0].logit);
+        if (i >= s->n_vocab) break;
+        h[0] = (pl_token_data){.id = (int32_t)i, .logit = s->lg[i]};
+        heap_sift(h, (size_t)k, 0);
+    }
+    c->data = h;
+    c->size = (size_t)k;
+    c->sorted = false;
+}
+
+/* the first id of the largest logit (what pl_sample_greedy picks) */
+static int32_t sampler_argmax(const pl_sampler *s) {
+    int64_t best = 0;
+    for (;;) {
+        const float b = isnan(s->lg[best]) ? -INFINITY : s->lg[best];
+        int64_t j = pl_vec_first_gt_f32(s->n_vocab - best - 1, s->lg + best + 1, b);
+        if (best + 1 + j >= s->n_vocab) return (int32_t)best;
+        best += 1 + j;
+    }
+}
+
 int32_t pl_sampler_sample(pl_sampler *s, const float *logits, const int32_t *history, int n_history) {
     if (!s || !logits) return pl_error(PL_ERR_ARG, "sampler: no sampler or no logits given");
     const pl_sampler_params *p = &s->params;
     pl_candidates c;
-    pl_cands_init(&c, s->buf, logits, s->n_vocab);
-    pl_sample_penalties(&c, history, n_history, p->penalty_last_n, p->repeat_penalty, p->frequency_penalty,
-                        p->presence_penalty);
-    pl_sample_logit_bias(&c, p->logit_bias, p->n_logit_bias);
-    if (p->temperature <= 0.0f) return pl_sample_greedy(&c);
+    if (p->temperature <= 0.0f || (p->top_k > 0 && p->top_k < s->n_vocab)) { /* without all n_vocab candidates */
+        sampler_logits(s, logits, history, n_history);
+        if (p->temperature <= 0.0f) return sampler_argmax(s);
+        sampler_top_k(s, p->top_k, &c);
+    } else {
+        pl_cands_init(&c, s->buf, logits, s->n_vocab);
+        pl_sample_penalties(&c, history, n_history, p->penalty_last_n, p->repeat_penalty, p->frequency_penalty,
+                            p->presence_penalty);
+        pl_sample_logit_bias(&c, p->logit_bias, p->n_logit_bias);
+    }
     pl_sample_top_k(&c, p->top_k);
     pl_sample_top_p(&c, p->top_p, 1);
     pl_sample_min_p(&c, p->min_p, 1);

@@ -360,6 +360,71 @@ static void test_stop_strings(void) {
     CHECK(pl_stop_find("x\xE2\x82\xAC", 4, stops, 2, &safe) == -1 && safe == 4);
 }
 
+/* The sampler takes greedy and top-k without building all n_vocab candidates; it must draw exactly what the
+ * chain of stages on the full candidate set draws: logits with ties, NaN and -inf, every penalty, a bias, top-k
+ * from 1 to past the vocabulary, with and without top-p / min-p, greedy. Same seed, same draws, token for token. */
+static int32_t chain_ref(const pl_sampler_params *p, int V, const float *lg, const int32_t *h, int nh, pl_rng *r,
+                         pl_token_data *buf) {
+    pl_candidates c;
+    pl_cands_init(&c, buf, lg, V);
+    pl_sample_penalties(&c, h, nh, p->penalty_last_n, p->repeat_penalty, p->frequency_penalty, p->presence_penalty);
+    pl_sample_logit_bias(&c, p->logit_bias, p->n_logit_bias);
+    if (p->temperature <= 0.0f) return pl_sample_greedy(&c);
+    pl_sample_top_k(&c, p->top_k);
+    pl_sample_top_p(&c, p->top_p, 1);
+    pl_sample_min_p(&c, p->min_p, 1);
+    pl_sample_temperature(&c, p->temperature);
+    return pl_sample_dist(&c, r);
+}
+
+static void test_fast_paths_match_chain(void) {
+    enum { V = 3001, NH = 40 };
+    static float lg[V];
+    static pl_token_data buf[V];
+    int32_t h[NH];
+    pl_rng g;
+    pl_rng_seed(&g, 7);
+    const int ks[] = {1, 2, 5, 40, 257, V - 1, V, V + 5, 0};
+    int mismatches = 0, draws = 0, distinct = 0, last = -1;
+    for (int trial = 0; trial < 60; trial++) {
+        for (int i = 0; i < V; i++) { /* coarse values: many ties; a few NaN and -inf */
+            uint64_t u = pl_rng_next(&g);
+            lg[i] = (float)(int)(u % 64) * 0.25f - 8.0f;
+            if (u % 97 == 0) lg[i] = NAN;
+            if (u % 89 == 0) lg[i] = -INFINITY;
+        }
+        if (trial % 5 == 0) lg[V - 1] = 50.0f; /* the best at the very end */
+        for (int i = 0; i < NH; i++) h[i] = (int32_t)(pl_rng_next(&g) % (trial % 2 ? 16 : V)) - (i == 3 ? 5 : 0);
+        pl_logit_bias bias[3] = {{(int32_t)(pl_rng_next(&g) % V), 3.5f}, {(int32_t)(pl_rng_next(&g) % V), -INFINITY}, {V + 9, 1.0f}};
+        pl_sampler_params p = pl_sampler_default_params();
+        p.top_k = ks[trial % 9];
+        p.temperature = trial % 7 == 0 ? 0.0f : 0.5f + (float)(trial % 4) * 0.4f;
+        p.top_p = trial % 3 == 0 ? 1.0f : 0.9f;
+        p.min_p = trial % 4 == 0 ? 0.0f : 0.05f;
+        p.repeat_penalty = trial % 2 ? 1.3f : 1.0f;
+        p.frequency_penalty = trial % 3 == 1 ? 0.2f : 0.0f;
+        p.presence_penalty = trial % 5 == 2 ? 0.4f : 0.0f;
+        p.penalty_last_n = trial % 6 == 0 ? -1 : 24;
+        p.logit_bias = bias;
+        p.n_logit_bias = trial % 2 ? 3 : 0;
+        p.seed = 1000 + (uint64_t)trial;
+        pl_sampler *s = pl_sampler_new(&p, V);
+        CHECK(s != NULL);
+        pl_rng r;
+        pl_rng_seed(&r, p.seed);
+        for (int d = 0; d < 20; d++) {
+            int32_t a = pl_sampler_sample(s, lg, h, NH), b = chain_ref(&p, V, lg, h, NH, &r, buf);
+            mismatches += a != b;
+            distinct += a != last;
+            last = a;
+            draws++;
+        }
+        pl_sampler_free(s);
+    }
+    CHECK(mismatches == 0);
+    CHECK(draws == 1200 && distinct > 100); /* the draws really vary */
+}
+
 int main(void) {
     test_rng();
     test_softmax_and_top_k();
@@ -369,6 +434,7 @@ int main(void) {
     test_penalties();
     test_logit_bias();
     test_chain_greedy();
+    test_fast_paths_match_chain();
     test_seed_determinism();
     test_frequencies();
     test_stop_strings();

@@ -136,10 +136,12 @@ TGT256 void pl_attn_pack_t_avx2(int64_t D, int64_t j0, int64_t j1, const float *
 
 #include "backend/cpu/attn_simd.h"
 
-static const pl_attn_kernels k_avx512 = {pl_attn_gemm_avx512, pl_attn_pack_t_avx512, pl_attn_dots_avx512,
-                                         pl_attn_softmax_avx512, pl_attn_bwd_row_avx512};
-static const pl_attn_kernels k_avx2 = {pl_attn_gemm_avx2, pl_attn_pack_t_avx2, pl_attn_dots_avx2, pl_attn_softmax_avx2,
-                                       pl_attn_bwd_row_avx2};
+static const pl_attn_kernels k_avx512 = {pl_attn_gemm_avx512,    pl_attn_pack_t_avx512,   pl_attn_dots_avx512,
+                                         pl_attn_softmax_avx512, pl_attn_bwd_row_avx512,  pl_attn_rows_dots_avx512,
+                                         pl_attn_rows_wsum_avx512};
+static const pl_attn_kernels k_avx2 = {pl_attn_gemm_avx2,    pl_attn_pack_t_avx2,   pl_attn_dots_avx2,
+                                       pl_attn_softmax_avx2, pl_attn_bwd_row_avx2,  pl_attn_rows_dots_avx2,
+                                       pl_attn_rows_wsum_avx2};
 const pl_attn_kernels *pl_attn_kernels_for(pl_isa isa) {
     return isa >= PL_ISA_AVX512 ? &k_avx512 : isa >= PL_ISA_AVX2 ? &k_avx2 : NULL;
 }

@@ -156,6 +156,65 @@ TGT void SFX(pl_attn_dots)(int64_t D, int64_t j0, int64_t j1, const float *q, co
     }
 }
 
+/* Decode attention over rows that lie anywhere (a batch's KV cells): out[j] = scale * dot(q, rows[j]), four rows
+ * at a time as pl_attn_dots (the same order of additions, so a row's score does not depend on where it lies). */
+TGT void SFX(pl_attn_rows_dots)(int64_t D, int64_t n, const float *const *rows, const float *q, float scale, float *out) {
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        vec a[4] = {V_ZERO(), V_ZERO(), V_ZERO(), V_ZERO()};
+        for (int64_t d = 0; d < D; d += VLEN) {
+            const bool part = D - d < VLEN;
+            const vmask m = part ? M_FIRST(D - d) : M_ALL;
+            const vec x = V_LOADZ(m, q + d, part);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) a[r] = V_FMADD(x, V_LOADZ(m, rows[j + r] + d, part), a[r]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) out[j + r] = scale * V_HSUM(a[r]);
+    }
+    for (; j < n; j++) {
+        vec a = V_ZERO();
+        for (int64_t d = 0; d < D; d += VLEN) {
+            const bool part = D - d < VLEN;
+            const vmask m = part ? M_FIRST(D - d) : M_ALL;
+            a = V_FMADD(V_LOADZ(m, q + d, part), V_LOADZ(m, rows[j] + d, part), a);
+        }
+        out[j] = scale * V_HSUM(a);
+    }
+}
+
+/* out[0..D) = sum_j p[j] rows[j] (written, not added): a strip of up to four vectors of out stays in registers
+ * while every row passes, in row order */
+TGT void SFX(pl_attn_rows_wsum)(int64_t D, int64_t n, const float *const *rows, const float *p, float *out) {
+    for (int64_t d0 = 0; d0 < D; d0 += 4 * VLEN) {
+        vec a[4] = {V_ZERO(), V_ZERO(), V_ZERO(), V_ZERO()};
+        const int nv = (int)imin(4, (D - d0 + VLEN - 1) / VLEN);
+        const bool part = (D - d0) % VLEN != 0 && D - d0 < 4 * VLEN;
+        const vmask ml = part ? M_FIRST((D - d0) % VLEN) : M_ALL;
+        if (nv == 4 && !part) {
+            for (int64_t j = 0; j < n; j++) {
+                const vec w = V_SET1(p[j]);
+                const float *r = rows[j] + d0;
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++) a[v] = V_FMADD(w, V_LOAD(r + v * VLEN), a[v]);
+            }
+        } else {
+            for (int64_t j = 0; j < n; j++) {
+                const vec w = V_SET1(p[j]);
+                const float *r = rows[j] + d0;
+                for (int v = 0; v < nv; v++) {
+                    const bool last = v == nv - 1 && part;
+                    a[v] = V_FMADD(w, V_LOADZ(last ? ml : M_ALL, r + v * VLEN, last), a[v]);
+                }
+            }
+        }
+        for (int v = 0; v < nv; v++) {
+            const bool last = v == nv - 1 && part;
+            V_STOREM(out + d0 + v * VLEN, last ? ml : M_ALL, a[v], last);
+        }
+    }
+}
+
 /* di = sum_j P_ij dP_ij equals dO_i . O_i (O_i = sum_j P_ij V_j) and needs no read of O: the row pass makes P,
  * sums P dP while P and dP are in registers, then a second pass over the (L1-resident) row forms dS. */
 TGT INL vec SFX(bwd_p)(float *p, const float *ds, vec l, vec acc, vmask m, const bool part) {

@@ -68,6 +68,32 @@ __attribute__((target("avx512f"))) void pl_vec_axpy_f32_avx512(int64_t n, float 
     }
 }
 
+int64_t pl_vec_first_gt_f32_scalar(int64_t n, const float *x, float t) {
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > t) return i;
+    return n;
+}
+/* 32 floats a step while none is above t (the common case of a top-k scan over a vocabulary), then the lane */
+__attribute__((target("avx2"))) int64_t pl_vec_first_gt_f32_avx2(int64_t n, const float *x, float t) {
+    const __m256 vt = _mm256_set1_ps(t);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 c = _mm256_or_ps(_mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), vt, _CMP_GT_OQ),
+                                             _mm256_cmp_ps(_mm256_loadu_ps(x + i + 8), vt, _CMP_GT_OQ)),
+                                _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i + 16), vt, _CMP_GT_OQ),
+                                             _mm256_cmp_ps(_mm256_loadu_ps(x + i + 24), vt, _CMP_GT_OQ)));
+        if (_mm256_movemask_ps(c)) break;
+    }
+    for (; i + 8 <= n; i += 8) {
+        int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), vt, _CMP_GT_OQ));
+        if (m) return i + __builtin_ctz((unsigned)m);
+    }
+    return i + pl_vec_first_gt_f32_scalar(n - i, x + i, t);
+}
+int64_t pl_vec_first_gt_f32(int64_t n, const float *x, float t) {
+    return pl_cpu_isa() >= PL_ISA_AVX2 ? pl_vec_first_gt_f32_avx2(n, x, t) : pl_vec_first_gt_f32_scalar(n, x, t);
+}
+
 typedef float (*dot_fn)(int64_t, const float *, const float *);
 typedef void (*axpy_fn)(int64_t, float, const float *, float *);
 static dot_fn g_dot;
