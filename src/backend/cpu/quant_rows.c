@@ -610,16 +610,13 @@ AVX2_FN static void r8_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const voi
         for (int k = 0; k < 8; k++) u[k] = _mm256_sign_epi8(g[k], g[k]);
         for (int64_t c = 0; c < n_act; c++) {
             const pl_block_q8_0 *y = (const pl_block_q8_0 *)((const char *)vy + c * by) + b;
-            __m256i p[8];
+            __m256i is = _mm256_setzero_si256();
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k++) {
                 int32_t a4;
                 memcpy(&a4, y->qs + 4 * k, 4);
-                p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], _mm256_sign_epi8(_mm256_set1_epi32(a4), g[k])), ones);
+                R8_GROUP(is, g[k], u[k], a4);
             }
-            /* a tree, not a chain: the same integer sum with a short dependency path */
-            const __m256i is = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])),
-                                                _mm256_add_epi32(_mm256_add_epi32(p[4], p[5]), _mm256_add_epi32(p[6], p[7])));
             r8_accum(s + c * lds, is, dw, _mm256_setzero_ps(), (const char *)y, false);
         }
     }
