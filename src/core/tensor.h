@@ -103,6 +103,8 @@ typedef struct pl_ctx {
     pl_profile *profile;   /* per-op timings (core/profile.c); NULL: not profiling */
     bool own_profile;      /* the context frees it */
     bool fuse;             /* pl_graph_build may fuse into GEMM write-backs (core/fusion.c) */
+    bool rows_apart;       /* matrix products give every activation row the bits it gets alone, whatever the
+                            * number of rows (one kernel per row, never the dequantize + GEMM or BLAS paths) */
 } pl_ctx;
 
 pl_ctx *pl_ctx_new(const pl_ctx_params *params);

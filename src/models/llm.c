@@ -504,6 +504,7 @@ int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out) {
     if (nv < 0) return nv;
     pl_ctx *ctx = m->step;
     pl_ctx_reset(ctx);
+    ctx->rows_apart = b->rows_apart;
     pl_tensor *ids = pl_new_1d(ctx, PL_I32, b->n), *pos = pl_new_1d(ctx, PL_I32, nv + b->n);
     int32_t *seq = nv ? pl_ctx_alloc(ctx, (size_t)(nv + b->n) * sizeof *seq) : (int32_t *)b->seq;
     if (!ids || !pos || !seq) return PL_ERR_NOMEM;

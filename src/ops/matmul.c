@@ -244,9 +244,10 @@ static mat b_rows(const pl_tensor *b) {
 }
 
 /* f32: BLAS when big enough to pay for the call, and whenever a is a transposed view */
-static bool f32_blas(const pl_tensor *t) {
+static bool f32_blas(const pl_ctx *ctx, const pl_tensor *t) {
     const pl_tensor *a = t->src[0];
     int64_t M = t->ne[0], N = t->ne[1], K = a->ne[0];
+    if (ctx->rows_apart && a->nb[0] == 4) return false; /* one dot per row and column, at any N */
     return a->type == PL_F32 && ((N >= 8 && M * N * K >= (1 << 16)) || a->nb[0] != 4);
 }
 
@@ -276,10 +277,10 @@ static void bias_grad_cols(void *arg, int64_t s, int64_t e, int ith) {
 static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta);
 static void matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     if (!t->src[2]) { matmul_product(ctx, t, 0.0f); return; }
-    if (f32_blas(t) && one_product(t) && /* one f32 weight: plinth's GEMM adds the bias in its write-back */
+    if (f32_blas(ctx, t) && one_product(t) && /* one f32 weight: plinth's GEMM adds the bias in its write-back */
         pl_sgemm_bias_par(ctx, pl_f32(t), t->ne[0], b_rows(t->src[1]), mat_of(t->src[0], 0, 0, true), pl_f32(t->src[2])))
         return;
-    bool into = f32_blas(t); /* sgemm adds to what is there: start from the bias */
+    bool into = f32_blas(ctx, t); /* sgemm adds to what is there: start from the bias */
     bias_job j = {t, into};
     if (into) pl_parallel_for(ctx, pl_nrows(t), bias_rows, &j);
     matmul_product(ctx, t, into ? 1.0f : 0.0f);
@@ -290,7 +291,7 @@ static void matmul_forward(pl_ctx *ctx, pl_tensor *t) {
  * product, else by the consumer's own forward right after. Not while an observer watches every node. */
 void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *u = ctx->observe ? NULL : t->epi_fwd;
-    if (u && f32_blas(t) && one_product(t)) {
+    if (u && f32_blas(ctx, t) && one_product(t)) {
         pl_sgemm_epi e = {.bias = t->src[2] ? pl_f32(t->src[2]) : NULL};
         float *c = pl_f32(t);
         if (u->op == PL_OP_GELU)
@@ -306,10 +307,10 @@ void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
 static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta) {
     pl_tensor *a = t->src[0], *b = t->src[1];
     int64_t M = t->ne[0], N = t->ne[1];
-    if (a->type != PL_F32 && N >= DEQ_MIN_N && b->nb[0] == sizeof(float) && pl_dtype_traits(a->type)->to_float &&
+    if (a->type != PL_F32 && N >= DEQ_MIN_N && !ctx->rows_apart && b->nb[0] == sizeof(float) && pl_dtype_traits(a->type)->to_float &&
         matmul_dequant_gemm(ctx, t))
         return;
-    if (!f32_blas(t)) { matmul_dots(ctx, t); return; }
+    if (!f32_blas(ctx, t)) { matmul_dots(ctx, t); return; }
     if (a_shared(t)) { /* one weight for every batch: one tall product instead of a loop of short ones */
         gemm_par(ctx, pl_f32(t), M, b_rows(b), mat_of(a, 0, 0, true), 1.0f, beta);
         return;

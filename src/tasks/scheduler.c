@@ -143,7 +143,7 @@ pl_sched *pl_sched_new(pl_bundle *b, const pl_sched_params *params) {
     s->p = p;
     s->n_vocab = pl_llm_n_vocab(b->llm);
     s->eos = pl_tokenizer_eos(b->tok);
-    int nb = p.n_slots + p.prefill_chunk;
+    int nb = p.n_slots + 16 * p.prefill_chunk + p.prefill_chunk; /* a step's tokens (sched_step) */
     s->slots = pl_calloc((size_t)p.n_slots, sizeof *s->slots);
     s->b_tok = pl_malloc((size_t)nb * sizeof *s->b_tok);
     s->b_seq = pl_malloc((size_t)nb * sizeof *s->b_seq);
@@ -589,7 +589,8 @@ static void slot_token(pl_sched *s, slot *sl, const float *row) {
 
 /* Run one batch; the cache then holds its tokens and each wanted row of logits goes to its slot. */
 static void run_batch(pl_sched *s, int n) {
-    int rc = pl_llm_decode(s->b->llm, &(pl_llm_batch){.n = n, .tokens = s->b_tok, .seq = s->b_seq, .logits = s->b_want},
+    int rc = pl_llm_decode(s->b->llm, &(pl_llm_batch){.n = n, .tokens = s->b_tok, .seq = s->b_seq, .logits = s->b_want,
+                                                      .rows_apart = true},
                            s->logits);
     if (rc) {
         char msg[256];
@@ -614,54 +615,57 @@ static void run_batch(pl_sched *s, int n) {
     }
 }
 
-/* The next prompt chunk of the slot admitted first among those still reading their prompt: up to the next
- * multiple of prefill_chunk (absolute positions), so a prompt is cut at the same places whatever else runs
- * and whatever prefix was reused. Returns the batch size (0: no prompt to read). */
-static int prefill_batch(pl_sched *s) {
-    int best = -1;
-    for (int i = 0; i < s->p.n_slots; i++) {
-        slot *sl = &s->slots[i];
-        if (sl->req && !sl->decoding && (best < 0 || sl->admitted < s->slots[best].admitted)) best = i;
-    }
-    if (best < 0) return 0;
-    slot *sl = &s->slots[best];
+/* A slot's next prompt chunk, appended to the batch at n: up to the next multiple of prefill_chunk (absolute
+ * positions), so a prompt is cut at the same places whatever else runs and whatever prefix was reused. Returns
+ * the new batch size. */
+static int add_chunk(pl_sched *s, int i, int n) {
+    slot *sl = &s->slots[i];
     pl_sched_req *r = sl->req;
     int C = s->p.prefill_chunk, end = (sl->n_fed / C + 1) * C;
     if (end > r->n_prompt) end = r->n_prompt;
-    int n = 0;
     for (int p = sl->n_fed; p < end; p++, n++) {
-        s->b_tok[n] = r->prompt[p]; s->b_seq[n] = sl->seq; s->b_want[n] = p == r->n_prompt - 1; s->b_slot[n] = best;
+        s->b_tok[n] = r->prompt[p]; s->b_seq[n] = sl->seq; s->b_want[n] = p == r->n_prompt - 1; s->b_slot[n] = i;
     }
     return n;
 }
 
-/* One step: up to four prompt chunks (sixteen while nobody is generating), then a batch of one token from every
- * generating slot. Prompts go first, so a request whose prompt ends in this step has its first token now, not
- * one decode batch later (a prompt's last chunk yields its first token). Decode tokens and prompt chunks go in
- * separate batches: the engine picks its matrix kernels by the batch's size, so keeping them apart keeps each
- * request's numbers independent of its neighbours'. false when there was nothing to do. */
-static int decode_batch(pl_sched *s) {
-    int n = 0;
+/* the slot admitted first among those still reading their prompt and not yet in this batch (-1: none) */
+static int next_reader(pl_sched *s, int64_t after) {
+    int best = -1;
+    for (int i = 0; i < s->p.n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->req && !sl->decoding && (int64_t)sl->admitted > after && (best < 0 || sl->admitted < s->slots[best].admitted)) best = i;
+    }
+    return best;
+}
+
+/* One step is one forward pass: a prompt chunk from each slot still reading its prompt (in the order they were
+ * admitted, up to four chunks' worth of tokens while others generate, sixteen while nobody does) and one token
+ * from every generating slot, so a burst of new requests costs one pass, not one per chunk. A prompt's last
+ * chunk yields its first token in the same pass. Each token's numbers do not depend on its neighbours (the
+ * batch asks the engine for per-row kernels at any size, and attention reads each sequence's own cells), so a
+ * reply is the same alone or beside others. With a prompt adapter a new sequence's first chunk carries the
+ * virtual tokens and must go alone: such a model reads one chunk a pass. false when there was nothing to do. */
+static bool sched_step(pl_sched *s) {
+    double t0 = pl_time_s();
+    bool decoding = false, any = false;
+    for (int i = 0; i < s->p.n_slots; i++) decoding |= s->slots[i].req && s->slots[i].decoding;
+    const bool apart = s->b->llm->prompt != NULL; /* a prompt adapter: each chunk its own pass */
+    int n = 0, fed = 0, budget = (decoding ? 4 : 16) * s->p.prefill_chunk;
+    for (int64_t after = -1; fed < budget;) {
+        int i = next_reader(s, after);
+        if (i < 0) break;
+        after = (int64_t)s->slots[i].admitted;
+        int k = add_chunk(s, i, n);
+        fed += k - n;
+        if (apart) run_batch(s, k), any = true;
+        else n = k;
+    }
     for (int i = 0; i < s->p.n_slots; i++) {
         slot *sl = &s->slots[i];
         if (!sl->req || !sl->decoding) continue;
         s->b_tok[n] = sl->next_tok; s->b_seq[n] = sl->seq; s->b_want[n] = true; s->b_slot[n] = i; n++;
     }
-    return n;
-}
-
-static bool sched_step(pl_sched *s) {
-    double t0 = pl_time_s();
-    bool decoding = false, any = false;
-    for (int i = 0; i < s->p.n_slots; i++) decoding |= s->slots[i].req && s->slots[i].decoding;
-    for (int budget = (decoding ? 4 : 16) * s->p.prefill_chunk; budget > 0;) {
-        int k = prefill_batch(s);
-        if (!k) break;
-        run_batch(s, k);
-        budget -= k;
-        any = true;
-    }
-    int n = decode_batch(s);
     if (n) run_batch(s, n), any = true;
     if (!any) return false;
     pthread_mutex_lock(&s->mu);

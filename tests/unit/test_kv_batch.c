@@ -232,11 +232,64 @@ static void check_long_decode(const char *rel) {
     pl_llm_free(m);
 }
 
+/* A server's batch (rows_apart): prompt chunks of four sequences (64 tokens, past the size where the matrix
+ * products would switch to the dequantize + GEMM or BLAS path) beside other sequences' decode tokens give every
+ * wanted row the bits it gets in a batch of its own; without the flag the same batch takes that other path and
+ * its bits differ (so this check can fail). f32 weights and q8_0 weights. */
+static void check_rows_apart(const char *model, bool q8) {
+    char in[4096], out[256];
+    snprintf(in, sizeof in, "%s/%s%s", test_root(), model, q8 ? "/model.gguf" : "");
+    snprintf(out, sizeof out, "/tmp/plinth_kv_apart_%d.gguf", (int)getpid());
+    if (q8) CHECKF(pl_quantize_file(in, out, pl_quant_target_find("Q8_0"), &(pl_quant_opts){.n_threads = 1}, NULL) == PL_OK, "%s", pl_last_error());
+    pl_llm *m = pl_llm_load_ex(q8 ? out : in, &(pl_llm_params){.n_threads = 2, .n_ctx = 1024});
+    CHECKF(m != NULL, "%s", pl_last_error());
+    if (!m) { remove(out); return; }
+    enum { NP = 4, ND = 3, C = 16 };
+    const int V = pl_llm_n_vocab(m);
+    float *alone = malloc((size_t)(NP + ND) * V * sizeof(float)), *mixed = malloc((size_t)(NP + ND) * V * sizeof(float));
+    int32_t tok[NP * C + ND], seq[NP * C + ND];
+    bool want[NP * C + ND];
+    for (int pass = 0; pass < 3; pass++) { /* 0: each alone; 1: one batch, rows_apart; 2: one batch, without */
+        int id[NP + ND], n = 0;
+        for (int s = 0; s < NP + ND; s++) {
+            id[s] = pl_llm_seq_new(m);
+            if (s >= NP) { /* a decoding sequence: a short prompt read first, alone */
+                int32_t p[5], sq[5];
+                for (int i = 0; i < 5; i++) p[i] = (int32_t)((s * 13 + i * 3) % V), sq[i] = id[s];
+                CHECK(pl_llm_decode(m, &(pl_llm_batch){5, p, sq, NULL, .rows_apart = true}, NULL) == PL_OK);
+            }
+        }
+        for (int s = 0; s < NP + ND; s++) {
+            int k = s < NP ? C : 1;
+            for (int i = 0; i < k; i++, n++) tok[n] = (int32_t)((s * 31 + i * 7 + 1) % V), seq[n] = id[s], want[n] = i == k - 1;
+        }
+        if (pass == 0)
+            for (int s = 0, o = 0; s < NP + ND; s++) {
+                int k = s < NP ? C : 1;
+                CHECK(pl_llm_decode(m, &(pl_llm_batch){k, tok + o, seq + o, want + o, .rows_apart = true},
+                                    alone + (size_t)s * V) == PL_OK);
+                o += k;
+            }
+        else {
+            CHECK(pl_llm_decode(m, &(pl_llm_batch){n, tok, seq, want, .rows_apart = pass == 1}, mixed) == PL_OK);
+            bool same = !memcmp(alone, mixed, (size_t)(NP + ND) * V * sizeof(float));
+            if (pass == 1) CHECKF(same, "%s%s: a mixed batch of %d tokens changed a sequence's logits", model, q8 ? " (q8_0)" : "", n);
+            else CHECKF(!same, "%s%s: without rows_apart the batch of %d tokens should take another path", model, q8 ? " (q8_0)" : "", n);
+        }
+        for (int s = 0; s < NP + ND; s++) pl_llm_seq_remove(m, id[s]);
+    }
+    free(alone); free(mixed);
+    pl_llm_free(m);
+    remove(out);
+}
+
 int main(void) {
     check_full_cache();
     check_long_decode("tests/golden/lm/llama");
     check_long_decode("tests/golden/train/gemma3"); /* sliding-window layers */
     check_q8_bitwise();
+    check_rows_apart("tests/golden/lm/llama", true);
+    check_rows_apart("tests/golden/lm/llama", false);
     check_model("tests/golden/lm/llama", 300, test_fast() ? 16 : STEPS);
     check_model("tests/golden/train/gemma3", 300, test_fast() ? 16 : STEPS);  /* sliding-window layers */
     check_model("tests/golden/lm/qwen2", 120, 16);
