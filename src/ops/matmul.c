@@ -149,32 +149,45 @@ static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
     }
 }
 
+/* b's rows converted to the dot kernels' type (quantized activations), rows s..e of all batches */
+typedef struct { const pl_tensor *b; pl_from_float_fn quant; char *bq; size_t row; } act_job;
+static void act_rows(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    act_job *j = arg;
+    const pl_tensor *b = j->b;
+    int64_t K = b->ne[0], N = b->ne[1];
+    float *tmp = b->nb[0] != 4 ? malloc((size_t)K * sizeof(float)) : NULL;
+    for (int64_t r = s; r < e; r++) {
+        int64_t n = r % N, bat = r / N, i2 = bat % b->ne[2], i3 = bat / b->ne[2];
+        const char *src = (const char *)b->data + n * b->nb[1] + i2 * b->nb[2] + i3 * b->nb[3];
+        const float *x = (const float *)src;
+        if (b->nb[0] != 4) {
+            if (!tmp) { memset(j->bq + r * j->row, 0, j->row); continue; } /* TODO: report */
+            for (int64_t k = 0; k < K; k++) tmp[k] = *(const float *)(src + k * b->nb[0]);
+            x = tmp;
+        }
+        j->quant(x, j->bq + r * j->row, K);
+    }
+    free(tmp);
+}
+
+#define ACT_PAR_MIN (32 * 1024) /* activation values below which one thread converts them (a job costs a few us) */
+
 static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
     pl_tensor *a = t->src[0], *b = t->src[1];
     const pl_type_traits *tr = pl_dtype_traits(a->type);
     pl_dtype vt = a->type == PL_F32 ? PL_F32 : tr->vec_dot_type;
-    const pl_from_float_fn quant = pl_quantize_act(vt);
     int64_t K = b->ne[0], N = b->ne[1], nbat = b->ne[2] * b->ne[3];
     size_t row = pl_row_size(vt, K);
     char *bq = malloc(row * (size_t)(N * nbat));
-    float *tmp = malloc((size_t)K * sizeof(float));
-    if (!bq || !tmp) { free(bq); free(tmp); memset(t->data, 0, pl_nbytes(t)); return; } /* TODO: report */
-    for (int64_t bat = 0; bat < nbat; bat++)
-        for (int64_t n = 0; n < N; n++) {
-            int64_t i2 = bat % b->ne[2], i3 = bat / b->ne[2];
-            const char *src = (const char *)b->data + n * b->nb[1] + i2 * b->nb[2] + i3 * b->nb[3];
-            const float *x = (const float *)src;
-            if (b->nb[0] != 4) {
-                for (int64_t k = 0; k < K; k++) tmp[k] = *(const float *)(src + k * b->nb[0]);
-                x = tmp;
-            }
-            quant(x, bq + (bat * N + n) * row, K);
-        }
+    if (!bq) { memset(t->data, 0, pl_nbytes(t)); return; } /* TODO: report */
+    act_job aj = {b, pl_quantize_act(vt), bq, row};
+    if (N * nbat * K >= ACT_PAR_MIN) pl_parallel_for(ctx, N * nbat, act_rows, &aj); /* a server's prompt chunks */
+    else act_rows(&aj, 0, N * nbat, 0);
     dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
                  a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type)};
     pl_parallel_for_chunks(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
     free(bq);
-    free(tmp);
 }
 
 /* ---- the batched path for low-precision weights (prefill) ---------------------------------------------- */
