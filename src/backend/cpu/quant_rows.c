@@ -597,10 +597,44 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8_ac
 #define R8_GROUP(is, q, u, a4)                                                                                      \
     is = _mm256_add_epi32(is, _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_set1_epi32(a4), q)), ones))
 
+/* One activation row (a lone sequence's decode step), where regrouping a block costs as much as using it: each
+ * row's block meets the activation block whole (sign trick as R8_GROUP's), and the eight rows' eight-lane sums
+ * become one lane each through a horizontal-add tree. The integer dot of a row and block is exact either way, and
+ * the float work after it is r8_accum's, so the result is the regrouped path's, bit for bit (test_kv_batch decodes
+ * a sequence alone and beside seven others and compares the bits). */
+AVX2_FN static void r8_q8_0_one_avx2(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const pl_block_q8_0 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / PL_QK; b++) {
+        const char *x0 = (const char *)vx + b * sizeof(pl_block_q8_0);
+        r8_prefetch(vx, bx, b, sizeof(pl_block_q8_0));
+        const __m256i a = LOAD256(y[b].qs);
+        __m256i p[8];
+        uint64_t d03 = 0, d47 = 0;
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            const pl_block_q8_0 *x = (const pl_block_q8_0 *)(x0 + r * bx);
+            const __m256i w = LOAD256(x->qs);
+            p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)), ones);
+            if (r < 4) d03 |= (uint64_t)x->d << (16 * r);
+            else d47 |= (uint64_t)x->d << (16 * (r - 4));
+        }
+        const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+        const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+        /* h0: rows 0-3's sums of lanes 0-3 (low half) and 4-7 (high half); h1 the same for rows 4-7 */
+        const __m256i is = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+        const __m256 dw = _mm256_cvtph_ps(_mm_set_epi64x((long long)d47, (long long)d03));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(y[b].d))), acc);
+    }
+    _mm256_storeu_ps(s, acc);
+}
+
 /* each regrouped block is used from registers by every activation row in turn; the rows' running sums stay in
  * s (L1) */
 AVX2_FN static void r8_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
                               int64_t n_act) {
+    if (n_act == 1) { r8_q8_0_one_avx2(n, s, vx, bx, vy); return; }
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
