@@ -61,6 +61,24 @@ int pl_strlist_add(pl_strlist *l, const char *s) {
     }
     return (l->v[l->n] = pl_strdup(s)) ? (l->n++, PL_OK) : PL_ERR_NOMEM;
 }
+void *pl_owned_alloc(pl_owned *o, size_t bytes) {
+    if (o->n == o->cap) {
+        int cap = o->cap ? 2 * o->cap : 64;
+        void **p = pl_realloc(o->v, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        o->v = p;
+        o->cap = cap;
+    }
+    void *buf = pl_malloc(bytes);
+    if (buf) o->v[o->n++] = buf;
+    return buf;
+}
+void pl_owned_free(pl_owned *o) {
+    for (int i = 0; i < o->n; i++) free(o->v[i]);
+    free(o->v);
+    *o = (pl_owned){0};
+}
+
 void pl_strlist_free(pl_strlist *l) {
     for (int i = 0; i < l->n; i++) free(l->v[i]);
     free(l->v);

@@ -26,6 +26,11 @@ char *pl_read_file(const char *path, size_t *len);
 /* Write a file atomically: write PATH.tmp.PID, fsync, rename over PATH. Nothing is left under PATH on failure. */
 int pl_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Buffers allocated through a list that frees them all at once (a model's f32 copies of its file's weights). */
+typedef struct { void **v; int n, cap; } pl_owned;
+void *pl_owned_alloc(pl_owned *o, size_t bytes); /* NULL + error when out of memory */
+void pl_owned_free(pl_owned *o);
+
 /* A growable list of strings it owns. */
 typedef struct { char **v; int n, cap; } pl_strlist;
 int pl_strlist_add(pl_strlist *l, const char *s); /* a copy of s; PL_ERR_NOMEM */

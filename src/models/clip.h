@@ -7,6 +7,7 @@
 #ifndef PL_MODELS_CLIP_H
 #define PL_MODELS_CLIP_H
 
+#include "core/common.h"
 #include "core/tensor.h"
 #include "io/clip_names.h"
 #include "io/image.h"
@@ -73,7 +74,7 @@ typedef struct pl_clip {
     char path[1024];
     pl_ctx *wctx, *step;
     struct pl_st_model *st;
-    void **owned; int n_owned, cap_owned;
+    pl_owned owned;
 } pl_clip;
 
 /* Load a CLIPModel / SiglipModel directory. NULL + pl_last_error() (with the tensor and the shapes when the

@@ -11,17 +11,6 @@
 #include <sys/stat.h>
 
 /* ---- weights ---------------------------------------------------------------------------------------- */
-static void *clip_own(pl_clip *m, size_t bytes) {
-    if (m->n_owned == m->cap_owned) {
-        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
-        void **p = pl_realloc(m->owned, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        m->owned = p; m->cap_owned = cap;
-    }
-    void *buf = pl_malloc(bytes);
-    if (buf) m->owned[m->n_owned++] = buf;
-    return buf;
-}
 
 /* ---- training weights: f32 copies with gradients ------------------------------------------------------ */
 static double normal(uint64_t *state) { /* Box-Muller on two splitmix64 draws */
@@ -68,8 +57,8 @@ static pl_tensor *train_weight(pl_clip *m, pl_clip_role role, const char *name, 
         if (!p) { *failed = true; return NULL; }
         m->params = p; m->cap_params = cap;
     }
-    float *w = clip_own(m, (size_t)n * sizeof(float)), *g = clip_own(m, (size_t)n * sizeof(float));
-    float *mo = clip_own(m, (size_t)n * sizeof(float)), *v = clip_own(m, (size_t)n * sizeof(float));
+    float *w = pl_owned_alloc(&m->owned, (size_t)n * sizeof(float)), *g = pl_owned_alloc(&m->owned, (size_t)n * sizeof(float));
+    float *mo = pl_owned_alloc(&m->owned, (size_t)n * sizeof(float)), *v = pl_owned_alloc(&m->owned, (size_t)n * sizeof(float));
     if (!w || !g || !mo || !v) { *failed = true; return NULL; }
     memset(g, 0, (size_t)n * sizeof(float)); memset(mo, 0, (size_t)n * sizeof(float)); memset(v, 0, (size_t)n * sizeof(float));
     pl_clip_param *p = &m->params[m->n_params];
@@ -127,7 +116,7 @@ static pl_tensor *weight(pl_clip *m, pl_clip_role role, const char *tower, int l
     void *data = (void *)st->data;
     pl_dtype type = st->type;
     if (type != PL_F32 && (!ne1 || role == PL_CL_PATCH)) { /* vectors: the element-wise ops take f32 */
-        float *f = clip_own(m, (size_t)want * sizeof(float));
+        float *f = pl_owned_alloc(&m->owned, (size_t)want * sizeof(float));
         if (!f) { *failed = true; return NULL; }
         tr->to_float(data, f, want);
         data = f;
@@ -375,8 +364,7 @@ void pl_clip_free(pl_clip *m) {
     if (!m) return;
     pl_ctx_free(m->step);
     pl_ctx_free(m->wctx);
-    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
-    free(m->owned);
+    pl_owned_free(&m->owned);
     free(m->params);
     tower_free(&m->vision);
     tower_free(&m->text);

@@ -13,17 +13,6 @@
 #include <sys/stat.h>
 
 /* ---- weights ---------------------------------------------------------------------------------------- */
-static void *encoder_own(pl_encoder *m, size_t bytes) {
-    if (m->n_owned == m->cap_owned) {
-        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
-        void **p = pl_realloc(m->owned, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        m->owned = p; m->cap_owned = cap;
-    }
-    void *buf = pl_malloc(bytes);
-    if (buf) m->owned[m->n_owned++] = buf;
-    return buf;
-}
 
 /* BertModel's name, else a BertFor* checkpoint's ("bert." + name) */
 static const pl_st_tensor *find_tensor(const pl_encoder *m, const char *name) {
@@ -59,7 +48,7 @@ pl_tensor *encoder_weight(pl_encoder *m, pl_encoder_role role, int layer, int64_
     const void *data = st->data;
     pl_dtype type = st->type;
     if (f32 && type != PL_F32) { /* norms, biases: the element-wise ops take f32 */
-        float *f = encoder_own(m, (size_t)(ne[0] * ne[1]) * sizeof(float));
+        float *f = pl_owned_alloc(&m->owned, (size_t)(ne[0] * ne[1]) * sizeof(float));
         if (!f) { *failed = true; return NULL; }
         tr->to_float(data, f, ne[0] * ne[1]);
         data = f;
@@ -154,8 +143,7 @@ void pl_encoder_free(pl_encoder *m) {
     if (!m) return;
     pl_ctx_free(m->step);
     pl_ctx_free(m->wctx);
-    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
-    free(m->owned);
+    pl_owned_free(&m->owned);
     free(m->layers);
     if (m->st) pl_st_model_close(m->st);
     free(m);

@@ -7,6 +7,7 @@
 #ifndef PL_MODELS_ENCODER_H
 #define PL_MODELS_ENCODER_H
 
+#include "core/common.h"
 #include "core/tensor.h"
 #include "io/encoder_names.h"
 #include "io/st_config.h"
@@ -41,7 +42,7 @@ typedef struct pl_encoder {
     const struct pl_encoder_arch_info *arch_info;
     pl_ctx *wctx, *step;       /* weights (long-lived); one batch's graph (reset per batch) */
     struct pl_st_model *st;
-    void **owned; int n_owned, cap_owned; /* f32 copies of non-f32 vectors */
+    pl_owned owned;                /* f32 copies of non-f32 vectors */
 } pl_encoder;
 
 /* Load a HF model directory whose config.json names an encoder architecture. NULL + pl_last_error(). */

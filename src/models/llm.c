@@ -18,17 +18,6 @@
 #define LLM_CTX_CAP 4096
 
 /* ---- weights ---------------------------------------------------------------------------------------- */
-static void *llm_own(pl_llm *m, size_t bytes) {
-    if (m->n_owned == m->cap_owned) {
-        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
-        void **p = pl_realloc(m->owned, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        m->owned = p; m->cap_owned = cap;
-    }
-    void *buf = pl_malloc(bytes);
-    if (buf) m->owned[m->n_owned++] = buf;
-    return buf;
-}
 
 /* find a tensor by name in the file: type, ne (ggml order), data */
 static bool llm_find(pl_llm *m, const char *name, pl_dtype *type, int64_t ne[4], int *n_dims, const void **data) {
@@ -141,7 +130,7 @@ pl_tensor *llm_weight(pl_llm *m, pl_weight_role role, int layer, int64_t ne0, in
     bool minus_one = (flags & LLM_W_GGUF_MINUS_ONE) && m->gguf;
     if ((((flags & LLM_W_F32) || m->dequantize) && type != PL_F32) || minus_one) {
         int64_t n = ne[0] * ne[1];
-        float *f = llm_own(m, (size_t)n * sizeof(float));
+        float *f = pl_owned_alloc(&m->owned, (size_t)n * sizeof(float));
         if (!f) { *failed = true; return NULL; }
         trt->to_float(data, f, n);
         for (int64_t i = 0; minus_one && i < n; i++) f[i] -= 1.0f;
@@ -195,7 +184,7 @@ static int hp_llama3_freqs(pl_llm *m, const pl_hfconfig *c, const char *pre) {
     double orig = pl_hfconfig_get_float(c, CK("original_max_position_embeddings"), 8192.0);
 #undef CK
     int n = m->hp.n_rot / 2;
-    float *f = llm_own(m, (size_t)n * sizeof(float));
+    float *f = pl_owned_alloc(&m->owned, (size_t)n * sizeof(float));
     if (!f) return PL_ERR_NOMEM;
     for (int i = 0; i < n; i++) {
         double freq = pow(m->hp.rope_theta, -2.0 * i / m->hp.n_rot), wavelen = 2 * M_PI / freq;
@@ -407,8 +396,7 @@ void pl_llm_free(pl_llm *m) {
     if (!m) return;
     pl_ctx_free(m->step);
     pl_ctx_free(m->wctx);
-    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
-    free(m->owned);
+    pl_owned_free(&m->owned);
     free(m->layers);
     pl_kv_cache_free(m->cache);
     free(m->params);

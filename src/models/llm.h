@@ -7,6 +7,7 @@
 #ifndef PL_MODELS_LLM_H
 #define PL_MODELS_LLM_H
 
+#include "core/common.h"
 #include "core/tensor.h"
 #include "io/llm_names.h"
 #include "models/kv_cache.h"
@@ -81,7 +82,7 @@ typedef struct pl_llm {
     struct pl_gguf *gguf;
     struct pl_st_model *st;
     const void *hfconfig;      /* pl_hfconfig *, while loading */
-    void **owned; int n_owned, cap_owned; /* f32 copies of small non-f32 vectors */
+    pl_owned owned;                /* f32 copies of small non-f32 vectors */
 } pl_llm;
 
 typedef struct {

@@ -21,17 +21,6 @@ typedef struct {
     bool failed;
 } wh_loader;
 
-static float *wh_own(pl_whisper *w, size_t n) {
-    if (w->n_owned == w->cap_owned) {
-        int cap = w->cap_owned ? 2 * w->cap_owned : 256;
-        float **p = realloc(w->owned, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        w->owned = p; w->cap_owned = cap;
-    }
-    float *buf = pl_malloc(n * sizeof(float));
-    if (buf) w->owned[w->n_owned++] = buf;
-    return buf;
-}
 
 /* The decoder's per-token weights (and the token embedding, which also gives the logits): one row of activations
  * meets each of them per step, so their bytes, not their arithmetic, bound a step's time. Stored as f16 in the file,
@@ -62,7 +51,7 @@ static pl_tensor *wh_get(wh_loader *L, pl_whisper_role role, int l, int n_dims, 
         const pl_st_tensor *t = L->ct2 ? NULL : pl_st_model_find(L->st, name);
         half = v ? v->type == PL_F16 : t ? t->type == PL_F16 : false;
     }
-    float *f = wh_own(w, half ? (size_t)(n + 1) / 2 : (size_t)n);
+    float *f = pl_owned_alloc(&w->owned, (half ? (size_t)(n + 1) / 2 : (size_t)n) * sizeof(float));
     if (!f) { L->failed = true; pl_error(PL_ERR_NOMEM, "out of memory for weight '%s'", name); return NULL; }
     if (L->ct2) {
         const pl_ct2_var *v = pl_ct2_find(L->ct2, name);
@@ -322,8 +311,8 @@ void pl_whisper_free(pl_whisper *w) {
     pl_ctx_free(w->step);
     pl_ctx_free(w->step_few);
     pl_ctx_free(w->wctx);
-    for (int i = 0; i < w->n_owned; i++) free(w->owned[i]);
-    free(w->owned); free(w->enc); free(w->dec); free(w->cross_k); free(w->cross_v);
+    pl_owned_free(&w->owned);
+    free(w->enc); free(w->dec); free(w->cross_k); free(w->cross_v);
     free(w);
 }
 

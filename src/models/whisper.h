@@ -7,6 +7,7 @@
 #ifndef PL_MODELS_WHISPER_H
 #define PL_MODELS_WHISPER_H
 
+#include "core/common.h"
 #include "core/tensor.h"
 #include "models/kv_cache.h"
 
@@ -48,7 +49,7 @@ typedef struct pl_whisper {
     /* internals */
     pl_ctx *wctx, *step;            /* weights + caches; one call's graph              */
     pl_ctx *step_few;               /* a decoder call of few tokens: on dec_threads    */
-    float **owned; int n_owned, cap_owned; /* copies of the file's weights (f32; f16 kept) */
+    pl_owned owned;                /* copies of the file's weights (f32; f16 kept) */
 } pl_whisper;
 
 /* A directory holding model.bin (CTranslate2) or config.json + *.safetensors (HF), or either file itself.
