@@ -116,22 +116,27 @@ static bool seq_cells(const pl_kv_cache *c, int seq, int n, int32_t *out) {
     return true;
 }
 
-pl_tensor *pl_kv_place(pl_kv_cache *c, pl_ctx *ctx, const int32_t *seq, int n, int32_t *pos) {
+/* whether token i ends its run: the batch's last, the next is another sequence's, or the next position is a
+ * multiple of grain */
+static bool run_ends(const int32_t *seq, const int32_t *pos, int n, int i, int grain) {
+    return i + 1 == n || seq[i + 1] != seq[i] || (grain > 0 && (pos[i] + 1) % grain == 0);
+}
+
+pl_tensor *pl_kv_place(pl_kv_cache *c, pl_ctx *ctx, const int32_t *seq, int n, int32_t *pos, int grain) {
     if (n <= 0) return pl_error_null(PL_ERR_ARG, "no tokens to place");
     int32_t len[PL_KV_MAX_SEQ];
     memcpy(len, c->seq_len, sizeof len);
-    int n_runs = 0;
-    int64_t n_keys = 0;
     for (int i = 0; i < n; i++) {
         if (seq_check(c, seq[i])) return NULL;
         pos[i] = len[seq[i]]++;
-        if (i == 0 || seq[i] != seq[i - 1]) n_runs++;
     }
     if (n > c->n_cells - c->n_used)
         return pl_error_null(PL_ERR_ARG, "the KV cache is full: %d tokens do not fit in the %d free cells of %d",
                              n, c->n_cells - c->n_used, c->n_cells);
+    int n_runs = 0;
+    int64_t n_keys = 0;
     for (int i = 0; i < n; i++)
-        if (i + 1 == n || seq[i + 1] != seq[i]) n_keys += pos[i] + 1; /* a run's last token sees them all */
+        if (run_ends(seq, pos, n, i, grain)) n_runs++, n_keys += pos[i] + 1; /* a run's last token sees them all */
     pl_tensor *map = pl_new_1d(ctx, PL_I32, MAP_HDR + n + (int64_t)MAP_REC * n_runs + n_keys);
     if (!map) return NULL;
     int32_t *mp = map->data, *rec = mp + MAP_HDR + n, off = MAP_HDR + n + MAP_REC * n_runs;
@@ -146,7 +151,7 @@ pl_tensor *pl_kv_place(pl_kv_cache *c, pl_ctx *ctx, const int32_t *seq, int n, i
         c->n_used++;
     }
     for (int i = 0, q0 = 0; i < n; i++) {
-        if (i + 1 < n && seq[i + 1] == seq[i]) continue;
+        if (!run_ends(seq, pos, n, i, grain)) continue;
         int nk = pos[i] + 1;
         *rec++ = q0; *rec++ = i + 1 - q0; *rec++ = pos[q0]; *rec++ = off;
         if (!seq_cells(c, seq[i], nk, mp + off)) {

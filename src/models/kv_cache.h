@@ -37,9 +37,11 @@ bool pl_kv_seq_exists(const pl_kv_cache *c, int seq);
 
 /* One step's placement: put tokens i = 0..n-1 of sequences seq[i] (each sequence's tokens in order, after
  * what it holds) into free cells, and build the cell map for pl_attention_cells in ctx: an i32 tensor.
- * pos[i] receives each token's position. The cells are taken only when the whole batch fits; on error
- * nothing changes. The caller undoes the placement with pl_kv_unplace if the step then fails. */
-pl_tensor *pl_kv_place(pl_kv_cache *c, pl_ctx *ctx, const int32_t *seq, int n, int32_t *pos);
+ * pos[i] receives each token's position. A sequence's consecutive tokens form one run of queries; grain > 0
+ * also cuts a run before every position that is a multiple of grain (a prompt read in chunks of grain tokens,
+ * several a step, is then attended exactly as it is a chunk a step). The cells are taken only when the whole
+ * batch fits; on error nothing changes. The caller undoes the placement with pl_kv_unplace if the step then fails. */
+pl_tensor *pl_kv_place(pl_kv_cache *c, pl_ctx *ctx, const int32_t *seq, int n, int32_t *pos, int grain);
 void pl_kv_unplace(pl_kv_cache *c, const pl_tensor *map);
 
 #endif

@@ -498,7 +498,7 @@ int pl_llm_decode(pl_llm *m, const pl_llm_batch *b, float *out) {
     if (!ids || !pos || !seq) return PL_ERR_NOMEM;
     for (int i = 0; nv && i < nv + b->n; i++) seq[i] = b->seq[0];
     memcpy(ids->data, b->tokens, (size_t)b->n * sizeof(int32_t));
-    pl_tensor *map = pl_kv_place(m->cache, ctx, seq, nv + b->n, pos->data);
+    pl_tensor *map = pl_kv_place(m->cache, ctx, seq, nv + b->n, pos->data, b->chunk);
     if (!map) return PL_ERR_ARG;
     int n_out;
     llm_inputs in = {.ids = ids, .pos = pos, .map = map, .rows = wanted_rows(ctx, b, nv, &n_out)};

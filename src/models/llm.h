@@ -133,6 +133,8 @@ typedef struct {
     bool rows_apart; /* each token's numbers whatever else the batch holds (a server mixing conversations): the
                       * matrix products keep their per-row kernels at any batch size, where a batch of 32 tokens
                       * or more would otherwise take the (faster, f32-activation) dequantize + GEMM path */
+    int chunk;       /* > 0: a sequence's tokens are attended in runs cut at positions that are multiples of chunk,
+                      * so a prompt read several chunks a batch gets the numbers it gets a chunk a batch */
 } pl_llm_batch;
 /* Run the batch; out receives n_vocab floats per wanted token, in batch order. PL_OK, or a negative status
  * with nothing changed (unknown sequence, bad token, no room in the cache). */

@@ -435,7 +435,7 @@ int pl_whisper_decode(pl_whisper *w, int n, const int32_t *tokens, const int32_t
     pl_tensor *ids = pl_new_1d(ctx, PL_I32, n), *pos = pl_new_1d(ctx, PL_I32, n);
     if (!ids || !pos) return PL_ERR_NOMEM;
     memcpy(ids->data, tokens, (size_t)n * sizeof(int32_t));
-    pl_tensor *map = pl_kv_place(w->cache, ctx, seq, n, pos->data);
+    pl_tensor *map = pl_kv_place(w->cache, ctx, seq, n, pos->data, 0);
     if (!map) return PL_ERR_ARG;
     for (int i = 0; i < n; i++)
         if (((int32_t *)pos->data)[i] >= h->n_text_ctx) {

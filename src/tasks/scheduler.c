@@ -590,7 +590,7 @@ static void slot_token(pl_sched *s, slot *sl, const float *row) {
 /* Run one batch; the cache then holds its tokens and each wanted row of logits goes to its slot. */
 static void run_batch(pl_sched *s, int n) {
     int rc = pl_llm_decode(s->b->llm, &(pl_llm_batch){.n = n, .tokens = s->b_tok, .seq = s->b_seq, .logits = s->b_want,
-                                                      .rows_apart = true},
+                                                      .rows_apart = true, .chunk = s->p.prefill_chunk},
                            s->logits);
     if (rc) {
         char msg[256];
@@ -615,21 +615,20 @@ static void run_batch(pl_sched *s, int n) {
     }
 }
 
-/* A slot's next prompt chunk, appended to the batch at n: up to the next multiple of prefill_chunk (absolute
- * positions), so a prompt is cut at the same places whatever else runs and whatever prefix was reused. Returns
- * the new batch size. */
-static int add_chunk(pl_sched *s, int i, int n) {
-    slot *sl = &s->slots[i];
-    pl_sched_req *r = sl->req;
-    int C = s->p.prefill_chunk, end = (sl->n_fed / C + 1) * C;
+/* Slot i's prompt from position `from` up to the next multiple of prefill_chunk (absolute positions, so a prompt
+ * is cut at the same places whatever else runs and whatever prefix was reused), appended to the batch at n.
+ * Returns the new batch size. */
+static int add_chunk(pl_sched *s, int i, int from, int n) {
+    pl_sched_req *r = s->slots[i].req;
+    int C = s->p.prefill_chunk, end = (from / C + 1) * C;
     if (end > r->n_prompt) end = r->n_prompt;
-    for (int p = sl->n_fed; p < end; p++, n++) {
-        s->b_tok[n] = r->prompt[p]; s->b_seq[n] = sl->seq; s->b_want[n] = p == r->n_prompt - 1; s->b_slot[n] = i;
+    for (int p = from; p < end; p++, n++) {
+        s->b_tok[n] = r->prompt[p]; s->b_seq[n] = s->slots[i].seq; s->b_want[n] = p == r->n_prompt - 1; s->b_slot[n] = i;
     }
     return n;
 }
 
-/* the slot admitted first among those still reading their prompt and not yet in this batch (-1: none) */
+/* the slot admitted first among those still reading their prompt and admitted after `after` (-1: none) */
 static int next_reader(pl_sched *s, int64_t after) {
     int best = -1;
     for (int i = 0; i < s->p.n_slots; i++) {
@@ -639,27 +638,32 @@ static int next_reader(pl_sched *s, int64_t after) {
     return best;
 }
 
-/* One step is one forward pass: a prompt chunk from each slot still reading its prompt (in the order they were
- * admitted, up to four chunks' worth of tokens while others generate, sixteen while nobody does) and one token
+/* One step is one forward pass: prompt chunks of the slots still reading their prompt, the earliest admitted
+ * first (up to four chunks' worth of tokens while others generate, sixteen while nobody does), and one token
  * from every generating slot, so a burst of new requests costs one pass, not one per chunk. A prompt's last
- * chunk yields its first token in the same pass. Each token's numbers do not depend on its neighbours (the
- * batch asks the engine for per-row kernels at any size, and attention reads each sequence's own cells), so a
- * reply is the same alone or beside others. With a prompt adapter a new sequence's first chunk carries the
- * virtual tokens and must go alone: such a model reads one chunk a pass. false when there was nothing to do. */
+ * chunk yields its first token in the same pass. Each token's numbers do not depend on its neighbours: the
+ * batch asks the engine for per-row kernels at any size (rows_apart) and for attention runs cut at chunk
+ * boundaries (chunk), so a prompt read several chunks a pass is attended as it is a chunk a pass, and a reply
+ * is the same alone or beside others. With a prompt adapter a new sequence's first chunk carries the virtual
+ * tokens and must go alone: such a model reads each chunk in a pass of its own. false when there was nothing
+ * to do. */
 static bool sched_step(pl_sched *s) {
     double t0 = pl_time_s();
     bool decoding = false, any = false;
     for (int i = 0; i < s->p.n_slots; i++) decoding |= s->slots[i].req && s->slots[i].decoding;
-    const bool apart = s->b->llm->prompt != NULL; /* a prompt adapter: each chunk its own pass */
+    const bool apart = s->b->llm->prompt != NULL;
     int n = 0, fed = 0, budget = (decoding ? 4 : 16) * s->p.prefill_chunk;
     for (int64_t after = -1; fed < budget;) {
         int i = next_reader(s, after);
         if (i < 0) break;
         after = (int64_t)s->slots[i].admitted;
-        int k = add_chunk(s, i, n);
-        fed += k - n;
-        if (apart) run_batch(s, k), any = true;
-        else n = k;
+        for (int from = s->slots[i].n_fed; fed < budget && s->slots[i].req && from < s->slots[i].req->n_prompt;) {
+            int k = add_chunk(s, i, from, n);
+            fed += k - n;
+            from += k - n;
+            if (apart) run_batch(s, k), any = true, from = s->slots[i].n_fed; /* n stays 0 */
+            else n = k;
+        }
     }
     for (int i = 0; i < s->p.n_slots; i++) {
         slot *sl = &s->slots[i];

@@ -3,6 +3,7 @@
  * sequence the logits (max abs diff <= 1e-5, f32) and greedy tokens it gets alone; a sequence removed mid-way
  * frees its cells; a fork continues exactly as its parent; bad batches are refused with nothing changed. With
  * q8_0 weights, decode steps batched together give each sequence the very bits it gets alone. */
+#include "models/kv_cache.h"
 #include "models/llm.h"
 #include "tasks/quantize.h"
 #include "test.h"
@@ -283,6 +284,63 @@ static void check_rows_apart(const char *model, bool q8) {
     remove(out);
 }
 
+/* A prompt read several chunks a batch (chunk 16): the cell map cuts its run at positions 16 and 32 (three runs of
+ * queries, each seeing the keys up to its own last position), and the logits of each chunk's last token equal
+ * those of the same prompt read a chunk a batch, bit for bit, beside another sequence's decode token. */
+static void check_chunked_runs(const char *model) {
+    pl_ctx *w = pl_ctx_new(NULL), *step = pl_ctx_new(NULL);
+    pl_kv_cache *c = pl_kv_cache_new(w, 1, 4, 1, 128, PL_F32);
+    CHECK(c != NULL);
+    if (c) {
+        int a = pl_kv_seq_new(c), b = pl_kv_seq_new(c);
+        int32_t seq[46], pos[46];
+        for (int i = 0; i < 46; i++) seq[i] = i < 45 ? a : b;
+        pl_tensor *map = pl_kv_place(c, step, seq, 46, pos, 16);
+        CHECK(map != NULL);
+        if (map) {
+            const int32_t *mp = map->data, *rec = mp + 2 + 46;
+            CHECK(mp[0] == 46 && mp[1] == 4);
+            const int want[4][3] = {{0, 16, 0}, {16, 16, 16}, {32, 13, 32}, {45, 1, 0}};
+            for (int r = 0; r < 4; r++) CHECK(rec[4 * r] == want[r][0] && rec[4 * r + 1] == want[r][1] && rec[4 * r + 2] == want[r][2]);
+        }
+        pl_kv_cache_free(c);
+    }
+    pl_ctx_free(step);
+    pl_ctx_free(w);
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", test_root(), model);
+    pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_threads = 2, .n_ctx = 512});
+    CHECKF(m != NULL, "%s", pl_last_error());
+    if (!m) return;
+    const int V = pl_llm_n_vocab(m), P = 45;
+    float *alone = malloc((size_t)4 * V * sizeof(float)), *mixed = malloc((size_t)4 * V * sizeof(float));
+    int32_t tok[P + 1], sq[P + 1];
+    bool want[P + 1];
+    for (int pass = 0; pass < 2; pass++) {
+        int a = pl_llm_seq_new(m), b = pl_llm_seq_new(m);
+        int32_t bp[3] = {7, 8, 9}, bs[3] = {b, b, b};
+        CHECK(pl_llm_decode(m, &(pl_llm_batch){3, bp, bs, NULL, .rows_apart = true, .chunk = 16}, NULL) == PL_OK);
+        for (int i = 0; i < P; i++) tok[i] = (int32_t)((i * 11 + 3) % V), sq[i] = a, want[i] = i == 15 || i == 31 || i == P - 1;
+        tok[P] = 5, sq[P] = b, want[P] = true;
+        if (pass == 0) {
+            for (int c0 = 0, k = 0; c0 < P; c0 += 16, k++) {
+                int n = P - c0 < 16 ? P - c0 : 16;
+                CHECK(pl_llm_decode(m, &(pl_llm_batch){n, tok + c0, sq + c0, want + c0, .rows_apart = true, .chunk = 16},
+                                    alone + (size_t)k * V) == PL_OK);
+            }
+            CHECK(pl_llm_decode(m, &(pl_llm_batch){1, tok + P, sq + P, want + P, .rows_apart = true, .chunk = 16}, alone + (size_t)3 * V) == PL_OK);
+        } else {
+            CHECK(pl_llm_decode(m, &(pl_llm_batch){P + 1, tok, sq, want, .rows_apart = true, .chunk = 16}, mixed) == PL_OK);
+            CHECKF(!memcmp(alone, mixed, (size_t)4 * V * sizeof(float)), "%s: three chunks in one batch differ from a chunk a batch", model);
+        }
+        pl_llm_seq_remove(m, a);
+        pl_llm_seq_remove(m, b);
+    }
+    free(alone); free(mixed);
+    pl_llm_free(m);
+}
+
 int main(void) {
     check_full_cache();
     check_long_decode("tests/golden/lm/llama");
@@ -290,6 +348,8 @@ int main(void) {
     check_q8_bitwise();
     check_rows_apart("tests/golden/lm/llama", true);
     check_rows_apart("tests/golden/lm/llama", false);
+    check_chunked_runs("tests/golden/lm/llama");
+    check_chunked_runs("tests/golden/train/gemma3"); /* sliding-window layers */
     check_model("tests/golden/lm/llama", 300, test_fast() ? 16 : STEPS);
     check_model("tests/golden/train/gemma3", 300, test_fast() ? 16 : STEPS);  /* sliding-window layers */
     check_model("tests/golden/lm/qwen2", 120, 16);
