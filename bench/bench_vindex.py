@@ -32,8 +32,11 @@ def unit(x):
 
 
 def datasets(n, nq, rng, sets, rdim):
+    # the random set is drawn even when not asked for, so that the clustered vectors (and a graph kept for them
+    # under --graphs) are the same with --sets clustered as with both sets
+    rand = unit(rng.standard_normal((n, rdim))), unit(rng.standard_normal((nq, rdim)))
     if "random" in sets:
-        yield "random", unit(rng.standard_normal((n, rdim))), unit(rng.standard_normal((nq, rdim)))
+        yield ("random", *rand)
     if "clustered" not in sets:
         return
     centres = rng.standard_normal((1000, 384))

@@ -10,7 +10,7 @@
 typedef struct { pl_hit *h; int n, k; } pl_topk;
 
 static inline int pl_topk_init(pl_topk *t, int k) {
-    t->h = malloc((size_t)k * sizeof *t->h);
+    t->h = calloc((size_t)k, sizeof *t->h); /* zeroed: the padding after each score too, which callers may memcmp */
     t->n = 0; t->k = k;
     return t->h ? 0 : -4;
 }
@@ -35,6 +35,30 @@ static inline void pl_topk_push(pl_topk *t, int64_t id, float score) {
         }
     }
     h[i] = (pl_hit){id, score};
+}
+
+/* x ranks above y: the higher score, or at equal scores the lower id */
+static inline int pl_topk_above(pl_hit x, pl_hit y) { return x.score > y.score || (x.score == y.score && x.id < y.id); }
+/* pl_topk_push with ties broken by id, a total order: the k kept are the k best in pl_topk_sorted's order whatever
+ * the order of the pushes, so exact search's threads, each scanning blocks of rows in any order, agree with a
+ * single scan. A newcomer that ties the floor may still rank above it: test scores with >= the floor. */
+static inline void pl_topk_push_ordered(pl_topk *t, int64_t id, float score) {
+    pl_hit *h = t->h, x = {id, score};
+    int i;
+    if (t->n < t->k) { /* sift up */
+        for (i = t->n++; i > 0 && pl_topk_above(h[(i - 1) / 2], x); i = (i - 1) / 2) h[i] = h[(i - 1) / 2];
+    } else {
+        if (!pl_topk_above(x, h[0])) return;
+        for (i = 0;;) { /* sift down from the top */
+            int c = 2 * i + 1;
+            if (c >= t->n) break;
+            if (c + 1 < t->n && pl_topk_above(h[c], h[c + 1])) c++;
+            if (pl_topk_above(h[c], x)) break;
+            h[i] = h[c];
+            i = c;
+        }
+    }
+    h[i] = x;
 }
 
 static inline void pl_topk_merge(pl_topk *into, const pl_topk *from) {

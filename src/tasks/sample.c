@@ -306,6 +306,12 @@ static void sampler_logits(pl_sampler *s, const float *logits, const int32_t *hi
     }
 }
 
+/* the first i with x[i] > t, else n (t not NaN; a NaN x never counts): the SIMD scan for x >= the next float
+ * above t, which is the same test */
+static int64_t first_above(int64_t n, const float *x, float t) {
+    return t == INFINITY ? n : pl_vec_find_ge_f32(n, x, nextafterf(t, INFINITY));
+}
+
 /* The k best (0 < k < n) of lg as candidates in c, unsorted: the set pl_sample_top_k selects (descending logit,
  * ties to the lower id). A min-heap of the k kept; a later logit enters only when strictly above the heap's worst
  * (an equal one has the higher id), and the scan skips, 32 at a time, the logits that cannot. */
@@ -314,7 +320,7 @@ static void sampler_top_k(pl_sampler *s, int k, pl_candidates *c) {
     for (int i = 0; i < k; i++) h[i] = (pl_token_data){.id = i, .logit = isnan(s->lg[i]) ? -INFINITY : s->lg[i]};
     for (int i = k / 2; i-- > 0;) heap_sift(h, (size_t)k, (size_t)i);
     for (int64_t i = k; i < s->n_vocab; i++) {
-        i += pl_vec_first_gt_f32(s->n_vocab - i, s->lg + i, h[0].logit);
+        i += first_above(s->n_vocab - i, s->lg + i, h[0].logit);
         if (i >= s->n_vocab) break;
         h[0] = (pl_token_data){.id = (int32_t)i, .logit = s->lg[i]};
         heap_sift(h, (size_t)k, 0);
@@ -329,7 +335,7 @@ static int32_t sampler_argmax(const pl_sampler *s) {
     int64_t best = 0;
     for (;;) {
         const float b = isnan(s->lg[best]) ? -INFINITY : s->lg[best];
-        int64_t j = pl_vec_first_gt_f32(s->n_vocab - best - 1, s->lg + best + 1, b);
+        int64_t j = first_above(s->n_vocab - best - 1, s->lg + best + 1, b);
         if (best + 1 + j >= s->n_vocab) return (int32_t)best;
         best += 1 + j;
     }

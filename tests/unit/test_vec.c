@@ -32,6 +32,24 @@ int main(void) {
         }
         CHECKF(bad == 0, "axpy n=%d: %d mismatches", n, bad);
     }
+    /* find_ge: the first x[i] >= t, at every level, on every length and match position (NaNs never match) */
+    {
+        float f[300];
+        int bad = 0;
+        for (int n = 0; n <= 300; n += (n < 80 ? 1 : 37))
+            for (int at = -1; at < n; at += (at < 70 ? 1 : 23)) {
+                for (int i = 0; i < n; i++) f[i] = i % 7 == 3 ? NAN : rnd(&seed) - 2; /* all below t = 1.5 */
+                if (at >= 0) f[at] = at % 2 ? 1.5f : 2.0f; /* equal to t, or above it */
+                if (at >= 0 && at + 1 < n) f[at + 1] = 3.0f;
+                int64_t want = at < 0 ? n : at;
+                bad += pl_vec_find_ge_f32_scalar(n, f, 1.5f) != want;
+                if (isa >= PL_ISA_AVX2) bad += pl_vec_find_ge_f32_avx2(n, f, 1.5f) != want;
+                if (isa >= PL_ISA_AVX512) bad += pl_vec_find_ge_f32_avx512(n, f, 1.5f) != want;
+                bad += pl_vec_find_ge_f32(n, f, 1.5f) != want;
+                bad += pl_vec_find_ge_f32(n, f, -INFINITY) != 0; /* f[0] is never a NaN (n 0: 0 too) */
+            }
+        CHECKF(bad == 0, "find_ge: %d mismatches", bad);
+    }
     /* GELU: the polynomial-exp SIMD variants against libm's expf, over a wide range (tails included) */
     float gx[1037], gr[1037], gs[1037], gg[1037], d1[1037], d2[1037];
     for (int i = 0; i < 1037; i++) { gx[i] = (i - 518) * 0.02f; gg[i] = rnd(&seed); }

@@ -10,7 +10,8 @@ float pl_vec_dot_f32(int64_t n, const float *x, const float *y);
 void pl_vec_axpy_f32(int64_t n, float a, const float *x, float *y); /* y += a * x */
 void pl_vec_scale_f32(int64_t n, float a, float *y);               /* y *= a */
 float pl_vec_max_f32(int64_t n, const float *x);
-int64_t pl_vec_first_gt_f32(int64_t n, const float *x, float t); /* the first i with x[i] > t, else n (NaN: never) */
+/* the first i with x[i] >= t, else n (a NaN never matches): a k-best scan skips the scores below its floor with it */
+int64_t pl_vec_find_ge_f32(int64_t n, const float *x, float t);
 
 /* the variants, for tests that hold the SIMD ones to the reference */
 float pl_vec_dot_f32_scalar(int64_t n, const float *x, const float *y);
@@ -19,8 +20,9 @@ float pl_vec_dot_f32_avx512(int64_t n, const float *x, const float *y);
 void pl_vec_axpy_f32_scalar(int64_t n, float a, const float *x, float *y);
 void pl_vec_axpy_f32_avx2(int64_t n, float a, const float *x, float *y);
 void pl_vec_axpy_f32_avx512(int64_t n, float a, const float *x, float *y);
-int64_t pl_vec_first_gt_f32_scalar(int64_t n, const float *x, float t);
-int64_t pl_vec_first_gt_f32_avx2(int64_t n, const float *x, float t);
+int64_t pl_vec_find_ge_f32_scalar(int64_t n, const float *x, float t);
+int64_t pl_vec_find_ge_f32_avx2(int64_t n, const float *x, float t);
+int64_t pl_vec_find_ge_f32_avx512(int64_t n, const float *x, float t);
 
 
 
