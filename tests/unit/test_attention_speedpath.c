@@ -4,10 +4,13 @@
  * sequence lengths 1..130 (block edges at 64, odd lengths), queries after a cache (Tq < Tk, including decode
  * rows that take the dot-product path), grouped-query heads, sliding windows, no mask, and q/k/v as strided
  * views of a fused projection. Also: 1 and 2 threads give bit-identical results (one writer each). */
+#include "backend/cpu/attn_kernels.h"
 #include "core/cpu.h"
 #include "core/tensor.h"
 #include "test.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -114,6 +117,49 @@ static void check_shape(const shape *s, const pl_isa *levels, int n_levels) {
     for (int i = 0; i < 4; i++) free(ref[i]);
 }
 
+/* The decode kernels over rows that lie anywhere (pl_attn_rows_dots / rows_wsum, as attention over a batch's KV
+ * cells uses them) against a double-precision reference, at every ISA level the CPU has: head sizes on and off
+ * the vector widths (the masked tail, strips of 4 vectors and what is left), 1..37 rows scattered in memory. */
+static void check_row_kernels(const pl_isa *levels, int n_levels) {
+    static const int Ds[] = {6, 8, 24, 40, 64, 100, 128, 200};
+    static const int ns[] = {1, 3, 4, 5, 17, 37};
+    float *pool = malloc(64 * 256 * sizeof(float)), q[256], p[64], out[256];
+    for (int i = 0; i < 64 * 256; i++) pool[i] = frand();
+    for (int li = 0; li < n_levels; li++) {
+        const pl_attn_kernels *kr = pl_attn_kernels_for(levels[li]);
+        CHECK(kr && kr->rows_dots && kr->rows_wsum);
+        if (!kr) continue;
+        double worst = 0;
+        for (size_t di = 0; di < PL_ARRAY_LEN(Ds); di++)
+            for (size_t ni = 0; ni < PL_ARRAY_LEN(ns); ni++) {
+                const int D = Ds[di], n = ns[ni];
+                const float *rows[64];
+                for (int j = 0; j < n; j++) rows[j] = pool + ((j * 29 + D) % 63) * 256 + (j % 3); /* unaligned, any order */
+                for (int d = 0; d < D; d++) q[d] = frand();
+                for (int j = 0; j < n; j++) p[j] = frand();
+                kr->rows_dots(D, n, rows, q, 0.125f, out);
+                for (int j = 0; j < n; j++) {
+                    double ref = 0, mag = 0;
+                    for (int d = 0; d < D; d++) ref += (double)q[d] * rows[j][d], mag += fabs((double)q[d] * rows[j][d]);
+                    double e = fabs(out[j] - 0.125 * ref) / (0.125 * mag + 1e-30);
+                    worst = e > worst ? e : worst;
+                }
+                out[D] = 12345.0f; /* past the row: must stay */
+                kr->rows_wsum(D, n, rows, p, out);
+                CHECK(out[D] == 12345.0f);
+                for (int d = 0; d < D; d++) {
+                    double ref = 0, mag = 0;
+                    for (int j = 0; j < n; j++) ref += (double)p[j] * rows[j][d], mag += fabs((double)p[j] * rows[j][d]);
+                    double e = fabs(out[d] - ref) / (mag + 1e-30);
+                    worst = e > worst ? e : worst;
+                }
+            }
+        printf("%-7s decode row kernels: worst error %.2e of the terms' magnitude\n", isa_name(levels[li]), worst);
+        CHECKF(worst < 1e-6, "%s decode row kernels: error %.2e", isa_name(levels[li]), worst);
+    }
+    free(pool);
+}
+
 int main(void) {
     pl_isa levels[2];
     int n_levels = 0;
@@ -150,6 +196,7 @@ int main(void) {
         {64, 37, 83, 2, 2, 1, 0, 0, 0},    /* no mask, odd lengths */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) check_shape(&shapes[i], levels, n_levels);
+    check_row_kernels(levels, n_levels);
     pl_cpu_set_max_isa(PL_ISA_AVX512);
     TEST_DONE();
 }
