@@ -5,13 +5,12 @@ answers against NumPy's greedy continuation. SmolLM2-135M (scripts/fetch-models.
 items right. Bad input: `plinth eval: <message>` and exit 1 (usage: 2)."""
 import json
 import os
-import struct
 import subprocess
 
 import numpy as np
 import pytest
 
-from helpers import ROOT, plinth_bin, write_tiny_llama
+from helpers import ROOT, load_safetensors, plinth_bin, write_tiny_llama
 
 LM = os.path.join(ROOT, "tests", "golden", "lm", "llama")
 
@@ -31,15 +30,6 @@ def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny_eval")
     write_tiny(str(d))
     return str(d)
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    return {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype="<f4")
-            .reshape(v["shape"]).astype(np.float64) for k, v in header.items() if k != "__metadata__"}
 
 
 class NumpyLlama:
