@@ -27,7 +27,8 @@ static void usage(FILE *f) {
         "  --rslora             lora: scale alpha / sqrt(rank) (rank-stabilized LoRA)\n"
         "  --method prompt      prompt tuning: learn virtual tokens put before every example, the model frozen\n"
         "  --virtual-tokens N   prompt: how many (default 20)\n"
-        "  --init TEXT          prompt: start from this text's token embeddings (default: random)\n"
+        "  --init TEXT          prompt: start from this text's token embeddings, repeated or cut to N (PEFT's\n"
+        "                       TEXT init; also --prompt-init) (default: random)\n"
         "  --chat NAME          chat template: auto (the model's, default), none (plain text), or a family\n"
         "  --ctx N              tokens per example at most; longer ones are cut, counted (default 512)\n"
         "  --epochs N           passes over the training examples (default %d); --steps N instead\n"
@@ -72,7 +73,7 @@ int cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "--targets")) ok = arg_str(argc, argv, &i, &o.lora_targets);
         else if (!strcmp(a, "--rslora")) o.rslora = true;
         else if (!strcmp(a, "--virtual-tokens")) INT(1, 4096, o.n_virtual);
-        else if (!strcmp(a, "--init")) ok = arg_str(argc, argv, &i, &o.init_text);
+        else if (!strcmp(a, "--init") || !strcmp(a, "--prompt-init")) ok = arg_str(argc, argv, &i, &o.init_text);
         else if (!strcmp(a, "--chat")) ok = arg_str(argc, argv, &i, &o.chat);
         else if (!strcmp(a, "--ctx")) INT(2, 1 << 20, o.ctx);
         else if (!strcmp(a, "--epochs")) INT(1, 1 << 20, o.epochs);

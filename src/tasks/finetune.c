@@ -228,10 +228,12 @@ static pl_prompt_adapter *open_prompt(const pl_finetune_opts *o, pl_llm *m, cons
     pl_clear_error();
     int32_t ids[4096];
     int n = 0;
-    if (o->init_text && *o->init_text) {
-        n = pl_tokenize(tok, o->init_text, strlen(o->init_text), ids, 4096, false);
-        if (n <= 0) return pl_error_null(PL_ERR_ARG, "--init: the text gives no tokens");
-        n = PL_MIN(n, 4096);
+    if (o->init_text) { /* tokenized as PEFT's TEXT init does it: tokenizer(text), its special tokens included */
+        if (!*o->init_text) return pl_error_null(PL_ERR_ARG, "--init: the text is empty (leave --init out for random virtual tokens)");
+        if (!pl_utf8_valid(o->init_text, strlen(o->init_text))) return pl_error_null(PL_ERR_ARG, "--init: the text is not valid UTF-8");
+        n = pl_tokenize(tok, o->init_text, strlen(o->init_text), ids, 4096, true);
+        if (n <= 0) return pl_error_null(PL_ERR_ARG, "--init: the text \"%.60s\" gives no tokens", o->init_text);
+        n = PL_MIN(n, 4096); /* the first 4096 are all that N <= 4096 virtual tokens can use */
     }
     pl_prompt_adapter *p = pl_prompt_new(m, o->n_virtual > 0 ? o->n_virtual : 20, ids, n, o->seed);
     if (p && o->init_text) snprintf(p->init_text, sizeof p->init_text, "%s", o->init_text);
@@ -305,6 +307,8 @@ int pl_finetune(const pl_finetune_opts *o) {
         return pl_error(PL_ERR_UNSUPPORTED, "--method %s: the methods are full, lora and prompt", o->method ? o->method : "(none)");
     if (o->activations && strcmp(o->activations, "auto") && strcmp(o->activations, "keep") && strcmp(o->activations, "recompute"))
         return pl_error(PL_ERR_ARG, "--activations %s: the choices are auto, keep and recompute", o->activations);
+    if (!prompt && (o->init_text || o->n_virtual))
+        return pl_error(PL_ERR_ARG, "%s is for --method prompt (this run is --method %s)", o->init_text ? "--init" : "--virtual-tokens", o->method);
     if (o->batch < 1 || o->batch > 256 || o->accum < 1 || o->epochs < 1)
         return pl_error(PL_ERR_ARG, "batch (1..256), accumulation and epochs must be at least 1");
     char *base = NULL;

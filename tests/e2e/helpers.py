@@ -2,7 +2,9 @@
 measures. No third-party imports here: CI installs only pytest, numpy and gguf.
 """
 import importlib.util
+import json
 import os
+import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -58,3 +60,14 @@ def write_tiny_llama(d):
     for f in ("config.json", "model.safetensors"):
         shutil.copy(os.path.join(ROOT, "tests", "golden", "lm", "llama", f), os.path.join(d, f))
     return write_byte_tokenizer(d)
+
+
+def load_safetensors(path):
+    """The f32 tensors of a safetensors file, as float64 numpy arrays by name."""
+    import numpy as np
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    return {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype="<f4")
+            .reshape(v["shape"]).astype(np.float64) for k, v in header.items() if k != "__metadata__"}

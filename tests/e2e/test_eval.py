@@ -5,13 +5,12 @@ answers against NumPy's greedy continuation. SmolLM2-135M (scripts/fetch-models.
 items right. Bad input: `plinth eval: <message>` and exit 1 (usage: 2)."""
 import json
 import os
-import struct
 import subprocess
 
 import numpy as np
 import pytest
 
-from helpers import ROOT, plinth_bin, write_tiny_llama
+from helpers import ROOT, load_safetensors, plinth_bin, write_tiny_llama
 
 LM = os.path.join(ROOT, "tests", "golden", "lm", "llama")
 
@@ -33,15 +32,6 @@ def tiny(tmp_path_factory):
     return str(d)
 
 
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    return {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype="<f4")
-            .reshape(v["shape"]).astype(np.float64) for k, v in header.items() if k != "__metadata__"}
-
-
 class NumpyLlama:
     """HF LlamaForCausalLM's forward pass in float64 (RMSNorm, rotate-half RoPE, GQA, SwiGLU)."""
 
@@ -49,9 +39,14 @@ class NumpyLlama:
         self.w = load_safetensors(os.path.join(LM, "model.safetensors"))
         self.cfg = json.load(open(os.path.join(LM, "config.json")))
 
-    def logits(self, ids):
+    def logits(self, ids, prefix=None):
+        """Logits of every position; prefix: (N, C) input embeddings before the tokens (prompt tuning's virtual
+        tokens, as PEFT puts them: positions 0..N-1, the tokens after them)."""
         w, c = self.w, self.cfg
-        T, H, Hkv, D = len(ids), c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+        x = w["model.embed_tokens.weight"][ids]
+        if prefix is not None:
+            x = np.concatenate([prefix, x], 0)
+        T, H, Hkv, D = len(x), c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
 
         def rms(x, g):
             return x / np.sqrt((x * x).mean(-1, keepdims=True) + c["rms_norm_eps"]) * g
@@ -64,7 +59,6 @@ class NumpyLlama:
         def rope(x):
             return x * cos + np.concatenate([-x[..., D // 2:], x[..., :D // 2]], -1) * sin
 
-        x = w["model.embed_tokens.weight"][ids]
         mask = np.triu(np.full((T, T), -np.inf), 1)
         for layer in range(c["num_hidden_layers"]):
             p = f"model.layers.{layer}."
@@ -84,11 +78,11 @@ class NumpyLlama:
             x = x + ((g / (1 + np.exp(-g))) * (h @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
         return rms(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
 
-    def loglik(self, prompt, cont):
-        """log p(cont | prompt) with bytes as tokens."""
+    def loglik(self, prompt, cont, prefix=None):
+        """log p(cont | prompt) with bytes as tokens (after the virtual tokens of prefix, if given)."""
         ids = list((prompt + cont).encode())
         n = len(prompt.encode())
-        lg = self.logits(ids)
+        lg = self.logits(ids, prefix)[0 if prefix is None else len(prefix):]
         lp = lg - lg.max(-1, keepdims=True)
         lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
         return sum(lp[i - 1, ids[i]] for i in range(n, len(ids)))
@@ -159,6 +153,34 @@ def test_choice_loglik_matches_numpy(tiny, ref, tmp_path):
             correct += got["correct"]
             correct_norm += got["correct_norm"]
         assert res["correct"] == correct and res["correct_norm"] == correct_norm
+
+
+def test_prompt_adapter_loglik_matches_numpy(tiny, ref, tmp_path):
+    """plinth eval --prompt-adapter scores each choice after the virtual tokens exactly where training puts them
+    (before the prompt's first token, positions 0..N-1): the numpy forward pass with the adapter's embeddings
+    prepended gives the same log-likelihoods, zero-shot and few-shot (prompts sharing a cached prefix)."""
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"Question: Q{i}?\nAnswer:", "completion": " yes"}) + "\n" for i in range(8)))
+    out = tmp_path / "prompt"
+    ft = subprocess.run([plinth_bin(), "finetune", "-m", tiny, "-d", str(data), "-o", str(out), "--method", "prompt",
+                         "--virtual-tokens", "6", "--init", "Reply:", "--steps", "4", "--lr", "3e-2", "--chat", "none",
+                         "--val-frac", "0", "-q", "-t", "1"], capture_output=True)
+    assert ft.returncode == 0, ft.stderr
+    ck = out / json.loads((out / "state.json").read_text())["checkpoint"]
+    prefix = load_safetensors(str(ck / "adapter_model.safetensors"))["prompt_embeddings"]
+    assert prefix.shape == (6, ref.w["model.embed_tokens.weight"].shape[1])
+    task = write_task(tmp_path, "mc.jsonl", CHOICE_TASK)
+    r = run(["-m", tiny, "--prompt-adapter", str(ck), "-t", task, "--mode", "zero-shot,few-shot", "--shots", "1", "--json"])
+    assert r.returncode == 0, r.stderr
+    modes = {res["mode"]: res for res in json.loads(r.stdout)["tasks"][0]["results"]}
+    moved = 0
+    for mode, shots in (("zero-shot", []), ("few-shot", [CHOICE_TASK[0]])):
+        for item, got in zip(CHOICE_TASK[1:], modes[mode]["items"]):
+            prompt = prompt_of(item, shots)
+            want = [ref.loglik(prompt, " " + c, prefix) for c in item["choices"]]
+            np.testing.assert_allclose(got["loglik"], want, rtol=1e-4, atol=1e-3)
+            moved += max(abs(a - ref.loglik(prompt, " " + c)) for a, c in zip(want, item["choices"])) > 1e-2
+    assert moved == 6  # the virtual tokens change every item's scores
 
 
 def test_table_shape_two_models(tiny, tmp_path):

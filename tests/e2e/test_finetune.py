@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from helpers import plinth_bin, write_tiny_llama
+from helpers import load_safetensors, plinth_bin, write_tiny_llama
 
 FACTS = [("capital of France", "Paris"), ("color of the sky", "blue"), ("opposite of hot", "cold"),
          ("first letter", "A"), ("number after one", "two"), ("sound of a cat", "meow")]
@@ -140,6 +140,41 @@ def test_prompt_tuning_lowers_validation_loss(model, tmp_path, init):
     g = subprocess.run([plinth_bin(), "run", "-m", model, "--prompt-adapter", str(ck), "-p", "Name the color of the sky? ",
                         "-n", "4", "--temp", "0"], capture_output=True)
     assert g.returncode == 0, g.stderr
+
+
+@pytest.mark.parametrize("n_virtual", [20, 4])
+def test_prompt_init_starts_from_the_texts_embeddings(model, tmp_path, n_virtual):
+    """--init TEXT: virtual token i is the embedding row of the text's token i mod n (PEFT's TEXT init: the text
+    repeated to fill N, or cut to N). With --lr 0 the saved adapter holds the initial virtual tokens as they were;
+    the byte tokenizer makes the text's token ids its bytes."""
+    data = write_data(tmp_path / "d.jsonl")
+    text = "Answer briefly:"
+    out = tmp_path / "out"
+    r = finetune(["-m", model, "-d", data, "-o", str(out), "--method", "prompt", "--virtual-tokens", str(n_virtual),
+                  "--steps", "1", "--lr", "0", "--batch", "2", "--val-frac", "0", "-t", "1", "--chat", "none",
+                  "--init", text])
+    assert r.returncode == 0, r.stderr
+    ck = out / json.loads((out / "state.json").read_text())["checkpoint"]
+    got = load_safetensors(str(ck / "adapter_model.safetensors"))["prompt_embeddings"]
+    emb = load_safetensors(os.path.join(model, "model.safetensors"))["model.embed_tokens.weight"]
+    ids = [text.encode()[i % len(text.encode())] for i in range(n_virtual)]
+    assert got.shape == (n_virtual, emb.shape[1]) and (got == emb[ids]).all()
+    assert json.loads((ck / "adapter_config.json").read_text())["prompt_tuning_init_text"] == text
+
+
+@pytest.mark.parametrize("case", ["empty", "lora", "utf8"])
+def test_prompt_init_bad_input(model, tmp_path, case):
+    data = write_data(tmp_path / "d.jsonl")
+    args = {"empty": ["--method", "prompt", "--init", ""], "lora": ["--method", "lora", "--init", "Answer:"],
+            "utf8": ["--method", "prompt", "--init", b"bad \xff byte"]}[case]
+    r = subprocess.run([plinth_bin().encode(), b"finetune", *[a if isinstance(a, bytes) else a.encode() for a in
+                        ["-m", model, "-d", data, "-o", str(tmp_path / "o"), "--steps", "1", "-t", "1", "--chat", "none", *args]]],
+                       capture_output=True)
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 1, err
+    assert {"empty": "--init: the text is empty", "lora": "--init is for --method prompt",
+            "utf8": "--init: the text is not valid UTF-8"}[case] in err, err
+    assert not (tmp_path / "o" / "state.json").exists()
 
 
 @pytest.mark.parametrize("method", ["full", "lora", "prompt"])

@@ -335,6 +335,47 @@ static void check_prompt(void) {
     cJSON_Delete(exp);
 }
 
+/* PEFT's TEXT init: virtual token i is the embedding row of the text's token i mod n (the text repeated to fill N,
+ * or cut to N), as the model sees it; bad token ids and counts are refused */
+static void check_prompt_init(void) {
+    char base[4096];
+    snprintf(base, sizeof base, "%s/tests/golden/train/llama", test_root());
+    pl_llm *m = pl_llm_load_ex(base, &(pl_llm_params){.n_threads = 1});
+    CHECKF(m != NULL, "prompt init: %s", pl_last_error());
+    if (!m) return;
+    const int C = m->hp.n_embd, V = pl_llm_n_vocab(m);
+    const int32_t text[3] = {7, V - 1, 0};
+    const struct { int n_virtual, n_text; } cases[] = {{7, 3}, {2, 3}, {3, 3}, {5, 1}};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.safetensors", base);
+    pl_st *st = pl_st_open(path); /* the table as the file holds it (f32), not as the loader mapped it */
+    const pl_st_tensor *emb = st ? pl_st_find(st, "model.embed_tokens.weight") : NULL;
+    CHECKF(emb && emb->type == PL_F32 && emb->numel == (int64_t)V * C, "prompt init: %s has no f32 embedding table", path);
+    if (!emb || emb->type != PL_F32 || emb->numel != (int64_t)V * C) { pl_st_close(st); pl_llm_free(m); return; }
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        pl_prompt_adapter *p = pl_prompt_new(m, cases[k].n_virtual, text, cases[k].n_text, 1);
+        CHECKF(p && p->n_virtual == cases[k].n_virtual, "prompt init: %s", pl_last_error());
+        for (int i = 0; p && i < p->n_virtual; i++) {
+            int32_t id = text[i % cases[k].n_text];
+            CHECKF(!memcmp(p->w + (int64_t)i * C, (const float *)emb->data + (int64_t)id * C, (size_t)C * sizeof(float)),
+                   "prompt init: %d virtual tokens from %d text tokens: token %d is not the embedding of id %d",
+                   cases[k].n_virtual, cases[k].n_text, i, id);
+        }
+        pl_prompt_free(p);
+    }
+    /* random init: N(0, 1) draws, not any embedding row */
+    pl_prompt_adapter *r = pl_prompt_new(m, 4, NULL, 0, 1);
+    double ss = 0;
+    for (int64_t i = 0; r && i < r->n_floats; i++) ss += (double)r->w[i] * r->w[i];
+    CHECKF(r && fabs(ss / (double)r->n_floats - 1.0) < 0.3, "prompt init: random draws of variance %.3g", r ? ss / (double)r->n_floats : -1);
+    pl_prompt_free(r);
+    const int32_t bad[2] = {3, V};
+    CHECK(pl_prompt_new(m, 4, bad, 2, 1) == NULL && strstr(pl_last_error(), "out of range"));
+    CHECK(pl_prompt_new(m, 0, text, 3, 1) == NULL && strstr(pl_last_error(), "virtual tokens"));
+    pl_st_close(st);
+    pl_llm_free(m);
+}
+
 /* the adapter baked into the weights gives the logits of the adapter applied (a llama GGUF too: both in its order) */
 static void check_merge(const char *base_rel) {
     char base[4096], dir[4096];
@@ -364,6 +405,7 @@ int main(void) {
     check_gguf_adapter();
     check_refusals();
     check_prompt();
+    check_prompt_init();
     check_merge("tests/golden/train/llama");
     TEST_DONE();
 }
