@@ -208,9 +208,9 @@ def roof_plinth(a, model, threads=None, depth=0):
 def speed_models(a, files):
     """(label, path) of every file the speed table covers: plinth's Q8_0 and Q4_K_M of SmolLM2, Gemma 3 270M's
     llama.cpp-made Q4_K_M when fetched (`scripts/fetch-models.sh gemma3`), and every --model given"""
-    out = [("SmolLM2 " + t, files[t + " (plinth)"]) for t in ("Q8_0", "Q4_K_M")]
+    out = [] if a.only_models else [("SmolLM2 " + t, files[t + " (plinth)"]) for t in ("Q8_0", "Q4_K_M")]
     gemma = os.path.join(ROOT, "models", "gemma3-270m", "gemma-3-270m-q4_k_m.gguf")
-    if os.path.exists(gemma):
+    if os.path.exists(gemma) and not a.only_models:
         out.append(("Gemma 3 270M Q4_K_M (llama.cpp's)", gemma))
     for m in a.model or []:
         out.append((os.path.basename(m), m))
@@ -398,6 +398,7 @@ def main():
     ap.add_argument("--imatrix-chunks", type=int, default=64, help="chunks of 512 for plinth imatrix (0: no imatrix files)")
     ap.add_argument("--ppl-threads", type=int, default=0, help="threads for perplexity (default: -t)")
     ap.add_argument("--model", action="append", help="another GGUF for the speed table (repeatable)")
+    ap.add_argument("--only-models", action="store_true", help="the speed table covers the --model files only")
     ap.add_argument("--thread-list", default=None, help="threads for the speed table, e.g. 1,2 (default: -t)")
     ap.add_argument("--depths", default="0", help="tokens already in the cache for the speed table, e.g. 0,1024,4096")
     ap.add_argument("--no-roof", dest="roof", action="store_false")
