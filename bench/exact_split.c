@@ -9,24 +9,11 @@
 #include "backend/cpu/sgemm.h"
 #include "core/common.h"
 #include "rag/vindex.h"
+#include "bench_vectors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static double cpu_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static float *load(const char *path, int dim, int64_t *n) {
-    size_t len;
-    char *p = pl_read_file(path, &len);
-    if (!p) { fprintf(stderr, "%s: %s\n", path, pl_last_error()); exit(1); }
-    *n = (int64_t)(len / (sizeof(float) * dim));
-    return (float *)p;
-}
 
 int main(int argc, char **argv) {
     if (argc != 6) { fprintf(stderr, "usage: exact_split BASE.f32 QUERIES.f32 DIM THREADS RUNS\n"); return 2; }

@@ -7,25 +7,11 @@
  * usage: vindex_bench BASE.f32 QUERIES.f32 DIM M EF_CONSTRUCTION K THREADS [GRAPH] */
 #include "core/common.h"
 #include "rag/vindex.h"
+#include "bench_vectors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-/* this process's CPU time: on a shared host, with one thread, a steadier measure than the wall clock */
-static double cpu_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static float *load(const char *path, int dim, int64_t *n) {
-    size_t len;
-    char *p = pl_read_file(path, &len);
-    if (!p) { fprintf(stderr, "%s: %s\n", path, pl_last_error()); exit(1); }
-    *n = (int64_t)(len / (sizeof(float) * dim));
-    return (float *)p;
-}
 
 static pl_hnsw *graph(pl_ctx *ctx, const char *path, const float *base, int64_t n, int dim, int M, int efc, double *t_build) {
     size_t len;
