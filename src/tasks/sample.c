@@ -103,33 +103,38 @@ static void penalize(float *logit, int count, float repeat, float freq, float pr
     *logit -= (float)count * freq + presence;
 }
 
-/* The tokens of the penalty window, sorted (equal ids adjacent: a run's length is the token's count); NULL when
- * no penalty applies (or out of memory: the penalty is skipped rather than generation failed). */
-static int32_t *penalty_window(const int32_t *history, int n_history, int last_n, float repeat, float freq, float presence,
-                               int *n_out) {
+typedef struct { int32_t id; int count; } tok_count;
+
+/* The distinct tokens of the penalty window, in id order, each with how often it occurs there (n_out of them);
+ * NULL when no penalty applies (or out of memory: the penalty is skipped rather than generation failed). */
+static tok_count *penalty_counts(const int32_t *history, int n_history, int last_n, float repeat, float freq, float presence,
+                                 int *n_out) {
     if (last_n == 0 || n_history <= 0 || (repeat == 1.0f && freq == 0.0f && presence == 0.0f)) return NULL;
-    int n = last_n < 0 || last_n > n_history ? n_history : last_n;
+    int n = last_n < 0 || last_n > n_history ? n_history : last_n, k = 0;
     int32_t *win = malloc((size_t)n * sizeof *win);
-    if (!win) return NULL;
+    tok_count *tc = malloc((size_t)n * sizeof *tc);
+    if (!win || !tc) { free(win); free(tc); return NULL; }
     memcpy(win, history + (n_history - n), (size_t)n * sizeof *win);
     qsort(win, (size_t)n, sizeof *win, id_cmp);
-    *n_out = n;
-    return win;
+    for (int i = 0, j; i < n; i = j) { /* equal ids are adjacent: a run's length is the token's count */
+        for (j = i; j < n && win[j] == win[i]; j++) {}
+        tc[k++] = (tok_count){win[i], j - i};
+    }
+    free(win);
+    *n_out = k;
+    return tc;
 }
 
 void pl_sample_penalties(pl_candidates *c, const int32_t *history, int n_history, int last_n,
                          float repeat, float freq, float presence) {
     int n = 0;
-    int32_t *win = penalty_window(history, n_history, last_n, repeat, freq, presence, &n);
-    if (!win) return;
-    for (int i = 0; i < n;) {
-        int j = i;
-        while (j < n && win[j] == win[i]) j++;
-        pl_token_data *t = cands_find(c, win[i]);
-        if (t) penalize(&t->logit, j - i, repeat, freq, presence);
-        i = j;
+    tok_count *tc = penalty_counts(history, n_history, last_n, repeat, freq, presence, &n);
+    if (!tc) return;
+    for (int k = 0; k < n; k++) {
+        pl_token_data *t = cands_find(c, tc[k].id);
+        if (t) penalize(&t->logit, tc[k].count, repeat, freq, presence);
     }
-    free(win);
+    free(tc);
     c->sorted = false;
 }
 
@@ -291,15 +296,12 @@ static void sampler_logits(pl_sampler *s, const float *logits, const int32_t *hi
     const pl_sampler_params *p = &s->params;
     memcpy(s->lg, logits, (size_t)s->n_vocab * sizeof *s->lg); /* NaN stays: it is never above a threshold */
     int n = 0;
-    int32_t *win = penalty_window(history, n_history, p->penalty_last_n, p->repeat_penalty, p->frequency_penalty,
-                                  p->presence_penalty, &n);
-    for (int i = 0; i < n;) {
-        int j = i;
-        while (j < n && win[j] == win[i]) j++;
-        if (win[i] >= 0 && win[i] < s->n_vocab) penalize(&s->lg[win[i]], j - i, p->repeat_penalty, p->frequency_penalty, p->presence_penalty);
-        i = j;
-    }
-    free(win);
+    tok_count *tc = penalty_counts(history, n_history, p->penalty_last_n, p->repeat_penalty, p->frequency_penalty,
+                                   p->presence_penalty, &n);
+    for (int k = 0; k < n; k++)
+        if (tc[k].id >= 0 && tc[k].id < s->n_vocab)
+            penalize(&s->lg[tc[k].id], tc[k].count, p->repeat_penalty, p->frequency_penalty, p->presence_penalty);
+    free(tc);
     for (int i = 0; i < p->n_logit_bias; i++) {
         int32_t id = p->logit_bias[i].token;
         if (id >= 0 && id < s->n_vocab) s->lg[id] += p->logit_bias[i].bias;

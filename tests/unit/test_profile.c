@@ -7,6 +7,16 @@
 
 #include <string.h>
 
+/* ctx's printed profile table (caller frees) */
+static char *printed(const pl_ctx *ctx) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    pl_ctx_profile_print(ctx, f);
+    fclose(f);
+    return buf;
+}
+
 /* run a graph of `calls` forward passes of a (op) b in ctx; return its printed profile (caller frees) */
 static char *profile_of(pl_ctx *ctx, bool mul, int calls) {
     pl_tensor *a = pl_new_1d(ctx, PL_F32, 16), *b = pl_new_1d(ctx, PL_F32, 16);
@@ -14,12 +24,7 @@ static char *profile_of(pl_ctx *ctx, bool mul, int calls) {
     memset(b->data, 0, pl_nbytes(b));
     pl_graph *g = pl_graph_build(ctx, mul ? pl_mul(ctx, a, b) : pl_add(ctx, a, b), false);
     for (int i = 0; g && i < calls; i++) pl_graph_forward(ctx, g);
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    pl_ctx_profile_print(ctx, f);
-    fclose(f);
-    return buf;
+    return printed(ctx);
 }
 
 /* the calls column of op's row, or -1 when the table has no row for it */
@@ -61,12 +66,7 @@ static char *matmul_profile(pl_ctx *ctx) {
     pl_graph_forward(ctx, g1);
     pl_graph_forward(ctx, g1);
     pl_graph_forward(ctx, g2);
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    pl_ctx_profile_print(ctx, f);
-    fclose(f);
-    return buf;
+    return printed(ctx);
 }
 
 int main(void) {
