@@ -63,3 +63,29 @@ void fusion_decide(const pl_ctx *ctx, const node_list *l, pl_tensor *const *outs
         fuse_backward(l->v[i]);
     }
 }
+
+/* Sibling products: matmuls of one input by quantized or half weights (a layer's q, k and v projections; its gate
+ * and up), which the dot kernels take one activation row set at a time. The first of them computes the others
+ * in the same parallel job (ops/matmul.c): the input is converted to the kernels' type once, and the threads
+ * meet once instead of after each product. A later sibling reads only a weight (a leaf) and the input the first
+ * already has, so computing it early changes nothing but when; the graph then skips it (PL_FLAG_FUSED_FWD). Each
+ * row is the same kernel's on the same converted input, so the results are the same bits either way. */
+static bool sibling_ok(const pl_tensor *t) {
+    const pl_tensor *a = t->src[0];
+    return t->op == PL_OP_MATMUL && a && a->op == PL_OP_NONE && a->type != PL_F32 && !t->src[2] && !t->epi_fwd &&
+           !(t->flags & PL_FLAG_FUSED_FWD);
+}
+void siblings_decide(const pl_ctx *ctx, const node_list *l) {
+    if (!ctx->fuse) return;
+    for (int i = 0; i < l->n; i++) {
+        pl_tensor *t = l->v[i], *last = t;
+        if (!sibling_ok(t)) continue;
+        for (int j = i + 1; j < l->n; j++) {
+            pl_tensor *u = l->v[j];
+            if (u->src[1] != t->src[1] || !sibling_ok(u) || u->src[0]->type != t->src[0]->type) continue;
+            last->sib_fwd = u;
+            u->flags |= PL_FLAG_FUSED_FWD;
+            last = u;
+        }
+    }
+}

@@ -67,7 +67,7 @@ static pl_graph *build(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward,
     for (int i = 0; i < l.n; i++) {
         pl_tensor *t = l.v[i];
         t->flags &= ~(uint32_t)(VISITED | PL_FLAG_FUSED_FWD | PL_FLAG_FUSED_BWD);
-        t->epi_fwd = t->epi_bwd = NULL;
+        t->epi_fwd = t->epi_bwd = t->sib_fwd = NULL;
     }
     pl_graph *g = pl_ctx_alloc(ctx, sizeof *g);
     if (!g) return NULL;
@@ -75,10 +75,11 @@ static pl_graph *build(pl_ctx *ctx, pl_tensor **outs, int n_outs, bool backward,
     g->n_nodes = l.n;
     g->out = outs[n_outs - 1];
     g->backward = backward;
-    if (!backward && !fuse_forward) return g;
+    if (!backward && !fuse_forward) { siblings_decide(ctx, &l); return g; }
     if (backward && !any_shape && pl_nelements(g->out) != 1) return pl_error_null(PL_ERR_ARG, "backward needs a scalar output");
     if (backward ? grad_plan(ctx, &l) != 0 : (count_uses(&l), false)) return NULL;
     fusion_decide(ctx, &l, outs, n_outs);
+    if (!backward) siblings_decide(ctx, &l);
     for (int i = 0; i < l.n; i++) l.v[i]->flags &= ~(STRIDED_NO | ONE_USE | MANY_USES);
     return g;
 }
@@ -101,7 +102,10 @@ static void run_op(pl_ctx *ctx, pl_tensor *t, int dir) {
     fn(ctx, t);
     double dt = profile_clock(ctx->profile) - t0;
     profile_op(ctx->profile, t->op, dir, dt);
-    if (t->op == PL_OP_MATMUL && !dir) profile_matmul(ctx->profile, t, dt);
+    if (t->op != PL_OP_MATMUL || dir) return;
+    double rows = 0; /* a matmul that computed later ones of its input with it: the time shared by their rows */
+    for (const pl_tensor *u = t; u; u = ctx->observe ? NULL : u->sib_fwd) rows += (double)u->ne[0];
+    for (const pl_tensor *u = t; u; u = ctx->observe ? NULL : u->sib_fwd) profile_matmul(ctx->profile, u, dt * (double)u->ne[0] / rows);
 }
 
 void pl_graph_forward(pl_ctx *ctx, pl_graph *g) {

@@ -26,6 +26,10 @@ int grad_plan(pl_ctx *ctx, const node_list *l);
 /* Choose the consumers a matmul's GEMM write-back computes (ctx->fuse off: none). Reads the use-count marks. */
 void fusion_decide(const pl_ctx *ctx, const node_list *l, pl_tensor *const *outs, int n_outs);
 
+/* Forward graphs: chain the matmuls that share an input (sib_fwd), so that the first computes the others in the
+ * same job (ctx->fuse off: none). */
+void siblings_decide(const pl_ctx *ctx, const node_list *l);
+
 /* Zero t's gradient if it is still stale (no op has written it this pass); timed into the context's profile. */
 void grad_reset_if_stale(pl_ctx *ctx, pl_tensor *t);
 /* Ops whose backward resets their sources' gradients itself (op_grad_beta), overwriting where it can. */

@@ -45,7 +45,7 @@ enum {
                                the matching window of its base's, an addend's that feeds only a same-shape sum is
                                the sum's; consumers write straight into it, the producer-side copy is skipped.
                                After backward it holds the owner's gradient (a view's window: every path's sum) */
-    PL_FLAG_FUSED_FWD = 16, /* set by pl_graph_build: another node's forward computes this one (its epi_fwd) */
+    PL_FLAG_FUSED_FWD = 16, /* set by pl_graph_build: another node's forward computes this one (its epi_fwd or sib_fwd) */
     PL_FLAG_FUSED_BWD = 32  /* set by pl_graph_build: another node's backward does this one's (its epi_bwd) */
 };
 
@@ -65,6 +65,7 @@ struct pl_tensor {
     float *saved;             /* what forward keeps for backward (row statistics, ...) */
     pl_tensor *epi_fwd;       /* a matmul's sole consumer whose forward it computes in its GEMM's write-back */
     pl_tensor *epi_bwd;       /* a matmul's GELU source whose backward it computes in its write-back */
+    pl_tensor *sib_fwd;       /* a later matmul of the same input that this one's forward computes with it (core/fusion.c) */
     uint32_t flags;
     char name[PL_MAX_NAME];
 };

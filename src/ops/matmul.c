@@ -103,11 +103,45 @@ typedef struct {
     pl_vec_dot_r8_fn r8;     /* the eight-row kernel for any number of columns, or NULL */
 } dot_job;
 
+/* rows m..mend of a (one block) against all N converted columns of batch bat */
+static void dot_block(const dot_job *j, pl_tensor *t, const char *abase, int64_t bat, int64_t m, int64_t mend) {
+    pl_tensor *a = t->src[0];
+    const pl_type_traits *tr = pl_dtype_traits(a->type);
+    int64_t M = t->ne[0], N = t->ne[1];
+    for (; j->r8 && m + PL_DOT_R8 <= mend; m += PL_DOT_R8) /* eight rows against all N columns at once */
+        j->r8(a->ne[0], pl_f32(t) + bat * N * M + m, (size_t)M, abase + m * a->nb[1], a->nb[1], j->bq + bat * N * j->bq_row,
+              j->bq_row, N);
+    for (; j->rows && m + PL_DOT_ROWS <= mend; m += PL_DOT_ROWS) { /* four rows share each activation load */
+        int64_t n = 0;
+        for (; j->tile && n + 2 <= N; n += 2) { /* and two activation rows each weight load */
+            float v[2 * PL_DOT_ROWS];
+            j->tile(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row, j->bq_row);
+            memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v / 2);
+            memcpy(pl_f32(t) + (bat * N + n + 1) * M + m, v + PL_DOT_ROWS, sizeof v / 2);
+        }
+        for (; n < N; n++) {
+            float v[PL_DOT_ROWS];
+            j->rows(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row);
+            memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v);
+        }
+    }
+    for (; m < mend; m++) {
+        const char *arow = abase + m * a->nb[1];
+        for (int64_t n = 0; n < N; n++) {
+            float v;
+            if (a->type == PL_F32 && a->nb[0] == 4)
+                v = pl_vec_dot_f32(a->ne[0], (const float *)arow, (const float *)(j->bq + (bat * N + n) * j->bq_row));
+            else tr->vec_dot(a->ne[0], &v, arow, j->bq + (bat * N + n) * j->bq_row);
+            pl_f32(t)[(bat * N + n) * M + m] = v;
+        }
+    }
+}
+
 static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
     dot_job *j = arg;
     pl_tensor *t = j->t, *a = t->src[0];
-    const pl_type_traits *tr = pl_dtype_traits(a->type);
-    int64_t M = t->ne[0], N = t->ne[1], B2 = t->ne[2];
+    int64_t M = t->ne[0], B2 = t->ne[2];
     int64_t r2 = t->ne[2] / a->ne[2], r3 = t->ne[3] / a->ne[3];
     /* work item = (batch, block of 16 rows of a): each a row is read once for all N columns */
     int64_t nblk = (M + 15) / 16, blk = s % nblk - 1, bat = s / nblk; /* stepped, not divided, per item */
@@ -118,34 +152,7 @@ static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
             int64_t i2 = bat % B2, i3 = bat / B2;
             abase = (const char *)a->data + (i2 / r2) * a->nb[2] + (i3 / r3) * a->nb[3];
         }
-        int64_t m = blk * 16, mend = PL_MIN(M, blk * 16 + 16);
-        for (; j->r8 && m + PL_DOT_R8 <= mend; m += PL_DOT_R8) /* eight rows against all N columns at once */
-            j->r8(a->ne[0], pl_f32(t) + bat * N * M + m, (size_t)M, abase + m * a->nb[1], a->nb[1], j->bq + bat * N * j->bq_row,
-                  j->bq_row, N);
-        for (; j->rows && m + PL_DOT_ROWS <= mend; m += PL_DOT_ROWS) { /* four rows share each activation load */
-            int64_t n = 0;
-            for (; j->tile && n + 2 <= N; n += 2) { /* and two activation rows each weight load */
-                float v[2 * PL_DOT_ROWS];
-                j->tile(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row, j->bq_row);
-                memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v / 2);
-                memcpy(pl_f32(t) + (bat * N + n + 1) * M + m, v + PL_DOT_ROWS, sizeof v / 2);
-            }
-            for (; n < N; n++) {
-                float v[PL_DOT_ROWS];
-                j->rows(a->ne[0], v, abase + m * a->nb[1], a->nb[1], j->bq + (bat * N + n) * j->bq_row);
-                memcpy(pl_f32(t) + (bat * N + n) * M + m, v, sizeof v);
-            }
-        }
-        for (; m < mend; m++) {
-            const char *arow = abase + m * a->nb[1];
-            for (int64_t n = 0; n < N; n++) {
-                float v;
-                if (a->type == PL_F32 && a->nb[0] == 4)
-                    v = pl_vec_dot_f32(a->ne[0], (const float *)arow, (const float *)(j->bq + (bat * N + n) * j->bq_row));
-                else tr->vec_dot(a->ne[0], &v, arow, j->bq + (bat * N + n) * j->bq_row);
-                pl_f32(t)[(bat * N + n) * M + m] = v;
-            }
-        }
+        dot_block(j, t, abase, bat, blk * 16, PL_MIN(M, blk * 16 + 16));
     }
 }
 
@@ -173,21 +180,62 @@ static void act_rows(void *arg, int64_t s, int64_t e, int ith) {
 
 #define ACT_PAR_MIN (32 * 1024) /* activation values below which one thread converts them (a job costs a few us) */
 
-static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
+/* b's rows converted to the dot kernels' partner type of a (malloc'd; NULL out of memory), and the kernels */
+static char *dot_setup(pl_ctx *ctx, pl_tensor *t, dot_job *j) {
     pl_tensor *a = t->src[0], *b = t->src[1];
     const pl_type_traits *tr = pl_dtype_traits(a->type);
     pl_dtype vt = a->type == PL_F32 ? PL_F32 : tr->vec_dot_type;
     int64_t K = b->ne[0], N = b->ne[1], nbat = b->ne[2] * b->ne[3];
     size_t row = pl_row_size(vt, K);
     char *bq = malloc(row * (size_t)(N * nbat));
-    if (!bq) { memset(t->data, 0, pl_nbytes(t)); return; } /* TODO: report */
+    if (!bq) return NULL;
     act_job aj = {b, pl_quantize_act(vt), bq, row};
     if (N * nbat * K >= ACT_PAR_MIN) pl_parallel_for(ctx, N * nbat, act_rows, &aj); /* a server's prompt chunks */
     else act_rows(&aj, 0, N * nbat, 0);
-    dot_job j = {t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
-                 a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type)};
-    pl_parallel_for_chunks(ctx, nbat * ((t->ne[0] + 15) / 16), dot_range, &j);
+    *j = (dot_job){t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
+                   a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type)};
+    return bq;
+}
+
+static void matmul_dots(pl_ctx *ctx, pl_tensor *t) {
+    dot_job j;
+    char *bq = dot_setup(ctx, t, &j);
+    if (!bq) { memset(t->data, 0, pl_nbytes(t)); return; } /* TODO: report */
+    pl_parallel_for_chunks(ctx, t->ne[2] * t->ne[3] * ((t->ne[0] + 15) / 16), dot_range, &j);
     free(bq);
+}
+
+/* ---- sibling products (t->sib_fwd, core/fusion.c): one input, several weights, one job ----------------- */
+#define SIB_MAX 8
+typedef struct { dot_job j; pl_tensor *t[SIB_MAX]; int64_t first[SIB_MAX + 1]; int n; } sib_job;
+static void sib_range(void *arg, int64_t s, int64_t e, int ith) {
+    (void)ith;
+    sib_job *g = arg;
+    int i = 0;
+    for (int64_t w = s; w < e; w++) {
+        while (w >= g->first[i + 1]) i++;
+        pl_tensor *t = g->t[i];
+        int64_t m = (w - g->first[i]) * 16;
+        dot_block(&g->j, t, t->src[0]->data, 0, m, PL_MIN(t->ne[0], m + 16));
+    }
+}
+static bool matmul_dot_path(const pl_ctx *ctx, const pl_tensor *t);
+/* false when the chain cannot go as one job (then each is computed alone) */
+static bool matmul_siblings(pl_ctx *ctx, pl_tensor *t) {
+    sib_job g = {.n = 0};
+    for (pl_tensor *u = t; u; u = u->sib_fwd) {
+        if (g.n == SIB_MAX || !matmul_dot_path(ctx, u) || u->ne[2] * u->ne[3] != 1 || u->src[0]->type != t->src[0]->type ||
+            u->src[1] != t->src[1])
+            return false;
+        g.t[g.n] = u;
+        g.first[g.n + 1] = g.first[g.n] + (u->ne[0] + 15) / 16;
+        g.n++;
+    }
+    char *bq = dot_setup(ctx, t, &g.j);
+    if (!bq) return false;
+    pl_parallel_for_chunks(ctx, g.first[g.n], sib_range, &g);
+    free(bq);
+    return true;
 }
 
 /* ---- the batched path for low-precision weights (prefill) ---------------------------------------------- */
@@ -303,6 +351,11 @@ static void matmul_forward(pl_ctx *ctx, pl_tensor *t) {
  * beside it, or a residual sum, written instead of it - in the GEMM's write-back where plinth's GEMM takes the
  * product, else by the consumer's own forward right after. Not while an observer watches every node. */
 void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
+    if (t->sib_fwd && !ctx->observe) { /* and the later products of the same input (fusion.c: no bias, no consumer) */
+        if (matmul_siblings(ctx, t)) return;
+        for (pl_tensor *u = t; u; u = u->sib_fwd) matmul_forward(ctx, u);
+        return;
+    }
     pl_tensor *u = ctx->observe ? NULL : t->epi_fwd;
     if (u && f32_blas(ctx, t) && one_product(t)) {
         pl_sgemm_epi e = {.bias = t->src[2] ? pl_f32(t->src[2]) : NULL};
@@ -316,13 +369,20 @@ void op_matmul_forward(pl_ctx *ctx, pl_tensor *t) {
     if (u) (u->op == PL_OP_GELU ? op_gelu_forward : op_add_forward)(ctx, u);
 }
 
+/* many activation rows of a low-precision weight: dequantized blocks and sgemm */
+static bool dequant_path(const pl_ctx *ctx, const pl_tensor *t) {
+    const pl_tensor *a = t->src[0], *b = t->src[1];
+    return a->type != PL_F32 && t->ne[1] >= DEQ_MIN_N && !ctx->rows_apart && b->nb[0] == sizeof(float) &&
+           pl_dtype_traits(a->type)->to_float;
+}
+/* the products matmul_product gives to the dot kernels */
+static bool matmul_dot_path(const pl_ctx *ctx, const pl_tensor *t) { return !dequant_path(ctx, t) && !f32_blas(ctx, t); }
+
 /* beta applies to the f32 BLAS products only (the other paths write) */
 static void matmul_product(pl_ctx *ctx, pl_tensor *t, float beta) {
     pl_tensor *a = t->src[0], *b = t->src[1];
     int64_t M = t->ne[0], N = t->ne[1];
-    if (a->type != PL_F32 && N >= DEQ_MIN_N && !ctx->rows_apart && b->nb[0] == sizeof(float) && pl_dtype_traits(a->type)->to_float &&
-        matmul_dequant_gemm(ctx, t))
-        return;
+    if (dequant_path(ctx, t) && matmul_dequant_gemm(ctx, t)) return;
     if (!f32_blas(ctx, t)) { matmul_dots(ctx, t); return; }
     if (a_shared(t)) { /* one weight for every batch: one tall product instead of a loop of short ones */
         gemm_par(ctx, pl_f32(t), M, b_rows(b), mat_of(a, 0, 0, true), 1.0f, beta);

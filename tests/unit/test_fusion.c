@@ -138,8 +138,72 @@ static void check_encoder_block(bool quick) {
     free(plain), free(one), free(two);
 }
 
+static void count_matmuls(void *ud, pl_ctx *ctx, const pl_tensor *t) {
+    (void)ctx;
+    if (t->op == PL_OP_MATMUL) (*(int *)ud)++;
+}
+
+/* Sibling products (fusion.c's siblings_decide): a decode step's q, k, v and gate, up projections, q8_0 weights of
+ * one input, as one job. With 8 activation rows (eight sequences' step) and 1 (one sequence's), on one thread and
+ * two: the same bits as each product alone (fuse off), the later siblings marked computed by the first, an
+ * observer (which sees every node in order) still given each one, a product with a bias left out, and a second
+ * pass on new inputs showing no stale output. */
+enum { SK = 128, SN = 8 };
+static float *sibling_products(bool fuse, int threads, int n_act, bool observe, int *fused) {
+    pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = threads, .fuse = fuse ? PL_FUSE_ON : PL_FUSE_OFF});
+    const int64_t rows[4] = {96, 32, 40, 64}; /* 40: the eight-row kernel and the four-row one's leftovers */
+    pl_tensor *x = pl_new_2d(ctx, PL_F32, SK, n_act), *w[4], *y[4];
+    pl_tensor *bias = pl_new_1d(ctx, PL_F32, rows[3]);
+    float *wf = malloc(SK * sizeof *wf);
+    rng = 21;
+    for (int i = 0; i < 4; i++) {
+        w[i] = pl_new_2d(ctx, PL_Q8_0, SK, rows[i]);
+        for (int64_t m = 0; m < rows[i]; m++) {
+            for (int k = 0; k < SK; k++) wf[k] = frand();
+            pl_dtype_traits(PL_Q8_0)->from_float(wf, (char *)w[i]->data + m * w[i]->nb[1], SK);
+        }
+    }
+    free(wf);
+    for (int64_t k = 0; k < rows[3]; k++) pl_f32(bias)[k] = frand();
+    for (int i = 0; i < 3; i++) y[i] = pl_matmul(ctx, w[i], x);
+    y[3] = pl_matmul_bias(ctx, w[3], x, bias); /* not a sibling: its bias is added by its own forward */
+    /* consumers in between, so that the siblings are not neighbours in the graph's order */
+    pl_tensor *out = pl_concat(ctx, pl_concat(ctx, pl_scale(ctx, y[0], 2.0f), pl_add(ctx, y[1], y[1]), 0),
+                               pl_concat(ctx, pl_scale(ctx, y[2], 0.5f), y[3], 0), 0);
+    pl_graph *g = pl_graph_build(ctx, out, false);
+    CHECK(g != NULL);
+    *fused = 0;
+    for (int i = 0; i < g->n_nodes; i++) *fused += (g->nodes[i]->flags & PL_FLAG_FUSED_FWD) != 0;
+    int seen = 0;
+    if (observe) ctx->observe = count_matmuls, ctx->observe_ud = &seen;
+    size_t n = (size_t)pl_nelements(out);
+    float *r = malloc(2 * n * sizeof *r);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t k = 0; k < pl_nelements(x); k++) pl_f32(x)[k] = frand() * 3.0f;
+        pl_graph_forward(ctx, g);
+        memcpy(r + pass * n, pl_f32(out), n * sizeof *r);
+    }
+    if (observe) CHECKF(seen == 8, "an observer saw %d products in two passes, not 8", seen);
+    pl_ctx_free(ctx);
+    return r;
+}
+
+static void check_siblings(void) {
+    for (int n_act = 1; n_act <= SN; n_act += SN - 1) {
+        int nf[4];
+        float *plain = sibling_products(false, 1, n_act, false, &nf[0]), *one = sibling_products(true, 1, n_act, false, &nf[1]);
+        float *two = sibling_products(true, 2, n_act, false, &nf[2]), *seen = sibling_products(true, 2, n_act, true, &nf[3]);
+        size_t bytes = 2 * (size_t)(96 + 32 + 40 + 64) * n_act * sizeof(float);
+        CHECKF(nf[0] == 0 && nf[1] == 2 && nf[2] == 2, "siblings marked: %d unfused, %d and %d fused", nf[0], nf[1], nf[2]);
+        CHECKF(memcmp(plain, one, bytes) == 0 && memcmp(plain, two, bytes) == 0 && memcmp(plain, seen, bytes) == 0,
+               "sibling products differ from lone ones (%d activation rows)", n_act);
+        free(plain), free(one), free(two), free(seen);
+    }
+}
+
 int main(void) {
     unsetenv("PLINTH_GEMM");
+    check_siblings();
     check_encoder_block(false); /* at the CPU's own ISA, as the element kernels below pick theirs once */
     check_encoder_block(true);
     pl_isa top = pl_cpu_isa();
