@@ -52,8 +52,8 @@ static void arena_free_chunks(pl_arena *a) {
 /* ---- thread pool ------------------------------------------------------------------------------------ */
 /* A job is cut into units: for pl_parallel_for, one contiguous share of [0, n) per thread, and unit u is run
  * as "thread" u (fn's ith), whoever runs it, so per-thread partial results are the same whichever thread
- * takes which share; for pl_parallel_for_dynamic, single items; for pl_parallel_for_chunks, about four ranges
- * a thread (the dynamic kinds pass the running thread's ith). Any thread takes the next unit from one
+ * takes which share; for pl_parallel_for_dynamic, single items; for pl_parallel_for_chunks, ranges that
+ * shrink as they are handed out (the dynamic kinds pass the running thread's ith). Any thread takes the next unit from one
  * atomic word (the job's generation and the next unit), and the job is over when all its units are done,
  * not when every worker has checked in: on an oversubscribed host a worker the OS has put aside for a time
  * slice no longer holds the others up - whoever runs takes its share. Workers spin briefly on the word
@@ -63,6 +63,7 @@ static void arena_free_chunks(pl_arena *a) {
 #include <immintrin.h>
 
 #define POOL_SPIN 20000 /* pause iterations (~ a few hundred microseconds) before sleeping */
+#define GUIDED_MAX 64   /* ranges of a guided job */
 
 typedef struct {
     pl_range_fn fn;
@@ -70,6 +71,8 @@ typedef struct {
     int64_t total;
     _Atomic int64_t units; /* shares or items; atomic: a late worker may read it while it is rewritten */
     bool dynamic;
+    bool guided;           /* units are the ranges [bound[u], bound[u + 1]) */
+    int64_t bound[GUIDED_MAX + 1];
 } pool_job;
 
 struct pl_pool {
@@ -98,6 +101,7 @@ static void run_units(pl_pool *p, uint64_t gen, int ith) {
         if (!atomic_compare_exchange_weak(&p->state, &s, s + 1)) continue;
         int64_t u = (int64_t)(s & 0xffffffffu); /* ours: the job stays whole until we count the unit done */
         int64_t per = (j->total + units - 1) / units, a = per * u, e = PL_MIN(a + per, j->total);
+        if (j->guided) a = j->bound[u], e = j->bound[u + 1];
         if (a < e) j->fn(j->arg, a, e, j->dynamic ? ith : (int)u);
         if (atomic_fetch_add(&p->n_done, 1) + 1 == units) { /* after the add, j may be rewritten: units is ours */
             pthread_mutex_lock(&p->mu);
@@ -156,17 +160,34 @@ static void pool_free(pl_pool *p) {
     free(p);
 }
 
-/* units: 0 = one share per thread (static); else that many ranges, handed out as threads come free */
+/* Guided ranges: each a share of what is left, remaining / (2 threads), so the first ranges are long (few
+ * hand-outs) and the last ones short (threads finish within a short range of each other). 0 when n is too
+ * large for GUIDED_MAX ranges of that kind to cover it. */
+static int64_t guided_bounds(int64_t *bound, int64_t n, int threads) {
+    int64_t u = 0, at = 0;
+    bound[0] = 0;
+    while (at < n && u < GUIDED_MAX) {
+        int64_t len = PL_MAX(1, (n - at) / (2 * threads));
+        if (u == GUIDED_MAX - 1) len = n - at;
+        at += len;
+        bound[++u] = at;
+    }
+    return u;
+}
+
+/* units: 0 = one share per thread (static); else that many ranges, handed out as threads come free;
+ * -1: guided ranges (guided_bounds) */
 static void parallel_run(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg, int64_t units) {
     pl_pool *p = ctx->pool;
     if (n <= 0) return;
     if (p->n == 1 || n == 1) { fn(arg, 0, n, 0); return; }
-    bool dynamic = units > 0;
-    units = dynamic ? PL_MIN(units, PL_MIN(n, (int64_t)1 << 31)) : p->n; /* units are counted in 32 bits */
+    bool dynamic = units != 0, guided = units < 0;
     uint64_t gen = ((atomic_load(&p->state) >> 32) + 1) & 0xffffffffu;
     if (gen == 0) gen = 1; /* 0 is what a new worker has seen */
     pool_job *j = &p->jobs[gen & 1];
-    j->fn = fn; j->arg = arg; j->total = n; j->dynamic = dynamic;
+    if (guided) units = guided_bounds(j->bound, n, p->n);
+    else units = dynamic ? PL_MIN(units, PL_MIN(n, (int64_t)1 << 31)) : p->n; /* units are counted in 32 bits */
+    j->fn = fn; j->arg = arg; j->total = n; j->dynamic = dynamic; j->guided = guided;
     atomic_store_explicit(&j->units, units, memory_order_relaxed);
     atomic_store(&p->n_done, 0);
     atomic_store(&p->state, gen << 32); /* publishes the job to spinning workers */
@@ -185,9 +206,7 @@ static void parallel_run(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg, int6
 }
 void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) { parallel_run(ctx, n, fn, arg, 0); }
 void pl_parallel_for_dynamic(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) { parallel_run(ctx, n, fn, arg, n); }
-void pl_parallel_for_chunks(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) {
-    parallel_run(ctx, n, fn, arg, 4 * (int64_t)ctx->pool->n);
-}
+void pl_parallel_for_chunks(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg) { parallel_run(ctx, n, fn, arg, -1); }
 
 /* ---- context ---------------------------------------------------------------------------------------- */
 extern void openblas_set_num_threads(int);

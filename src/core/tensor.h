@@ -276,8 +276,9 @@ void pl_parallel_for(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg);
  * enough to pay for an atomic each, on cores that may run at different speeds); fn must not depend on ith
  * for what it computes */
 void pl_parallel_for_dynamic(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg);
-/* the same with [0, n) cut into about four contiguous ranges per thread: threads that run take more of them
- * than one the OS has set aside (fn must not depend on ith for what it computes) */
+/* the same with [0, n) cut into contiguous ranges that shrink as the work is handed out (each half of what is
+ * left over the threads): threads that run take more of them than one the OS has set aside, and finish close
+ * together (fn must not depend on ith for what it computes) */
 void pl_parallel_for_chunks(pl_ctx *ctx, int64_t n, pl_range_fn fn, void *arg);
 
 #endif

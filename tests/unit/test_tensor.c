@@ -6,6 +6,7 @@
 #include "core/tensor.h"
 #include "test.h"
 
+#include <stdlib.h>
 #include <time.h>
 
 static void count_range(void *arg, int64_t s, int64_t e, int ith) {
@@ -41,10 +42,26 @@ static int pool_stress(int threads) {
     return bad;
 }
 
+/* chunked jobs large enough that their shrinking ranges hit the cap on ranges (the last one takes the rest) */
+static int chunks_large(int threads) {
+    pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = threads, .arena_bytes = 1 << 16});
+    const int64_t sizes[] = {500, 3072, 200000, 3000000};
+    int bad = 0;
+    for (int k = 0; k < 4; k++) {
+        int *hits = calloc((size_t)sizes[k], sizeof *hits);
+        pl_parallel_for_chunks(ctx, sizes[k], count_range, hits);
+        for (int64_t i = 0; i < sizes[k]; i++) bad += hits[i] != 1;
+        free(hits);
+    }
+    pl_ctx_free(ctx);
+    return bad;
+}
+
 int main(void) {
     /* eight threads on however many cores: each index once, each share as its own ith, job after job */
     CHECK(pool_stress(8) == 0);
     CHECK(pool_stress(2) == 0);
+    CHECK(chunks_large(2) == 0 && chunks_large(3) == 0);
 
     pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 3, .arena_bytes = 1 << 20});
     pl_tensor *t = pl_new_3d(ctx, PL_F32, 4, 3, 2); /* PyTorch (2, 3, 4) */
