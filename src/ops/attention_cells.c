@@ -242,6 +242,8 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
         const float *V = direct ? NULL : key_rows(v, hk, cells, n, S + grp * n + n * D);
         const float *Q = (const float *)((const char *)q->data + hk * grp * q->nb[1] + rec[0] * q->nb[2]);
         float *part = j->part + w * grp * (D + 1);
+        /* a context of one chunk: its heads' rows go straight to the output (no merge to do) */
+        float *out = per == 1 ? pl_f32(t) + ((int64_t)rec[0] * q->ne[1] + hk * grp) * D : NULL;
         if (kr && rows) { /* SIMD: per query head, the scores of all the chunk's keys, then their weighted sum */
             for (int64_t i = 0; i < n; i++) rows[i] = direct ? cell_row(k, hk, cells[i]) : K + i * D;
             for (int64_t i = 0; i < n; i++) rows[n + i] = direct ? cell_row(v, hk, cells[i]) : V + i * D;
@@ -249,7 +251,7 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
                 float *sg = S + g * n, *pg = part + g * (D + 1);
                 kr->rows_dots(D, n, rows, (const float *)((const char *)Q + g * q->nb[1]), scale, sg);
                 pg[0] = pl_vec_softmax_f32(n, sg);
-                kr->rows_wsum(D, n, rows + n, sg, pg + 1);
+                kr->rows_wsum(D, n, rows + n, sg, out ? out + g * D : pg + 1);
             }
             continue;
         }
@@ -265,6 +267,8 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
             const float *vr = direct ? cell_row(v, hk, cells[i]) : V + i * D;
             for (int64_t g = 0; g < grp; g++) pl_vec_axpy_f32(D, S[g * n + i], vr, part + g * (D + 1) + 1);
         }
+        if (out)
+            for (int64_t g = 0; g < grp; g++) memcpy(out + g * D, part + g * (D + 1) + 1, (size_t)D * sizeof(float));
     }
     free(rows);
     free(buf);
@@ -280,7 +284,7 @@ static void dec_merge(void *arg, int64_t s, int64_t e, int ith) {
         const int64_t r = w / Hq, h = w % Hq, per = (j->first[r + 1] - j->first[r]) / Hkv;
         const float *p0 = j->part + ((j->first[r] + (h / grp) * per) * grp + h % grp) * (D + 1);
         float *out = pl_f32(t) + ((int64_t)j->run[r][0] * Hq + h) * D;
-        if (per == 1) { memcpy(out, p0 + 1, (size_t)D * sizeof(float)); continue; } /* one chunk: one_query's bits */
+        if (per == 1) continue; /* one chunk: dec_chunks wrote one_query's bits */
         float m = -INFINITY;
         for (int64_t c = 0; c < per; c++) m = PL_MAX(m, p0[c * grp * (D + 1)]);
         double l = 0;
@@ -299,19 +303,21 @@ static void attention_decode_runs(pl_ctx *ctx, pl_tensor *t) {
     j.first = malloc(((size_t)mp[1] + 1) * sizeof *j.first);
     if (!j.run || !j.first) goto out;
     j.first[0] = 0;
+    bool merge = false; /* some run has more than one chunk */
     for (int r = 0; r < mp[1]; r++) {
         const int32_t *rr = mp + MAP_HDR + mp[0] + MAP_REC * r;
         if (rr[1] != 1) continue;
         int64_t klo, nkk = dec_keys(t, rr, &klo);
         j.run[j.n_runs] = rr;
         j.first[j.n_runs + 1] = j.first[j.n_runs] + Hkv * ((nkk + DEC_CHUNK - 1) / DEC_CHUNK);
+        merge |= nkk > DEC_CHUNK;
         j.n_runs++;
     }
     if (!j.n_runs) goto out;
     j.part = malloc((size_t)j.first[j.n_runs] * grp * (D + 1) * sizeof(float));
     if (!j.part) { pl_error(PL_ERR_NOMEM, "attention: no memory for %lld decode chunks", (long long)j.first[j.n_runs]); goto out; }
     pl_parallel_for(ctx, j.first[j.n_runs], dec_chunks, &j);
-    pl_parallel_for(ctx, (int64_t)j.n_runs * t->ne[1], dec_merge, &j);
+    if (merge) pl_parallel_for(ctx, (int64_t)j.n_runs * t->ne[1], dec_merge, &j);
 out:
     free(j.part);
     free(j.run);
