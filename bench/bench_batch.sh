@@ -5,6 +5,9 @@
 # step on this CPU: bench/int8_peak.c's multiply-adds per second (the eight-row kernel's instruction mix, with
 # the same threads) against the step's multiply-adds, so the ratio a perfect q8_0 kernel could reach is printed
 # beside the measured one (the one-sequence figure is memory-bound; N sequences are compute-bound).
+# The peer, where bench/compare-llamacpp.sh has built llama.cpp into .cache/llamacpp (or PL_LLAMACPP_CACHE):
+# llama.cpp's llama-batched-bench (built here on first use) with the same model, threads, prompt and steps, so
+# its one- and N-sequence decode rates and their ratio print beside plinth's.
 # usage: bench/bench_batch.sh [MODEL.gguf] [N=8] [STEPS=64] [THREADS=2]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,3 +31,13 @@ $PEAK" | awk -v n="${2:-8}" '
     /^1 sequence:/ {one = $3} /^multiply-adds per token:/ {macs = $4 * 1e6} /^int8_peak:/ {peak = $5 * 1e9}
     END { if (one && macs && peak) { roof = peak / macs;
           printf "compute roof at %s sequences (int8 multiply-adds only, nothing else in the step): %.1f tok/s = %.2fx one sequence\n", n, roof, roof / one } }'
+CACHE="${PL_LLAMACPP_CACHE:-$ROOT/.cache/llamacpp}"
+if [ -f "$CACHE/build/CMakeCache.txt" ]; then
+    [ -x "$CACHE/build/bin/llama-batched-bench" ] || cmake --build "$CACHE/build" -j"${PL_LLAMACPP_JOBS:-2}" --target llama-batched-bench >/dev/null
+    "$CACHE/build/bin/llama-batched-bench" -m "$MODEL" -c 4096 -b 2048 -ub 512 -npp 32 -ntg "${3:-64}" -npl "1,${2:-8}" \
+        -t "${4:-2}" 2>/dev/null | awk -F'|' -v n="${2:-8}" '
+        NF > 9 && $4 + 0 == 1 {one = $9 + 0} NF > 9 && $4 + 0 == n {many = $9 + 0}
+        END { if (one && many) printf "llama.cpp (llama-batched-bench, same model, threads, prompt and steps): 1 sequence %.1f tok/s, %d sequences %.1f tok/s aggregate, ratio %.2fx\n", one, n, many, many / one }'
+else
+    echo "llama.cpp: not built (bench/compare-llamacpp.sh builds it into $CACHE); no peer figure"
+fi
