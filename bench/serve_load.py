@@ -2,7 +2,9 @@
 """Load on an OpenAI-compatible server (plinth serve or llama.cpp's llama-server), bounded in count and time.
 
   --levels 1,2,4,8,16  for each client count: that many clients send streaming chat completions back to back
-                       for --seconds; reports aggregate generated tokens/s, time to first token and inter-token
+                       for --seconds; reports aggregate generated tokens/s (all tokens over the whole run, the
+                       requests still open at the end drained; and "in window": the tokens that arrived while all
+                       the clients were still sending, over --seconds), time to first token and inter-token
                        latency (p50 / p99 over every token of every request), requests and errors
   --soak N             N concurrent streaming chats for --soak-seconds: zero errors expected, every stream well
                        formed (one id, a role first where --strict, finish_reason once, data: [DONE] last), then
@@ -55,8 +57,9 @@ class Result:
             self.errors.append(what)
 
 
-def one_request(u, model, prompt, max_tokens, seed, strict):
-    """-> (tokens, ttft, gaps); raises on any error or malformed stream"""
+def one_request(u, model, prompt, max_tokens, seed, strict, arrivals=None):
+    """-> (tokens, ttft, gaps); each content delta's arrival time appended to arrivals; raises on any error or
+    malformed stream"""
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
                        "temperature": 0.8, "seed": seed, "stream": True, "stream_options": {"include_usage": True}})
@@ -95,6 +98,8 @@ def one_request(u, model, prompt, max_tokens, seed, strict):
                 events += 1
                 if d.get("content"):
                     now = time.perf_counter()
+                    if arrivals is not None:
+                        arrivals.append(now)
                     if first is None:
                         first = now - t0
                     else:
@@ -118,11 +123,14 @@ def run_clients(u, model, n, seconds, max_tokens, strict):
     res = Result()
     deadline = time.perf_counter() + seconds
 
+    arrivals = [[] for _ in range(n)]
+
     def client(k):
         i = 0
         while time.perf_counter() < deadline:
             try:
-                res.add(*one_request(u, model, PROMPTS[(k + i) % len(PROMPTS)], max_tokens, 1000 * k + i, strict))
+                res.add(*one_request(u, model, PROMPTS[(k + i) % len(PROMPTS)], max_tokens, 1000 * k + i, strict,
+                                     arrivals[k]))
             except Exception as e:  # noqa: BLE001 - every failure is counted and reported
                 res.error(str(e)[:200])
             i += 1
@@ -134,6 +142,7 @@ def run_clients(u, model, n, seconds, max_tokens, strict):
     for t in threads:
         t.join()
     res.wall = time.perf_counter() - t0
+    res.window = sum(1 for a in arrivals for x in a if x <= deadline) / (deadline - t0)
     return res
 
 
@@ -188,14 +197,15 @@ def main():
     out = {"label": a.label, "url": a.url, "model": a.model, "max_tokens": a.max_tokens, "levels": []}
     one_request(u, a.model, "Hello", 4, 0, a.strict)  # warm up
     if a.levels:
-        print(f"| {a.label} clients | requests | errors | tokens/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms |")
-        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print(f"| {a.label} clients | requests | errors | tokens/s | in window | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for n in [int(x) for x in a.levels.split(",") if x]:
             r = run_clients(u, a.model, n, a.seconds, a.max_tokens, a.strict)
             row = {"clients": n, "requests": r.requests, "errors": len(r.errors), "tokens_per_s": r.tokens / r.wall,
+                   "window_tokens_per_s": r.window,
                    "ttft_p50": pct(r.ttft, 50), "ttft_p99": pct(r.ttft, 99), "itl_p50": pct(r.itl, 50), "itl_p99": pct(r.itl, 99)}
             out["levels"].append(row)
-            print(f"| {n} | {r.requests} | {len(r.errors)} | {row['tokens_per_s']:.1f} | {1e3 * row['ttft_p50']:.0f} | "
+            print(f"| {n} | {r.requests} | {len(r.errors)} | {row['tokens_per_s']:.1f} | {r.window:.1f} | {1e3 * row['ttft_p50']:.0f} | "
                   f"{1e3 * row['ttft_p99']:.0f} | {1e3 * row['itl_p50']:.1f} | {1e3 * row['itl_p99']:.1f} |", flush=True)
             for e in r.errors[:3]:
                 print(f"  error: {e}", file=sys.stderr)
