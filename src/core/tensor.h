@@ -66,6 +66,8 @@ struct pl_tensor {
     pl_tensor *epi_fwd;       /* a matmul's sole consumer whose forward it computes in its GEMM's write-back */
     pl_tensor *epi_bwd;       /* a matmul's GELU source whose backward it computes in its write-back */
     pl_tensor *sib_fwd;       /* a later matmul of the same input that this one's forward computes with it (core/fusion.c) */
+    const void *packed;       /* a weight's rows also packed for the batched dot kernels (pl_r8_pack), or NULL; owned
+                               * with the weight (its model's context) */
     uint32_t flags;
     char name[PL_MAX_NAME];
 };
@@ -159,6 +161,10 @@ pl_tensor *pl_slice(pl_ctx *ctx, pl_tensor *t, int dim, int64_t start, int64_t l
 pl_tensor *pl_matmul(pl_ctx *ctx, pl_tensor *a, pl_tensor *b);
 /* pl_matmul + bias (f32 {M}) added to every output row, fused into the product where BLAS runs it */
 pl_tensor *pl_matmul_bias(pl_ctx *ctx, pl_tensor *a, pl_tensor *b, pl_tensor *bias);
+/* Pack a weight matrix's rows for the batched dot kernels (t->packed, memory from ctx, which must live as long
+ * as t: the weights' own context), where this CPU has a packed kernel for its type; products then read the packed
+ * rows, with the same results. PL_OK also when there is nothing to pack. */
+int pl_matmul_pack(pl_ctx *ctx, pl_tensor *t);
 pl_tensor *pl_add(pl_ctx *ctx, pl_tensor *a, pl_tensor *b); /* b broadcasts: b->ne[i] divides a->ne[i] */
 pl_tensor *pl_sub(pl_ctx *ctx, pl_tensor *a, pl_tensor *b);
 pl_tensor *pl_mul(pl_ctx *ctx, pl_tensor *a, pl_tensor *b);

@@ -302,6 +302,17 @@ static int llm_load_weights(pl_llm *m, const pl_llm_arch_info *a, bool train) {
     return a->load(m);
 }
 
+/* unless pl_llm_params.no_pack: each matrix with a packed kernel gets its packed rows (in the weights' context) */
+static int llm_pack(pl_llm *m) {
+    int rc = pl_matmul_pack(m->wctx, m->output);
+    for (int l = 0; !rc && l < m->hp.n_layer; l++) {
+        pl_llm_layer *L = &m->layers[l];
+        pl_tensor *w[] = {L->wq, L->wk, L->wv, L->wqkv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
+        for (size_t i = 0; !rc && i < sizeof w / sizeof *w; i++) rc = pl_matmul_pack(m->wctx, w[i]);
+    }
+    return rc;
+}
+
 pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params) {
     pl_llm *m = pl_calloc(1, sizeof *m);
     if (!m) return NULL;
@@ -327,6 +338,7 @@ pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params) {
         m->layers = pl_calloc((size_t)m->hp.n_layer, sizeof *m->layers);
         rc = m->layers ? llm_load_weights(m, a, params->train) : PL_ERR_NOMEM;
     }
+    if (!rc && !params->no_pack && !m->train) rc = llm_pack(m);
     if (!rc) {
         const pl_llm_hparams *h = &m->hp;
         m->cache = pl_kv_cache_new(m->wctx, h->n_layer, h->head_dim, h->n_head_kv, m->n_ctx, m->kv_f16 ? PL_F16 : PL_F32);

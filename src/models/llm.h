@@ -94,6 +94,9 @@ typedef struct {
                      * attention each step) */
     bool train;     /* every weight becomes an f32 parameter with a gradient (dequantized; HF GPT-2's Conv1D
                      * weights transposed to (out, in)), in one flat buffer: for fine-tuning */
+    bool no_pack;   /* keep the weights only as loaded: by default the matrices whose type has a packed kernel on
+                     * this CPU (q8_0 on AVX2 without VNNI) also get their rows packed for it at load (pl_matmul_pack),
+                     * and every product reads those; memory for that copy, the mapped file's pages then mostly idle */
 } pl_llm_params;
 
 /* Load a .gguf file or a HF model directory. NULL + pl_last_error() (unsupported architecture named,

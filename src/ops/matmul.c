@@ -21,6 +21,16 @@ pl_tensor *pl_matmul_bias(pl_ctx *ctx, pl_tensor *a, pl_tensor *b, pl_tensor *bi
     return t;
 }
 
+int pl_matmul_pack(pl_ctx *ctx, pl_tensor *t) {
+    size_t bytes = t && !t->packed && t->n_dims == 2 && pl_vec_dot_r8p(t->type) ? pl_r8_packed_size(t->type, t->ne[1], t->ne[0]) : 0;
+    if (!bytes) return PL_OK;
+    void *p = pl_ctx_alloc(ctx, bytes);
+    if (!p) return pl_error(PL_ERR_NOMEM, "out of memory packing %s's rows (%zu bytes)", t->name, bytes);
+    pl_r8_pack(t->type, t->data, t->nb[1], t->ne[1], t->ne[0], p);
+    t->packed = p;
+    return PL_OK;
+}
+
 pl_tensor *pl_matmul(pl_ctx *ctx, pl_tensor *a, pl_tensor *b) {
     if (!a || !b) return NULL;
     const pl_type_traits *tr = pl_dtype_traits(a->type);
@@ -101,6 +111,7 @@ typedef struct {
     pl_vec_dot_rows_fn rows; /* the four-row kernel of a's type, or NULL */
     pl_vec_dot_tile_fn tile; /* the four-row, two-column kernel, or NULL */
     pl_vec_dot_r8_fn r8;     /* the eight-row kernel for any number of columns, or NULL */
+    pl_vec_dot_r8p_fn r8p;   /* the same over rows packed at load (a->packed), or NULL */
 } dot_job;
 
 /* rows m..mend of a (one block) against all N converted columns of batch bat */
@@ -108,6 +119,10 @@ static void dot_block(const dot_job *j, pl_tensor *t, const char *abase, int64_t
     pl_tensor *a = t->src[0];
     const pl_type_traits *tr = pl_dtype_traits(a->type);
     int64_t M = t->ne[0], N = t->ne[1];
+    if (j->r8p && a->packed) /* the same from the packed rows: group m / 8 */
+        for (; m + PL_DOT_R8 <= mend; m += PL_DOT_R8)
+            j->r8p(a->ne[0], pl_f32(t) + bat * N * M + m, (size_t)M,
+                   (const char *)a->packed + pl_r8_packed_size(a->type, m, a->ne[0]), j->bq + bat * N * j->bq_row, j->bq_row, N);
     for (; j->r8 && m + PL_DOT_R8 <= mend; m += PL_DOT_R8) /* eight rows against all N columns at once */
         j->r8(a->ne[0], pl_f32(t) + bat * N * M + m, (size_t)M, abase + m * a->nb[1], a->nb[1], j->bq + bat * N * j->bq_row,
               j->bq_row, N);
@@ -193,7 +208,8 @@ static char *dot_setup(pl_ctx *ctx, pl_tensor *t, dot_job *j) {
     if (N * nbat * K >= ACT_PAR_MIN) pl_parallel_for(ctx, N * nbat, act_rows, &aj); /* a server's prompt chunks */
     else act_rows(&aj, 0, N * nbat, 0);
     *j = (dot_job){t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
-                   a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type)};
+                   a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type),
+                   a->packed && a->ne[2] * a->ne[3] == 1 ? pl_vec_dot_r8p(a->type) : NULL};
     return bq;
 }
 
@@ -257,7 +273,11 @@ static void deq_gemm_range(void *arg, int64_t s, int64_t e, int ith) {
     for (int64_t blk = s; blk < e; blk++) {
         int64_t m0 = blk * j->blk, rows = PL_MIN(j->blk, M - m0);
         if (rows <= 0) break;
-        for (int64_t r = 0; r < rows; r++) tr->to_float(abase + (m0 + r) * a->nb[1], w + r * K, K);
+        int64_t r = 0;
+        if (a->packed && a->ne[2] * a->ne[3] == 1) /* whole groups from the packed rows (the ones decode reads) */
+            for (; r + PL_DOT_R8 <= rows && (m0 + r) % PL_DOT_R8 == 0; r += PL_DOT_R8)
+                pl_r8_unpack(a->type, (const char *)a->packed + pl_r8_packed_size(a->type, m0 + r, K), K, w + r * K, (size_t)K);
+        for (; r < rows; r++) tr->to_float(abase + (m0 + r) * a->nb[1], w + r * K, K);
         mat wt = {w, K, rows, 1, K}; /* (K x rows): element (k, r) at w[r*K + k] */
         gemm_any(c + m0, M, mat_of(b, j->i2, j->i3, false), wt, 1.0f, 0.0f);
     }

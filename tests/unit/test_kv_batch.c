@@ -3,6 +3,7 @@
  * sequence the logits (max abs diff <= 1e-5, f32) and greedy tokens it gets alone; a sequence removed mid-way
  * frees its cells; a fork continues exactly as its parent; bad batches are refused with nothing changed. With
  * q8_0 weights, decode steps batched together give each sequence the very bits it gets alone. */
+#include "backend/cpu/quant_rows.h"
 #include "models/kv_cache.h"
 #include "models/llm.h"
 #include "tasks/quantize.h"
@@ -160,27 +161,32 @@ static void check_full_cache(void) {
 }
 
 /* q8_0 weights: each sequence prefilled on its own, then 8 decoded together, give bit for bit the logits of the
- * same steps alone (the matmul kernels' results do not depend on the other rows of a batch) */
+ * same steps alone (the matmul kernels' results do not depend on the other rows of a batch); and a model loaded
+ * without packed rows (pl_llm_params.no_pack) gives the packed one's bits, prefill and decode */
 static void check_q8_bitwise(void) {
     char in[4096], out[256];
     snprintf(in, sizeof in, "%s/tests/golden/lm/llama/model.gguf", test_root());
     snprintf(out, sizeof out, "/tmp/plinth_kv_q8_%d.gguf", (int)getpid());
     CHECKF(pl_quantize_file(in, out, pl_quant_target_find("Q8_0"), &(pl_quant_opts){.n_threads = 1}, NULL) == PL_OK, "%s", pl_last_error());
     pl_llm *m = pl_llm_load_ex(out, &(pl_llm_params){.n_threads = 2, .n_ctx = 1024});
-    CHECKF(m != NULL, "%s", pl_last_error());
-    if (!m) { remove(out); return; }
+    pl_llm *plain = pl_llm_load_ex(out, &(pl_llm_params){.n_threads = 2, .n_ctx = 1024, .no_pack = true});
+    CHECKF(m != NULL && plain != NULL, "%s", pl_last_error());
+    if (!m || !plain) { pl_llm_free(m); pl_llm_free(plain); remove(out); return; }
+    CHECK(!plain->layers[0].wq->packed && !plain->output->packed);
+    CHECK(!pl_vec_dot_r8p(PL_Q8_0) || (m->layers[0].wq->packed && m->layers[0].ffn_down->packed && m->output->packed));
     const int V = pl_llm_n_vocab(m), steps = 12;
     int id[NSEQ];
     int32_t tok[NSEQ][steps + 1];
     float *alone = malloc((size_t)NSEQ * steps * V * sizeof(float)), *together = malloc((size_t)NSEQ * V * sizeof(float));
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
+        pl_llm *mm = pass == 2 ? plain : m; /* pass 2: the unpacked model, one sequence at a time */
         bool same = true;
-        for (int s = 0; s < NSEQ; s++) { /* prefill alone in both passes: prompts of 3 .. 45 tokens */
-            id[s] = pl_llm_seq_new(m);
+        for (int s = 0; s < NSEQ; s++) { /* prefill alone in every pass: prompts of 3 .. 45 tokens */
+            id[s] = pl_llm_seq_new(mm);
             int32_t p[64], sq[64];
             int n = 3 + 6 * s;
             for (int i = 0; i < n; i++) p[i] = (int32_t)((s * 31 + i * 7) % V), sq[i] = id[s];
-            CHECK(pl_llm_decode(m, &(pl_llm_batch){n, p, sq, NULL}, NULL) == PL_OK);
+            CHECK(pl_llm_decode(mm, &(pl_llm_batch){n, p, sq, NULL}, NULL) == PL_OK);
             tok[s][0] = (int32_t)(s * 5 % V);
         }
         for (int t = 0; t < steps; t++) {
@@ -190,6 +196,11 @@ static void check_q8_bitwise(void) {
                     CHECK(pl_llm_decode(m, &(pl_llm_batch){1, &tok[s][t], &id[s], NULL}, l) == PL_OK);
                     tok[s][t + 1] = argmax(l, V);
                 }
+            else if (pass == 2)
+                for (int s = 0; s < NSEQ; s++) {
+                    CHECK(pl_llm_decode(plain, &(pl_llm_batch){1, &tok[s][t], &id[s], NULL}, together) == PL_OK);
+                    same &= !memcmp(together, alone + ((size_t)s * steps + t) * V, (size_t)V * sizeof(float));
+                }
             else { /* all together */
                 int32_t bt[NSEQ];
                 for (int s = 0; s < NSEQ; s++) bt[s] = tok[s][t];
@@ -198,10 +209,12 @@ static void check_q8_bitwise(void) {
             }
         }
         if (pass == 1) CHECKF(same, "q8_0: 8 sequences decoded together differ from each decoded alone");
-        for (int s = 0; s < NSEQ; s++) pl_llm_seq_remove(m, id[s]);
+        if (pass == 2) CHECKF(same, "q8_0: the model without packed rows differs from the packed one");
+        for (int s = 0; s < NSEQ; s++) pl_llm_seq_remove(mm, id[s]);
     }
     free(alone); free(together);
     pl_llm_free(m);
+    pl_llm_free(plain);
     remove(out);
 }
 

@@ -314,7 +314,68 @@ static void test_r8(pl_dtype t, int64_t n, int n_act, bool random_bytes) {
     free(w), free(y), free(f), free(got);
 }
 
+/* Packed rows (pl_r8_pack): the AVX2 packing gives the scalar reference's bytes; the packed kernel gives the
+ * eight-row kernel's bits for any count of activation rows; unpacking gives the type's to_float of every row;
+ * and pl_matmul reads the packed rows (decode's dot path and prefill's dequantized blocks) with the same bits as
+ * without them, for rows that leave a partial group unpacked. Random bytes include q8_0's -128 codes. */
+static void test_packed(int64_t n, int64_t rows) {
+    pl_vec_dot_r8p_fn r8p = pl_vec_dot_r8p(PL_Q8_0);
+    pl_vec_dot_r8_fn r8 = pl_vec_dot_r8(PL_Q8_0);
+    if (!r8p || !r8) return;
+    const pl_type_traits *tr = pl_dtype_traits(PL_Q8_0);
+    const size_t rb = pl_row_size(PL_Q8_0, n), yb = pl_row_size(PL_Q8_0, n), bytes = pl_r8_packed_size(PL_Q8_0, rows, n);
+    const int n_act = 13;
+    uint8_t *w = malloc(rows * rb), *y = malloc(n_act * yb), *p = malloc(bytes), *ps = malloc(bytes);
+    float *f = malloc((size_t)n * sizeof(float)), *a = malloc(8 * n_act * sizeof(float)), *b = malloc(8 * n_act * sizeof(float));
+    float *u = malloc(8 * (size_t)n * sizeof(float)), *ref = malloc((size_t)n * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < n; i++) f[i] = 2 * frand() - 1;
+        tr->from_float(f, w + r * rb, n);
+        for (int64_t i = r % 3 ? 0 : n; i < n; i++) ((pl_block_q8_0 *)(w + r * rb))[i / 32].qs[i % 32] = (int8_t)(rand() & 0xff);
+    }
+    for (int c = 0; c < n_act; c++) {
+        for (int64_t i = 0; i < n; i++) f[i] = 2 * frand() - 1;
+        pl_quantize_act(PL_Q8_0)(f, y + c * yb, n);
+    }
+    pl_r8_pack(PL_Q8_0, w, rb, rows, n, p);
+    pl_r8_pack_scalar(PL_Q8_0, w, rb, rows, n, ps);
+    CHECKF(memcmp(p, ps, bytes) == 0, "q8_0 packing n=%lld: the AVX2 bytes differ from the reference's", (long long)n);
+    bool same = true, unpacked = true;
+    for (int64_t g = 0; g < rows / 8; g++) {
+        const uint8_t *pg = p + pl_r8_packed_size(PL_Q8_0, 8 * g, n);
+        for (int na = 1; na <= n_act; na += 4) {
+            r8(n, a, 8, w + 8 * g * rb, rb, y, yb, na);
+            r8p(n, b, 8, pg, y, yb, na);
+            same &= memcmp(a, b, 8 * (size_t)na * sizeof(float)) == 0;
+        }
+        pl_r8_unpack(PL_Q8_0, pg, n, u, (size_t)n);
+        for (int r = 0; r < 8; r++) {
+            tr->to_float(w + (8 * g + r) * rb, ref, n);
+            unpacked &= memcmp(ref, u + r * n, (size_t)n * sizeof(float)) == 0;
+        }
+    }
+    CHECKF(same, "q8_0 packed kernel n=%lld: not the eight-row kernel's bits", (long long)n);
+    CHECKF(unpacked, "q8_0 unpacked rows n=%lld: not to_float's values", (long long)n);
+    /* through pl_matmul: decode's dot path (N = 3) and prefill's dequantized blocks (N = 40), packed and not */
+    for (int pass = 0; pass < 2; pass++) {
+        const int64_t N = pass ? 40 : 3;
+        pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 2});
+        pl_tensor *wt = pl_new_2d(ctx, PL_Q8_0, n, rows), *wp = pl_new_2d(ctx, PL_Q8_0, n, rows), *x = pl_new_2d(ctx, PL_F32, n, N);
+        memcpy(wt->data, w, rows * rb), memcpy(wp->data, w, rows * rb);
+        for (int64_t i = 0; i < N * n; i++) pl_f32(x)[i] = frand();
+        CHECK(pl_matmul_pack(ctx, wp) == PL_OK && wp->packed && !wt->packed);
+        pl_tensor *c0 = pl_matmul(ctx, wt, x), *c1 = pl_matmul(ctx, wp, x);
+        pl_graph_forward(ctx, pl_graph_build(ctx, c0, false)); /* apart: as siblings the first's kernels would serve both */
+        pl_graph_forward(ctx, pl_graph_build(ctx, c1, false));
+        CHECKF(memcmp(pl_f32(c0), pl_f32(c1), (size_t)(N * rows) * sizeof(float)) == 0,
+               "q8_0 matmul over packed rows (%lld x %lld, N %lld): not the unpacked product's bits", (long long)rows, (long long)n, (long long)N);
+        pl_ctx_free(ctx);
+    }
+    free(w), free(y), free(p), free(ps), free(f), free(a), free(b), free(u), free(ref);
+}
+
 int main(void) {
+    test_packed(32, 8), test_packed(576, 40), test_packed(1536, 100);
     test_tile(32), test_tile(576), test_tile(1536);
     const int acts[] = {1, 2, 3, 8, 13, 40};
     for (size_t i = 0; i < PL_ARRAY_LEN(acts); i++) {

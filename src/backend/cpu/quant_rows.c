@@ -657,6 +657,79 @@ AVX2_FN static void r8_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const voi
 }
 
 
+/* The same product from rows packed at load (pl_r8_pack): each block of a group of eight rows is stored as it is
+ * regrouped above - the eight rows' f16 scales, then g[0..7] - so the batched step reads it in order with plain
+ * loads and no transposes (the regrouping was ~20% of this kernel's time with eight activation rows). The integer
+ * sums and the float steps are r8_q8_0_q8_0_avx2's, so the bits are too. */
+AVX2_FN static void r8p_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *xp, const void *vy, size_t by,
+                                       int64_t n_act) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
+    for (int64_t b = 0; b < n / PL_QK; b++) {
+        const char *p = (const char *)xp + b * PL_R8_Q8_0_BLOCK;
+        _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK, _MM_HINT_T0);
+        for (int o = 64; o < PL_R8_Q8_0_BLOCK; o += 64) _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK + o, _MM_HINT_T0);
+        __m256i g[8], u[8];
+        const __m256 dw = _mm256_cvtph_ps(LOAD128(p));
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            g[k] = LOAD256(p + 16 + 32 * k);
+            u[k] = _mm256_sign_epi8(g[k], g[k]);
+        }
+        for (int64_t c = 0; c < n_act; c++) {
+            const pl_block_q8_0 *y = (const pl_block_q8_0 *)((const char *)vy + c * by) + b;
+            __m256i is = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                int32_t a4;
+                memcpy(&a4, y->qs + 4 * k, 4);
+                R8_GROUP(is, g[k], u[k], a4);
+            }
+            r8_accum(s + c * lds, is, dw, _mm256_setzero_ps(), (const char *)y, false);
+        }
+    }
+}
+pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx2(pl_dtype t) { return t == PL_Q8_0 ? r8p_q8_0_q8_0_avx2 : NULL; }
+
+/* pl_r8_pack's layout with r8_load's transpose, block by block */
+AVX2_FN static void r8_pack_q8_0_avx2(const void *x, size_t bx, int64_t rows, int64_t n, void *dst) {
+    const int64_t nb = n / PL_QK;
+    for (int64_t gi = 0; gi < rows / PL_DOT_R8; gi++) {
+        const char *x0 = (const char *)x + gi * PL_DOT_R8 * bx;
+        for (int64_t b = 0; b < nb; b++) {
+            char *o = (char *)dst + (gi * nb + b) * PL_R8_Q8_0_BLOCK;
+            __m256i v[8], g[8];
+            for (int r = 0; r < 8; r++) {
+                const pl_block_q8_0 *blk = (const pl_block_q8_0 *)(x0 + r * bx) + b;
+                memcpy(o + 2 * r, &blk->d, 2);
+                v[r] = LOAD256(blk->qs);
+            }
+            r8_transpose(g, v);
+            for (int k = 0; k < 8; k++) _mm256_storeu_si256((__m256i *)(o + 16 + 32 * k), g[k]);
+        }
+    }
+}
+
+/* eight packed rows back to f32 (the transpose is its own inverse): out[r * ldo + i] = d_r * q, as to_float */
+AVX2_FN static void r8_unpack_q8_0_avx2(const void *xp, int64_t n, float *out, size_t ldo) {
+    for (int64_t b = 0; b < n / PL_QK; b++) {
+        const char *p = (const char *)xp + b * PL_R8_Q8_0_BLOCK;
+        float d[8];
+        _mm256_storeu_ps(d, _mm256_cvtph_ps(LOAD128(p)));
+        __m256i g[8], v[8];
+        for (int k = 0; k < 8; k++) g[k] = LOAD256(p + 16 + 32 * k);
+        r8_transpose(v, g);
+        for (int r = 0; r < 8; r++) {
+            const __m256 dr = _mm256_set1_ps(d[r]);
+            float *o = out + r * ldo + b * PL_QK;
+            for (int q = 0; q < 4; q++) {
+                const __m128i x8 = _mm_loadl_epi64((const __m128i *)((const char *)&v[r] + 8 * q));
+                _mm256_storeu_ps(o + 8 * q, _mm256_mul_ps(dr, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(x8))));
+            }
+        }
+    }
+}
+
 /* q4_K x q8_K, eight rows. Per super-block: the rows' 6-bit scales and mins unpacked as vectors over the rows;
  * then per 64-value chunk the rows' packed nibbles are regrouped (low nibbles: sub-block 2c, high: 2c+1) and
  * each activation row meets them four values at a time. Unsigned nibbles need no sign trick, and eight
@@ -1025,6 +1098,7 @@ pl_vec_dot_rows_fn pl_vec_dot_rows_avx2(pl_dtype t) { (void)t; return NULL; }
 pl_vec_dot_tile_fn pl_vec_dot_tile_avx2(pl_dtype t) { (void)t; return NULL; }
 pl_from_float_fn pl_quantize_act_avx2(pl_dtype t) { (void)t; return NULL; }
 pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype t) { (void)t; return NULL; }
+pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx2(pl_dtype t) { (void)t; return NULL; }
 #endif
 
 /* AVX2 without VNNI: the eight-row kernels (pl_vec_dot_r8) take full groups of eight rows for any number of
@@ -1037,6 +1111,55 @@ pl_vec_dot_tile_fn pl_vec_dot_tile(pl_dtype t) {
 pl_vec_dot_r8_fn pl_vec_dot_r8(pl_dtype t) {
     if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return NULL; /* the VNNI four-row kernels */
     return pl_cpu_isa() >= PL_ISA_AVX2 ? pl_vec_dot_r8_avx2(t) : NULL;
+}
+
+pl_vec_dot_r8p_fn pl_vec_dot_r8p(pl_dtype t) {
+    if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return NULL; /* the VNNI four-row kernels */
+    return pl_cpu_isa() >= PL_ISA_AVX2 ? pl_vec_dot_r8p_avx2(t) : NULL;
+}
+
+/* ---- rows packed for the eight-row kernels ----------------------------------------------------------------- */
+size_t pl_r8_packed_size(pl_dtype t, int64_t rows, int64_t n) {
+    if (t != PL_Q8_0 || n % PL_QK || rows < PL_DOT_R8) return 0;
+    return (size_t)(rows / PL_DOT_R8) * (size_t)(n / PL_QK) * PL_R8_Q8_0_BLOCK;
+}
+
+/* group gi, block b: the eight rows' scales (f16), then for k = 0..7 the 32 bytes g[k] whose 4-byte lane r holds
+ * bytes 4k..4k+3 of row r's block (r8_transpose's output); the scalar form is the reference of the AVX2 one */
+void pl_r8_pack_scalar(pl_dtype t, const void *x, size_t bx, int64_t rows, int64_t n, void *dst) {
+    if (!pl_r8_packed_size(t, rows, n)) return;
+    const int64_t nb = n / PL_QK;
+    for (int64_t gi = 0; gi < rows / PL_DOT_R8; gi++)
+        for (int64_t b = 0; b < nb; b++) {
+            char *o = (char *)dst + (gi * nb + b) * PL_R8_Q8_0_BLOCK;
+            for (int r = 0; r < PL_DOT_R8; r++) {
+                const pl_block_q8_0 *blk = (const pl_block_q8_0 *)((const char *)x + (gi * PL_DOT_R8 + r) * bx) + b;
+                memcpy(o + 2 * r, &blk->d, 2);
+                for (int k = 0; k < 8; k++) memcpy(o + 16 + 32 * k + 4 * r, blk->qs + 4 * k, 4);
+            }
+        }
+}
+
+void pl_r8_pack(pl_dtype t, const void *x, size_t bx, int64_t rows, int64_t n, void *dst) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (pl_r8_packed_size(t, rows, n) && pl_cpu_isa() >= PL_ISA_AVX2) { r8_pack_q8_0_avx2(x, bx, rows, n, dst); return; }
+#endif
+    pl_r8_pack_scalar(t, x, bx, rows, n, dst);
+}
+
+void pl_r8_unpack(pl_dtype t, const void *xp, int64_t n, float *out, size_t ldo) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (t == PL_Q8_0 && pl_cpu_isa() >= PL_ISA_AVX2) { r8_unpack_q8_0_avx2(xp, n, out, ldo); return; }
+#endif
+    for (int64_t b = 0; t == PL_Q8_0 && b < n / PL_QK; b++) {
+        const char *p = (const char *)xp + b * PL_R8_Q8_0_BLOCK;
+        for (int r = 0; r < PL_DOT_R8; r++) {
+            pl_fp16 h;
+            memcpy(&h, p + 2 * r, 2);
+            const float d = pl_fp16_to_fp32(h);
+            for (int i = 0; i < PL_QK; i++) out[r * ldo + b * PL_QK + i] = d * (float)(int8_t)p[16 + 32 * (i / 4) + 4 * r + i % 4];
+        }
+    }
 }
 
 pl_vec_dot_rows_fn pl_vec_dot_rows(pl_dtype t, int64_t n_act) {

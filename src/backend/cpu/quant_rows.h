@@ -30,6 +30,23 @@ typedef void (*pl_vec_dot_r8_fn)(int64_t n, float *s, size_t lds, const void *x,
 pl_vec_dot_r8_fn pl_vec_dot_r8(pl_dtype wtype);
 pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype wtype);
 
+/* Rows packed for the eight-row kernels (pl_r8_pack, done once at load for a server's batched steps): the blocks
+ * of each group of eight rows regrouped as the kernel uses them, so a step reads them with plain loads. q8_0:
+ * per group and block, the eight f16 scales then eight 32-byte vectors (PL_R8_Q8_0_BLOCK bytes, the rows' own
+ * size). The packed kernel gets the group's first block; its sums are pl_vec_dot_r8's, bit for bit. */
+#define PL_R8_Q8_0_BLOCK (16 + 8 * 32)
+typedef void (*pl_vec_dot_r8p_fn)(int64_t n, float *s, size_t lds, const void *xp, const void *y, size_t by, int64_t n_act);
+/* bytes of the packed form of rows x n of type t (whole groups of eight; the rows after the last group are not
+ * packed), 0 where the type has no packed kernel */
+size_t pl_r8_packed_size(pl_dtype t, int64_t rows, int64_t n);
+void pl_r8_pack(pl_dtype t, const void *x, size_t bx, int64_t rows, int64_t n, void *dst);
+void pl_r8_pack_scalar(pl_dtype t, const void *x, size_t bx, int64_t rows, int64_t n, void *dst); /* the reference */
+/* one packed group (eight rows) back to f32, as the type's to_float gives each row: out[r * ldo + i] */
+void pl_r8_unpack(pl_dtype t, const void *xp, int64_t n, float *out, size_t ldo);
+/* the packed kernel for this CPU and weight type, or NULL (where pl_vec_dot_r8 is NULL too) */
+pl_vec_dot_r8p_fn pl_vec_dot_r8p(pl_dtype wtype);
+pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx2(pl_dtype wtype);
+
 /* the best variant for this CPU, weight type and count of activation rows, or NULL (use the one-row vec_dot) */
 pl_vec_dot_rows_fn pl_vec_dot_rows(pl_dtype wtype, int64_t n_act);
 
