@@ -415,6 +415,14 @@ void pl_gguf_close(pl_gguf *g) {
     free(g);
 }
 
+void pl_gguf_release(const pl_gguf *g, const void *p, size_t n) {
+    const char *m = g ? g->map : NULL, *a = p;
+    if (!m || a < m || a + n > m + g->map_size) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)a + page - 1) & ~(page - 1),
+                    hi = ((uintptr_t)a + n) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a private read-only mapping: clean pages, refetched */
+}
+
 /* ---- accessors ------------------------------------------------------------------------------------- */
 
 uint32_t pl_gguf_version(const pl_gguf *g) { return g->version; }

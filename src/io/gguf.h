@@ -35,6 +35,10 @@ typedef struct pl_gguf pl_gguf;
 pl_gguf *pl_gguf_open(const char *path);                      /* NULL + pl_last_error() */
 pl_gguf *pl_gguf_open_memory(const void *data, size_t size);  /* copies no tensor data: keep `data` alive */
 void pl_gguf_close(pl_gguf *g);
+/* Bytes [p, p + n) of a file mapping (pl_gguf_open) are not needed for now: its whole pages go back to the page
+ * cache (the process's resident memory drops; a later read maps them again, unchanged). Nothing for memory
+ * given by pl_gguf_open_memory or outside the mapping. */
+void pl_gguf_release(const pl_gguf *g, const void *p, size_t n);
 
 uint32_t pl_gguf_version(const pl_gguf *g);
 uint32_t pl_gguf_alignment(const pl_gguf *g);        /* general.alignment or 32 */

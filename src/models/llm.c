@@ -302,13 +302,21 @@ static int llm_load_weights(pl_llm *m, const pl_llm_arch_info *a, bool train) {
     return a->load(m);
 }
 
-/* unless pl_llm_params.no_pack: each matrix with a packed kernel gets its packed rows (in the weights' context) */
+/* unless pl_llm_params.no_pack: each matrix with a packed kernel gets its packed rows (in the weights' context);
+ * the file pages they came from go back to the page cache (products read only the packed rows; a tied embedding's
+ * lookups map the few rows they read again) */
+static int pack_one(pl_llm *m, pl_tensor *t) {
+    if (!t || t->packed) return PL_OK;
+    int rc = pl_matmul_pack(m->wctx, t);
+    if (!rc && t->packed && m->gguf) pl_gguf_release(m->gguf, t->data, pl_nbytes(t));
+    return rc;
+}
 static int llm_pack(pl_llm *m) {
-    int rc = pl_matmul_pack(m->wctx, m->output);
+    int rc = pack_one(m, m->output);
     for (int l = 0; !rc && l < m->hp.n_layer; l++) {
         pl_llm_layer *L = &m->layers[l];
         pl_tensor *w[] = {L->wq, L->wk, L->wv, L->wqkv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
-        for (size_t i = 0; !rc && i < sizeof w / sizeof *w; i++) rc = pl_matmul_pack(m->wctx, w[i]);
+        for (size_t i = 0; !rc && i < sizeof w / sizeof *w; i++) rc = pack_one(m, w[i]);
     }
     return rc;
 }
