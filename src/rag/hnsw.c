@@ -21,13 +21,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/mman.h>
 
 struct pl_hnsw {
     int dim, M, M0, ef_c;
     int64_t n, cap;
     size_t stride;        /* bytes a node: its dim floats, then its layer-0 list (M0 ids), cache-line padded */
-    char *nodes;          /* (cap, stride), 64-byte aligned; 2 MiB aligned and on huge pages when large */
+    char *nodes;          /* (cap, stride), 64-byte aligned */
     int32_t **upper;      /* (cap): node i's lists for layers 1..level[i], each M ids */
     uint8_t *level;       /* (cap) */
     int64_t entry;        /* -1: empty */
@@ -295,10 +294,7 @@ static bool grow(pl_hnsw *h, int64_t n) {
     if (n <= h->cap) return true;
     int64_t cap = PL_MAX(n, 2 * h->cap);
     void *l0 = NULL;
-    /* a search's steps land on nodes far apart: on 4 KiB pages nearly each one missed the TLB too */
-    size_t bytes = (size_t)cap * h->stride, align = bytes >= ((size_t)4 << 20) ? (size_t)2 << 20 : 64;
-    if (!posix_memalign(&l0, align, bytes)) {
-        if (align > 64) madvise(l0, bytes, MADV_HUGEPAGE);
+    if (!posix_memalign(&l0, 64, (size_t)cap * h->stride)) {
         if (h->n) memcpy(l0, h->nodes, (size_t)h->n * h->stride);
         free(h->nodes);
         h->nodes = l0;
