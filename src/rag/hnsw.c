@@ -55,8 +55,7 @@ static inline int degree(const int32_t *l, int m) {
     return n;
 }
 static inline void set_links(int32_t *l, int m, const int32_t *ids, int n) {
-    memcpy(l, ids, (size_t)n * sizeof *l);
-    for (int i = n; i < m; i++) l[i] = -1;
+    for (int i = 0; i < m; i++) l[i] = i < n ? ids[i] : -1;
 }
 static inline void node_lock(const pl_hnsw *h, int64_t i) {
     if (h->lock)
