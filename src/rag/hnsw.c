@@ -4,7 +4,7 @@
  * runs the same search with ef_construction and links the node to neighbours chosen by the paper's heuristic
  * (Algorithm 4: keep a candidate only if it is closer to the node than to every neighbour already kept), which
  * keeps links spread in all directions. Distance = 1 - dot (unit vectors). Nodes lie in one flat array, each a copy
- * of its vector followed by its layer-0 list (count + 2M ids), so the lines a search scores a node by and the
+ * of its vector followed by its layer-0 list (2M ids), so the lines a search scores a node by and the
  * lines it then expands the node from come together (hnswlib's layout; reading the caller's rows and a separate
  * list array cost two misses more per node); the few upper-layer lists are allocated per node. With a thread
  * pool, insertion runs on every thread (as hnswlib's): a spin lock per node guards its lists, and a node that
@@ -25,26 +25,38 @@
 struct pl_hnsw {
     int dim, M, M0, ef_c;
     int64_t n, cap;
-    size_t stride;        /* bytes a node: its dim floats, then its layer-0 list (1 + M0 ints), cache-line padded */
+    size_t stride;        /* bytes a node: its dim floats, then its layer-0 list (M0 ids), cache-line padded */
     char *nodes;          /* (cap, stride), 64-byte aligned */
-    int32_t **upper;      /* (cap): node i's lists for layers 1..level[i], each (1 + M) */
+    int32_t **upper;      /* (cap): node i's lists for layers 1..level[i], each M ids */
     uint8_t *level;       /* (cap) */
     int64_t entry;        /* -1: empty */
     int max_level;
     uint64_t rng;
     double ml;            /* 1 / ln M */
     float (*dot)(int64_t, const float *, const float *); /* the CPU's dot product, picked once */
+    int pf_lines, pf_ahead; /* prefetch_vector: the lines of a vector asked for, and how many neighbours ahead */
+    bool avx2;            /* dim % 8 == 0 on an AVX2 CPU: searches inline their dot product (search_avx2) */
     _Atomic uint8_t *lock; /* (cap) while a parallel insertion runs, else NULL: node i's lists are being changed */
     pthread_mutex_t top;   /* entry and max_level, while a parallel insertion runs */
 };
 
+/* A list holds its layer's maximum of ids (M0 on layer 0, M above), the links first, then -1s: no count field,
+ * so that at 32 dimensions a node (128 bytes of vector, 128 of links) is four cache lines, not five. */
 static inline float *vec(const pl_hnsw *h, int64_t i) { return (float *)(h->nodes + (size_t)i * h->stride); }
 static inline float dist(const pl_hnsw *h, const float *q, int64_t i) { return 1.0f - h->dot(h->dim, q, vec(h, i)); }
 static inline int32_t *links(const pl_hnsw *h, int64_t i, int layer) {
     return layer == 0 ? (int32_t *)(h->nodes + (size_t)i * h->stride + (size_t)h->dim * sizeof(float))
-                      : h->upper[i] + (layer - 1) * (1 + h->M);
+                      : h->upper[i] + (layer - 1) * h->M;
 }
 static inline int max_links(const pl_hnsw *h, int layer) { return layer == 0 ? h->M0 : h->M; }
+static inline int degree(const int32_t *l, int m) {
+    int n = 0;
+    while (n < m && l[n] >= 0) n++;
+    return n;
+}
+static inline void set_links(int32_t *l, int m, const int32_t *ids, int n) {
+    for (int i = 0; i < m; i++) l[i] = i < n ? ids[i] : -1;
+}
 static inline void node_lock(const pl_hnsw *h, int64_t i) {
     if (h->lock)
         while (atomic_exchange_explicit(&h->lock[i], 1, memory_order_acquire)) _mm_pause();
@@ -57,84 +69,76 @@ static inline const int32_t *links_read(const pl_hnsw *h, int64_t i, int layer, 
     const int32_t *l = links(h, i, layer);
     if (!h->lock) return l;
     node_lock(h, i);
-    memcpy(tmp, l, (size_t)(1 + l[0]) * sizeof *l);
+    memcpy(tmp, l, (size_t)max_links(h, layer) * sizeof *l);
     node_unlock(h, i);
     return tmp;
 }
-/* the first line of node i's vector: the hardware's own prefetcher follows the rest of the node (asking for every
- * line of every neighbour at once filled the core's miss buffers and stalled on the prefetches themselves; at 32
- * dimensions asking for the vector's second line too cost 15% of a search's CPU time) */
-static inline void prefetch_vector(const pl_hnsw *h, int64_t i) { __builtin_prefetch(vec(h, i)); }
-/* ---- heaps of (distance, id) ---------------------------------------------------------------------------- */
+
+/* ---- the beam: the ef nearest nodes seen, sorted nearest first; a node still to be expanded keeps its id, one
+ * expanded holds ~id (negative). Expanding the nearest unexpanded one next and stopping when none is left is
+ * Algorithm 2's two heaps in one array (a candidate pushed out of the ef nearest would only have been popped to
+ * end the search). ----------------------------------------------------------------------------------------- */
 typedef struct { float d; int32_t id; } cand;
-typedef struct { cand *v; int n, cap; bool max_top; } heap; /* max_top: the farthest on top (results) */
 
-static inline bool above(const heap *q, cand a, cand b) { return q->max_top ? a.d > b.d : a.d < b.d; }
-static bool heap_push(heap *q, cand c) {
-    if (q->n == q->cap) {
-        int cap = q->cap ? 2 * q->cap : 64;
-        cand *v = realloc(q->v, (size_t)cap * sizeof *v);
-        if (!v) return false;
-        q->v = v; q->cap = cap;
+/* c into the beam (n entries, room for ef; c nearer than the last if full): its position */
+static inline int beam_insert(cand *b, int *n, int ef, cand c) {
+    int lo = 0, len = *n; /* the first entry farther than c */
+    while (len > 0) {
+        int half = len / 2;
+        if (b[lo + half].d <= c.d) { lo += half + 1; len -= half + 1; }
+        else len = half;
     }
-    int i = q->n++;
-    for (; i > 0 && above(q, c, q->v[(i - 1) / 2]); i = (i - 1) / 2) q->v[i] = q->v[(i - 1) / 2];
-    q->v[i] = c;
+    int keep = *n < ef ? *n : ef - 1;
+    memmove(b + lo + 1, b + lo, (size_t)(keep - lo) * sizeof *b);
+    b[lo] = c;
+    *n = keep + 1;
+    return lo;
+}
+
+/* ---- per-search scratch: a bitmap of the visited nodes (the words set are listed, to clear them for the next
+ * search: at 100,000 nodes the map is 12.5 KiB and stays in the first-level cache; uint32 epoch marks, 400 KiB,
+ * with the dot product called through h->dot, measured the same at 32 dimensions, 5-10% slower at 384), the beam */
+typedef struct { uint64_t *bits; int32_t *set; int64_t words, nset; cand *beam; int n, cap; } scratch;
+
+static bool scratch_fit(scratch *s, int64_t n, int ef) {
+    int64_t words = (n + 63) / 64;
+    for (int64_t i = 0; i < s->nset; i++) s->bits[s->set[i]] = 0;
+    s->nset = 0;
+    s->n = 0;
+    if (words > s->words) {
+        uint64_t *b = realloc(s->bits, (size_t)words * sizeof *b);
+        if (b) s->bits = b;
+        int32_t *w = realloc(s->set, (size_t)words * sizeof *w);
+        if (w) s->set = w;
+        if (!b || !w) return false;
+        memset(s->bits + s->words, 0, (size_t)(words - s->words) * sizeof *b);
+        s->words = words;
+    }
+    if (ef > s->cap) {
+        cand *c = realloc(s->beam, (size_t)ef * sizeof *c);
+        if (!c) return false;
+        s->beam = c; s->cap = ef;
+    }
     return true;
 }
-/* the top replaced by c (a pop and a push in one sift) */
-static void heap_replace_top(heap *q, cand c) {
-    int i = 0;
-    for (;;) {
-        int ch = 2 * i + 1;
-        if (ch >= q->n) break;
-        if (ch + 1 < q->n && above(q, q->v[ch + 1], q->v[ch])) ch++;
-        if (!above(q, q->v[ch], c)) break;
-        q->v[i] = q->v[ch];
-        i = ch;
-    }
-    q->v[i] = c;
-}
-static cand heap_pop(heap *q) {
-    cand top = q->v[0], last = q->v[--q->n];
-    int i = 0;
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= q->n) break;
-        if (c + 1 < q->n && above(q, q->v[c + 1], q->v[c])) c++;
-        if (!above(q, q->v[c], last)) break;
-        q->v[i] = q->v[c];
-        i = c;
-    }
-    if (q->n) q->v[i] = last;
-    return top;
-}
-
-/* ---- per-search scratch: visited marks by epoch, the two heaps -------------------------------------------- */
-typedef struct { uint32_t *mark; uint32_t epoch; int64_t n; heap cands, found; } scratch;
-
-static bool scratch_fit(scratch *s, int64_t n) {
-    if (n > s->n) {
-        uint32_t *m = realloc(s->mark, (size_t)n * sizeof *m);
-        if (!m) return false;
-        memset(m + s->n, 0, (size_t)(n - s->n) * sizeof *m);
-        s->mark = m; s->n = n;
-    }
-    if (++s->epoch == 0) { memset(s->mark, 0, (size_t)s->n * sizeof *s->mark); s->epoch = 1; }
-    s->cands = (heap){s->cands.v, 0, s->cands.cap, false};
-    s->found = (heap){s->found.v, 0, s->found.cap, true};
+static void scratch_free(scratch *s) { free(s->bits); free(s->set); free(s->beam); }
+/* marks node i visited; false if it was already */
+static inline bool visit(scratch *s, int32_t i) {
+    uint64_t *w = &s->bits[i >> 6], b = (uint64_t)1 << (i & 63);
+    if (*w & b) return false;
+    if (!*w) s->set[s->nset++] = i >> 6;
+    *w |= b;
     return true;
 }
-static void scratch_free(scratch *s) { free(s->mark); free(s->cands.v); free(s->found.v); }
 
 /* Greedy walk on one layer: the closest node reachable from ep by always moving closer */
 static int64_t greedy(const pl_hnsw *h, const float *q, int64_t ep, int layer) {
     float d = dist(h, q, ep);
-    int32_t tmp[1 + 100];
+    int32_t tmp[100];
     for (bool moved = true; moved;) {
         moved = false;
         const int32_t *l = links_read(h, ep, layer, tmp);
-        for (int i = 1; i <= l[0]; i++) {
+        for (int i = 0; i < h->M && l[i] >= 0; i++) {
             float di = dist(h, q, l[i]);
             if (di < d) { d = di; ep = l[i]; moved = true; }
         }
@@ -142,41 +146,86 @@ static int64_t greedy(const pl_hnsw *h, const float *q, int64_t ep, int layer) {
     return ep;
 }
 
-/* Algorithm 2: beam search of width ef on one layer from ep; s->found holds the ef closest (farthest on top) */
-static bool search_layer(const pl_hnsw *h, scratch *s, const float *q, int64_t ep, int ef, int layer) {
-    if (!scratch_fit(s, h->n)) return false;
-    cand c0 = {dist(h, q, ep), (int32_t)ep};
-    s->mark[ep] = s->epoch;
-    if (!heap_push(&s->cands, c0) || !heap_push(&s->found, c0)) return false;
-    while (s->cands.n) {
-        cand c = heap_pop(&s->cands);
-        if (c.d > s->found.v[0].d && s->found.n >= ef) break;
-        const int32_t *l = links(h, c.id, layer);
-        int32_t todo[2 * 100 + 1]; /* the unvisited neighbours (at most M0 <= 200) */
+/* the line holding p into the caches: a prefetch GCC keeps (it deletes a loop of nothing but __builtin_prefetch as
+ * one without effects, and with it the first prefetches below: where the search was not inlined as search_avx2's
+ * is, that made it twice as slow) */
+static inline void prefetch(const void *p) { __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p)); }
+
+/* Their nodes lie far apart, so each neighbour's vector is asked for ahead of its turn. A short vector (up to four
+ * lines) is asked for whole, pf_ahead = 32 / lines neighbours ahead: at 32 dimensions (two lines), 16 ahead took
+ * 20-30% off a search's time against the first line one ahead (8 ahead: nearly as much; 32: less; the first line
+ * only, 16 ahead: half the gain). A long one: its first line, one neighbour ahead; the hardware's own prefetcher
+ * follows the rest (at 384 dimensions 2, 4, 8 or 24 lines, one or two ahead, measured the same; every line of
+ * every neighbour at once filled the core's miss buffers). */
+static inline void prefetch_vector(const pl_hnsw *h, int64_t i) {
+    const char *v = (const char *)vec(h, i);
+    for (int l = 0; l < h->pf_lines; l++) prefetch(v + 64 * l);
+}
+
+typedef float (*dot_fn)(int64_t, const float *, const float *);
+
+/* Algorithm 2: beam search of width ef on one layer from ep, into s->beam (s->n entries: ids, nearest first).
+ * Inlined into its two callers below, each with its own dot product. */
+static inline __attribute__((always_inline)) bool beam(const pl_hnsw *h, scratch *s, const float *q, int64_t ep, int ef,
+                                                      int layer, dot_fn dot) {
+    if (!scratch_fit(s, h->n, ef)) return false;
+    cand *b = s->beam;
+    visit(s, (int32_t)ep);
+    b[0] = (cand){1.0f - dot(h->dim, q, vec(h, ep)), (int32_t)ep};
+    s->n = 1;
+    int m = max_links(h, layer);
+    for (int next = 0; next < s->n;) {
+        int32_t id = b[next].id;
+        b[next].id = ~id;
+        while (++next < s->n && b[next].id < 0) {}
+        /* the list of the node to expand next (as hnswlib does), unless a neighbour comes nearer */
+        if (next < s->n) __builtin_prefetch(links(h, b[next].id, layer));
+        const int32_t *l = links(h, id, layer);
+        int32_t todo[200]; /* the unvisited neighbours (at most M0 <= 200) */
         int nt = 0;
-        node_lock(h, c.id);
-        for (int i = 1; i <= l[0]; i++)
-            if (s->mark[l[i]] != s->epoch) { s->mark[l[i]] = s->epoch; todo[nt++] = l[i]; }
-        node_unlock(h, c.id);
-        /* their nodes lie far apart: each is asked for while the one before it is scored */
-        if (nt) prefetch_vector(h, todo[0]);
+        node_lock(h, id);
+        for (int i = 0; i < m && l[i] >= 0; i++)
+            if (visit(s, l[i])) todo[nt++] = l[i];
+        node_unlock(h, id);
+        for (int i = 0; i < h->pf_ahead && i < nt; i++) prefetch_vector(h, todo[i]);
         for (int i = 0; i < nt; i++) {
             int32_t e = todo[i];
-            if (i + 1 < nt) prefetch_vector(h, todo[i + 1]);
-            float de = dist(h, q, e);
-            if (s->found.n < ef || de < s->found.v[0].d) {
-                if (!heap_push(&s->cands, (cand){de, e})) return false;
-                if (s->found.n < ef) {
-                    if (!heap_push(&s->found, (cand){de, e})) return false;
-                } else {
-                    heap_replace_top(&s->found, (cand){de, e});
-                }
-                /* the list of the candidate to expand next (as hnswlib does) */
-                __builtin_prefetch(links(h, s->cands.v[0].id, layer));
+            if (i + h->pf_ahead < nt) prefetch_vector(h, todo[i + h->pf_ahead]);
+            float de = 1.0f - dot(h->dim, q, vec(h, e));
+            if (s->n < ef || de < b[s->n - 1].d) {
+                int at = beam_insert(b, &s->n, ef, (cand){de, e});
+                if (at <= next) { next = at; __builtin_prefetch(links(h, e, layer)); }
             }
         }
     }
+    for (int i = 0; i < s->n; i++) b[i].id = ~b[i].id;
     return true;
+}
+
+/* pl_vec_dot_f32_avx2's sums in its order (the same bits), for n a multiple of 8, inlined into the search */
+__attribute__((target("avx2,fma"))) static inline float dot8_avx2(int64_t n, const float *x, const float *y) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+    }
+    if (i < n) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    a0 = _mm256_add_ps(a0, a1);
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+__attribute__((target("avx2,fma"))) static bool search_avx2(const pl_hnsw *h, scratch *s, const float *q, int64_t ep,
+                                                             int ef, int layer) {
+    return beam(h, s, q, ep, ef, layer, dot8_avx2);
+}
+static bool search_any(const pl_hnsw *h, scratch *s, const float *q, int64_t ep, int ef, int layer) {
+    return beam(h, s, q, ep, ef, layer, h->dot);
+}
+static bool search_layer(const pl_hnsw *h, scratch *s, const float *q, int64_t ep, int ef, int layer) {
+    return h->avx2 ? search_avx2(h, s, q, ep, ef, layer) : search_any(h, s, q, ep, ef, layer);
 }
 
 static int by_dist(const void *a, const void *b) {
@@ -202,15 +251,15 @@ static void link_back(pl_hnsw *h, int64_t e, int32_t node, int layer, cand *buf)
     int32_t *l = links(h, e, layer);
     int m = max_links(h, layer);
     node_lock(h, e);
-    if (l[0] < m) { l[1 + l[0]++] = node; node_unlock(h, e); return; }
+    int d = degree(l, m);
+    if (d < m) { l[d] = node; node_unlock(h, e); return; }
     const float *ve = vec(h, e);
     int n = 0;
-    for (int i = 1; i <= l[0]; i++) buf[n++] = (cand){dist(h, ve, l[i]), l[i]};
+    for (int i = 0; i < m; i++) buf[n++] = (cand){dist(h, ve, l[i]), l[i]};
     buf[n++] = (cand){dist(h, ve, node), node};
     qsort(buf, (size_t)n, sizeof *buf, by_dist);
     int k = select_neighbours(h, buf, n, m);
-    l[0] = k;
-    for (int i = 0; i < k; i++) l[1 + i] = buf[i].id;
+    for (int i = 0; i < m; i++) l[i] = i < k ? buf[i].id : -1;
     node_unlock(h, e);
 }
 
@@ -225,10 +274,14 @@ pl_hnsw *pl_hnsw_new(int dim, const pl_hnsw_params *p) {
     h->ef_c = p && p->ef_construction > 0 ? p->ef_construction : 200;
     h->rng = p && p->seed ? p->seed : 100;
     h->ml = 1.0 / log((double)h->M);
-    h->stride = ((size_t)dim * sizeof(float) + (size_t)(1 + h->M0) * sizeof(int32_t) + 63) / 64 * 64;
+    h->stride = ((size_t)dim * sizeof(float) + (size_t)h->M0 * sizeof(int32_t) + 63) / 64 * 64;
     h->entry = -1;
     pl_isa isa = pl_cpu_isa();
     h->dot = isa >= PL_ISA_AVX512 ? pl_vec_dot_f32_avx512 : isa >= PL_ISA_AVX2 ? pl_vec_dot_f32_avx2 : pl_vec_dot_f32_scalar;
+    h->avx2 = isa == PL_ISA_AVX2 && dim % 8 == 0;
+    int lines = (dim * (int)sizeof(float) + 63) / 64;
+    h->pf_lines = lines <= 4 ? lines : 1;
+    h->pf_ahead = lines <= 4 ? 32 / lines : 1;
     pthread_mutex_init(&h->top, NULL);
     return h;
 }
@@ -272,8 +325,9 @@ static int random_level(pl_hnsw *h) {
 static bool prepare(pl_hnsw *h, int64_t node, const float *v) {
     int top = random_level(h);
     h->level[node] = (uint8_t)top;
-    links(h, node, 0)[0] = 0;
-    h->upper[node] = top > 0 ? calloc((size_t)top * (1 + h->M), sizeof(int32_t)) : NULL;
+    set_links(links(h, node, 0), h->M0, NULL, 0);
+    h->upper[node] = top > 0 ? pl_malloc((size_t)top * h->M * sizeof(int32_t)) : NULL;
+    for (int l = 1; l <= top && h->upper[node]; l++) set_links(links(h, node, l), h->M, NULL, 0);
     memcpy(vec(h, node), v, (size_t)h->dim * sizeof(float));
     return top == 0 || h->upper[node];
 }
@@ -296,15 +350,14 @@ static bool insert(pl_hnsw *h, int64_t node, scratch *s, cand *buf) {
     for (int l = max_level; l > top; l--) ep = greedy(h, q, ep, l);
     for (int l = PL_MIN(top, max_level); ok && l >= 0; l--) {
         if (!(ok = search_layer(h, s, q, ep, h->ef_c, l))) break;
-        int n = s->found.n;
-        memcpy(buf, s->found.v, (size_t)n * sizeof *buf);
+        int n = s->n;
+        memcpy(buf, s->beam, (size_t)n * sizeof *buf);
         qsort(buf, (size_t)n, sizeof *buf, by_dist);
         ep = buf[0].id;
         int k = select_neighbours(h, buf, n, h->M); /* M links chosen on every layer (the paper's M), room for M0 on 0 */
         int32_t *mine = links(h, node, l);
         node_lock(h, node);
-        mine[0] = k;
-        for (int i = 0; i < k; i++) mine[1 + i] = buf[i].id;
+        for (int i = 0; i < max_links(h, l); i++) mine[i] = i < k ? buf[i].id : -1;
         node_unlock(h, node);
         for (int i = 0; i < k; i++) link_back(h, buf[i].id, (int32_t)node, l, buf + n);
     }
@@ -372,7 +425,7 @@ static void query_range(void *arg, int64_t a, int64_t b, int ith) {
             int64_t ep = h->entry;
             for (int l = h->max_level; l > 0; l--) ep = greedy(h, q, ep, l);
             if (!search_layer(h, s, q, ep, j->ef, 0)) { j->failed = true; break; }
-            for (int i = 0; i < s->found.n; i++) pl_topk_push(&t, s->found.v[i].id, 1.0f - s->found.v[i].d);
+            for (int i = 0; i < s->n; i++) pl_topk_push(&t, s->beam[i].id, 1.0f - s->beam[i].d);
         }
         pl_topk_sorted(&t, j->out + qi * j->k);
     }
@@ -394,6 +447,24 @@ int pl_hnsw_search(pl_ctx *ctx, const pl_hnsw *h, const float *queries, int nq, 
 /* ---- saving: "PLHNSW01", dim M n entry max_level (int32 each), levels (n bytes), layer-0 lists, upper lists --- */
 enum { HDR = 8 + 5 * 4 };
 
+/* a list as the format keeps it: its count, then the slots (ids, -1 after the last) */
+static void put_list(char *o, const int32_t *l, int m) {
+    int32_t c = degree(l, m);
+    memcpy(o, &c, 4);
+    memcpy(o + 4, l, (size_t)m * 4);
+}
+/* the other way, checking the count and every id against n nodes */
+static bool get_list(int32_t *l, const char *o, int m, int64_t n) {
+    int32_t c, ids[200];
+    memcpy(&c, o, 4);
+    if (c < 0 || c > m) return false;
+    memcpy(ids, o + 4, (size_t)c * 4);
+    for (int j = 0; j < c; j++)
+        if (ids[j] < 0 || ids[j] >= n) return false;
+    set_links(l, m, ids, c);
+    return true;
+}
+
 int pl_hnsw_save(const pl_hnsw *h, void **blob, size_t *len) {
     size_t n = (size_t)h->n, bytes = HDR + n + n * (1 + h->M0) * 4;
     for (size_t i = 0; i < n; i++) bytes += (size_t)h->level[i] * (1 + h->M) * 4;
@@ -405,24 +476,12 @@ int pl_hnsw_save(const pl_hnsw *h, void **blob, size_t *len) {
     size_t o = HDR;
     if (n) memcpy(p + o, h->level, n);
     o += n;
-    for (size_t i = 0; i < n; i++, o += (size_t)(1 + h->M0) * 4) memcpy(p + o, links(h, (int64_t)i, 0), (size_t)(1 + h->M0) * 4);
-    for (size_t i = 0; i < n; i++) {
-        size_t b = (size_t)h->level[i] * (1 + h->M) * 4;
-        if (b) memcpy(p + o, h->upper[i], b);
-        o += b;
-    }
+    for (size_t i = 0; i < n; i++, o += (size_t)(1 + h->M0) * 4) put_list(p + o, links(h, (int64_t)i, 0), h->M0);
+    for (size_t i = 0; i < n; i++)
+        for (int l = 1; l <= h->level[i]; l++, o += (size_t)(1 + h->M) * 4) put_list(p + o, links(h, (int64_t)i, l), h->M);
     *blob = p;
     *len = bytes;
     return PL_OK;
-}
-
-static bool lists_ok(const int32_t *l, int64_t count, int m, int64_t n) {
-    for (int64_t i = 0; i < count; i++, l += 1 + m) {
-        if (l[0] < 0 || l[0] > m) return false;
-        for (int j = 1; j <= l[0]; j++)
-            if (l[j] < 0 || l[j] >= n) return false;
-    }
-    return true;
 }
 
 pl_hnsw *pl_hnsw_load(const void *blob, size_t len, const float *vecs, int64_t n, int dim) {
@@ -439,23 +498,19 @@ pl_hnsw *pl_hnsw_load(const void *blob, size_t len, const float *vecs, int64_t n
     bool ok = len >= o + (size_t)n + l0;
     if (ok) {
         memcpy(h->level, p + o, (size_t)n);
-        for (int64_t i = 0; i < n; i++) {
-            memcpy(links(h, i, 0), p + o + n + (size_t)i * (1 + h->M0) * 4, (size_t)(1 + h->M0) * 4);
+        o += (size_t)n;
+        for (int64_t i = 0; ok && i < n; i++, o += (size_t)(1 + h->M0) * 4) {
+            ok = get_list(links(h, i, 0), p + o, h->M0, n);
             memcpy(vec(h, i), vecs + i * dim, (size_t)dim * sizeof(float));
-            ok = ok && lists_ok(links(h, i, 0), 1, h->M0, n);
         }
-        o += (size_t)n + l0;
     }
     for (int64_t i = 0; i < n; i++) h->upper[i] = NULL;
     h->n = n;
     for (int64_t i = 0; ok && i < n; i++) {
-        size_t b = (size_t)h->level[i] * (1 + h->M) * 4;
-        ok = h->level[i] <= hdr[4] && len >= o + b;
-        if (ok && b) {
-            h->upper[i] = pl_malloc(b);
-            ok = h->upper[i] && (memcpy(h->upper[i], p + o, b), lists_ok(h->upper[i], h->level[i], h->M, n));
-        }
-        o += b;
+        int top = h->level[i];
+        ok = top <= hdr[4] && len >= o + (size_t)top * (1 + h->M) * 4;
+        if (ok && top) ok = (h->upper[i] = pl_malloc((size_t)top * h->M * sizeof(int32_t))) != NULL;
+        for (int l = 1; ok && l <= top; l++, o += (size_t)(1 + h->M) * 4) ok = get_list(links(h, i, l), p + o, h->M, n);
     }
     if (!ok || o != len) { pl_hnsw_free(h); return pl_error_null(PL_ERR_FORMAT, "the HNSW index is corrupted"); }
     h->entry = hdr[3];

@@ -1,9 +1,11 @@
 /* Vector search (rag/exact.c, rag/hnsw.c): exact search equals a double-precision scan for single queries and
  * batches, with and without the pool, and keeps the same rows of tied scores (in id order) on the pool as on one
  * thread; HNSW's recall@10 against exact search on random unit vectors >= 0.95; a saved graph loads to the same
- * answers; truncated, altered or mismatched blobs are refused. The graph built on two threads (parallel insertion
- * under per-node locks) holds the same recall, every list within its bounds. */
+ * answers (and the same recall through the search's generic path, on a scalar CPU); truncated, altered or
+ * mismatched blobs are refused. The graph built on two threads (parallel insertion under per-node locks) holds
+ * the same recall, every list within its bounds. */
 #include "core/common.h"
+#include "core/cpu.h"
 #include "rag/vindex.h"
 #include "test.h"
 
@@ -91,6 +93,17 @@ int main(void) {
     CHECK(h2 != NULL);
     pl_hit *hn2 = calloc((size_t)nq * k, sizeof *hn2);
     CHECK(h2 && pl_hnsw_search(NULL, h2, q, nq, k, 64, hn2) == PL_OK && !memcmp(hn, hn2, (size_t)nq * k * sizeof *hn));
+    /* the search without the inlined AVX2 dot product (hnsw.c's search_any: a scalar CPU, a dimension not a multiple
+     * of 8), over the same graph: the same recall */
+    pl_isa top = pl_cpu_isa();
+    pl_cpu_set_max_isa(PL_ISA_SCALAR);
+    pl_hnsw *hs = pl_hnsw_load(blob, len, v, n, dim);
+    pl_cpu_set_max_isa(top);
+    pl_hit *hn3 = calloc((size_t)nq * k, sizeof *hn3);
+    CHECK(hs && pl_hnsw_search(ctx, hs, q, nq, k, 64, hn3) == PL_OK);
+    double rs = recall(hn3, ex, nq, k);
+    CHECKF(fabs(rs - r) < 0.01, "recall@10 %.4f without the inlined dot product, %.4f with it", rs, r);
+    free(hn3); pl_hnsw_free(hs);
     CHECK(pl_hnsw_load(blob, len - 4, v, n, dim) == NULL);          /* truncated */
     CHECK(pl_hnsw_load(blob, len, v, n - 1, dim) == NULL);          /* another vector count */
     CHECK(pl_hnsw_load(blob, len, v, n, dim + 1) == NULL);          /* another dimension */
