@@ -630,29 +630,36 @@ AVX2_FN static void r8_q8_0_one_avx2(int64_t n, float *s, const void *vx, size_t
     _mm256_storeu_ps(s, acc);
 }
 
+/* block b of eight rows, regrouped (g, and u = |g|, the rows' scales dw), against every activation row in turn */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8_q8_0_acts(float *s, size_t lds, const __m256i g[8],
+                                                                                      const __m256i u[8], __m256 dw, const void *vy,
+                                                                                      size_t by, int64_t b, int64_t n_act) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t c = 0; c < n_act; c++) {
+        const pl_block_q8_0 *y = (const pl_block_q8_0 *)((const char *)vy + c * by) + b;
+        __m256i is = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            int32_t a4;
+            memcpy(&a4, y->qs + 4 * k, 4);
+            R8_GROUP(is, g[k], u[k], a4);
+        }
+        r8_accum(s + c * lds, is, dw, _mm256_setzero_ps(), (const char *)y, false);
+    }
+}
+
 /* each regrouped block is used from registers by every activation row in turn; the rows' running sums stay in
  * s (L1) */
 AVX2_FN static void r8_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
                               int64_t n_act) {
     if (n_act == 1) { r8_q8_0_one_avx2(n, s, vx, bx, vy); return; }
-    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
         __m256i g[8], u[8];
         const __m256 dw = r8_load(g, vx, bx, b);
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) u[k] = _mm256_sign_epi8(g[k], g[k]);
-        for (int64_t c = 0; c < n_act; c++) {
-            const pl_block_q8_0 *y = (const pl_block_q8_0 *)((const char *)vy + c * by) + b;
-            __m256i is = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) {
-                int32_t a4;
-                memcpy(&a4, y->qs + 4 * k, 4);
-                R8_GROUP(is, g[k], u[k], a4);
-            }
-            r8_accum(s + c * lds, is, dw, _mm256_setzero_ps(), (const char *)y, false);
-        }
+        r8_q8_0_acts(s, lds, g, u, dw, vy, by, b, n_act);
     }
 }
 
@@ -663,7 +670,6 @@ AVX2_FN static void r8_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const voi
  * sums and the float steps are r8_q8_0_q8_0_avx2's, so the bits are too. */
 AVX2_FN static void r8p_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const void *xp, const void *vy, size_t by,
                                        int64_t n_act) {
-    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
         const char *p = (const char *)xp + b * PL_R8_Q8_0_BLOCK;
@@ -676,17 +682,7 @@ AVX2_FN static void r8p_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const vo
             g[k] = LOAD256(p + 16 + 32 * k);
             u[k] = _mm256_sign_epi8(g[k], g[k]);
         }
-        for (int64_t c = 0; c < n_act; c++) {
-            const pl_block_q8_0 *y = (const pl_block_q8_0 *)((const char *)vy + c * by) + b;
-            __m256i is = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) {
-                int32_t a4;
-                memcpy(&a4, y->qs + 4 * k, 4);
-                R8_GROUP(is, g[k], u[k], a4);
-            }
-            r8_accum(s + c * lds, is, dw, _mm256_setzero_ps(), (const char *)y, false);
-        }
+        r8_q8_0_acts(s, lds, g, u, dw, vy, by, b, n_act);
     }
 }
 pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx2(pl_dtype t) { return t == PL_Q8_0 ? r8p_q8_0_q8_0_avx2 : NULL; }
