@@ -31,6 +31,13 @@ pl_kv_cache *pl_kv_cache_new(pl_ctx *wctx, int n_layer, int64_t D, int64_t Hkv, 
     return c;
 }
 
+void pl_kv_cache_touch(pl_kv_cache *c) {
+    if (!c || !c->mem) return;
+    const size_t bytes = 2 * (size_t)c->n_layer * (size_t)c->head_dim * (size_t)c->n_cells * (size_t)c->n_head_kv *
+                         pl_dtype_traits(c->type)->type_size;
+    for (size_t o = 0; o < bytes; o += 4096) ((volatile char *)c->mem)[o] = 0; /* zero, as calloc gave it */
+}
+
 void pl_kv_cache_free(pl_kv_cache *c) {
     if (!c) return;
     free(c->mem); free(c->k); free(c->v); free(c->cell_pos); free(c->cell_seqs);

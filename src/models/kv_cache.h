@@ -26,6 +26,10 @@ typedef struct pl_kv_cache {
 /* Cells for n_cells tokens in all; tensors are made in wctx. NULL + message when out of memory. */
 pl_kv_cache *pl_kv_cache_new(pl_ctx *wctx, int n_layer, int64_t head_dim, int64_t n_head_kv, int n_cells, pl_dtype type);
 void pl_kv_cache_free(pl_kv_cache *c);
+/* Touch every page of the cells' memory now (it is allocated untouched, so a process that uses few cells holds
+ * few): a server claims its whole cache at start, as llama-server does, and its resident memory then stays flat
+ * under load instead of growing as requests reach cells no earlier request used. */
+void pl_kv_cache_touch(pl_kv_cache *c);
 void pl_kv_clear(pl_kv_cache *c);               /* every sequence removed, every cell free */
 
 int pl_kv_seq_new(pl_kv_cache *c);               /* a new, empty sequence's id, or a negative status */

@@ -179,6 +179,8 @@ void pl_llm_ckpt_free(pl_llm_ckpt *c);
 const pl_llm_param *pl_llm_param_find(const pl_llm *m, const char *hf_name);
 int pl_llm_n_vocab(const pl_llm *m);
 int pl_llm_n_ctx(const pl_llm *m);
+/* touch all of the KV cache's memory now (pl_kv_cache_touch): a server's start */
+void pl_llm_touch_cache(pl_llm *m);
 /* fn sees every node of every later pl_llm_eval after it is computed (weights carry their GGUF names, whatever
  * the file format); NULL stops it. What tasks/imatrix.c collects activation statistics with. */
 void pl_llm_set_observer(pl_llm *m, pl_observe_fn fn, void *ud);

@@ -139,6 +139,7 @@ pl_sched *pl_sched_new(pl_bundle *b, const pl_sched_params *params) {
                              p.n_slots, p.n_ctx_slot, (long long)p.n_slots * p.n_ctx_slot, cells);
     pl_sched *s = pl_calloc(1, sizeof *s);
     if (!s) return NULL;
+    pl_llm_touch_cache(b->llm); /* the whole cache resident from the start: memory flat under load */
     s->b = b;
     s->p = p;
     s->n_vocab = pl_llm_n_vocab(b->llm);
