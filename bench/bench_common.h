@@ -1,4 +1,4 @@
-/* What the C benchmarks in bench/ share: a monotonic clock, operands on transparent huge pages (as plinth's arena
+/* What the C benchmarks in bench/ share: a monotonic clock and the process's CPU time, operands on transparent huge pages (as plinth's arena
  * puts a training step's tensors), and a cache flush by a 64 MB sweep. Header-only; each bench is one file. */
 #ifndef PL_BENCH_COMMON_H
 #define PL_BENCH_COMMON_H
@@ -10,6 +10,13 @@
 static inline double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* the process's CPU time (all threads): on a shared host, the work done, where wall time is also the others' */
+static inline double cpu_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 

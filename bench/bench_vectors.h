@@ -1,18 +1,13 @@
 /* What the vector-search benches in C share (vindex_bench.c, exact_split.c): vectors from the raw float32 files
- * bench_vindex.py writes, and the process's CPU time (on a shared host, with one thread, a steadier measure than
- * the wall clock). Header-only; include after core/common.h. */
+ * bench_vindex.py writes; with bench_common.h's CPU time (on a shared host, with one thread, a steadier measure
+ * than the wall clock). Header-only; include after core/common.h. */
 #ifndef PL_BENCH_VECTORS_H
 #define PL_BENCH_VECTORS_H
 
+#include "bench_common.h" /* cpu_s */
+
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static inline double cpu_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* n vectors of dim floats (the file's length decides n); exits with the reason when it cannot be read */
 static inline float *load(const char *path, int dim, int64_t *n) {

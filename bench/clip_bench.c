@@ -13,13 +13,6 @@
 #include <string.h>
 #include <sys/resource.h>
 
-/* the process's CPU time (all threads): on a shared host, the work done, where wall time is also the others' */
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static long peak_kib(void) {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
@@ -64,9 +57,9 @@ static int bench_vit(const char *dir, int n, int batch, int nt) {
     /* warm-up: two batches, as the context's arena settles in its second (pl_ctx_reset merges the first's chunks into
      * one fresh one, whose pages the kernel zeroes as they are first touched: a quarter of a batch's CPU time) */
     for (int w = 0; w < 2; w++) pl_clip_embed_images(m, px, batch, out);
-    double t0 = now(), c0 = cpu_now();
+    double t0 = now(), c0 = cpu_s();
     for (int done = 0; done < n; done += batch) pl_clip_embed_images(m, px, batch, out);
-    double dt = now() - t0, dc = cpu_now() - c0;
+    double dt = now() - t0, dc = cpu_s() - c0;
     printf("{\"impl\": \"plinth\", \"images\": %d, \"batch\": %d, \"threads\": %d, \"seconds\": %.3f, \"images_per_s\": %.2f, "
            "\"cpu_seconds\": %.3f, \"images_per_cpu_s\": %.2f}\n", n, batch, nt, dt, n / dt, dc, n / dc);
     pl_ctx_profile_print(m->step, stderr); /* PLINTH_PROFILE=1: where the time went */

@@ -161,8 +161,8 @@ static void pool_free(pl_pool *p) {
 }
 
 /* Guided ranges: each a share of what is left, remaining / (2 threads), so the first ranges are long (few
- * hand-outs) and the last ones short (threads finish within a short range of each other). 0 when n is too
- * large for GUIDED_MAX ranges of that kind to cover it. */
+ * hand-outs) and the last ones short (threads finish within a short range of each other); the GUIDED_MAX-th
+ * range takes whatever is left. Returns the count of ranges. */
 static int64_t guided_bounds(int64_t *bound, int64_t n, int threads) {
     int64_t u = 0, at = 0;
     bound[0] = 0;

@@ -5,11 +5,16 @@
 
 #include <string.h>
 
+/* bytes of one layer's keys (or values): every cell of every kv head */
+static size_t layer_bytes(int64_t D, int64_t Hkv, int n_cells, pl_dtype type) {
+    return (size_t)D * n_cells * Hkv * pl_dtype_traits(type)->type_size;
+}
+
 pl_kv_cache *pl_kv_cache_new(pl_ctx *wctx, int n_layer, int64_t D, int64_t Hkv, int n_cells, pl_dtype type) {
     pl_kv_cache *c = pl_calloc(1, sizeof *c);
     if (!c) return NULL;
     *c = (pl_kv_cache){.n_cells = n_cells, .n_layer = n_layer, .head_dim = D, .n_head_kv = Hkv, .type = type};
-    size_t per = (size_t)D * n_cells * Hkv * pl_dtype_traits(type)->type_size;
+    size_t per = layer_bytes(D, Hkv, n_cells, type);
     c->mem = calloc(2 * (size_t)n_layer, per); /* calloc: pages are touched only when used (0 is 0.0 in f16 too) */
     c->k = pl_calloc((size_t)n_layer, sizeof *c->k);
     c->v = pl_calloc((size_t)n_layer, sizeof *c->v);
@@ -33,8 +38,7 @@ pl_kv_cache *pl_kv_cache_new(pl_ctx *wctx, int n_layer, int64_t D, int64_t Hkv, 
 
 void pl_kv_cache_touch(pl_kv_cache *c) {
     if (!c || !c->mem) return;
-    const size_t bytes = 2 * (size_t)c->n_layer * (size_t)c->head_dim * (size_t)c->n_cells * (size_t)c->n_head_kv *
-                         pl_dtype_traits(c->type)->type_size;
+    const size_t bytes = 2 * (size_t)c->n_layer * layer_bytes(c->head_dim, c->n_head_kv, c->n_cells, c->type);
     for (size_t o = 0; o < bytes; o += 4096) ((volatile char *)c->mem)[o] = 0; /* zero, as calloc gave it */
 }
 

@@ -114,6 +114,11 @@ typedef struct {
     pl_vec_dot_r8p_fn r8p;   /* the same over rows packed at load (a->packed), or NULL */
 } dot_job;
 
+/* the packed rows (pl_matmul_pack: 2-D weights only) of the group of eight that starts at row m */
+static const char *packed_group(const pl_tensor *a, int64_t m) {
+    return (const char *)a->packed + pl_r8_packed_size(a->type, m, a->ne[0]);
+}
+
 /* rows m..mend of a (one block) against all N converted columns of batch bat */
 static void dot_block(const dot_job *j, pl_tensor *t, const char *abase, int64_t bat, int64_t m, int64_t mend) {
     pl_tensor *a = t->src[0];
@@ -121,8 +126,7 @@ static void dot_block(const dot_job *j, pl_tensor *t, const char *abase, int64_t
     int64_t M = t->ne[0], N = t->ne[1];
     if (j->r8p && a->packed) /* the same from the packed rows: group m / 8 */
         for (; m + PL_DOT_R8 <= mend; m += PL_DOT_R8)
-            j->r8p(a->ne[0], pl_f32(t) + bat * N * M + m, (size_t)M,
-                   (const char *)a->packed + pl_r8_packed_size(a->type, m, a->ne[0]), j->bq + bat * N * j->bq_row, j->bq_row, N);
+            j->r8p(a->ne[0], pl_f32(t) + bat * N * M + m, (size_t)M, packed_group(a, m), j->bq + bat * N * j->bq_row, j->bq_row, N);
     for (; j->r8 && m + PL_DOT_R8 <= mend; m += PL_DOT_R8) /* eight rows against all N columns at once */
         j->r8(a->ne[0], pl_f32(t) + bat * N * M + m, (size_t)M, abase + m * a->nb[1], a->nb[1], j->bq + bat * N * j->bq_row,
               j->bq_row, N);
@@ -209,7 +213,7 @@ static char *dot_setup(pl_ctx *ctx, pl_tensor *t, dot_job *j) {
     else act_rows(&aj, 0, N * nbat, 0);
     *j = (dot_job){t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
                    a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type),
-                   a->packed && a->ne[2] * a->ne[3] == 1 ? pl_vec_dot_r8p(a->type) : NULL};
+                   a->packed ? pl_vec_dot_r8p(a->type) : NULL};
     return bq;
 }
 
@@ -274,9 +278,9 @@ static void deq_gemm_range(void *arg, int64_t s, int64_t e, int ith) {
         int64_t m0 = blk * j->blk, rows = PL_MIN(j->blk, M - m0);
         if (rows <= 0) break;
         int64_t r = 0;
-        if (a->packed && a->ne[2] * a->ne[3] == 1) /* whole groups from the packed rows (the ones decode reads) */
+        if (a->packed) /* whole groups from the packed rows (the ones decode reads) */
             for (; r + PL_DOT_R8 <= rows && (m0 + r) % PL_DOT_R8 == 0; r += PL_DOT_R8)
-                pl_r8_unpack(a->type, (const char *)a->packed + pl_r8_packed_size(a->type, m0 + r, K), K, w + r * K, (size_t)K);
+                pl_r8_unpack(a->type, packed_group(a, m0 + r), K, w + r * K, (size_t)K);
         for (; r < rows; r++) tr->to_float(abase + (m0 + r) * a->nb[1], w + r * K, K);
         mat wt = {w, K, rows, 1, K}; /* (K x rows): element (k, r) at w[r*K + k] */
         gemm_any(c + m0, M, mat_of(b, j->i2, j->i3, false), wt, 1.0f, 0.0f);
