@@ -112,6 +112,9 @@ typedef struct {
     pl_vec_dot_tile_fn tile; /* the four-row, two-column kernel, or NULL */
     pl_vec_dot_r8_fn r8;     /* the eight-row kernel for any number of columns, or NULL */
     pl_vec_dot_r8p_fn r8p;   /* the same over rows packed at load (a->packed), or NULL */
+    pl_vec_dot_r8w_fn r8w;   /* the packed kernel with 16-bit activations (two or more columns), or NULL */
+    const char *bw;          /* b's converted rows widened for r8w (pl_q8_0_widen), [B3][B2][N] rows, or NULL */
+    size_t bw_row;
 } dot_job;
 
 /* the packed rows (pl_matmul_pack: 2-D weights only) of the group of eight that starts at row m */
@@ -124,7 +127,10 @@ static void dot_block(const dot_job *j, pl_tensor *t, const char *abase, int64_t
     pl_tensor *a = t->src[0];
     const pl_type_traits *tr = pl_dtype_traits(a->type);
     int64_t M = t->ne[0], N = t->ne[1];
-    if (j->r8p && a->packed) /* the same from the packed rows: group m / 8 */
+    if (j->r8w && a->packed) /* the same from the packed rows with 16-bit activations: group m / 8 */
+        for (; m + PL_DOT_R8 <= mend; m += PL_DOT_R8)
+            j->r8w(a->ne[0], pl_f32(t) + bat * N * M + m, (size_t)M, packed_group(a, m), j->bw + bat * N * j->bw_row, j->bw_row, N);
+    if (j->r8p && a->packed) /* the same with the 8-bit activations: group m / 8 */
         for (; m + PL_DOT_R8 <= mend; m += PL_DOT_R8)
             j->r8p(a->ne[0], pl_f32(t) + bat * N * M + m, (size_t)M, packed_group(a, m), j->bq + bat * N * j->bq_row, j->bq_row, N);
     for (; j->r8 && m + PL_DOT_R8 <= mend; m += PL_DOT_R8) /* eight rows against all N columns at once */
@@ -206,14 +212,19 @@ static char *dot_setup(pl_ctx *ctx, pl_tensor *t, dot_job *j) {
     pl_dtype vt = a->type == PL_F32 ? PL_F32 : tr->vec_dot_type;
     int64_t K = b->ne[0], N = b->ne[1], nbat = b->ne[2] * b->ne[3];
     size_t row = pl_row_size(vt, K);
-    char *bq = malloc(row * (size_t)(N * nbat));
+    /* packed rows and two or more columns: the columns widened to 16 bits too, after the converted ones */
+    pl_vec_dot_r8w_fn r8w = a->packed && N >= 2 ? pl_vec_dot_r8w(a->type) : NULL;
+    size_t wrow = r8w ? (size_t)(K / 32) * sizeof(pl_block_q8_0w) : 0;
+    char *bq = malloc((row + wrow) * (size_t)(N * nbat));
     if (!bq) return NULL;
     act_job aj = {b, pl_quantize_act(vt), bq, row};
     if (N * nbat * K >= ACT_PAR_MIN) pl_parallel_for(ctx, N * nbat, act_rows, &aj); /* a server's prompt chunks */
     else act_rows(&aj, 0, N * nbat, 0);
+    char *bw = r8w ? bq + row * (size_t)(N * nbat) : NULL;
+    for (int64_t r = 0; bw && r < N * nbat; r++) pl_q8_0_widen(bq + r * row, bw + r * wrow, K);
     *j = (dot_job){t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
                    a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type),
-                   a->packed ? pl_vec_dot_r8p(a->type) : NULL};
+                   a->packed ? pl_vec_dot_r8p(a->type) : NULL, r8w, bw, wrow};
     return bq;
 }
 

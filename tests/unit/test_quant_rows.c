@@ -333,20 +333,29 @@ static void test_packed(int64_t n, int64_t rows) {
         tr->from_float(f, w + r * rb, n);
         for (int64_t i = r % 3 ? 0 : n; i < n; i++) ((pl_block_q8_0 *)(w + r * rb))[i / 32].qs[i % 32] = (int8_t)(rand() & 0xff);
     }
+    pl_vec_dot_r8w_fn r8w = pl_vec_dot_r8w(PL_Q8_0);
+    const size_t ywb = (size_t)(n / 32) * sizeof(pl_block_q8_0w);
+    uint8_t *yw = malloc(n_act * ywb);
     for (int c = 0; c < n_act; c++) {
         for (int64_t i = 0; i < n; i++) f[i] = 2 * frand() - 1;
         pl_quantize_act(PL_Q8_0)(f, y + c * yb, n);
+        pl_q8_0_widen(y + c * yb, yw + c * ywb, n);
     }
     pl_r8_pack(PL_Q8_0, w, rb, rows, n, p);
     pl_r8_pack_scalar(PL_Q8_0, w, rb, rows, n, ps);
     CHECKF(memcmp(p, ps, bytes) == 0, "q8_0 packing n=%lld: the AVX2 bytes differ from the reference's", (long long)n);
-    bool same = true, unpacked = true;
+    bool same = true, unpacked = true, wide = true;
     for (int64_t g = 0; g < rows / 8; g++) {
         const uint8_t *pg = p + pl_r8_packed_size(PL_Q8_0, 8 * g, n);
         for (int na = 1; na <= n_act; na += 4) {
             r8(n, a, 8, w + 8 * g * rb, rb, y, yb, na);
             r8p(n, b, 8, pg, y, yb, na);
             same &= memcmp(a, b, 8 * (size_t)na * sizeof(float)) == 0;
+        }
+        for (int na = 1; r8w && na <= n_act; na++) { /* every count: four-row passes and each remainder */
+            r8(n, a, 8, w + 8 * g * rb, rb, y, yb, na);
+            r8w(n, b, 8, pg, yw, ywb, na);
+            wide &= memcmp(a, b, 8 * (size_t)na * sizeof(float)) == 0;
         }
         pl_r8_unpack(PL_Q8_0, pg, n, u, (size_t)n);
         for (int r = 0; r < 8; r++) {
@@ -355,6 +364,7 @@ static void test_packed(int64_t n, int64_t rows) {
         }
     }
     CHECKF(same, "q8_0 packed kernel n=%lld: not the eight-row kernel's bits", (long long)n);
+    CHECKF(wide, "q8_0 packed kernel, 16-bit activations, n=%lld: not the eight-row kernel's bits", (long long)n);
     CHECKF(unpacked, "q8_0 unpacked rows n=%lld: not to_float's values", (long long)n);
     /* through pl_matmul: decode's dot path (N = 3) and prefill's dequantized blocks (N = 40), packed and not */
     for (int pass = 0; pass < 2; pass++) {
@@ -371,7 +381,7 @@ static void test_packed(int64_t n, int64_t rows) {
                "q8_0 matmul over packed rows (%lld x %lld, N %lld): not the unpacked product's bits", (long long)rows, (long long)n, (long long)N);
         pl_ctx_free(ctx);
     }
-    free(w), free(y), free(p), free(ps), free(f), free(a), free(b), free(u), free(ref);
+    free(w), free(y), free(yw), free(p), free(ps), free(f), free(a), free(b), free(u), free(ref);
 }
 
 int main(void) {

@@ -687,6 +687,75 @@ AVX2_FN static void r8p_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const vo
 }
 pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx2(pl_dtype t) { return t == PL_Q8_0 ? r8p_q8_0_q8_0_avx2 : NULL; }
 
+/* The same product with 16-bit operands, for two or more activation rows (a batched step). vpsignb, vpmaddubsw
+ * and vpmaddwd share the multiply pipes, three instructions per 32 products; widened to 16 bits (the activations
+ * once per product: pl_q8_0_widen; the weights once per block for four activation rows) vpmaddwd alone multiplies,
+ * two per 32 products. A 32-bit lane of vpmaddwd holds two products of one row, so four bytes of a packed vector
+ * widen to two lanes of that row, and one vphaddd per block and activation row folds them (rows in the order
+ * 0 1 4 5 2 3 6 7, the scales permuted to match and the sums put back in order at the end). The integer sums are
+ * exact and the float steps are r8_accum's, so the bits are the packed kernel's (test_quant_rows). */
+#define R8W_ORDER _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7) /* vphaddd's row order; its own inverse */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8w_acts(float *s, size_t lds, const char *p, __m256 dw,
+                                                                                  const pl_block_q8_0w *y0, const pl_block_q8_0w *y1,
+                                                                                  const pl_block_q8_0w *y2, const pl_block_q8_0w *y3,
+                                                                                  const int nc) {
+    __m256i l0 = _mm256_setzero_si256(), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        const __m256i wl = _mm256_cvtepi8_epi16(LOAD128(p + 16 + 32 * k)); /* rows 0-3, bytes 4k..4k+3 */
+        const __m256i wh = _mm256_cvtepi8_epi16(LOAD128(p + 32 + 32 * k)); /* rows 4-7 */
+        int64_t a4;
+/* one activation row's four values, broadcast, against the eight rows; the empty asm keeps each sum a chain in
+ * its register (GCC otherwise keeps every product and adds them after the loop, spilling them all) */
+#define R8W_ROW(y, l, h)                                                                                              \
+    {                                                                                                                 \
+        memcpy(&a4, (y)->qs + 4 * k, 8);                                                                              \
+        const __m256i a = _mm256_set1_epi64x(a4);                                                                     \
+        l = _mm256_add_epi32(l, _mm256_madd_epi16(wl, a));                                                            \
+        h = _mm256_add_epi32(h, _mm256_madd_epi16(wh, a));                                                            \
+        __asm__("" : "+x"(l), "+x"(h));                                                                               \
+    }
+        R8W_ROW(y0, l0, h0)
+        if (nc > 1) R8W_ROW(y1, l1, h1)
+        if (nc > 2) R8W_ROW(y2, l2, h2)
+        if (nc > 3) R8W_ROW(y3, l3, h3)
+#undef R8W_ROW
+    }
+#define R8W_OUT(c, y, l, h)                                                                                           \
+    {                                                                                                                 \
+        float *o = s + (c) * lds;                                                                                     \
+        _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_hadd_epi32(l, h)),                              \
+                                            _mm256_mul_ps(dw, _mm256_set1_ps((y)->d)), _mm256_loadu_ps(o)));          \
+    }
+    R8W_OUT(0, y0, l0, h0)
+    if (nc > 1) R8W_OUT(1, y1, l1, h1)
+    if (nc > 2) R8W_OUT(2, y2, l2, h2)
+    if (nc > 3) R8W_OUT(3, y3, l3, h3)
+#undef R8W_OUT
+}
+
+AVX2_FN static void r8w_q8_0_avx2(int64_t n, float *s, size_t lds, const void *xp, const void *vyw, size_t byw, int64_t n_act) {
+    for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
+    for (int64_t b = 0; b < n / PL_QK; b++) {
+        const char *p = (const char *)xp + b * PL_R8_Q8_0_BLOCK;
+        _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK, _MM_HINT_T0);
+        for (int o = 64; o < PL_R8_Q8_0_BLOCK; o += 64) _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK + o, _MM_HINT_T0);
+        const __m256 dw = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(LOAD128(p)), R8W_ORDER);
+#define Y(c) ((const pl_block_q8_0w *)((const char *)vyw + (c) * byw) + b)
+        int64_t c = 0;
+        for (; c + 4 <= n_act; c += 4) r8w_acts(s + c * lds, lds, p, dw, Y(c), Y(c + 1), Y(c + 2), Y(c + 3), 4);
+        switch (n_act - c) { /* the rest, one to three rows */
+        case 3: r8w_acts(s + c * lds, lds, p, dw, Y(c), Y(c + 1), Y(c + 2), NULL, 3); break;
+        case 2: r8w_acts(s + c * lds, lds, p, dw, Y(c), Y(c + 1), NULL, NULL, 2); break;
+        case 1: r8w_acts(s + c * lds, lds, p, dw, Y(c), NULL, NULL, NULL, 1); break;
+        }
+#undef Y
+    }
+    for (int64_t c = 0; c < n_act; c++) /* sums back in row order */
+        _mm256_storeu_ps(s + c * lds, _mm256_permutevar8x32_ps(_mm256_loadu_ps(s + c * lds), R8W_ORDER));
+}
+pl_vec_dot_r8w_fn pl_vec_dot_r8w_avx2(pl_dtype t) { return t == PL_Q8_0 ? r8w_q8_0_avx2 : NULL; }
+
 /* pl_r8_pack's layout with r8_load's transpose, block by block */
 AVX2_FN static void r8_pack_q8_0_avx2(const void *x, size_t bx, int64_t rows, int64_t n, void *dst) {
     const int64_t nb = n / PL_QK;
@@ -1095,6 +1164,7 @@ pl_vec_dot_tile_fn pl_vec_dot_tile_avx2(pl_dtype t) { (void)t; return NULL; }
 pl_from_float_fn pl_quantize_act_avx2(pl_dtype t) { (void)t; return NULL; }
 pl_vec_dot_r8_fn pl_vec_dot_r8_avx2(pl_dtype t) { (void)t; return NULL; }
 pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx2(pl_dtype t) { (void)t; return NULL; }
+pl_vec_dot_r8w_fn pl_vec_dot_r8w_avx2(pl_dtype t) { (void)t; return NULL; }
 #endif
 
 /* AVX2 without VNNI: the eight-row kernels (pl_vec_dot_r8) take full groups of eight rows for any number of
@@ -1112,6 +1182,16 @@ pl_vec_dot_r8_fn pl_vec_dot_r8(pl_dtype t) {
 pl_vec_dot_r8p_fn pl_vec_dot_r8p(pl_dtype t) {
     if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return NULL; /* the VNNI four-row kernels */
     return pl_cpu_isa() >= PL_ISA_AVX2 ? pl_vec_dot_r8p_avx2(t) : NULL;
+}
+pl_vec_dot_r8w_fn pl_vec_dot_r8w(pl_dtype t) { return pl_vec_dot_r8p(t) ? pl_vec_dot_r8w_avx2(t) : NULL; }
+
+void pl_q8_0_widen(const void *y, void *yw, int64_t n) {
+    const pl_block_q8_0 *x = y;
+    pl_block_q8_0w *o = yw;
+    for (int64_t b = 0; b < n / PL_QK; b++) {
+        o[b].d = pl_fp16_to_fp32(x[b].d);
+        for (int i = 0; i < PL_QK; i++) o[b].qs[i] = x[b].qs[i];
+    }
 }
 
 /* ---- rows packed for the eight-row kernels ----------------------------------------------------------------- */

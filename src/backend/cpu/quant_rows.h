@@ -47,6 +47,15 @@ void pl_r8_unpack(pl_dtype t, const void *xp, int64_t n, float *out, size_t ldo)
 pl_vec_dot_r8p_fn pl_vec_dot_r8p(pl_dtype wtype);
 pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx2(pl_dtype wtype);
 
+/* The packed kernel's product with 16-bit activations (pl_q8_0_widen: a q8_0 row's codes as int16 and its scale
+ * as f32, exactly), faster with two or more activation rows where the integer units bound the step (AVX2 without
+ * VNNI); the same bits as pl_vec_dot_r8p. NULL where pl_vec_dot_r8p is. */
+typedef struct { float d; int16_t qs[32]; } pl_block_q8_0w;
+typedef void (*pl_vec_dot_r8w_fn)(int64_t n, float *s, size_t lds, const void *xp, const void *yw, size_t byw, int64_t n_act);
+pl_vec_dot_r8w_fn pl_vec_dot_r8w(pl_dtype wtype);
+pl_vec_dot_r8w_fn pl_vec_dot_r8w_avx2(pl_dtype wtype);
+void pl_q8_0_widen(const void *y, void *yw, int64_t n); /* n values: n / 32 blocks */
+
 /* the best variant for this CPU, weight type and count of activation rows, or NULL (use the one-row vec_dot) */
 pl_vec_dot_rows_fn pl_vec_dot_rows(pl_dtype wtype, int64_t n_act);
 
