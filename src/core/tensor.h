@@ -86,9 +86,6 @@ typedef struct {
     int n_threads;           /* 0 = physical cores */
     pl_profile_mode profile; /* time each op run in this context (WALL: wall clock, CPU: the thread's CPU time) */
     pl_fuse_mode fuse;       /* training graphs fuse element-wise work into GEMM write-backs (docs/engine.md) */
-    bool small_pages;        /* big chunks without the transparent-huge-page hint: where the kernel compacts memory
-                              * on a huge-page fault (THP defrag "madvise", a common default) a fresh process's
-                              * first pass over a big arena can spend seconds in it; for short-lived graphs */
 } pl_ctx_params;
 
 /* Called by pl_graph_forward after each node is computed (collectors such as the importance matrix). */

@@ -121,10 +121,7 @@ pl_encoder *pl_encoder_load(const char *path, int n_threads) {
     pl_hfconfig *cfg = NULL;
     m->arch_info = arch_of(path, &cfg, false);
     m->wctx = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 1 << 20, .n_threads = 1});
-    /* small pages: an embedding run is often a whole process (plinth embed, rag index); on hosts that compact
-     * memory for huge pages its first batch spent seconds in page faults (400 short lines, -t 2, AMD EPYC host:
-     * 9.4 s wall with 3.7 s system time, 5.6 s and 0.26 s without the hint) */
-    m->step = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 64u << 20, .n_threads = n_threads, .small_pages = true});
+    m->step = pl_ctx_new(&(pl_ctx_params){.arena_bytes = 64u << 20, .n_threads = n_threads});
     int rc = m->arch_info && m->wctx && m->step ? hp_from_hf(m, cfg) : PL_ERR_FORMAT;
     if (!rc) rc = pl_st_config_load(path, &m->pooling);
     if (!rc) {

@@ -118,6 +118,21 @@ int main(void) {
     CHECK(big != NULL);
     pl_ctx_reset(ctx);
     CHECK(pl_new_1d(ctx, PL_F32, 16) != NULL);
+    /* a graph rebuilt after a reset gets the same memory in the same order: no new chunk, no fresh page */
+    for (int round = 0; round < 3; round++) {
+        pl_ctx_reset(ctx);
+        const size_t before = pl_ctx_arena_bytes(ctx);
+        void *p[6];
+        const int64_t sizes[6] = {100, 1 << 19, 7, 1 << 20, 3 << 18, 5};
+        for (int i = 0; i < 6; i++) p[i] = pl_f32(pl_new_1d(ctx, PL_F32, sizes[i]));
+        static void *first[6];
+        if (round == 0) memcpy(first, p, sizeof p);
+        else {
+            CHECKF(memcmp(first, p, sizeof p) == 0, "round %d: the rebuilt graph's tensors moved", round);
+            CHECKF(pl_ctx_arena_bytes(ctx) == before, "round %d: the arena grew from %zu to %zu bytes", round, before,
+                   pl_ctx_arena_bytes(ctx));
+        }
+    }
     pl_ctx_free(ctx);
     TEST_DONE();
 }
