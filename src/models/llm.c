@@ -553,7 +553,12 @@ int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logi
     if (!seq) return PL_ERR_NOMEM;
     bool *want = (bool *)(seq + n);
     for (int i = 0; i < n; i++) { seq[i] = m->seq0; want[i] = all || i == n - 1; }
-    int rc = pl_llm_decode(m, &(pl_llm_batch){.n = n, .tokens = tokens, .seq = seq, .logits = want}, logits);
+    int rc = PL_OK;
+    for (int off = 0, k; rc == PL_OK && off < n; off += k) { /* PL_LLM_UBATCH tokens a pass */
+        k = PL_MIN(PL_LLM_UBATCH, n - off);
+        float *out = !logits ? NULL : all ? logits + (size_t)off * m->hp.n_vocab : off + k == n ? logits : NULL;
+        rc = pl_llm_decode(m, &(pl_llm_batch){.n = k, .tokens = tokens + off, .seq = seq + off, .logits = want + off}, out);
+    }
     free(seq);
     return rc;
 }

@@ -114,7 +114,10 @@ pl_llm *pl_llm_load_ex(const char *path, const pl_llm_params *params);
 void pl_llm_free(pl_llm *m);
 /* Run tokens[0..n) at positions n_past.. (appending their K/V to the cache, whose first n_past entries must
  * hold the earlier tokens). logits: room for n_vocab floats (all=false: the last position only) or
- * n*n_vocab (all=true, position-major). PL_OK or a negative status (past the context, bad token id). */
+ * n*n_vocab (all=true, position-major). PL_OK or a negative status (past the context, bad token id). A long
+ * run goes through the model PL_LLM_UBATCH tokens a pass (llama.cpp's ubatch), so a step's memory is bounded by
+ * that many tokens whatever the prompt's length. */
+#define PL_LLM_UBATCH 512
 int pl_llm_eval(pl_llm *m, const int32_t *tokens, int n, int n_past, float *logits, bool all);
 
 /* ---- many sequences at once ---- */
