@@ -138,6 +138,12 @@ static void check_row_kernels(const pl_isa *levels, int n_levels) {
                 for (int d = 0; d < D; d++) q[d] = frand();
                 for (int j = 0; j < n; j++) p[j] = frand();
                 kr->rows_dots(D, n, rows, q, 0.125f, out);
+                for (int j = 0; j < n; j++) { /* a row's score is its score alone, bit for bit, wherever it lies */
+                    float one;
+                    kr->rows_dots(D, 1, rows + j, q, 0.125f, &one);
+                    CHECKF(memcmp(&one, out + j, sizeof one) == 0, "%s rows_dots D=%d: row %d of %d is not its score alone",
+                           isa_name(levels[li]), D, j, n);
+                }
                 for (int j = 0; j < n; j++) {
                     double ref = 0, mag = 0;
                     for (int d = 0; d < D; d++) ref += (double)q[d] * rows[j][d], mag += fabs((double)q[d] * rows[j][d]);

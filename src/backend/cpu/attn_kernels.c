@@ -89,6 +89,20 @@ static const int32_t mask_first[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 #define V_STOREM(p, m, x, part) ((part) ? _mm256_maskstore_ps(p, m, x) : _mm256_storeu_ps(p, x))
 #define V_MASKZ(m, x, part) ((part) ? _mm256_and_ps(_mm256_castsi256_ps(m), x) : (x))
 #define V_SPLIT 1
+/* eight rows' V_HSUM at once, in V_HSUM's own order of additions per row (hsum256: halves, then t0 + t2 and
+ * t1 + t3, then those two), times scale, to out[0..8): the 8-row decode dots' reduction */
+#define V_HSUM8(a, scale, out) hsum8_avx2(a, scale, out)
+TGT256 static inline __attribute__((always_inline)) void hsum8_avx2(const __m256 a[8], float scale, float *out) {
+    __m256 h[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) /* rows 2i | 2i+1: t = low half + high half */
+        h[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x20), _mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x31));
+    /* per row (t0 + t2, t1 + t3): rows 0, 2 | 1, 3 and 4, 6 | 5, 7 */
+    const __m256 c0 = _mm256_add_ps(_mm256_shuffle_ps(h[0], h[1], 0x44), _mm256_shuffle_ps(h[0], h[1], 0xEE));
+    const __m256 c1 = _mm256_add_ps(_mm256_shuffle_ps(h[2], h[3], 0x44), _mm256_shuffle_ps(h[2], h[3], 0xEE));
+    const __m256 sum = _mm256_hadd_ps(c0, c1); /* rows 0 2 4 6 | 1 3 5 7 */
+    _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_permutevar8x32_ps(sum, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))));
+}
 
 /* in-register transpose of 8 vectors of 8 floats: r[i][j] <- r[j][i] */
 TGT256 static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {

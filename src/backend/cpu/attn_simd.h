@@ -160,6 +160,22 @@ TGT void SFX(pl_attn_dots)(int64_t D, int64_t j0, int64_t j1, const float *q, co
  * at a time as pl_attn_dots (the same order of additions, so a row's score does not depend on where it lies). */
 TGT void SFX(pl_attn_rows_dots)(int64_t D, int64_t n, const float *const *rows, const float *q, float scale, float *out) {
     int64_t j = 0;
+#ifdef V_HSUM8
+    /* eight rows at a time where the ISA reduces eight sums at once (each row's additions in the same order):
+     * eight independent chains instead of four, and one reduction for eight rows */
+    if (D % VLEN == 0)
+        for (; j + 8 <= n; j += 8) {
+            vec a[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) a[r] = V_ZERO();
+            for (int64_t d = 0; d < D; d += VLEN) {
+                const vec x = V_LOAD(q + d);
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) a[r] = V_FMADD(x, V_LOAD(rows[j + r] + d), a[r]);
+            }
+            V_HSUM8(a, scale, out + j);
+        }
+#endif
     for (; j + 4 <= n; j += 4) {
         vec a[4] = {V_ZERO(), V_ZERO(), V_ZERO(), V_ZERO()};
         for (int64_t d = 0; d < D; d += VLEN) {
@@ -300,6 +316,7 @@ TGT float SFX(pl_attn_softmax)(int64_t n, float *x) {
 #undef V_STOREM
 #undef V_MASKZ
 #undef V_SPLIT
+#undef V_HSUM8
 #undef BW
 #undef TILE
 #undef TILE_NV
