@@ -215,12 +215,13 @@ static char *dot_setup(pl_ctx *ctx, pl_tensor *t, dot_job *j) {
     /* packed rows and two or more columns: the columns widened to 16 bits too, after the converted ones */
     pl_vec_dot_r8w_fn r8w = a->packed && N >= 2 ? pl_vec_dot_r8w(a->type) : NULL;
     size_t wrow = r8w ? (size_t)(K / 32) * sizeof(pl_block_q8_0w) : 0;
-    char *bq = malloc((row + wrow) * (size_t)(N * nbat));
+    const size_t wide_at = (row * (size_t)(N * nbat) + 63) & ~(size_t)63; /* the widened rows' offset, aligned */
+    char *bq = malloc(wrow ? wide_at + wrow * (size_t)(N * nbat) : row * (size_t)(N * nbat));
     if (!bq) return NULL;
     act_job aj = {b, pl_quantize_act(vt), bq, row};
     if (N * nbat * K >= ACT_PAR_MIN) pl_parallel_for(ctx, N * nbat, act_rows, &aj); /* a server's prompt chunks */
     else act_rows(&aj, 0, N * nbat, 0);
-    char *bw = r8w ? bq + row * (size_t)(N * nbat) : NULL;
+    char *bw = r8w ? bq + wide_at : NULL;
     for (int64_t r = 0; bw && r < N * nbat; r++) pl_q8_0_widen(bq + r * row, bw + r * wrow, K);
     *j = (dot_job){t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
                    a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type),
