@@ -143,7 +143,7 @@ static void one_query(const float *q, const float *K, const float *V, int64_t D,
         kr->rows_dots(D, n - lo, rows, q, scale, s + lo);
         pl_vec_softmax_f32(n - lo, s + lo);
         for (int64_t j = lo; j < n; j++) rows[j - lo] = V + j * D;
-        kr->rows_wsum(D, n - lo, rows, s + lo, out);
+        kr->rows_wsum(D, n - lo, rows, s + lo, out, false);
         free(rows);
         return;
     }
@@ -201,7 +201,7 @@ static void cells_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
  * kept with its log-sum-exp; the chunks are then merged with weights exp(lse_c - lse). A context of one chunk
  * computes exactly what one_query does per head. DEC_CHUNK is fixed, so a token's result depends neither on the
  * thread count nor on what else is in the batch. */
-enum { DEC_CHUNK = 512 };
+enum { DEC_CHUNK = 512, DEC_KB = 32 }; /* keys a chunk, keys a block (32 rows of 64 floats: 8 KiB) */
 typedef struct {
     pl_tensor *t;
     int n_runs;                /* runs of one token */
@@ -244,15 +244,20 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
         float *part = j->part + w * grp * (D + 1);
         /* a context of one chunk: its heads' rows go straight to the output (no merge to do) */
         float *out = per == 1 ? pl_f32(t) + ((int64_t)rec[0] * q->ne[1] + hk * grp) * D : NULL;
-        if (kr && rows) { /* SIMD: per query head, the scores of all the chunk's keys, then their weighted sum */
+        if (kr && rows) { /* SIMD: the scores of all the chunk's keys per query head, then their weighted sums */
             for (int64_t i = 0; i < n; i++) rows[i] = direct ? cell_row(k, hk, cells[i]) : K + i * D;
             for (int64_t i = 0; i < n; i++) rows[n + i] = direct ? cell_row(v, hk, cells[i]) : V + i * D;
-            for (int64_t g = 0; g < grp; g++) {
-                float *sg = S + g * n, *pg = part + g * (D + 1);
-                kr->rows_dots(D, n, rows, (const float *)((const char *)Q + g * q->nb[1]), scale, sg);
-                pg[0] = pl_vec_softmax_f32(n, sg);
-                kr->rows_wsum(D, n, rows + n, sg, out ? out + g * D : pg + 1);
-            }
+            /* in blocks of DEC_KB keys, each block for every head of the group while its rows are in L1: the
+             * cache is streamed once, not once a head (each row's score and each running sum as in one pass) */
+            for (int64_t b0 = 0; b0 < n; b0 += DEC_KB)
+                for (int64_t g = 0; g < grp; g++)
+                    kr->rows_dots(D, PL_MIN(DEC_KB, n - b0), rows + b0, (const float *)((const char *)Q + g * q->nb[1]), scale,
+                                  S + g * n + b0);
+            for (int64_t g = 0; g < grp; g++) part[g * (D + 1)] = pl_vec_softmax_f32(n, S + g * n);
+            for (int64_t b0 = 0; b0 < n; b0 += DEC_KB)
+                for (int64_t g = 0; g < grp; g++)
+                    kr->rows_wsum(D, PL_MIN(DEC_KB, n - b0), rows + n + b0, S + g * n + b0,
+                                  out ? out + g * D : part + g * (D + 1) + 1, b0 > 0);
             continue;
         }
         for (int64_t i = 0; i < n; i++) { /* each key row once for all the group's heads */

@@ -151,8 +151,16 @@ static void check_row_kernels(const pl_isa *levels, int n_levels) {
                     worst = e > worst ? e : worst;
                 }
                 out[D] = 12345.0f; /* past the row: must stay */
-                kr->rows_wsum(D, n, rows, p, out);
+                kr->rows_wsum(D, n, rows, p, out, false);
                 CHECK(out[D] == 12345.0f);
+                if (n > 3) { /* in two blocks, the second resumed from the first's sums: the same bits */
+                    float two[257];
+                    two[D] = 12345.0f;
+                    kr->rows_wsum(D, 3, rows, p, two, false);
+                    kr->rows_wsum(D, n - 3, rows + 3, p + 3, two, true);
+                    CHECKF(memcmp(two, out, (size_t)D * sizeof(float)) == 0 && two[D] == 12345.0f,
+                           "%s rows_wsum D=%d n=%d: two blocks are not one pass", isa_name(levels[li]), D, n);
+                }
                 for (int d = 0; d < D; d++) {
                     double ref = 0, mag = 0;
                     for (int j = 0; j < n; j++) ref += (double)p[j] * rows[j][d], mag += fabs((double)p[j] * rows[j][d]);

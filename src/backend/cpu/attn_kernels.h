@@ -44,7 +44,7 @@ float pl_attn_softmax_avx512(int64_t n, float *x);
 /* Decode over rows that lie anywhere (a batch's KV cells, row j at rows[j], D floats): out[j] = scale * dot(q,
  * rows[j]) for j < n; and out[0..D) = sum_j p[j] rows[j] (written). */
 void pl_attn_rows_dots_avx512(int64_t D, int64_t n, const float *const *rows, const float *q, float scale, float *out);
-void pl_attn_rows_wsum_avx512(int64_t D, int64_t n, const float *const *rows, const float *p, float *out);
+void pl_attn_rows_wsum_avx512(int64_t D, int64_t n, const float *const *rows, const float *p, float *out, bool acc);
 
 /* On [0, n): p[j] <- exp(p[j] - lse), ds[j] <- p[j] * (ds[j] - di) with di = sum_j p[j] ds[j] (p holds scores,
  * ds holds dP, the row's whole band: di is dO . O computed without O). */
@@ -59,7 +59,7 @@ void pl_attn_dots_avx2(int64_t D, int64_t j0, int64_t j1, const float *q, const 
                        float *out);
 float pl_attn_softmax_avx2(int64_t n, float *x);
 void pl_attn_rows_dots_avx2(int64_t D, int64_t n, const float *const *rows, const float *q, float scale, float *out);
-void pl_attn_rows_wsum_avx2(int64_t D, int64_t n, const float *const *rows, const float *p, float *out);
+void pl_attn_rows_wsum_avx2(int64_t D, int64_t n, const float *const *rows, const float *p, float *out, bool acc);
 void pl_attn_bwd_row_avx2(int64_t n, float *p, float *ds, float lse);
 
 /* One ISA's set of the kernels above. */
@@ -72,7 +72,7 @@ typedef struct {
     float (*softmax)(int64_t n, float *x);
     void (*bwd_row)(int64_t n, float *p, float *ds, float lse);
     void (*rows_dots)(int64_t D, int64_t n, const float *const *rows, const float *q, float scale, float *out);
-    void (*rows_wsum)(int64_t D, int64_t n, const float *const *rows, const float *p, float *out);
+    void (*rows_wsum)(int64_t D, int64_t n, const float *const *rows, const float *p, float *out, bool acc);
 } pl_attn_kernels;
 
 /* The set for an ISA level (AVX-512's or AVX2's), NULL below AVX2: the caller keeps its sgemm path there. */

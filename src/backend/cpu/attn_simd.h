@@ -199,14 +199,19 @@ TGT void SFX(pl_attn_rows_dots)(int64_t D, int64_t n, const float *const *rows, 
     }
 }
 
-/* out[0..D) = sum_j p[j] rows[j] (written, not added): a strip of up to four vectors of out stays in registers
- * while every row passes, in row order */
-TGT void SFX(pl_attn_rows_wsum)(int64_t D, int64_t n, const float *const *rows, const float *p, float *out) {
+/* out[0..D) = sum_j p[j] rows[j] (acc: out + sum_j ..., the running sums resumed from out, so a run of rows
+ * split in blocks gives the bits of one pass): a strip of up to four vectors of out stays in registers while
+ * every row passes, in row order */
+TGT void SFX(pl_attn_rows_wsum)(int64_t D, int64_t n, const float *const *rows, const float *p, float *out, bool acc) {
     for (int64_t d0 = 0; d0 < D; d0 += 4 * VLEN) {
         vec a[4] = {V_ZERO(), V_ZERO(), V_ZERO(), V_ZERO()};
         const int nv = (int)imin(4, (D - d0 + VLEN - 1) / VLEN);
         const bool part = (D - d0) % VLEN != 0 && D - d0 < 4 * VLEN;
         const vmask ml = part ? M_FIRST((D - d0) % VLEN) : M_ALL;
+        for (int v = 0; acc && v < nv; v++) {
+            const bool last = v == nv - 1 && part;
+            a[v] = V_LOADZ(last ? ml : M_ALL, out + d0 + v * VLEN, last);
+        }
         if (nv == 4 && !part) {
             for (int64_t j = 0; j < n; j++) {
                 const vec w = V_SET1(p[j]);
