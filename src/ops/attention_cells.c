@@ -201,7 +201,7 @@ static void cells_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
  * kept with its log-sum-exp; the chunks are then merged with weights exp(lse_c - lse). A context of one chunk
  * computes exactly what one_query does per head. DEC_CHUNK is fixed, so a token's result depends neither on the
  * thread count nor on what else is in the batch. */
-enum { DEC_CHUNK = 512, DEC_KB = 32 }; /* keys a chunk, keys a block (32 rows of 64 floats: 8 KiB) */
+enum { DEC_CHUNK = 512, DEC_KB_FLOATS = 2048 }; /* keys a chunk; floats a block of keys (8 KiB: 32 rows of 64) */
 typedef struct {
     pl_tensor *t;
     int n_runs;                /* runs of one token */
@@ -247,16 +247,17 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
         if (kr && rows) { /* SIMD: the scores of all the chunk's keys per query head, then their weighted sums */
             for (int64_t i = 0; i < n; i++) rows[i] = direct ? cell_row(k, hk, cells[i]) : K + i * D;
             for (int64_t i = 0; i < n; i++) rows[n + i] = direct ? cell_row(v, hk, cells[i]) : V + i * D;
-            /* in blocks of DEC_KB keys, each block for every head of the group while its rows are in L1: the
+            /* in blocks of kb keys (8 KiB of them), each block for every head of the group while its rows are in L1: the
              * cache is streamed once, not once a head (each row's score and each running sum as in one pass) */
-            for (int64_t b0 = 0; b0 < n; b0 += DEC_KB)
+            const int64_t kb = PL_MAX(8, DEC_KB_FLOATS / D / 8 * 8); /* keys a block, whole groups of eight */
+            for (int64_t b0 = 0; b0 < n; b0 += kb)
                 for (int64_t g = 0; g < grp; g++)
-                    kr->rows_dots(D, PL_MIN(DEC_KB, n - b0), rows + b0, (const float *)((const char *)Q + g * q->nb[1]), scale,
+                    kr->rows_dots(D, PL_MIN(kb, n - b0), rows + b0, (const float *)((const char *)Q + g * q->nb[1]), scale,
                                   S + g * n + b0);
             for (int64_t g = 0; g < grp; g++) part[g * (D + 1)] = pl_vec_softmax_f32(n, S + g * n);
-            for (int64_t b0 = 0; b0 < n; b0 += DEC_KB)
+            for (int64_t b0 = 0; b0 < n; b0 += kb)
                 for (int64_t g = 0; g < grp; g++)
-                    kr->rows_wsum(D, PL_MIN(DEC_KB, n - b0), rows + n + b0, S + g * n + b0,
+                    kr->rows_wsum(D, PL_MIN(kb, n - b0), rows + n + b0, S + g * n + b0,
                                   out ? out + g * D : part + g * (D + 1) + 1, b0 > 0);
             continue;
         }

@@ -101,8 +101,10 @@ uint64_t pl_bench_macs_per_token(const pl_llm *m) {
 }
 
 uint64_t pl_bench_kv_bytes(const pl_llm *m, int n_ctx) {
-    return 2ull * (uint64_t)m->hp.n_layer * (uint64_t)m->hp.n_head_kv * (uint64_t)m->hp.head_dim * (uint64_t)n_ctx
-           * (m->kv_f16 ? 2u : sizeof(float));
+    uint64_t cells = 0; /* keys read per token over the layers: a sliding-window layer reads at most its window */
+    for (int l = 0; l < m->hp.n_layer; l++)
+        cells += (uint64_t)(m->layers[l].swa && m->hp.n_swa > 0 && m->hp.n_swa < n_ctx ? m->hp.n_swa : n_ctx);
+    return 2ull * cells * (uint64_t)m->hp.n_head_kv * (uint64_t)m->hp.head_dim * (m->kv_f16 ? 2u : sizeof(float));
 }
 
 /* ---- memory bandwidth ------------------------------------------------------------------------------ */

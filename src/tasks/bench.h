@@ -22,7 +22,8 @@ uint64_t pl_bench_weight_bytes(const pl_llm *m, uint64_t *n_params);
 /* the parameters a decode token reads, each once: its multiply-adds in the matrices (norm weights and biases,
  * a few thousand, counted with them; an untied embedding is only looked up, so left out) */
 uint64_t pl_bench_macs_per_token(const pl_llm *m);
-/* Bytes of K and V read by one decode step at context n_ctx (the cache is f32). */
+/* Bytes of K and V read by one decode step at context n_ctx (f32 or f16 as the cache is; a sliding-window layer
+ * reads at most its window). */
 uint64_t pl_bench_kv_bytes(const pl_llm *m, int n_ctx);
 
 /* Read bandwidth in bytes/s: the best of reps threaded read-sums over a buffer of `bytes`. < 0 on failure. */
