@@ -12,6 +12,7 @@
 #include "rag/vindex.h"
 
 #include "backend/cpu/vec.h"
+#include "backend/cpu/vec_dot_simd.h"
 #include "core/common.h"
 #include "core/cpu.h"
 #include "rag/topk.h"
@@ -202,24 +203,9 @@ static inline __attribute__((always_inline)) bool beam(const pl_hnsw *h, scratch
     return true;
 }
 
-/* pl_vec_dot_f32_avx2's sums in its order (the same bits), for n a multiple of 8, inlined into the search */
-__attribute__((target("avx2,fma"))) static inline float dot8_avx2(int64_t n, const float *x, const float *y) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-    }
-    if (i < n) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    a0 = _mm256_add_ps(a0, a1);
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
 __attribute__((target("avx2,fma"))) static bool search_avx2(const pl_hnsw *h, scratch *s, const float *q, int64_t ep,
                                                              int ef, int layer) {
-    return beam(h, s, q, ep, ef, layer, dot8_avx2);
+    return beam(h, s, q, ep, ef, layer, dot_f32_avx2); /* pl_vec_dot_f32_avx2, inlined */
 }
 static bool search_any(const pl_hnsw *h, scratch *s, const float *q, int64_t ep, int ef, int layer) {
     return beam(h, s, q, ep, ef, layer, h->dot);

@@ -3,6 +3,7 @@
  * or the word's Huffman path), so the target rows are prefetched together before the first dot product. */
 #include "word2vec/kernels.h"
 
+#include "backend/cpu/vec_dot_simd.h"
 #include "core/cpu.h"
 
 #include <immintrin.h>
@@ -44,13 +45,6 @@ static void axpy_scalar(int n, float a, const float *x, float *y) {
 }
 
 /* ---- AVX2 + FMA ----------------------------------------------------------------------------------- */
-__attribute__((target("avx2,fma"))) static inline float hsum_avx2(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 __attribute__((target("avx2,fma")))
 static void update_avx2(const float *l1, float *neu1e, float *syn1, const int32_t *rows, const float *labels,
                         int n, float alpha, int stride, const float *sig, int clamp) {
@@ -61,17 +55,10 @@ static void update_avx2(const float *l1, float *neu1e, float *syn1, const int32_
     }
     for (int k = 0; k < n; k++) {
         float *r = syn1 + (int64_t)rows[k] * stride;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        int d = 0;
-        for (; d + 16 <= stride; d += 16) {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(l1 + d), _mm256_loadu_ps(r + d), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(l1 + d + 8), _mm256_loadu_ps(r + d + 8), a1);
-        }
-        if (d < stride) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(l1 + d), _mm256_loadu_ps(r + d), a0);
         float s;
-        if (!sigmoid_of(hsum_avx2(_mm256_add_ps(a0, a1)), sig, clamp, &s)) continue;
+        if (!sigmoid_of(dot_f32_avx2(stride, l1, r), sig, clamp, &s)) continue; /* stride: a multiple of 8 */
         __m256 g = _mm256_set1_ps((labels[k] - s) * alpha);
-        for (d = 0; d < stride; d += 8) {
+        for (int d = 0; d < stride; d += 8) {
             __m256 rv = _mm256_loadu_ps(r + d);
             _mm256_storeu_ps(neu1e + d, _mm256_fmadd_ps(g, rv, _mm256_loadu_ps(neu1e + d)));
             _mm256_storeu_ps(r + d, _mm256_fmadd_ps(g, _mm256_loadu_ps(l1 + d), rv));

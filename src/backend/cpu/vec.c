@@ -1,6 +1,7 @@
 /* f32 dot / axpy / scale: scalar reference, AVX2+FMA and AVX-512 variants compiled with target attributes
  * (no global -m flags) and chosen at first use from pl_cpu_isa(). */
 #include "backend/cpu/vec.h"
+#include "backend/cpu/vec_dot_simd.h"
 #include "core/cpu.h"
 
 #include <immintrin.h>
@@ -17,22 +18,7 @@ float pl_vec_dot_f32_scalar(int64_t n, const float *x, const float *y) {
     return s;
 }
 
-__attribute__((target("avx2,fma"))) float pl_vec_dot_f32_avx2(int64_t n, const float *x, const float *y) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    a0 = _mm256_add_ps(a0, a1);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    float s = _mm_cvtss_f32(h);
-    for (; i < n; i++) s += x[i] * y[i];
-    return s;
-}
+__attribute__((target("avx2,fma"))) float pl_vec_dot_f32_avx2(int64_t n, const float *x, const float *y) { return dot_f32_avx2(n, x, y); }
 
 __attribute__((target("avx512f"))) float pl_vec_dot_f32_avx512(int64_t n, const float *x, const float *y) {
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
