@@ -427,9 +427,9 @@ void pl_llm_free(pl_llm *m) {
 }
 
 int pl_llm_n_vocab(const pl_llm *m) { return m->hp.n_vocab; }
-/* one sequence's context: the cache, or GPT-2's learned positions */
 void pl_llm_touch_cache(pl_llm *m) { pl_kv_cache_touch(m->cache); }
 
+/* one sequence's context: the cache, or GPT-2's learned positions */
 int pl_llm_n_ctx(const pl_llm *m) {
     return m->hp.arch == PL_LLM_GPT2 && m->n_ctx > m->hp.n_ctx_train ? m->hp.n_ctx_train : m->n_ctx;
 }

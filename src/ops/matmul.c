@@ -181,8 +181,9 @@ static void dot_range(void *arg, int64_t s, int64_t e, int ith) {
     }
 }
 
-/* b's rows converted to the dot kernels' type (quantized activations), rows s..e of all batches */
-typedef struct { const pl_tensor *b; pl_from_float_fn quant; char *bq; size_t row; } act_job;
+/* b's rows converted to the dot kernels' type (quantized activations), rows s..e of all batches; with bw, each
+ * also widened for the 16-bit kernel (pl_q8_0_widen) */
+typedef struct { const pl_tensor *b; pl_from_float_fn quant; char *bq; size_t row; char *bw; size_t wrow; } act_job;
 static void act_rows(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     act_job *j = arg;
@@ -199,6 +200,7 @@ static void act_rows(void *arg, int64_t s, int64_t e, int ith) {
             x = tmp;
         }
         j->quant(x, j->bq + r * j->row, K);
+        if (j->bw) pl_q8_0_widen(j->bq + r * j->row, j->bw + r * j->wrow, K);
     }
     free(tmp);
 }
@@ -218,11 +220,10 @@ static char *dot_setup(pl_ctx *ctx, pl_tensor *t, dot_job *j) {
     const size_t wide_at = (row * (size_t)(N * nbat) + 63) & ~(size_t)63; /* the widened rows' offset, aligned */
     char *bq = malloc(wrow ? wide_at + wrow * (size_t)(N * nbat) : row * (size_t)(N * nbat));
     if (!bq) return NULL;
-    act_job aj = {b, pl_quantize_act(vt), bq, row};
+    char *bw = r8w ? bq + wide_at : NULL;
+    act_job aj = {b, pl_quantize_act(vt), bq, row, bw, wrow};
     if (N * nbat * K >= ACT_PAR_MIN) pl_parallel_for(ctx, N * nbat, act_rows, &aj); /* a server's prompt chunks */
     else act_rows(&aj, 0, N * nbat, 0);
-    char *bw = r8w ? bq + wide_at : NULL;
-    for (int64_t r = 0; bw && r < N * nbat; r++) pl_q8_0_widen(bq + r * row, bw + r * wrow, K);
     *j = (dot_job){t, bq, row, a->type == PL_F32 ? NULL : pl_vec_dot_rows(a->type, N * nbat),
                    a->type == PL_F32 || N < 2 ? NULL : pl_vec_dot_tile(a->type), a->type == PL_F32 ? NULL : pl_vec_dot_r8(a->type),
                    a->packed ? pl_vec_dot_r8p(a->type) : NULL, r8w, bw, wrow};
@@ -275,7 +276,8 @@ static bool matmul_siblings(pl_ctx *ctx, pl_tensor *t) {
  * kernels, and is more accurate (activations stay f32) - what llama.cpp does with a BLAS backend. */
 #define DEQ_FLOATS (256 * 1024) /* at most 1 MiB of dequantized weights per thread: stays in L2 for sgemm */
 #define DEQ_MIN_N 32
-/* Packed q8_0 rows with the 16-bit kernel (pl_vec_dot_r8w) stay on the dot path up to 192 rows: plinth bench -p N
+/* q8_0 weights stay on the dot path up to 192 rows where the 16-bit kernel (pl_vec_dot_r8w) runs their packed
+ * rows, unpacked ones too (the same bits whether packed or not): plinth bench -p N
  * on SmolLM2-135M Q8_0, one thread, AMD EPYC (Zen 3): dot kernel / dequantized sgemm 398 / 228 tok/s at 32 rows,
  * 371 / 293 at 64, 364 / 342 at 128, 334 / 352 at 256 */
 #define DEQ_MIN_N_R8W 192

@@ -664,6 +664,13 @@ AVX2_FN static void r8_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const voi
 }
 
 
+/* block b of a packed group, the block four ahead fetched on the way (the packed kernels read the run in order) */
+__attribute__((always_inline)) static inline const char *r8p_block(const void *xp, int64_t b) {
+    const char *p = (const char *)xp + b * PL_R8_Q8_0_BLOCK;
+    for (int o = 0; o < PL_R8_Q8_0_BLOCK; o += 64) _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK + o, _MM_HINT_T0);
+    return p;
+}
+
 /* The same product from rows packed at load (pl_r8_pack): each block of a group of eight rows is stored as it is
  * regrouped above - the eight rows' f16 scales, then g[0..7] - so the batched step reads it in order with plain
  * loads and no transposes (the regrouping was ~20% of this kernel's time with eight activation rows). The integer
@@ -672,9 +679,7 @@ AVX2_FN static void r8p_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const vo
                                        int64_t n_act) {
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
-        const char *p = (const char *)xp + b * PL_R8_Q8_0_BLOCK;
-        _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK, _MM_HINT_T0);
-        for (int o = 64; o < PL_R8_Q8_0_BLOCK; o += 64) _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK + o, _MM_HINT_T0);
+        const char *p = r8p_block(xp, b);
         __m256i g[8], u[8];
         const __m256 dw = _mm256_cvtph_ps(LOAD128(p));
 #pragma GCC unroll 8
@@ -737,9 +742,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void r8w_a
 AVX2_FN static void r8w_q8_0_avx2(int64_t n, float *s, size_t lds, const void *xp, const void *vyw, size_t byw, int64_t n_act) {
     for (int64_t c = 0; c < n_act; c++) memset(s + c * lds, 0, 8 * sizeof(float));
     for (int64_t b = 0; b < n / PL_QK; b++) {
-        const char *p = (const char *)xp + b * PL_R8_Q8_0_BLOCK;
-        _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK, _MM_HINT_T0);
-        for (int o = 64; o < PL_R8_Q8_0_BLOCK; o += 64) _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK + o, _MM_HINT_T0);
+        const char *p = r8p_block(xp, b);
         const __m256 dw = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(LOAD128(p)), R8W_ORDER);
 #define Y(c) ((const pl_block_q8_0w *)((const char *)vyw + (c) * byw) + b)
         int64_t c = 0;
