@@ -48,13 +48,17 @@ SRC="$(src_dir)"
 [ -f "$SRC/CMakeLists.txt" ] || { log "no llama.cpp source under $CACHE"; exit 1; }
 
 # ---- 2. build the three tools once -----------------------------------------------------------------------
-# Built the way llama.cpp's users build it for this CPU: Release, GGML_NATIVE=ON (its default: -march=native),
-# OpenMP threads (its default). Only the tools we run; no curl/ssl, no tests, static libs.
+# Built the way llama.cpp's users build it for this CPU (bench/llamacpp_isa.sh: -march=native, or without AMX
+# where llama.cpp's AMX path crashes), Release, OpenMP threads (its default). Only the tools we run; no
+# curl/ssl, no tests, static libs.
+source "$ROOT/bench/llamacpp_isa.sh"
 BIN="$CACHE/build/bin"
+llamacpp_build_dir "$CACHE/build"
 if [ ! -x "$BIN/llama-bench" ] || [ ! -x "$BIN/llama-perplexity" ] || [ ! -x "$BIN/llama-quantize" ]; then
-    log "building llama.cpp tools in $CACHE/build (-j$JOBS; several minutes on 2 cores)"
-    cmake -S "$SRC" -B "$CACHE/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+    log "building llama.cpp tools in $CACHE/build (${ISA_FLAGS[*]}; -j$JOBS; several minutes on 2 cores)"
+    cmake -S "$SRC" -B "$CACHE/build" -DCMAKE_BUILD_TYPE=Release "${ISA_FLAGS[@]}" -DLLAMA_CURL=OFF \
         -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF >&2
+    echo "$ISA_TAG" > "$CACHE/build/ISA"
     cmake --build "$CACHE/build" -j"$JOBS" --target llama-bench llama-perplexity llama-quantize >&2
 fi
 [ "$BUILD_ONLY" = 1 ] && { log "tools ready in $BIN"; exit 0; }

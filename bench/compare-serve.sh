@@ -52,10 +52,13 @@ if [ "$SKIP_L" = 0 ]; then
     tar xzf "$(ls "$CACHE"/llama_cpp_python-*.tar.gz | sort -V | tail -1)" -C "$CACHE"
   fi
   SRC="$(src_dir)"
+  source "$ROOT/bench/llamacpp_isa.sh"
+  llamacpp_build_dir "$CACHE/build"
   if [ ! -x "$CACHE/build/bin/llama-server" ]; then
-    log "building llama-server in $CACHE/build (-j$JOBS; many minutes on 2 cores)"
-    cmake -S "$SRC" -B "$CACHE/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+    log "building llama-server in $CACHE/build (${ISA_FLAGS[*]}; -j$JOBS; many minutes on 2 cores)"
+    cmake -S "$SRC" -B "$CACHE/build" -DCMAKE_BUILD_TYPE=Release "${ISA_FLAGS[@]}" -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
         -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON -DBUILD_SHARED_LIBS=OFF >&2
+    echo "$ISA_TAG" > "$CACHE/build/ISA"
     cmake --build "$CACHE/build" -j"$JOBS" --target llama-server >&2
   fi
   # the same slots and context per slot; continuous batching is llama-server's default

@@ -23,6 +23,7 @@ static void usage(FILE *f) {
         "  -t, --threads N    threads (default: physical cores)\n"
         "  --json             print JSON instead of the table\n"
         "  --roof             measure memory bandwidth; print the decode roof and %% of it reached\n"
+        "  --kv-f16           keep the KV cache in f16 (as llama-bench's default -ctk f16 -ctv f16)\n"
         "  --                 the end of the options\n");
 }
 
@@ -75,7 +76,7 @@ static void print_table(const pl_bench_report *r) {
         if (r->rows[i].n_gen) printf("%s: %.1f%% of the roof\n", r->rows[i].test, 100 * r->rows[i].mean / r->roof_tps);
 }
 
-typedef struct { const char *model; pl_bench_opts o; bool json; } bench_args;
+typedef struct { const char *model; pl_bench_opts o; bool json, kv_f16; } bench_args;
 
 /* 0, 2 (usage error: printed) or -1 (--help printed) */
 static int parse_args(int argc, char **argv, bench_args *b) {
@@ -95,6 +96,7 @@ static int parse_args(int argc, char **argv, bench_args *b) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((ok = arg_int(argc, argv, &i, 1, 256, &v))) b->o.n_threads = (int)v; }
         else if (!strcmp(a, "--json")) b->json = true;
         else if (!strcmp(a, "--roof")) b->o.roof = true;
+        else if (!strcmp(a, "--kv-f16")) b->kv_f16 = true;
         else return arg_unknown(argv, i);
         if (!ok) return 2;
     }
@@ -109,7 +111,8 @@ int cmd_bench(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     if (!b.o.n_threads) b.o.n_threads = pl_cpu_physical_cores();
     int ctx = b.o.depth + PL_MAX(PL_MAX(b.o.n_prompt, b.o.n_gen), 16);
-    pl_bundle *m = pl_bundle_open(b.model, &(pl_bundle_params){.n_ctx = ctx, .n_threads = b.o.n_threads, .no_tokenizer = true});
+    pl_bundle *m = pl_bundle_open(b.model, &(pl_bundle_params){.n_ctx = ctx, .n_threads = b.o.n_threads, .no_tokenizer = true,
+                                                          .kv_f16 = b.kv_f16});
     if (!m) { fprintf(stderr, "plinth bench: %s\n", pl_last_error()); return 1; }
     pl_bench_report r;
     rc = pl_bench_run(m->llm, &b.o, &r);

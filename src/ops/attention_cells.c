@@ -116,6 +116,11 @@ static inline const float *cell_row(const pl_tensor *x, int64_t hk, int32_t cell
     return (const float *)x->data + ((size_t)hk * x->ne[1] + (size_t)cell) * x->ne[0];
 }
 
+/* the f16 row of head hk held by one cell (an f16 cache) */
+static inline const uint16_t *cell_row_h(const pl_tensor *x, int64_t hk, int32_t cell) {
+    return (const uint16_t *)x->data + ((size_t)hk * x->ne[1] + (size_t)cell) * x->ne[0];
+}
+
 /* Rows of head hk for the cells cells[0..n): in place when they lie in order and are f32 (ld = D), else
  * converted / gathered into buf (n * D floats). */
 static const float *key_rows(const pl_tensor *x, int64_t hk, const int32_t *cells, int64_t n, float *buf) {
@@ -225,6 +230,9 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
     const float scale = t->p.f[0];
     const pl_attn_kernels *kr = pl_attn_kernels_for(pl_cpu_isa());
     const float **rows = kr ? malloc(2 * DEC_CHUNK * sizeof *rows) : NULL; /* the chunk's K rows, then its V rows */
+    /* an f16 cache is read in place by the f16 kernels (the f32 kernels' bits on the widened rows) */
+    const bool half = kr && k->type == PL_F16 && q->ne[0] % kr->vlen == 0;
+    const uint16_t **hrows = half ? malloc(2 * DEC_CHUNK * sizeof *hrows) : NULL;
     float *buf = NULL;
     size_t cap = 0;
     int r = 0;
@@ -235,7 +243,8 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
         int64_t klo, nkk = dec_keys(t, rec, &klo);
         const int64_t k0 = c * DEC_CHUNK, n = PL_MIN(DEC_CHUNK, nkk - k0);
         const int32_t *cells = mp + rec[3] + klo + k0;
-        const bool direct = k->type == PL_F32; /* f32 rows are read where they lie, in any order: nothing copied */
+        /* f32 rows (and f16 rows, for the f16 kernels) are read where they lie, in any order: nothing copied */
+        const bool direct = k->type == PL_F32 || (half && hrows && rows);
         float *S = scratch(&buf, &cap, (size_t)(grp * n + (direct ? 0 : 2 * n * D)));
         if (!S) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); break; }
         const float *K = direct ? NULL : key_rows(k, hk, cells, n, S + grp * n);
@@ -245,20 +254,28 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
         /* a context of one chunk: its heads' rows go straight to the output (no merge to do) */
         float *out = per == 1 ? pl_f32(t) + ((int64_t)rec[0] * q->ne[1] + hk * grp) * D : NULL;
         if (kr && rows) { /* SIMD: the scores of all the chunk's keys per query head, then their weighted sums */
-            for (int64_t i = 0; i < n; i++) rows[i] = direct ? cell_row(k, hk, cells[i]) : K + i * D;
-            for (int64_t i = 0; i < n; i++) rows[n + i] = direct ? cell_row(v, hk, cells[i]) : V + i * D;
+            const bool h16 = direct && k->type == PL_F16;
+            for (int64_t i = 0; i < n; i++) {
+                if (h16) hrows[i] = cell_row_h(k, hk, cells[i]), hrows[n + i] = cell_row_h(v, hk, cells[i]);
+                else if (direct) rows[i] = cell_row(k, hk, cells[i]), rows[n + i] = cell_row(v, hk, cells[i]);
+                else rows[i] = K + i * D, rows[n + i] = V + i * D;
+            }
             /* in blocks of kb keys (8 KiB of them), each block for every head of the group while its rows are in L1: the
              * cache is streamed once, not once a head (each row's score and each running sum as in one pass) */
             const int64_t kb = PL_MAX(8, DEC_KB_FLOATS / D / 8 * 8); /* keys a block, whole groups of eight */
             for (int64_t b0 = 0; b0 < n; b0 += kb)
-                for (int64_t g = 0; g < grp; g++)
-                    kr->rows_dots(D, PL_MIN(kb, n - b0), rows + b0, (const float *)((const char *)Q + g * q->nb[1]), scale,
-                                  S + g * n + b0);
+                for (int64_t g = 0; g < grp; g++) {
+                    const float *qg = (const float *)((const char *)Q + g * q->nb[1]);
+                    if (h16) kr->rows_dots_h(D, PL_MIN(kb, n - b0), hrows + b0, qg, scale, S + g * n + b0);
+                    else kr->rows_dots(D, PL_MIN(kb, n - b0), rows + b0, qg, scale, S + g * n + b0);
+                }
             for (int64_t g = 0; g < grp; g++) part[g * (D + 1)] = pl_vec_softmax_f32(n, S + g * n);
             for (int64_t b0 = 0; b0 < n; b0 += kb)
-                for (int64_t g = 0; g < grp; g++)
-                    kr->rows_wsum(D, PL_MIN(kb, n - b0), rows + n + b0, S + g * n + b0,
-                                  out ? out + g * D : part + g * (D + 1) + 1, b0 > 0);
+                for (int64_t g = 0; g < grp; g++) {
+                    float *o = out ? out + g * D : part + g * (D + 1) + 1;
+                    if (h16) kr->rows_wsum_h(D, PL_MIN(kb, n - b0), hrows + n + b0, S + g * n + b0, o, b0 > 0);
+                    else kr->rows_wsum(D, PL_MIN(kb, n - b0), rows + n + b0, S + g * n + b0, o, b0 > 0);
+                }
             continue;
         }
         for (int64_t i = 0; i < n; i++) { /* each key row once for all the group's heads */
@@ -277,6 +294,7 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
             for (int64_t g = 0; g < grp; g++) memcpy(out + g * D, part + g * (D + 1) + 1, (size_t)D * sizeof(float));
     }
     free(rows);
+    free(hrows);
     free(buf);
 }
 

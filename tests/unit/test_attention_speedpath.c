@@ -168,6 +168,37 @@ static void check_row_kernels(const pl_isa *levels, int n_levels) {
                     worst = e > worst ? e : worst;
                 }
             }
+        /* the f16 kernels (an f16 cache read in place): the f32 kernels' bits on the rows widened first */
+        for (size_t di = 0; di < PL_ARRAY_LEN(Ds); di++)
+            for (size_t ni = 0; ni < PL_ARRAY_LEN(ns); ni++) {
+                const int D = Ds[di], n = ns[ni];
+                if (D % kr->vlen) continue; /* those go through the widening gather */
+                static uint16_t hpool[37][256];
+                static float wide[37][256];
+                const uint16_t *hrows[37];
+                const float *frows[37];
+                for (int j = 0; j < n; j++) {
+                    for (int d = 0; d < D; d++) hpool[j][d] = pl_fp32_to_fp16(4 * frand() - 2), wide[j][d] = pl_fp16_to_fp32(hpool[j][d]);
+                    hrows[j] = hpool[j], frows[j] = wide[j];
+                }
+                for (int d = 0; d < D; d++) q[d] = frand();
+                for (int j = 0; j < n; j++) p[j] = frand();
+                float a[256], b[256];
+                kr->rows_dots(D, n, frows, q, 0.125f, a);
+                kr->rows_dots_h(D, n, hrows, q, 0.125f, b);
+                CHECKF(memcmp(a, b, (size_t)n * sizeof(float)) == 0, "%s rows_dots_h D=%d n=%d: not the f32 kernel's bits",
+                       isa_name(levels[li]), D, n);
+                kr->rows_wsum(D, n, frows, p, a, false);
+                kr->rows_wsum_h(D, n, hrows, p, b, false);
+                CHECKF(memcmp(a, b, (size_t)D * sizeof(float)) == 0, "%s rows_wsum_h D=%d n=%d: not the f32 kernel's bits",
+                       isa_name(levels[li]), D, n);
+                if (n > 3) { /* resumed: acc */
+                    kr->rows_wsum_h(D, 3, hrows, p, b, false);
+                    kr->rows_wsum_h(D, n - 3, hrows + 3, p + 3, b, true);
+                    CHECKF(memcmp(a, b, (size_t)D * sizeof(float)) == 0, "%s rows_wsum_h D=%d n=%d: two blocks are not one pass",
+                           isa_name(levels[li]), D, n);
+                }
+            }
         printf("%-7s decode row kernels: worst error %.2e of the terms' magnitude\n", isa_name(levels[li]), worst);
         CHECKF(worst < 1e-6, "%s decode row kernels: error %.2e", isa_name(levels[li]), worst);
     }

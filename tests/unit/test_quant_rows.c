@@ -314,6 +314,64 @@ static void test_r8(pl_dtype t, int64_t n, int n_act, bool random_bytes) {
     free(w), free(y), free(f), free(got);
 }
 
+/* The AVX-512 VNNI packed kernel (where the CPU has VNNI): every sum the scalar dot's within rounding, random
+ * bytes included (q8_0's -128 codes on both sides); a column's sums the same bits for any count of activation
+ * rows, so a sequence decodes the same alone or in a batch; and pl_matmul over packed rows (decode's dot path, 3
+ * columns) within rounding of the unpacked four-row kernels, rows of a partial group included. */
+static void test_packed_vnni(int64_t n, int64_t rows) {
+    pl_vec_dot_r8p_fn r8p = pl_cpu()->avx512vnni && pl_cpu_isa() >= PL_ISA_AVX512 ? pl_vec_dot_r8p_avx512(PL_Q8_0) : NULL;
+    if (!r8p) return;
+    const pl_type_traits *tr = pl_dtype_traits(PL_Q8_0);
+    const size_t rb = pl_row_size(PL_Q8_0, n), bytes = pl_r8_packed_size(PL_Q8_0, rows, n);
+    const int n_act = 13, lds = 19;
+    uint8_t *w = malloc(rows * rb), *y = malloc(n_act * rb), *p = malloc(bytes);
+    float *f = malloc((size_t)n * sizeof(float)), *all = malloc(lds * n_act * sizeof(float)), *some = malloc(lds * n_act * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < n; i++) f[i] = 2 * frand() - 1;
+        tr->from_float(f, w + r * rb, n);
+        for (int64_t i = r % 3 ? 0 : n; i < n; i++) ((pl_block_q8_0 *)(w + r * rb))[i / 32].qs[i % 32] = (int8_t)(rand() & 0xff);
+    }
+    for (int c = 0; c < n_act; c++) {
+        for (int64_t i = 0; i < n; i++) f[i] = 2 * frand() - 1;
+        pl_quantize_act(PL_Q8_0)(f, y + c * rb, n);
+        if (c == n_act - 1) /* codes a quantizer never makes: -128 */
+            for (int64_t i = 0; i < n; i += 5) ((pl_block_q8_0 *)(y + c * rb))[i / 32].qs[i % 32] = -128;
+    }
+    pl_r8_pack(PL_Q8_0, w, rb, rows, n, p);
+    bool close = true, same = true;
+    for (int64_t g = 0; g < rows / 8; g++) {
+        const uint8_t *pg = p + pl_r8_packed_size(PL_Q8_0, 8 * g, n);
+        r8p(n, all, lds, pg, y, rb, n_act);
+        for (int c = 0; c < n_act; c++)
+            for (int r = 0; r < 8; r++) {
+                float ref;
+                tr->vec_dot(n, &ref, w + (8 * g + r) * rb, y + c * rb);
+                close &= fabs(all[c * lds + r] - ref) <= 1e-5 * (fabs(ref) + n);
+            }
+        for (int na = 1; na < n_act; na++) /* the first na columns alone, and the last na */
+            for (int first = 0; first < 2; first++) {
+                const int c0 = first ? 0 : n_act - na;
+                r8p(n, some, lds, pg, y + c0 * rb, rb, na);
+                for (int c = 0; c < na; c++) same &= memcmp(some + c * lds, all + (c0 + c) * lds, 8 * sizeof(float)) == 0;
+            }
+    }
+    CHECKF(close, "q8_0 VNNI packed kernel n=%lld: a sum is not the scalar dot's within rounding", (long long)n);
+    CHECKF(same, "q8_0 VNNI packed kernel n=%lld: a column's sums depend on the other columns", (long long)n);
+    pl_ctx *ctx = pl_ctx_new(&(pl_ctx_params){.n_threads = 2});
+    pl_tensor *wt = pl_new_2d(ctx, PL_Q8_0, n, rows), *wp = pl_new_2d(ctx, PL_Q8_0, n, rows), *x = pl_new_2d(ctx, PL_F32, n, 3);
+    memcpy(wt->data, w, rows * rb), memcpy(wp->data, w, rows * rb);
+    for (int64_t i = 0; i < 3 * n; i++) pl_f32(x)[i] = frand();
+    CHECK(pl_matmul_pack(ctx, wp) == PL_OK && wp->packed && !wt->packed);
+    pl_tensor *c0 = pl_matmul(ctx, wt, x), *c1 = pl_matmul(ctx, wp, x);
+    pl_graph_forward(ctx, pl_graph_build(ctx, c0, false));
+    pl_graph_forward(ctx, pl_graph_build(ctx, c1, false));
+    double worst = 0;
+    for (int64_t i = 0; i < 3 * rows; i++) worst = fmax(worst, fabs(pl_f32(c0)[i] - pl_f32(c1)[i]) / (fabs(pl_f32(c0)[i]) + 1));
+    CHECKF(worst <= 1e-4, "q8_0 VNNI packed rows through pl_matmul n=%lld: %.3g from the unpacked kernels", (long long)n, worst);
+    pl_ctx_free(ctx);
+    free(w), free(y), free(p), free(f), free(all), free(some);
+}
+
 /* Packed rows (pl_r8_pack): the AVX2 packing gives the scalar reference's bytes; the packed kernel gives the
  * eight-row kernel's bits for any count of activation rows; unpacking gives the type's to_float of every row;
  * and pl_matmul reads the packed rows (decode's dot path and prefill's dequantized blocks) with the same bits as
@@ -386,6 +444,7 @@ static void test_packed(int64_t n, int64_t rows) {
 
 int main(void) {
     test_packed(32, 8), test_packed(576, 40), test_packed(1536, 100);
+    test_packed_vnni(32, 8), test_packed_vnni(576, 40), test_packed_vnni(1536, 100);
     test_tile(32), test_tile(576), test_tile(1536);
     const int acts[] = {1, 2, 3, 8, 13, 40};
     for (size_t i = 0; i < PL_ARRAY_LEN(acts); i++) {

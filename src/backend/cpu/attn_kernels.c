@@ -48,6 +48,26 @@ static int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 #define V_STOREM(p, m, x, part) _mm512_mask_storeu_ps(p, m, x)
 #define V_MASKZ(m, x, part) _mm512_maskz_mov_ps(m, x)
 #define V_SPLIT 0
+#define TGT_H TGT512
+#define V_LOADH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p))) /* 16 f16 values, widened exactly */
+/* eight rows' V_HSUM at once, in _mm512_reduce_add_ps's order of additions per row (halves, then quarters, then
+ * lanes 0 + 2 and 1 + 3, then those two), times scale, to out[0..8): 15 shuffles and 15 adds for eight rows where
+ * eight reductions take 56 of each */
+#define V_HSUM8(a, scale, out) hsum8_avx512(a, scale, out)
+TGT512 static inline __attribute__((always_inline)) void hsum8_avx512(const __m512 a[8], float scale, float *out) {
+    __m512 h[4], g[2];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) /* rows 2i | 2i+1, eight lanes each: low half + high half */
+        h[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44), _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) /* rows 4i..4i+3, four lanes each: quarter + quarter */
+        g[i] = _mm512_add_ps(_mm512_shuffle_f32x4(h[2 * i], h[2 * i + 1], 0x88), _mm512_shuffle_f32x4(h[2 * i], h[2 * i + 1], 0xDD));
+    /* 128-bit lane k: row k (t0 + t2, t1 + t3), row k + 4 (the same) */
+    const __m512 c = _mm512_add_ps(_mm512_shuffle_ps(g[0], g[1], 0x44), _mm512_shuffle_ps(g[0], g[1], 0xEE));
+    const __m512 sum = _mm512_add_ps(c, _mm512_permute_ps(c, 0xB1)); /* row k at 4k, row k + 4 at 4k + 2 */
+    const __m512 rows = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), sum);
+    _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_set1_ps(scale), _mm512_castps512_ps256(rows)));
+}
 #include "backend/cpu/attn_simd.h"
 
 /* keys j0..j1 of X (rows ldx apart) -> T[d][j] (rows ldt apart), 16 keys at a time */
@@ -89,6 +109,8 @@ static const int32_t mask_first[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 #define V_STOREM(p, m, x, part) ((part) ? _mm256_maskstore_ps(p, m, x) : _mm256_storeu_ps(p, x))
 #define V_MASKZ(m, x, part) ((part) ? _mm256_and_ps(_mm256_castsi256_ps(m), x) : (x))
 #define V_SPLIT 1
+#define TGT_H __attribute__((target("avx2,fma,f16c")))
+#define V_LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p))) /* 8 f16 values, widened exactly */
 /* eight rows' V_HSUM at once, in V_HSUM's own order of additions per row (hsum256: halves, then t0 + t2 and
  * t1 + t3, then those two), times scale, to out[0..8): the 8-row decode dots' reduction */
 #define V_HSUM8(a, scale, out) hsum8_avx2(a, scale, out)
@@ -152,10 +174,10 @@ TGT256 void pl_attn_pack_t_avx2(int64_t D, int64_t j0, int64_t j1, const float *
 
 static const pl_attn_kernels k_avx512 = {pl_attn_gemm_avx512,    pl_attn_pack_t_avx512,   pl_attn_dots_avx512,
                                          pl_attn_softmax_avx512, pl_attn_bwd_row_avx512,  pl_attn_rows_dots_avx512,
-                                         pl_attn_rows_wsum_avx512};
+                                         pl_attn_rows_wsum_avx512, pl_attn_rows_dots_h_avx512, pl_attn_rows_wsum_h_avx512, 16};
 static const pl_attn_kernels k_avx2 = {pl_attn_gemm_avx2,    pl_attn_pack_t_avx2,   pl_attn_dots_avx2,
                                        pl_attn_softmax_avx2, pl_attn_bwd_row_avx2,  pl_attn_rows_dots_avx2,
-                                       pl_attn_rows_wsum_avx2};
+                                       pl_attn_rows_wsum_avx2, pl_attn_rows_dots_h_avx2, pl_attn_rows_wsum_h_avx2, 8};
 const pl_attn_kernels *pl_attn_kernels_for(pl_isa isa) {
     return isa >= PL_ISA_AVX512 ? &k_avx512 : isa >= PL_ISA_AVX2 ? &k_avx2 : NULL;
 }

@@ -45,6 +45,11 @@ float pl_attn_softmax_avx512(int64_t n, float *x);
  * rows[j]) for j < n; and out[0..D) = sum_j p[j] rows[j] (written). */
 void pl_attn_rows_dots_avx512(int64_t D, int64_t n, const float *const *rows, const float *q, float scale, float *out);
 void pl_attn_rows_wsum_avx512(int64_t D, int64_t n, const float *const *rows, const float *p, float *out, bool acc);
+/* The same over f16 rows (an f16 KV cache), D a multiple of the vector width (16; AVX2: 8): the results of the two
+ * above on the rows widened to f32 first, bit for bit. */
+void pl_attn_rows_dots_h_avx512(int64_t D, int64_t n, const uint16_t *const *rows, const float *q, float scale,
+                                float *out);
+void pl_attn_rows_wsum_h_avx512(int64_t D, int64_t n, const uint16_t *const *rows, const float *p, float *out, bool acc);
 
 /* On [0, n): p[j] <- exp(p[j] - lse), ds[j] <- p[j] * (ds[j] - di) with di = sum_j p[j] ds[j] (p holds scores,
  * ds holds dP, the row's whole band: di is dO . O computed without O). */
@@ -60,6 +65,8 @@ void pl_attn_dots_avx2(int64_t D, int64_t j0, int64_t j1, const float *q, const 
 float pl_attn_softmax_avx2(int64_t n, float *x);
 void pl_attn_rows_dots_avx2(int64_t D, int64_t n, const float *const *rows, const float *q, float scale, float *out);
 void pl_attn_rows_wsum_avx2(int64_t D, int64_t n, const float *const *rows, const float *p, float *out, bool acc);
+void pl_attn_rows_dots_h_avx2(int64_t D, int64_t n, const uint16_t *const *rows, const float *q, float scale, float *out);
+void pl_attn_rows_wsum_h_avx2(int64_t D, int64_t n, const uint16_t *const *rows, const float *p, float *out, bool acc);
 void pl_attn_bwd_row_avx2(int64_t n, float *p, float *ds, float lse);
 
 /* One ISA's set of the kernels above. */
@@ -73,6 +80,9 @@ typedef struct {
     void (*bwd_row)(int64_t n, float *p, float *ds, float lse);
     void (*rows_dots)(int64_t D, int64_t n, const float *const *rows, const float *q, float scale, float *out);
     void (*rows_wsum)(int64_t D, int64_t n, const float *const *rows, const float *p, float *out, bool acc);
+    void (*rows_dots_h)(int64_t D, int64_t n, const uint16_t *const *rows, const float *q, float scale, float *out);
+    void (*rows_wsum_h)(int64_t D, int64_t n, const uint16_t *const *rows, const float *p, float *out, bool acc);
+    int vlen; /* floats a vector: the f16 kernels take D % vlen == 0 */
 } pl_attn_kernels;
 
 /* The set for an ISA level (AVX-512's or AVX2's), NULL below AVX2: the caller keeps its sgemm path there. */

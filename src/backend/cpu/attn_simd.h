@@ -236,6 +236,54 @@ TGT void SFX(pl_attn_rows_wsum)(int64_t D, int64_t n, const float *const *rows, 
     }
 }
 
+/* The same two over f16 rows (an f16 KV cache read in place), D a multiple of VLEN: each value widened exactly on
+ * load and met in the f32 kernels' order, so the results are the f32 kernels' on the rows widened first, bit for
+ * bit, with half the bytes read. */
+TGT_H void SFX(pl_attn_rows_dots_h)(int64_t D, int64_t n, const uint16_t *const *rows, const float *q, float scale,
+                                    float *out) {
+    int64_t j = 0;
+#ifdef V_HSUM8
+    for (; j + 8 <= n; j += 8) {
+        vec a[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) a[r] = V_ZERO();
+        for (int64_t d = 0; d < D; d += VLEN) {
+            const vec x = V_LOAD(q + d);
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) a[r] = V_FMADD(x, V_LOADH(rows[j + r] + d), a[r]);
+        }
+        V_HSUM8(a, scale, out + j);
+    }
+#endif
+    for (; j < n; j++) {
+        vec a = V_ZERO();
+        for (int64_t d = 0; d < D; d += VLEN) a = V_FMADD(V_LOAD(q + d), V_LOADH(rows[j] + d), a);
+        out[j] = scale * V_HSUM(a);
+    }
+}
+TGT_H void SFX(pl_attn_rows_wsum_h)(int64_t D, int64_t n, const uint16_t *const *rows, const float *p, float *out,
+                                    bool acc) {
+    for (int64_t d0 = 0; d0 < D; d0 += 4 * VLEN) {
+        vec a[4] = {V_ZERO(), V_ZERO(), V_ZERO(), V_ZERO()};
+        const int nv = (int)imin(4, (D - d0) / VLEN);
+        for (int v = 0; acc && v < nv; v++) a[v] = V_LOAD(out + d0 + v * VLEN);
+        if (nv == 4) {
+            for (int64_t j = 0; j < n; j++) {
+                const vec w = V_SET1(p[j]);
+                const uint16_t *r = rows[j] + d0;
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++) a[v] = V_FMADD(w, V_LOADH(r + v * VLEN), a[v]);
+            }
+        } else {
+            for (int64_t j = 0; j < n; j++) {
+                const vec w = V_SET1(p[j]);
+                for (int v = 0; v < nv; v++) a[v] = V_FMADD(w, V_LOADH(rows[j] + d0 + v * VLEN), a[v]);
+            }
+        }
+        for (int v = 0; v < nv; v++) V_STOREM(out + d0 + v * VLEN, M_ALL, a[v], false);
+    }
+}
+
 /* di = sum_j P_ij dP_ij equals dO_i . O_i (O_i = sum_j P_ij V_j) and needs no read of O: the row pass makes P,
  * sums P dP while P and dP are in registers, then a second pass over the (L1-resident) row forms dS. */
 TGT INL vec SFX(bwd_p)(float *p, const float *ds, vec l, vec acc, vmask m, const bool part) {
@@ -322,6 +370,8 @@ TGT float SFX(pl_attn_softmax)(int64_t n, float *x) {
 #undef V_MASKZ
 #undef V_SPLIT
 #undef V_HSUM8
+#undef V_LOADH
+#undef TGT_H
 #undef BW
 #undef TILE
 #undef TILE_NV

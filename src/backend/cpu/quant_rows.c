@@ -440,6 +440,67 @@ pl_from_float_fn pl_quantize_act_avx512(pl_dtype t) {
     }
 }
 
+/* ---- AVX-512 VNNI: packed q8_0 rows (pl_r8_pack's layout) against any number of activation rows -----------
+ * One zmm holds g[2p] | g[2p+1] of a block: 32-bit lane r is row r's bytes 8p..8p+3, lane 8 + r its bytes
+ * 8p+4..8p+7. One vpermd spreads the activation's matching four bytes (made unsigned: +128) over the same halves,
+ * so one vpdpbusd makes 64 products of eight rows; the +128 comes back off as 128 x the weights' sums, one
+ * vpdpbusd a weight vector for all activation rows. Per block and activation row: four vpdpbusd, one conversion
+ * and one FMA into sixteen lanes (rows r and 8 + r summed at the end), where the four-row kernel takes a
+ * vpdpbusd, a conversion and an FMA per row and pair of blocks. A column's sums do not depend on the others:
+ * the same bits for any count of activation rows. */
+#define R8V_COLS 8 /* activation rows a pass (accumulators held in registers) */
+AVX512 void r8v_cols(int64_t nb, float *s, size_t lds, const char *xp, const char *vy, size_t by, const int nc) {
+    __m512 acc[R8V_COLS];
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        const char *p = xp + b * PL_R8_Q8_0_BLOCK;
+        for (int o = 0; o < PL_R8_Q8_0_BLOCK; o += 64) _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK + o, _MM_HINT_T0);
+        __m512i w[4], corr = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            w[k] = _mm512_loadu_si512(p + 16 + 64 * k);
+            corr = _mm512_dpbusd_epi32(corr, bias, w[k]); /* 128 x the weights' sums */
+        }
+        const __m512 dx = _mm512_broadcast_f32x8(_mm256_cvtph_ps(LOAD128(p))); /* row r's scale in lanes r, 8 + r */
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++) {
+            const pl_block_q8_0 *y = (const pl_block_q8_0 *)(vy + c * by) + b;
+            const __m512i yv = _mm512_castsi256_si512(_mm256_xor_si256(LOAD256(y->qs), _mm256_set1_epi8((char)0x80)));
+            __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) /* dwords 2k (lanes 0-7) and 2k + 1 (lanes 8-15) of the activation */
+                isum = _mm512_dpbusd_epi32(isum, _mm512_permutexvar_epi32(_mm512_set_epi32(
+                           2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1,
+                           2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k), yv), w[k]);
+            const __m512 sc = _mm512_mul_ps(dx, _mm512_set1_ps(_cvtsh_ss(y->d)));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum, corr)), sc, acc[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++)
+        _mm256_storeu_ps(s + c * lds, _mm256_add_ps(_mm512_castps512_ps256(acc[c]), _mm512_extractf32x8_ps(acc[c], 1)));
+}
+AVX512_FN static void r8v_q8_0_q8_0_avx512(int64_t n, float *s, size_t lds, const void *xp, const void *vy, size_t by,
+                                           int64_t n_act) {
+    const int64_t nb = n / PL_QK;
+    int64_t c = 0;
+    for (; c + R8V_COLS <= n_act; c += R8V_COLS) r8v_cols(nb, s + c * lds, lds, xp, (const char *)vy + c * by, by, R8V_COLS);
+    const char *y = (const char *)vy + c * by;
+    switch (n_act - c) { /* each count its own instance, so the accumulators stay in registers */
+    case 7: r8v_cols(nb, s + c * lds, lds, xp, y, by, 7); break;
+    case 6: r8v_cols(nb, s + c * lds, lds, xp, y, by, 6); break;
+    case 5: r8v_cols(nb, s + c * lds, lds, xp, y, by, 5); break;
+    case 4: r8v_cols(nb, s + c * lds, lds, xp, y, by, 4); break;
+    case 3: r8v_cols(nb, s + c * lds, lds, xp, y, by, 3); break;
+    case 2: r8v_cols(nb, s + c * lds, lds, xp, y, by, 2); break;
+    case 1: r8v_cols(nb, s + c * lds, lds, xp, y, by, 1); break;
+    default: break;
+    }
+}
+pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx512(pl_dtype t) { return t == PL_Q8_0 ? r8v_q8_0_q8_0_avx512 : NULL; }
+
 pl_vec_dot_rows_fn pl_vec_dot_rows_avx512(pl_dtype t) {
     switch (t) {
     case PL_Q4_0: return rows_q4_0_q8_0_avx512;
@@ -454,6 +515,7 @@ pl_vec_dot_rows_fn pl_vec_dot_rows_avx512(pl_dtype t) {
 }
 #else
 pl_vec_dot_rows_fn pl_vec_dot_rows_avx512(pl_dtype t) { (void)t; return NULL; }
+pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx512(pl_dtype t) { (void)t; return NULL; }
 pl_from_float_fn pl_quantize_act_avx512(pl_dtype t) { (void)t; return NULL; }
 #endif
 
@@ -1182,11 +1244,15 @@ pl_vec_dot_r8_fn pl_vec_dot_r8(pl_dtype t) {
     return pl_cpu_isa() >= PL_ISA_AVX2 ? pl_vec_dot_r8_avx2(t) : NULL;
 }
 
+/* packed rows: VNNI's kernel where the CPU has it (its own bits: not the four-row kernel's), else AVX2's */
 pl_vec_dot_r8p_fn pl_vec_dot_r8p(pl_dtype t) {
-    if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return NULL; /* the VNNI four-row kernels */
+    if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return pl_vec_dot_r8p_avx512(t);
     return pl_cpu_isa() >= PL_ISA_AVX2 ? pl_vec_dot_r8p_avx2(t) : NULL;
 }
-pl_vec_dot_r8w_fn pl_vec_dot_r8w(pl_dtype t) { return pl_vec_dot_r8p(t) ? pl_vec_dot_r8w_avx2(t) : NULL; }
+pl_vec_dot_r8w_fn pl_vec_dot_r8w(pl_dtype t) {
+    if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return NULL; /* VNNI multiplies signed bytes in one step */
+    return pl_vec_dot_r8p(t) ? pl_vec_dot_r8w_avx2(t) : NULL;
+}
 
 void pl_q8_0_widen(const void *y, void *yw, int64_t n) {
     const pl_block_q8_0 *x = y;

@@ -46,6 +46,9 @@ void pl_r8_unpack(pl_dtype t, const void *xp, int64_t n, float *out, size_t ldo)
 /* the packed kernel for this CPU and weight type, or NULL (where pl_vec_dot_r8 is NULL too) */
 pl_vec_dot_r8p_fn pl_vec_dot_r8p(pl_dtype wtype);
 pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx2(pl_dtype wtype);
+/* AVX-512 VNNI's (q8_0): the same product and layout, its own bits (the scalar dot's within rounding), the same
+ * for any n_act */
+pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx512(pl_dtype wtype);
 
 /* The packed kernel's product with 16-bit activations (pl_q8_0_widen: a q8_0 row's codes as int16 and its scale
  * as f32, exactly), faster with two or more activation rows where the integer units bound the step (AVX2 without
