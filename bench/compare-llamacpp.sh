@@ -8,7 +8,7 @@
 # usage: bench/compare-llamacpp.sh [--plinth BIN] [-t THREADS] [-r REPS] [--ppl-bytes N] [--ppl-threads N]
 #                                  [--calib-offset N] [--calib-bytes N] [--imatrix-chunks N (0: none)]
 #                                  [--out FILE] [--build-only] [--skip-speed] [--skip-ppl] [--reuse-files] [--no-roof]
-#                                  [--model GGUF ... [--only-models]] [--thread-list 1,2] [--depths 0,1024,4096]
+#                                  [--model GGUF ... [--only-models]] [--thread-list 1,2] [--depths 0,1024,4096] [--kv-f16]
 #   env: PL_LLAMACPP_CACHE (default .cache/llamacpp), PL_LLAMACPP_JOBS (build jobs, default 2)
 set -euo pipefail
 

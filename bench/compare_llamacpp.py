@@ -169,7 +169,7 @@ def parse_md_table(text):
 
 def bench_plinth(a, model, threads=None, depth=0):
     cmd = [a.plinth, "bench", "-m", model, "-p", str(a.pp), "-n", str(a.tg), "-t", str(threads or a.threads), "-r", "1",
-           "-d", str(depth), "--json"]
+           "-d", str(depth), "--json"] + (["--kv-f16"] if a.kv_f16 else [])
     rc, out, err, _ = run(cmd)
     if rc != 0:
         raise SystemExit(f"plinth bench failed ({rc}): {err[-1000:]}")
@@ -197,7 +197,7 @@ def roof_plinth(a, model, threads=None, depth=0):
     """plinth bench --roof: measured read bandwidth and the decode roof (tokens/s) it implies for this file (weights
     plus the KV cache read per token at the tg test's mean context, depth included)."""
     cmd = [a.plinth, "bench", "-m", model, "-p", "0", "-n", str(a.tg), "-t", str(threads or a.threads), "-r", "1",
-           "-d", str(depth), "--roof", "--json"]
+           "-d", str(depth), "--roof", "--json"] + (["--kv-f16"] if a.kv_f16 else [])
     rc, out, err, _ = run(cmd)
     if rc != 0:
         log(f"plinth bench --roof failed ({rc}): {err[-300:]}")
@@ -318,7 +318,8 @@ def report(a, cmdline, speed_rows, meta, ppl, text_info, load_before):
         w(f"Speed ({a.reps} interleaved turns per side, one repetition per turn, mean ± sd of the turns; "
           f"both sides read the same file; depth = tokens already in the cache, llama-bench's -d; roof = measured "
           f"read bandwidth / bytes read per token, weights + KV cache at the tg test's mean context, `plinth bench "
-          f"--roof`):")
+          f"--roof`; KV cache: plinth {'f16 (--kv-f16)' if a.kv_f16 else 'f32 (its default)'}, llama.cpp f16 (its "
+          f"default), the roof counting plinth's):")
         w("")
         w("| file | threads | depth | test | plinth t/s | llama.cpp t/s | plinth / llama.cpp | roof t/s | plinth % of roof "
           "| llama.cpp % of roof |")
@@ -402,6 +403,7 @@ def main():
     ap.add_argument("--thread-list", default=None, help="threads for the speed table, e.g. 1,2 (default: -t)")
     ap.add_argument("--depths", default="0", help="tokens already in the cache for the speed table, e.g. 0,1024,4096")
     ap.add_argument("--no-roof", dest="roof", action="store_false")
+    ap.add_argument("--kv-f16", action="store_true", help="plinth's KV cache in f16, as llama-bench's default (-ctk/-ctv f16)")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--reuse-files", action="store_true", help="keep the quantized files of an earlier run")
     ap.add_argument("--skip-ppl", action="store_true")

@@ -70,3 +70,14 @@ def test_depth():
     assert all(x["n_depth"] == 32 and all(s > 0 for s in x["samples_ts"]) for x in d["results"])
     assert d["roof"]["kv_bytes"] == 2 * 2 * 16 * 2 * 4 * (32 + 2)
     assert bench("-d", "-1").returncode == 2
+
+
+def test_kv_f16():
+    """--kv-f16: the cache in f16 (llama-bench's default type), read in place by the decode steps; the roof counts
+    two bytes a value, and the runs at depth still produce every sample."""
+    r = bench("-p", "8", "-n", "4", "-d", "32", "-r", "1", "-t", "1", "--json", "--roof", "--kv-f16")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert [x["test"] for x in d["results"]] == ["pp8 @ d32", "tg4 @ d32"]
+    assert all(s > 0 for x in d["results"] for s in x["samples_ts"])
+    assert d["roof"]["kv_bytes"] == 2 * 2 * 16 * 2 * 2 * (32 + 2)
