@@ -238,7 +238,7 @@ static void check_q8_bitwise(void) {
     remove(out);
 }
 
-/* a decode step over a long context (its keys cut into chunks, merged by their log-sum-exps; one chunk is 512 keys)
+/* a decode step over a long context (its keys cut into chunks, merged by their log-sum-exps; one chunk is 128 keys)
  * gives the logits the last row of a prefill of the same tokens gets (one-row matrix products over all keys) */
 static void check_long_decode(const char *rel) {
     char path[4096];
@@ -246,7 +246,7 @@ static void check_long_decode(const char *rel) {
     pl_llm *m = pl_llm_load_ex(path, &(pl_llm_params){.n_threads = 2, .n_ctx = 2 * 1400});
     CHECKF(m != NULL, "%s: %s", rel, pl_last_error());
     if (!m) return;
-    const int V = pl_llm_n_vocab(m), lens[] = {511, 513, 1025, 1300};
+    const int V = pl_llm_n_vocab(m), lens[] = {127, 129, 513, 1025, 1300};
     int32_t *tok = malloc(1300 * sizeof *tok), *sq = malloc(1300 * sizeof *sq);
     bool *want = calloc(1300, sizeof *want);
     float *a = malloc((size_t)V * sizeof(float)), *b = malloc((size_t)V * sizeof(float));
