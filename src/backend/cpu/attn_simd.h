@@ -156,6 +156,18 @@ TGT void SFX(pl_attn_dots)(int64_t D, int64_t j0, int64_t j1, const float *q, co
     }
 }
 
+/* out[j..j+8) of the row kernels below, rows[j + r] read with LOAD: eight independent chains, one reduction */
+#define ROWS_DOTS8(LOAD)                                                                                      \
+    do {                                                                                                      \
+        vec a[8];                                                                                             \
+        _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) a[r] = V_ZERO();                                  \
+        for (int64_t d = 0; d < D; d += VLEN) {                                                               \
+            const vec x = V_LOAD(q + d);                                                                      \
+            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) a[r] = V_FMADD(x, LOAD(rows[j + r] + d), a[r]); \
+        }                                                                                                     \
+        V_HSUM8(a, scale, out + j);                                                                           \
+    } while (0)
+
 /* Decode attention over rows that lie anywhere (a batch's KV cells): out[j] = scale * dot(q, rows[j]), four rows
  * at a time as pl_attn_dots (the same order of additions, so a row's score does not depend on where it lies). */
 TGT void SFX(pl_attn_rows_dots)(int64_t D, int64_t n, const float *const *rows, const float *q, float scale, float *out) {
@@ -164,17 +176,7 @@ TGT void SFX(pl_attn_rows_dots)(int64_t D, int64_t n, const float *const *rows, 
     /* eight rows at a time where the ISA reduces eight sums at once (each row's additions in the same order):
      * eight independent chains instead of four, and one reduction for eight rows */
     if (D % VLEN == 0)
-        for (; j + 8 <= n; j += 8) {
-            vec a[8];
-#pragma GCC unroll 8
-            for (int r = 0; r < 8; r++) a[r] = V_ZERO();
-            for (int64_t d = 0; d < D; d += VLEN) {
-                const vec x = V_LOAD(q + d);
-#pragma GCC unroll 8
-                for (int r = 0; r < 8; r++) a[r] = V_FMADD(x, V_LOAD(rows[j + r] + d), a[r]);
-            }
-            V_HSUM8(a, scale, out + j);
-        }
+        for (; j + 8 <= n; j += 8) ROWS_DOTS8(V_LOAD);
 #endif
     for (; j + 4 <= n; j += 4) {
         vec a[4] = {V_ZERO(), V_ZERO(), V_ZERO(), V_ZERO()};
@@ -199,6 +201,13 @@ TGT void SFX(pl_attn_rows_dots)(int64_t D, int64_t n, const float *const *rows, 
     }
 }
 
+/* a strip of four vectors of out, a[0..4), over every row in order, rows[j] read with LOAD from column d0 */
+#define WSUM_STRIP4(LOAD)                                                                                     \
+    for (int64_t j = 0; j < n; j++) {                                                                         \
+        const vec w = V_SET1(p[j]);                                                                           \
+        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) a[v] = V_FMADD(w, LOAD(rows[j] + d0 + v * VLEN), a[v]); \
+    }
+
 /* out[0..D) = sum_j p[j] rows[j] (acc: out + sum_j ..., the running sums resumed from out, so a run of rows
  * split in blocks gives the bits of one pass): a strip of up to four vectors of out stays in registers while
  * every row passes, in row order */
@@ -213,12 +222,7 @@ TGT void SFX(pl_attn_rows_wsum)(int64_t D, int64_t n, const float *const *rows, 
             a[v] = V_LOADZ(last ? ml : M_ALL, out + d0 + v * VLEN, last);
         }
         if (nv == 4 && !part) {
-            for (int64_t j = 0; j < n; j++) {
-                const vec w = V_SET1(p[j]);
-                const float *r = rows[j] + d0;
-#pragma GCC unroll 4
-                for (int v = 0; v < 4; v++) a[v] = V_FMADD(w, V_LOAD(r + v * VLEN), a[v]);
-            }
+            WSUM_STRIP4(V_LOAD);
         } else {
             for (int64_t j = 0; j < n; j++) {
                 const vec w = V_SET1(p[j]);
@@ -243,17 +247,7 @@ TGT_H void SFX(pl_attn_rows_dots_h)(int64_t D, int64_t n, const uint16_t *const 
                                     float *out) {
     int64_t j = 0;
 #ifdef V_HSUM8
-    for (; j + 8 <= n; j += 8) {
-        vec a[8];
-#pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) a[r] = V_ZERO();
-        for (int64_t d = 0; d < D; d += VLEN) {
-            const vec x = V_LOAD(q + d);
-#pragma GCC unroll 8
-            for (int r = 0; r < 8; r++) a[r] = V_FMADD(x, V_LOADH(rows[j + r] + d), a[r]);
-        }
-        V_HSUM8(a, scale, out + j);
-    }
+    for (; j + 8 <= n; j += 8) ROWS_DOTS8(V_LOADH);
 #endif
     for (; j < n; j++) {
         vec a = V_ZERO();
@@ -268,12 +262,7 @@ TGT_H void SFX(pl_attn_rows_wsum_h)(int64_t D, int64_t n, const uint16_t *const 
         const int nv = (int)imin(4, (D - d0) / VLEN);
         for (int v = 0; acc && v < nv; v++) a[v] = V_LOAD(out + d0 + v * VLEN);
         if (nv == 4) {
-            for (int64_t j = 0; j < n; j++) {
-                const vec w = V_SET1(p[j]);
-                const uint16_t *r = rows[j] + d0;
-#pragma GCC unroll 4
-                for (int v = 0; v < 4; v++) a[v] = V_FMADD(w, V_LOADH(r + v * VLEN), a[v]);
-            }
+            WSUM_STRIP4(V_LOADH);
         } else {
             for (int64_t j = 0; j < n; j++) {
                 const vec w = V_SET1(p[j]);
@@ -371,6 +360,8 @@ TGT float SFX(pl_attn_softmax)(int64_t n, float *x) {
 #undef V_SPLIT
 #undef V_HSUM8
 #undef V_LOADH
+#undef ROWS_DOTS8
+#undef WSUM_STRIP4
 #undef TGT_H
 #undef BW
 #undef TILE
