@@ -234,8 +234,9 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
     const pl_attn_kernels *kr = pl_attn_kernels_for(pl_cpu_isa());
     const float **rows = kr ? malloc(2 * DEC_CHUNK * sizeof *rows) : NULL; /* the chunk's K rows, then its V rows */
     /* an f16 cache is read in place by the f16 kernels (the f32 kernels' bits on the widened rows) */
-    const bool half = kr && k->type == PL_F16 && q->ne[0] % kr->vlen == 0;
-    const uint16_t **hrows = half ? malloc(2 * DEC_CHUNK * sizeof *hrows) : NULL;
+    const uint16_t **hrows = rows && k->type == PL_F16 && D % kr->vlen == 0 ? malloc(2 * DEC_CHUNK * sizeof *hrows) : NULL;
+    /* f32 rows (and f16 rows, for the f16 kernels) are read where they lie, in any order: nothing copied */
+    const bool h16 = hrows != NULL, direct = k->type == PL_F32 || h16;
     float *buf = NULL;
     size_t cap = 0;
     int r = 0;
@@ -246,8 +247,6 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
         int64_t klo, nkk = dec_keys(t, rec, &klo);
         const int64_t k0 = c * DEC_CHUNK, n = PL_MIN(DEC_CHUNK, nkk - k0);
         const int32_t *cells = mp + rec[3] + klo + k0;
-        /* f32 rows (and f16 rows, for the f16 kernels) are read where they lie, in any order: nothing copied */
-        const bool direct = k->type == PL_F32 || (half && hrows && rows);
         float *S = scratch(&buf, &cap, (size_t)(grp * n + (direct ? 0 : 2 * n * D)));
         if (!S) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); break; }
         const float *K = direct ? NULL : key_rows(k, hk, cells, n, S + grp * n);
@@ -257,7 +256,6 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
         /* a context of one chunk: its heads' rows go straight to the output (no merge to do) */
         float *out = per == 1 ? pl_f32(t) + ((int64_t)rec[0] * q->ne[1] + hk * grp) * D : NULL;
         if (kr && rows) { /* SIMD: the scores of all the chunk's keys per query head, then their weighted sums */
-            const bool h16 = direct && k->type == PL_F16;
             for (int64_t i = 0; i < n; i++) {
                 if (h16) hrows[i] = cell_row_h(k, hk, cells[i]), hrows[n + i] = cell_row_h(v, hk, cells[i]);
                 else if (direct) rows[i] = cell_row(k, hk, cells[i]), rows[n + i] = cell_row(v, hk, cells[i]);

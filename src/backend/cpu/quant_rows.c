@@ -440,6 +440,14 @@ pl_from_float_fn pl_quantize_act_avx512(pl_dtype t) {
     }
 }
 
+/* block b of a packed group, the block four ahead fetched on the way (the packed kernels,
+ * AVX2's and VNNI's, read the run in order) */
+__attribute__((always_inline)) static inline const char *r8p_block(const void *xp, int64_t b) {
+    const char *p = (const char *)xp + b * PL_R8_Q8_0_BLOCK;
+    for (int o = 0; o < PL_R8_Q8_0_BLOCK; o += 64) _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK + o, _MM_HINT_T0);
+    return p;
+}
+
 /* ---- AVX-512 VNNI: packed q8_0 rows (pl_r8_pack's layout) against any number of activation rows -----------
  * One zmm holds g[2p] | g[2p+1] of a block: 32-bit lane r is row r's bytes 8p..8p+3, lane 8 + r its bytes
  * 8p+4..8p+7. One vpermd spreads the activation's matching four bytes (made unsigned: +128) over the same halves,
@@ -455,8 +463,7 @@ AVX512 void r8v_cols(int64_t nb, float *s, size_t lds, const char *xp, const cha
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     for (int64_t b = 0; b < nb; b++) {
-        const char *p = xp + b * PL_R8_Q8_0_BLOCK;
-        for (int o = 0; o < PL_R8_Q8_0_BLOCK; o += 64) _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK + o, _MM_HINT_T0);
+        const char *p = r8p_block(xp, b);
         __m512i w[4], corr = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
@@ -725,13 +732,6 @@ AVX2_FN static void r8_q8_0_q8_0_avx2(int64_t n, float *s, size_t lds, const voi
     }
 }
 
-
-/* block b of a packed group, the block four ahead fetched on the way (the packed kernels read the run in order) */
-__attribute__((always_inline)) static inline const char *r8p_block(const void *xp, int64_t b) {
-    const char *p = (const char *)xp + b * PL_R8_Q8_0_BLOCK;
-    for (int o = 0; o < PL_R8_Q8_0_BLOCK; o += 64) _mm_prefetch(p + 4 * PL_R8_Q8_0_BLOCK + o, _MM_HINT_T0);
-    return p;
-}
 
 /* The same product from rows packed at load (pl_r8_pack): each block of a group of eight rows is stored as it is
  * regrouped above - the eight rows' f16 scales, then g[0..7] - so the batched step reads it in order with plain
@@ -1232,25 +1232,28 @@ pl_vec_dot_r8p_fn pl_vec_dot_r8p_avx2(pl_dtype t) { (void)t; return NULL; }
 pl_vec_dot_r8w_fn pl_vec_dot_r8w_avx2(pl_dtype t) { (void)t; return NULL; }
 #endif
 
+/* AVX-512 with VNNI: the four-row kernels and the VNNI packed kernel serve, the AVX2 multi-row ones do not */
+static bool vnni(void) { return pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni; }
+
 /* AVX2 without VNNI: the eight-row kernels (pl_vec_dot_r8) take full groups of eight rows for any number of
  * activation rows; the 4 x 2 tile and the four-row kernel serve the rows left over */
 pl_vec_dot_tile_fn pl_vec_dot_tile(pl_dtype t) {
-    if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return NULL; /* the VNNI four-row kernels */
+    if (vnni()) return NULL; /* the VNNI four-row kernels */
     return pl_cpu_isa() >= PL_ISA_AVX2 ? pl_vec_dot_tile_avx2(t) : NULL;
 }
 
 pl_vec_dot_r8_fn pl_vec_dot_r8(pl_dtype t) {
-    if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return NULL; /* the VNNI four-row kernels */
+    if (vnni()) return NULL; /* the VNNI four-row kernels */
     return pl_cpu_isa() >= PL_ISA_AVX2 ? pl_vec_dot_r8_avx2(t) : NULL;
 }
 
 /* packed rows: VNNI's kernel where the CPU has it (its own bits: not the four-row kernel's), else AVX2's */
 pl_vec_dot_r8p_fn pl_vec_dot_r8p(pl_dtype t) {
-    if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return pl_vec_dot_r8p_avx512(t);
+    if (vnni()) return pl_vec_dot_r8p_avx512(t);
     return pl_cpu_isa() >= PL_ISA_AVX2 ? pl_vec_dot_r8p_avx2(t) : NULL;
 }
 pl_vec_dot_r8w_fn pl_vec_dot_r8w(pl_dtype t) {
-    if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return NULL; /* VNNI multiplies signed bytes in one step */
+    if (vnni()) return NULL; /* VNNI multiplies signed bytes in one step */
     return pl_vec_dot_r8p(t) ? pl_vec_dot_r8w_avx2(t) : NULL;
 }
 
@@ -1308,7 +1311,7 @@ void pl_r8_unpack(pl_dtype t, const void *xp, int64_t n, float *out, size_t ldo)
 }
 
 pl_vec_dot_rows_fn pl_vec_dot_rows(pl_dtype t, int64_t n_act) {
-    if (pl_cpu_isa() >= PL_ISA_AVX512 && pl_cpu()->avx512vnni) return pl_vec_dot_rows_avx512(t);
+    if (vnni()) return pl_vec_dot_rows_avx512(t);
     if (pl_cpu_isa() >= PL_ISA_AVX2 && n_act > 1) return pl_vec_dot_rows_avx2(t);
     return NULL;
 }
