@@ -26,7 +26,7 @@ pl_fp16 pl_fp32_to_fp16(float f) {
     uint32_t sign = (x >> 16) & 0x8000;
     int32_t exp = (int32_t)((x >> 23) & 0xff);
     uint32_t man = x & 0x7fffff;
-    if (exp == 0xff) return (pl_fp16)(sign | 0x7c00 | (man ? 0x200 : 0)); /* inf / nan */
+    if (exp == 0xff) return (pl_fp16)(sign | 0x7c00 | (man ? 0x200 | man >> 13 : 0)); /* inf / nan, quiet, its payload's top bits kept (as vcvtps2ph) */
     int32_t e = exp - 127 + 15;
     if (e >= 31) return (pl_fp16)(sign | 0x7c00);                     /* overflow -> inf */
     if (e <= 0) {                                                      /* subnormal or zero */

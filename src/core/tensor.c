@@ -49,6 +49,16 @@ void pl_set_name(pl_tensor *t, const char *fmt, ...) {
     va_end(ap);
 }
 
+void pl_name_suffixed(pl_tensor *t, const char *base, const char *suffix) {
+    if (!t) return;
+    size_t a = strnlen(base, 50), b = strlen(suffix);
+    if (a > sizeof t->name - 1) a = sizeof t->name - 1;
+    if (b > sizeof t->name - 1 - a) b = sizeof t->name - 1 - a;
+    memmove(t->name, base, a); /* base may be t's own name */
+    memcpy(t->name + a, suffix, b);
+    t->name[a + b] = '\0';
+}
+
 void pl_param(pl_ctx *ctx, pl_tensor *t) {
     if (!t) return;
     t->flags |= PL_FLAG_PARAM;
@@ -98,7 +108,7 @@ pl_tensor *pl_view(pl_ctx *ctx, pl_tensor *t, int n_dims, const int64_t *ne, con
     v->op = PL_OP_VIEW;
     v->src[0] = base;
     v->view_offs = (int64_t)base_offs;
-    snprintf(v->name, sizeof v->name, "%.50s (view)", t->name);
+    pl_name_suffixed(v, t->name, " (view)");
     return v;
 }
 

@@ -126,6 +126,8 @@ pl_tensor *pl_new_4d(pl_ctx *ctx, pl_dtype type, int64_t ne0, int64_t ne1, int64
 /* A tensor over memory owned elsewhere (an mmap'ed weight): contiguous, read-only by convention. */
 pl_tensor *pl_new_mapped(pl_ctx *ctx, pl_dtype type, int n_dims, const int64_t *ne, void *data);
 void pl_set_name(pl_tensor *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* t's name = the first 50 bytes of base, then suffix (no printf: graphs rebuilt every decode step name each node) */
+void pl_name_suffixed(pl_tensor *t, const char *base, const char *suffix);
 /* Mark trainable: allocates a zeroed gradient in the context unless t->grad was set by the caller. */
 void pl_param(pl_ctx *ctx, pl_tensor *t);
 

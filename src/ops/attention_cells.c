@@ -31,7 +31,7 @@ pl_tensor *pl_kv_store(pl_ctx *ctx, pl_tensor *cache, pl_tensor *cur, pl_tensor 
                (long long)cache->ne[2], (long long)cur->ne[0], (long long)cur->ne[1]);
     OP_REQUIRE(map_ok(map, cur->ne[2]), "kv_store: the cell map does not describe %lld tokens", (long long)cur->ne[2]);
     pl_tensor *t = op_node_into(ctx, PL_OP_KV_STORE, cache, cur, map); /* the node is the cache */
-    if (t) snprintf(t->name, sizeof t->name, "%.50s (store)", cache->name);
+    pl_name_suffixed(t, cache->name, " (store)");
     return t;
 }
 

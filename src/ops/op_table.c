@@ -23,7 +23,7 @@ pl_tensor *op_new_node(pl_ctx *ctx, pl_op op, pl_dtype type, int n_dims, const i
     if (!t) return NULL;
     t->op = op;
     t->src[0] = s0; t->src[1] = s1; t->src[2] = s2; t->src[3] = s3;
-    snprintf(t->name, sizeof t->name, "%s", pl_op_name(op));
+    pl_name_suffixed(t, pl_op_name(op), "");
     return t;
 }
 

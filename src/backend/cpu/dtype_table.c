@@ -10,7 +10,7 @@
 #include <strings.h>
 
 void pl_fp16_to_fp32_row(const pl_fp16 *x, float *y, int64_t n) { pl_vec_f16_to_f32(n, x, y); } /* F16C when present */
-void pl_fp32_to_fp16_row(const float *x, pl_fp16 *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = pl_fp32_to_fp16(x[i]); }
+void pl_fp32_to_fp16_row(const float *x, pl_fp16 *y, int64_t n) { pl_vec_f32_to_f16(n, x, y); }        /* F16C when present */
 void pl_bf16_to_fp32_row(const pl_bf16 *x, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = pl_bf16_to_fp32(x[i]); }
 void pl_fp32_to_bf16_row(const float *x, pl_bf16 *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = pl_fp32_to_bf16(x[i]); }
 
