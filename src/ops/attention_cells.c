@@ -242,11 +242,30 @@ static void prefetch_share(const void *const *rows, int64_t i0, int64_t i1, int6
         }
 }
 
+/* work item w: its run r (advanced from the caller's), kv head, keys (n of them, from cells) */
+static const int32_t *dec_item(const dec_job *j, int64_t w, int *r, int64_t *hk, int64_t *c, int64_t *n) {
+    while (w >= j->first[*r + 1]) (*r)++;
+    const int32_t *rec = j->run[*r], *mp = j->t->src[3]->data;
+    const int64_t per = (j->first[*r + 1] - j->first[*r]) / j->t->src[1]->ne[2];
+    *hk = (w - j->first[*r]) / per, *c = (w - j->first[*r]) % per;
+    int64_t klo, nkk = dec_keys(j->t, rec, &klo);
+    *n = PL_MIN(DEC_CHUNK, nkk - *c * DEC_CHUNK);
+    return mp + rec[3] + klo + *c * DEC_CHUNK;
+}
+
+/* the share g of grp of the f16 rows of head hk at cells[i0 .. i1), asked for (prefetch_share's, by cell) */
+static void prefetch_cells(const pl_tensor *x, int64_t hk, const int32_t *cells, int64_t i0, int64_t i1, int64_t g,
+                           int64_t grp) {
+    const int64_t a = i0 + (i1 - i0) * g / grp, b = i0 + (i1 - i0) * (g + 1) / grp;
+    const uint16_t *rows[DEC_CHUNK];
+    for (int64_t i = a; i < b; i++) rows[i - a] = cell_row_h(x, hk, cells[i]);
+    prefetch_share((const void *const *)rows, 0, b - a, 0, 1, (size_t)x->ne[0] * 2);
+}
+
 static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
     (void)ith;
     dec_job *j = arg;
     pl_tensor *t = j->t, *q = t->src[0], *k = t->src[1], *v = t->src[2];
-    const int32_t *mp = t->src[3]->data;
     const int64_t D = q->ne[0], Hkv = k->ne[2], grp = q->ne[1] / Hkv;
     const float scale = t->p.f[0];
     const pl_attn_kernels *kr = pl_attn_kernels_for(pl_cpu_isa());
@@ -259,12 +278,9 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
     size_t cap = 0;
     int r = 0;
     for (int64_t w = s; w < e; w++) {
-        while (w >= j->first[r + 1]) r++;
-        const int32_t *rec = j->run[r];
-        const int64_t per = (j->first[r + 1] - j->first[r]) / Hkv, hk = (w - j->first[r]) / per, c = (w - j->first[r]) % per;
-        int64_t klo, nkk = dec_keys(t, rec, &klo);
-        const int64_t k0 = c * DEC_CHUNK, n = PL_MIN(DEC_CHUNK, nkk - k0);
-        const int32_t *cells = mp + rec[3] + klo + k0;
+        int64_t hk, c, n;
+        const int32_t *cells = dec_item(j, w, &r, &hk, &c, &n), *rec = j->run[r];
+        const int64_t per = (j->first[r + 1] - j->first[r]) / Hkv;
         float *S = scratch(&buf, &cap, (size_t)(grp * n + (direct ? 0 : 2 * n * D)));
         if (!S) { pl_error(PL_ERR_NOMEM, "attention: no memory for scores"); break; }
         const float *K = direct ? NULL : key_rows(k, hk, cells, n, S + grp * n);
@@ -295,9 +311,15 @@ static void dec_chunks(void *arg, int64_t s, int64_t e, int ith) {
                 }
             }
             for (int64_t g = 0; g < grp; g++) part[g * (D + 1)] = pl_vec_softmax_f32(n, S + g * n);
+            /* and, during the last V block, the first K block of this thread's next item (guided ranges: usually
+             * the next chunk of the same head) */
+            int rn = r;
+            int64_t hkn = 0, cn, nn = 0;
+            const int32_t *next = h16 && w + 1 < e ? dec_item(j, w + 1, &rn, &hkn, &cn, &nn) : NULL;
             for (int64_t b0 = 0; b0 < n; b0 += kb) {
                 for (int64_t g = 0; g < grp; g++) {
-                    prefetch_share(any, n + b0 + kb, PL_MIN(n + b0 + 2 * kb, 2 * n), g, grp, rb);
+                    if (next && b0 + kb >= n) prefetch_cells(k, hkn, next, 0, PL_MIN(kb, nn), g, grp);
+                    else prefetch_share(any, n + b0 + kb, PL_MIN(n + b0 + 2 * kb, 2 * n), g, grp, rb);
                     float *o = out ? out + g * D : part + g * (D + 1) + 1;
                     if (h16) kr->rows_wsum_h(D, PL_MIN(kb, n - b0), hrows + n + b0, S + g * n + b0, o, b0 > 0);
                     else kr->rows_wsum(D, PL_MIN(kb, n - b0), rows + n + b0, S + g * n + b0, o, b0 > 0);
@@ -367,7 +389,7 @@ static void attention_decode_runs(pl_ctx *ctx, pl_tensor *t) {
     if (!j.n_runs) goto out;
     j.part = malloc((size_t)j.first[j.n_runs] * grp * (D + 1) * sizeof(float));
     if (!j.part) { pl_error(PL_ERR_NOMEM, "attention: no memory for %lld decode chunks", (long long)j.first[j.n_runs]); goto out; }
-    pl_parallel_for_dynamic(ctx, j.first[j.n_runs], dec_chunks, &j);
+    pl_parallel_for_chunks(ctx, j.first[j.n_runs], dec_chunks, &j);
     if (merge) pl_parallel_for(ctx, (int64_t)j.n_runs * t->ne[1], dec_merge, &j);
 out:
     free(j.part);
