@@ -209,7 +209,7 @@ static void cells_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
 /* keys a chunk; floats a block of keys (8 KiB: 32 rows of 64). Chunks of 128 keys, handed out one at a time, keep
  * two threads even over a few thousand keys and three kv heads: SmolLM2 Q8_0, tg128 @ d1024, two threads, Intel
  * Xeon, 90.7-92.0 tokens/s with 512-key chunks split in two static shares, 100.4-103.2 (one thread unchanged) */
-enum { DEC_CHUNK = 128, DEC_KB_FLOATS = 2048 };
+enum { DEC_CHUNK = 128, DEC_KB_FLOATS = 2048, DEC_MERGE_INLINE = 1 << 16 };
 typedef struct {
     pl_tensor *t;
     int n_runs;                /* runs of one token */
@@ -390,7 +390,11 @@ static void attention_decode_runs(pl_ctx *ctx, pl_tensor *t) {
     j.part = malloc((size_t)j.first[j.n_runs] * grp * (D + 1) * sizeof(float));
     if (!j.part) { pl_error(PL_ERR_NOMEM, "attention: no memory for %lld decode chunks", (long long)j.first[j.n_runs]); goto out; }
     pl_parallel_for_chunks(ctx, j.first[j.n_runs], dec_chunks, &j);
-    if (merge) pl_parallel_for(ctx, (int64_t)j.n_runs * t->ne[1], dec_merge, &j);
+    /* the merge of a few heads' chunks (one decode token: ~20k multiply-adds at 4096 keys) on this thread; a
+     * batch of many sequences' on the pool */
+    const int64_t n_merge = (int64_t)j.n_runs * t->ne[1];
+    if (merge && j.first[j.n_runs] * grp * D <= DEC_MERGE_INLINE) dec_merge(&j, 0, n_merge, 0);
+    else if (merge) pl_parallel_for(ctx, n_merge, dec_merge, &j);
 out:
     free(j.part);
     free(j.run);

@@ -72,7 +72,14 @@ static void rope_bwd_range(void *arg, int64_t s, int64_t e, int ith) {
     pl_tensor *t = arg;
     rope_rows(t, NULL, op_grad(t->src[0]), true, -1.0f, s, e);
 }
-void op_rope_forward(pl_ctx *ctx, pl_tensor *t) { pl_parallel_for(ctx, pl_nrows(t), rope_fwd_range, t); }
+/* A decode step's rope (one token's heads, a few thousand values) runs on the calling thread: handing it to the
+ * pool cost more than the rotation (SmolLM2 rotates q and k apart, 60 hand-outs a token), and each share built the
+ * position's cos/sin table again. The rows are independent, so the bits are the same either way. */
+#define ROPE_INLINE 8192
+void op_rope_forward(pl_ctx *ctx, pl_tensor *t) {
+    if (pl_nelements(t) <= ROPE_INLINE) rope_fwd_range(t, 0, pl_nrows(t), 0);
+    else pl_parallel_for(ctx, pl_nrows(t), rope_fwd_range, t);
+}
 void op_rope_backward(pl_ctx *ctx, pl_tensor *t) {
     if (op_grad(t->src[0])) pl_parallel_for(ctx, pl_nrows(t), rope_bwd_range, t);
 }
