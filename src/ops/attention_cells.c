@@ -206,9 +206,10 @@ static void cells_fwd_range(void *arg, int64_t s, int64_t e, int ith) {
  * kept with its log-sum-exp; the chunks are then merged with weights exp(lse_c - lse). A context of one chunk
  * computes exactly what one_query does per head. DEC_CHUNK is fixed, so a token's result depends neither on the
  * thread count nor on what else is in the batch. */
-/* keys a chunk; floats a block of keys (8 KiB: 32 rows of 64). Chunks of 128 keys, handed out one at a time, keep
- * two threads even over a few thousand keys and three kv heads: SmolLM2 Q8_0, tg128 @ d1024, two threads, Intel
- * Xeon, 90.7-92.0 tokens/s with 512-key chunks split in two static shares, 100.4-103.2 (one thread unchanged) */
+/* keys a chunk; floats a block of keys (8 KiB: 32 rows of 64). Chunks of 128 keys keep two threads even over a few
+ * thousand keys and three kv heads: SmolLM2 Q8_0, tg128 @ d1024, two threads, Intel Xeon, 90.7-92.0 tokens/s with
+ * 512-key chunks split in two static shares, 100.4-103.2 handed out one at a time (one thread unchanged); now in
+ * guided ranges, so that a thread's next chunk is known and its first keys can be asked for ahead (dec_chunks) */
 enum { DEC_CHUNK = 128, DEC_KB_FLOATS = 2048, DEC_MERGE_INLINE = 1 << 16 };
 typedef struct {
     pl_tensor *t;
