@@ -16,10 +16,13 @@ __attribute__((target("avx,f16c"))) void pl_vec_f16_to_f32_f16c(int64_t n, const
     pl_vec_f16_to_f32_scalar(n - i, x + i, y + i);
 }
 
+/* both directions' variant, as the CPU and PLINTH_CPU allow */
+static bool f16c(void) { return pl_cpu_isa() >= PL_ISA_AVX2 && pl_cpu()->f16c; }
+
 typedef void (*cvt_fn)(int64_t, const pl_fp16 *, float *);
 static cvt_fn g_cvt;
 void pl_vec_f16_to_f32(int64_t n, const pl_fp16 *x, float *y) {
-    if (!g_cvt) g_cvt = pl_cpu_isa() >= PL_ISA_AVX2 && pl_cpu()->f16c ? pl_vec_f16_to_f32_f16c : pl_vec_f16_to_f32_scalar;
+    if (!g_cvt) g_cvt = f16c() ? pl_vec_f16_to_f32_f16c : pl_vec_f16_to_f32_scalar;
     g_cvt(n, x, y);
 }
 
@@ -39,6 +42,6 @@ __attribute__((target("avx,f16c"))) void pl_vec_f32_to_f16_f16c(int64_t n, const
 typedef void (*cvt_back_fn)(int64_t, const float *, pl_fp16 *);
 static cvt_back_fn g_cvt_back;
 void pl_vec_f32_to_f16(int64_t n, const float *x, pl_fp16 *y) {
-    if (!g_cvt_back) g_cvt_back = pl_cpu_isa() >= PL_ISA_AVX2 && pl_cpu()->f16c ? pl_vec_f32_to_f16_f16c : pl_vec_f32_to_f16_scalar;
+    if (!g_cvt_back) g_cvt_back = f16c() ? pl_vec_f32_to_f16_f16c : pl_vec_f32_to_f16_scalar;
     g_cvt_back(n, x, y);
 }
